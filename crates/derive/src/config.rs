@@ -1,0 +1,102 @@
+//! The `[derive]` section of specdrop's config, with Symbiota's defaults.
+
+use serde::Deserialize;
+
+/// One derivative size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SizeSpec {
+    /// Target width in pixels; never upscaled.
+    pub width: u32,
+    /// JPEG quality, 1-100.
+    #[serde(default = "default_quality")]
+    pub quality: u8,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn default_quality() -> u8 {
+    80
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// How colour is handled. Only sRGB output exists so far; `keep` (carry the
+/// source's ICC profile) is refused by [`DeriveConfig::validate`] until it is
+/// built, rather than silently ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ColorMode {
+    #[default]
+    Srgb,
+    Keep,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeriveConfig {
+    pub large: SizeSpec,
+    pub web: SizeSpec,
+    pub thumbnail: SizeSpec,
+    pub large_only: bool,
+    /// Sources with more pixels than this are refused before decoding.
+    pub max_pixels: u64,
+    pub color: ColorMode,
+    pub hash_in_name: bool,
+}
+
+impl Default for DeriveConfig {
+    fn default() -> Self {
+        let size = |width| SizeSpec {
+            width,
+            quality: default_quality(),
+            enabled: true,
+        };
+        DeriveConfig {
+            large: size(3200),
+            web: size(1400),
+            thumbnail: size(200),
+            large_only: false,
+            max_pixels: 300_000_000,
+            color: ColorMode::Srgb,
+            hash_in_name: false,
+        }
+    }
+}
+
+impl DeriveConfig {
+    /// Problems with the values, each as `(key, what to do)`.
+    pub fn validate(&self) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        for (name, spec) in [("large", &self.large), ("web", &self.web), ("thumbnail", &self.thumbnail)] {
+            if spec.width == 0 {
+                problems.push((format!("derive.{name}.width"), "must be at least 1 pixel".to_string()));
+            }
+            if !(1..=100).contains(&spec.quality) {
+                problems.push((
+                    format!("derive.{name}.quality"),
+                    format!("is {}; JPEG quality must be between 1 and 100 (80 is Symbiota's default)", spec.quality),
+                ));
+            }
+        }
+        if self.max_pixels == 0 {
+            problems.push(("derive.max_pixels".into(), "must be above 0 (default 300000000)".into()));
+        }
+        let unbuilt = [
+            (self.large_only, "derive.large_only", "true"),
+            (self.color == ColorMode::Keep, "derive.color", "\"keep\""),
+            (self.hash_in_name, "derive.hash_in_name", "true"),
+        ];
+        for (set, key, value) in unbuilt {
+            if set {
+                problems.push((
+                    key.to_string(),
+                    format!("{value} is not supported by this version of specdrop yet; remove the key to use the default"),
+                ));
+            }
+        }
+        problems
+    }
+}

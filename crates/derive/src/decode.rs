@@ -1,0 +1,132 @@
+//! Header check, then one full decode to 8-bit RGB or grey pixels.
+
+use zune_jpeg::JpegDecoder;
+use zune_jpeg::errors::DecodeErrors;
+use zune_jpeg::zune_core::bytestream::ZCursor;
+use zune_jpeg::zune_core::colorspace::ColorSpace;
+use zune_jpeg::zune_core::options::DecoderOptions;
+
+use crate::DeriveError;
+use crate::orient::{self, Orientation};
+
+/// What the header says, read before any pixel buffer is allocated.
+#[derive(Debug, Clone)]
+pub struct Header {
+    /// Width and height as displayed (EXIF orientation applied).
+    pub width: u32,
+    pub height: u32,
+    pub orientation: Orientation,
+    /// Grey sources stay grey (a third of the memory and smaller files).
+    pub grey: bool,
+    /// Whether the file itself can be served as a derivative: plain
+    /// YCbCr or grey, nothing a browser would show differently from us.
+    pub web_safe: bool,
+}
+
+/// Decoded pixels, rows top to bottom, `channels` bytes per pixel.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    pub width: u32,
+    pub height: u32,
+    pub channels: u8,
+    pub pixels: Vec<u8>,
+}
+
+/// A source whose header has been read and accepted.
+pub struct Opened<'a> {
+    decoder: JpegDecoder<ZCursor<&'a [u8]>>,
+    pub header: Header,
+}
+
+pub fn open(source: &[u8], max_pixels: u64) -> Result<Opened<'_>, DeriveError> {
+    if !source.starts_with(&[0xFF, 0xD8]) {
+        return Err(DeriveError::NotJpeg(sniff(source)));
+    }
+    // Our own limit (max_pixels) is the one that counts; the decoder's
+    // per-side limit is opened up to what JPEG itself allows.
+    let options = DecoderOptions::new_fast()
+        .set_strict_mode(true)
+        .set_max_width(usize::from(u16::MAX))
+        .set_max_height(usize::from(u16::MAX));
+    let mut decoder = JpegDecoder::new_with_options(ZCursor::new(source), options);
+    decoder.decode_headers().map_err(|e| describe(&e, source.len()))?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| DeriveError::Corrupt("no frame header".into()))?;
+    let (stored_w, stored_h) = (u32::from(info.width), u32::from(info.height));
+    let pixels = u64::from(stored_w) * u64::from(stored_h);
+    if pixels > max_pixels {
+        return Err(DeriveError::TooManyPixels {
+            width: stored_w,
+            height: stored_h,
+            pixels,
+            max: max_pixels,
+        });
+    }
+    let input = decoder.input_colorspace().unwrap_or(ColorSpace::Unknown);
+    let grey = input == ColorSpace::Luma;
+    let orientation = decoder.exif().map_or(Orientation::Normal, |exif| orient::from_exif(exif));
+    let web_safe = matches!(input, ColorSpace::YCbCr | ColorSpace::Luma) && orientation == Orientation::Normal;
+    decoder.set_options(options.jpeg_set_out_colorspace(if grey { ColorSpace::Luma } else { ColorSpace::RGB }));
+    let (width, height) = orientation.displayed(stored_w, stored_h);
+    Ok(Opened {
+        decoder,
+        header: Header {
+            width,
+            height,
+            orientation,
+            grey,
+            web_safe,
+        },
+    })
+}
+
+impl Opened<'_> {
+    /// Decode every pixel and turn the image upright.
+    pub fn decode(mut self, source_len: usize) -> Result<Decoded, DeriveError> {
+        let pixels = self.decoder.decode().map_err(|e| describe(&e, source_len))?;
+        let info = self
+            .decoder
+            .info()
+            .ok_or_else(|| DeriveError::Corrupt("no frame header".into()))?;
+        let stored = Decoded {
+            width: u32::from(info.width),
+            height: u32::from(info.height),
+            channels: if self.header.grey { 1 } else { 3 },
+            pixels,
+        };
+        Ok(orient::upright(stored, self.header.orientation))
+    }
+}
+
+/// Turn the decoder's error into a reason an imaging team can act on.
+fn describe(error: &DecodeErrors, len: usize) -> DeriveError {
+    match error {
+        DecodeErrors::ExhaustedData => DeriveError::Corrupt(format!("truncated at byte {len}")),
+        DecodeErrors::IoErrors(_) => DeriveError::Corrupt(format!("truncated at byte {len} (data ends inside a segment)")),
+        DecodeErrors::HuffmanDecode(detail) => DeriveError::Corrupt(format!("corrupt Huffman data ({detail})")),
+        DecodeErrors::Unsupported(scheme) => DeriveError::NotJpeg(format!("unsupported JPEG coding {scheme:?}")),
+        other => DeriveError::Corrupt(format!("{other}")),
+    }
+}
+
+/// Name what a non-JPEG file most likely is, from its first bytes.
+fn sniff(source: &[u8]) -> String {
+    const KNOWN: [(&[u8], &str); 8] = [
+        (b"\x89PNG", "a PNG image"),
+        (b"II*\0", "a TIFF image: archive format, not for the web"),
+        (b"MM\0*", "a TIFF image: archive format, not for the web"),
+        (b"GIF8", "a GIF image"),
+        (b"RIFF", "a RIFF file (WebP?)"),
+        (b"%PDF", "a PDF document"),
+        (b"PK\x03\x04", "a ZIP archive"),
+        (b"BM", "a BMP image"),
+    ];
+    if source.is_empty() {
+        return "the file is empty".into();
+    }
+    KNOWN
+        .iter()
+        .find(|(magic, _)| source.starts_with(magic))
+        .map_or_else(|| "no JPEG start marker: not an image".into(), |(_, what)| format!("the file is {what}"))
+}

@@ -1,0 +1,22 @@
+//! JPEG encoding with jpeg-encoder (pure Rust, SIMD): PERFORMANCE.md
+//! measured it 3x faster than `image`'s encoder with 27 % smaller files.
+
+use jpeg_encoder::{ColorType, Encoder};
+
+use crate::DeriveError;
+use crate::decode::Decoded;
+
+pub fn jpeg(image: &Decoded, quality: u8) -> Result<Vec<u8>, DeriveError> {
+    let mut out = Vec::with_capacity(image.pixels.len() / 8);
+    let encoder = Encoder::new(&mut out, quality);
+    let color = if image.channels == 1 { ColorType::Luma } else { ColorType::Rgb };
+    let (w, h) = (dimension(image.width)?, dimension(image.height)?);
+    encoder
+        .encode(&image.pixels, w, h, color)
+        .map_err(|e| DeriveError::Encode(e.to_string()))?;
+    Ok(out)
+}
+
+fn dimension(value: u32) -> Result<u16, DeriveError> {
+    u16::try_from(value).map_err(|_| DeriveError::Encode(format!("{value} px is more than JPEG allows (65535)")))
+}

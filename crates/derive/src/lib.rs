@@ -1,0 +1,127 @@
+//! One source JPEG in, web-ready JPEG derivatives out.
+//!
+//! The crate decodes a source once, applies Symbiota's "use the source
+//! as-is when it is already small enough" rules ([`plan`]), resizes with a
+//! Lanczos3 filter in a cascade (large -> web -> thumbnail) and encodes each
+//! size. [`store`] writes the results atomically under the image library
+//! with Symbiota's folder layout and URL-safe names ([`layout`]).
+//!
+//! It knows nothing of databases or drop folders; `specdrop` composes it.
+
+mod config;
+mod decode;
+mod encode;
+mod error;
+pub mod layout;
+mod orient;
+pub mod plan;
+mod resize;
+pub mod store;
+
+pub use config::{ColorMode, DeriveConfig, SizeSpec};
+pub use error::DeriveError;
+
+use decode::Decoded;
+use plan::{Plan, Step, WebStep};
+
+/// One encoded derivative, ready to be written.
+#[derive(Debug, Clone)]
+pub struct Derivative {
+    pub width: u32,
+    pub height: u32,
+    /// JPEG bytes.
+    pub data: Vec<u8>,
+    /// True when `data` is the source file itself, byte for byte.
+    pub copied: bool,
+}
+
+/// The web-size image: its own file, or the large file doing both jobs
+/// (Symbiota makes no web file when the copied source is barely wider than
+/// the web size).
+#[derive(Debug, Clone)]
+pub enum Web {
+    Own(Derivative),
+    SameAsLarge,
+}
+
+/// Everything `build` made from one source.
+#[derive(Debug, Clone)]
+pub struct Derivatives {
+    pub source_width: u32,
+    pub source_height: u32,
+    pub large: Option<Derivative>,
+    pub web: Option<Web>,
+    pub thumbnail: Option<Derivative>,
+}
+
+impl Derivatives {
+    /// Number of files this set will write.
+    pub fn file_count(&self) -> usize {
+        usize::from(self.large.is_some())
+            + usize::from(matches!(self.web, Some(Web::Own(_))))
+            + usize::from(self.thumbnail.is_some())
+    }
+}
+
+/// Decode `source` (the bytes of a JPEG file) once and build the derivatives
+/// `config` asks for.
+///
+/// Fails with a reason that names what is wrong with the file; nothing is
+/// half-made: a truncated or corrupt JPEG never yields a derivative.
+pub fn build(source: &[u8], config: &DeriveConfig) -> Result<Derivatives, DeriveError> {
+    let opened = decode::open(source, config.max_pixels)?;
+    let header = opened.header.clone();
+    let plan = Plan::new(
+        &plan::Source {
+            width: header.width,
+            bytes: source.len() as u64,
+            web_safe: header.web_safe,
+        },
+        config,
+    );
+    let mut cascade = resize::Cascade::new(opened.decode(source.len())?);
+
+    let large = match plan.large {
+        Step::Skip => None,
+        Step::Copy => Some(copy_of(source, &header)),
+        Step::Resize(width) => Some(encoded(&mut cascade, width, config.large.quality)?),
+    };
+    let web = match plan.web {
+        WebStep::Skip => None,
+        WebStep::SameAsLarge => Some(Web::SameAsLarge),
+        WebStep::Copy => Some(Web::Own(copy_of(source, &header))),
+        WebStep::Resize(width) => Some(Web::Own(encoded(&mut cascade, width, config.web.quality)?)),
+    };
+    let thumbnail = match plan.thumbnail {
+        Step::Skip => None,
+        Step::Copy => Some(copy_of(source, &header)),
+        Step::Resize(width) => Some(encoded(&mut cascade, width, config.thumbnail.quality)?),
+    };
+    Ok(Derivatives {
+        source_width: header.width,
+        source_height: header.height,
+        large,
+        web,
+        thumbnail,
+    })
+}
+
+fn copy_of(source: &[u8], header: &decode::Header) -> Derivative {
+    Derivative {
+        width: header.width,
+        height: header.height,
+        data: source.to_vec(),
+        copied: true,
+    }
+}
+
+fn encoded(cascade: &mut resize::Cascade, width: u32, quality: u8) -> Result<Derivative, DeriveError> {
+    let image: &Decoded = cascade.at_width(width)?;
+    let data = encode::jpeg(image, quality)?;
+    Ok(Derivative {
+        width: image.width,
+        height: image.height,
+        data,
+        copied: false,
+    })
+}

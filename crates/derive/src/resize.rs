@@ -1,0 +1,100 @@
+//! Resizing in a cascade: each size is made from the smallest image already
+//! at hand that is at least as wide (full -> large -> web -> thumbnail),
+//! which PERFORMANCE.md measured to be as good and several times faster
+//! than resizing every size from the full image.
+
+use fast_image_resize::images::Image;
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+
+use crate::DeriveError;
+use crate::decode::Decoded;
+
+pub struct Cascade {
+    /// Every image made so far, the decoded source first.
+    levels: Vec<Decoded>,
+    resizer: Resizer,
+}
+
+impl Cascade {
+    pub fn new(source: Decoded) -> Cascade {
+        Cascade {
+            levels: vec![source],
+            resizer: Resizer::new(),
+        }
+    }
+
+    /// The image at `width` (never wider than the source), made from the
+    /// narrowest level that is at least that wide.
+    pub fn at_width(&mut self, width: u32) -> Result<&Decoded, DeriveError> {
+        if let Some(i) = self.levels.iter().position(|l| l.width == width) {
+            return Ok(&self.levels[i]);
+        }
+        let from = self
+            .levels
+            .iter()
+            .filter(|l| l.width >= width)
+            .min_by_key(|l| l.width)
+            .unwrap_or(&self.levels[0]);
+        let width = width.min(from.width).max(1);
+        let height = scaled_height(from.width, from.height, width);
+        let resized = resize(&mut self.resizer, from, width, height)?;
+        self.levels.push(resized);
+        let last = self.levels.len() - 1;
+        Ok(&self.levels[last])
+    }
+}
+
+fn scaled_height(width: u32, height: u32, new_width: u32) -> u32 {
+    let h = (f64::from(height) * f64::from(new_width) / f64::from(width)).round();
+    (h as u32).max(1)
+}
+
+fn resize(resizer: &mut Resizer, from: &Decoded, width: u32, height: u32) -> Result<Decoded, DeriveError> {
+    let pixel_type = if from.channels == 1 { PixelType::U8 } else { PixelType::U8x3 };
+    let src = fast_image_resize::images::ImageRef::new(from.width, from.height, &from.pixels, pixel_type)
+        .map_err(|e| DeriveError::Resize(e.to_string()))?;
+    let mut dst = Image::new(width, height, pixel_type);
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
+    resizer
+        .resize(&src, &mut dst, &options)
+        .map_err(|e| DeriveError::Resize(e.to_string()))?;
+    Ok(Decoded {
+        width,
+        height,
+        channels: from.channels,
+        pixels: dst.into_vec(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grey(width: u32, height: u32) -> Decoded {
+        Decoded {
+            width,
+            height,
+            channels: 1,
+            pixels: vec![128; (width * height) as usize],
+        }
+    }
+
+    #[test]
+    fn keeps_the_aspect_ratio_and_reuses_levels() {
+        let mut c = Cascade::new(grey(3000, 4500));
+        let large = c.at_width(2000).map(|l| (l.width, l.height)).ok();
+        assert_eq!(large, Some((2000, 3000)));
+        let web = c.at_width(1000).map(|l| (l.width, l.height, l.pixels[0])).ok();
+        assert_eq!(web, Some((1000, 1500, 128)));
+        assert_eq!(c.levels.len(), 3);
+        c.at_width(2000).ok();
+        assert_eq!(c.levels.len(), 3, "an existing level is reused");
+    }
+
+    #[test]
+    fn never_upscales() {
+        let mut c = Cascade::new(grey(100, 50));
+        let out = c.at_width(400).map(|l| (l.width, l.height)).ok();
+        assert_eq!(out, Some((100, 50)));
+    }
+}

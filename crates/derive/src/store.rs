@@ -1,0 +1,244 @@
+//! Writing a derivative set into the image library: each file through a
+//! temporary name in its target folder, fsync, then linked into place so
+//! that an existing file is never replaced; a set is all there or not
+//! there at all.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::layout::Names;
+use crate::{Derivative, Derivatives, DeriveError, Web};
+
+/// Prefix of temporary files; anything left with it by a crash is removed
+/// by [`remove_temp_files`].
+pub const TEMP_PREFIX: &str = ".specdrop-";
+const MAX_ATTEMPTS: u32 = 1000;
+
+/// A derivative file in place under the storage root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFile {
+    /// Path under the storage root, `/`-separated: what goes after the URL base.
+    pub relative: String,
+    pub path: PathBuf,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: u64,
+}
+
+/// The files written for one source. `web` is `None` when the large file
+/// also serves as the web image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSet {
+    pub large: Option<StoredFile>,
+    pub web: Option<StoredFile>,
+    pub thumbnail: Option<StoredFile>,
+}
+
+impl StoredSet {
+    pub fn files(&self) -> impl Iterator<Item = &StoredFile> {
+        [&self.large, &self.web, &self.thumbnail].into_iter().flatten()
+    }
+
+    /// Undo the set (its database row could not be committed).
+    pub fn remove(&self) -> io::Result<()> {
+        remove_files(self.files())
+    }
+}
+
+fn remove_files<'a>(files: impl Iterator<Item = &'a StoredFile>) -> io::Result<()> {
+    let mut first_error = None;
+    for file in files {
+        if let Err(e) = fs::remove_file(&file.path)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Write `set` into `root/relative_dir` under names made from
+/// `source_file_name`, adding `_1`, `_2`... when any of the names is taken.
+pub fn write_set(
+    root: &Path,
+    relative_dir: &str,
+    source_file_name: &str,
+    set: &Derivatives,
+) -> Result<StoredSet, DeriveError> {
+    let dir = root.join(relative_dir);
+    fs::create_dir_all(&dir).map_err(|e| DeriveError::write(&dir, e))?;
+    let web = match &set.web {
+        Some(Web::Own(d)) => Some(d),
+        _ => None,
+    };
+    for attempt in 0..MAX_ATTEMPTS {
+        let names = Names::for_source(source_file_name, attempt);
+        let wanted = [
+            (set.large.as_ref(), &names.large),
+            (web, &names.web),
+            (set.thumbnail.as_ref(), &names.thumbnail),
+        ];
+        if wanted.iter().any(|(d, name)| d.is_some() && dir.join(name).exists()) {
+            continue;
+        }
+        let mut files: [Option<StoredFile>; 3] = [None, None, None];
+        let mut taken = false;
+        for ((derivative, name), slot) in wanted.into_iter().zip(files.iter_mut()) {
+            let Some(derivative) = derivative else { continue };
+            match write_new(&dir, name, derivative) {
+                Ok(path) => {
+                    *slot = Some(StoredFile {
+                        relative: format!("{}/{name}", relative_dir.trim_end_matches('/')),
+                        path,
+                        width: derivative.width,
+                        height: derivative.height,
+                        bytes: derivative.data.len() as u64,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    taken = true;
+                    break;
+                }
+                Err(e) => {
+                    let _ = remove_files(files.iter().flatten());
+                    return Err(DeriveError::write(dir.join(name), e));
+                }
+            }
+        }
+        if taken {
+            // Another writer took a name between our check and our link.
+            let _ = remove_files(files.iter().flatten());
+            continue;
+        }
+        sync_dir(&dir).map_err(|e| DeriveError::write(&dir, e))?;
+        let [large, web, thumbnail] = files;
+        return Ok(StoredSet { large, web, thumbnail });
+    }
+    Err(DeriveError::NoFreeName {
+        dir,
+        stem: source_file_name.to_string(),
+        tries: MAX_ATTEMPTS,
+    })
+}
+
+/// Write `derivative` as `dir/name`, failing with `AlreadyExists` rather
+/// than replacing a file that is there.
+fn write_new(dir: &Path, name: &str, derivative: &Derivative) -> io::Result<PathBuf> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let target = dir.join(name);
+    let temp = dir.join(format!(
+        "{TEMP_PREFIX}{}-{}.tmp",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut file = OpenOptions::new().write(true).create_new(true).open(&temp)?;
+        file.write_all(&derivative.data)?;
+        file.sync_all()?;
+        drop(file);
+        match fs::hard_link(&temp, &target) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+            // File systems without hard links: check, then rename.
+            Err(_) if target.exists() => Err(io::Error::from(io::ErrorKind::AlreadyExists)),
+            Err(_) => fs::rename(&temp, &target),
+        }
+    })();
+    let _ = fs::remove_file(&temp);
+    result.map(|()| target)
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Remove temporary files a crash left below `dir`; returns how many.
+pub fn remove_temp_files(dir: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            removed += remove_temp_files(&entry.path())?;
+        } else if kind.is_file() && entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn derivative(byte: u8) -> Derivative {
+        Derivative {
+            width: 10,
+            height: 20,
+            data: vec![byte; 100],
+            copied: false,
+        }
+    }
+
+    fn three() -> Derivatives {
+        Derivatives {
+            source_width: 10,
+            source_height: 20,
+            large: Some(derivative(1)),
+            web: Some(Web::Own(derivative(2))),
+            thumbnail: Some(derivative(3)),
+        }
+    }
+
+    #[test]
+    fn writes_three_files_and_never_overwrites() -> Result<(), Box<dyn std::error::Error>> {
+        let root = tempfile::tempdir()?;
+        let first = write_set(root.path(), "MICH_V/01390", "1390992.jpeg", &three())?;
+        let rel: Vec<_> = first.files().map(|f| f.relative.as_str()).collect();
+        assert_eq!(
+            rel,
+            ["MICH_V/01390/1390992.jpg", "MICH_V/01390/1390992_med.jpg", "MICH_V/01390/1390992_tn.jpg"]
+        );
+        assert_eq!(fs::read(root.path().join("MICH_V/01390/1390992_med.jpg"))?, vec![2; 100]);
+
+        let second = write_set(root.path(), "MICH_V/01390", "1390992.jpg", &three())?;
+        let large = second.large.as_ref().map(|f| f.relative.clone());
+        assert_eq!(large.as_deref(), Some("MICH_V/01390/1390992_1.jpg"));
+        assert_eq!(fs::read(root.path().join("MICH_V/01390/1390992.jpg"))?, vec![1; 100]);
+
+        second.remove()?;
+        assert!(!root.path().join("MICH_V/01390/1390992_1.jpg").exists());
+        assert_eq!(remove_temp_files(root.path())?, 0, "no temp file is left behind");
+        Ok(())
+    }
+
+    #[test]
+    fn web_same_as_large_writes_two_files() -> Result<(), Box<dyn std::error::Error>> {
+        let root = tempfile::tempdir()?;
+        let mut set = three();
+        set.web = Some(Web::SameAsLarge);
+        let stored = write_set(root.path(), "A", "x.jpg", &set)?;
+        assert_eq!(stored.files().count(), 2);
+        assert!(stored.web.is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn removes_leftover_temp_files() -> Result<(), Box<dyn std::error::Error>> {
+        let root = tempfile::tempdir()?;
+        fs::create_dir_all(root.path().join("a/b"))?;
+        fs::write(root.path().join("a/b/.specdrop-1-2.tmp"), b"x")?;
+        fs::write(root.path().join("a/b/keep.jpg"), b"x")?;
+        assert_eq!(remove_temp_files(root.path())?, 1);
+        assert!(root.path().join("a/b/keep.jpg").exists());
+        Ok(())
+    }
+}

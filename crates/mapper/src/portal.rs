@@ -1,0 +1,200 @@
+//! The portal database: MariaDB/MySQL for real portals, SQLite for the
+//! embedded default. One connection pool (sqlx's `Any` driver) and one set
+//! of statements serve both; the few differences are in [`Backend`].
+
+use std::path::Path;
+use std::str::FromStr;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor, Row};
+
+use crate::MapperError;
+
+const SQLITE_SCHEMA: &str = include_str!("../sql/schema-sqlite.sql");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    MySql,
+}
+
+impl Backend {
+    /// SQL for "now" as Symbiota stores it: server local time in MariaDB,
+    /// UTC text in the embedded database (see schema-sqlite.sql).
+    pub(crate) fn now(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "datetime('now')",
+            Backend::MySql => "NOW()",
+        }
+    }
+}
+
+/// Facts about a collection that names and rows need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectionInfo {
+    pub collid: i64,
+    pub institution_code: String,
+    pub collection_code: Option<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Portal {
+    pub(crate) pool: AnyPool,
+    pub(crate) backend: Backend,
+    /// The URL with any password masked, for messages.
+    display_url: String,
+}
+
+impl Portal {
+    /// Open the database `url` points to: `sqlite://PATH` (created with
+    /// Symbiota-compatible tables when the file does not exist) or
+    /// `mysql://user:password@host:port/db` (`mariadb://` is accepted too).
+    pub async fn connect(url: &str) -> Result<Portal, MapperError> {
+        sqlx::any::install_default_drivers();
+        let display_url = mask_password(url);
+        let sqlite_path = url.strip_prefix("sqlite://");
+        let (backend, url) = if let Some(path) = sqlite_path {
+            if path.is_empty() {
+                return Err(MapperError::BadUrl {
+                    url: display_url,
+                    reason: "no file path after sqlite://".into(),
+                });
+            }
+            (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"))
+        } else if let Some(rest) = url.strip_prefix("mariadb://") {
+            (Backend::MySql, format!("mysql://{rest}"))
+        } else if url.starts_with("mysql://") {
+            (Backend::MySql, url.to_string())
+        } else {
+            return Err(MapperError::BadUrl {
+                url: display_url,
+                reason: "use sqlite://PATH or mysql://user:password@host:port/database".into(),
+            });
+        };
+        // A missing embedded database is created with Symbiota's tables.
+        let fresh = sqlite_path.is_some_and(|path| !Path::new(path).exists());
+        let options = AnyConnectOptions::from_str(&url).map_err(|e| MapperError::BadUrl {
+            url: display_url.clone(),
+            reason: e.to_string(),
+        })?;
+        let pool_options = match backend {
+            // One connection: the embedded database has one writer anyway,
+            // and this rules out SQLite's lock upgrade deadlocks.
+            Backend::Sqlite => AnyPoolOptions::new().max_connections(1).after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;").await?;
+                    Ok(())
+                })
+            }),
+            Backend::MySql => AnyPoolOptions::new().max_connections(4),
+        };
+        let pool = pool_options
+            .connect_with(options)
+            .await
+            .map_err(|source| MapperError::Connect {
+                url: display_url.clone(),
+                source,
+            })?;
+        let portal = Portal {
+            pool,
+            backend,
+            display_url,
+        };
+        if fresh {
+            sqlx::raw_sql(SQLITE_SCHEMA)
+                .execute(&portal.pool)
+                .await
+                .map_err(|source| MapperError::Create {
+                    path: portal.display_url.clone(),
+                    source,
+                })?;
+        }
+        portal.check_schema().await?;
+        Ok(portal)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The database URL with its password masked.
+    pub fn display_url(&self) -> &str {
+        &self.display_url
+    }
+
+    /// Run SQL statements (several, separated by `;`), e.g. a fixture.
+    pub async fn execute_script(&self, sql: &str) -> Result<(), MapperError> {
+        sqlx::raw_sql(sql).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn check_schema(&self) -> Result<(), MapperError> {
+        for (table, hint) in [
+            ("omcollections", "is this a Symbiota database?"),
+            ("omoccurrences", "is this a Symbiota database?"),
+            (
+                "media",
+                "portals before Symbiota 3.2 keep images in `images`, which this version of specdrop cannot write yet",
+            ),
+        ] {
+            let probe = format!("SELECT 1 FROM {table} WHERE 1 = 0");
+            if let Err(e) = sqlx::query(&probe).fetch_optional(&self.pool).await {
+                tracing::debug!("schema probe of {table} failed: {e}");
+                return Err(MapperError::Schema {
+                    url: self.display_url.clone(),
+                    table,
+                    hint,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Institution and collection codes and name of `collid`.
+    pub async fn collection(&self, collid: i64) -> Result<CollectionInfo, MapperError> {
+        let row = sqlx::query(
+            "SELECT institutionCode, collectionCode, collectionName FROM omcollections WHERE collID = ?",
+        )
+        .bind(collid)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(MapperError::UnknownCollection { collid })?;
+        Ok(CollectionInfo {
+            collid,
+            institution_code: row.try_get(0)?,
+            collection_code: row.try_get(1)?,
+            name: row.try_get(2)?,
+        })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// `mysql://user:secret@host/db` -> `mysql://user:***@host/db`.
+fn mask_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((credentials, host)) = rest.rsplit_once('@') else {
+        return url.to_string();
+    };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(mask_password("mysql://root:s3cret@db:3306/portal"), "mysql://root:***@db:3306/portal");
+        assert_eq!(mask_password("mysql://root@db/portal"), "mysql://root@db/portal");
+        assert_eq!(mask_password("sqlite://var/portal.db"), "sqlite://var/portal.db");
+    }
+}

@@ -1,0 +1,628 @@
+//! specdrop's TOML config: the file the collection manager edits.
+//!
+//! Every key of DESIGN.md's reference is read; relative paths are relative
+//! to the config file's folder. Problems are collected and reported
+//! together, each with its key, so one run of `specdrop scan` (or `check`)
+//! shows everything to fix. Values whose behaviour this version does not
+//! have yet are refused by name rather than silently ignored.
+
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+use serde::Deserialize;
+use specdrop_derive::DeriveConfig;
+use specdrop_mapper::{CatalogPattern, MatchRules, Unmatched};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default = "default_state_dir")]
+    state_dir: PathBuf,
+    #[serde(default)]
+    database: DatabaseSection,
+    storage: Option<StorageSection>,
+    #[serde(default)]
+    derive: DeriveConfig,
+    #[serde(default)]
+    workers: WorkersSection,
+    #[serde(default)]
+    watch: WatchSection,
+    #[serde(default)]
+    daemon: DaemonSection,
+    #[serde(default)]
+    sink: SinkSection,
+    #[serde(default)]
+    log: LogSection,
+    #[serde(default)]
+    metrics: MetricsSection,
+    #[serde(default)]
+    collection: Vec<RawCollection>,
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/specdrop")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct DatabaseSection {
+    url: String,
+    schema: String,
+}
+
+impl Default for DatabaseSection {
+    fn default() -> Self {
+        DatabaseSection {
+            url: "sqlite://portal.db".into(),
+            schema: "auto".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StorageSection {
+    root: Option<PathBuf>,
+    url_base: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct WorkersSection {
+    threads: Option<usize>,
+    queue: Option<usize>,
+}
+
+/// Read now so that a daemon config is accepted by `scan`; used by `run`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct WatchSection {
+    mode: String,
+    settle_secs: u64,
+    poll_secs: u64,
+    rescan_mins: u64,
+}
+
+impl Default for WatchSection {
+    fn default() -> Self {
+        WatchSection {
+            mode: "auto".into(),
+            settle_secs: 5,
+            poll_secs: 10,
+            rescan_mins: 10,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct DaemonSection {
+    shutdown_secs: u64,
+    retry_parked_mins: u64,
+}
+
+impl Default for DaemonSection {
+    fn default() -> Self {
+        DaemonSection {
+            shutdown_secs: 30,
+            retry_parked_mins: 30,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct SinkSection {
+    kind: String,
+    path: Option<PathBuf>,
+}
+
+impl Default for SinkSection {
+    fn default() -> Self {
+        SinkSection {
+            kind: "database".into(),
+            path: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct LogSection {
+    target: String,
+    filter: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection {
+            target: "auto".into(),
+            filter: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct MetricsSection {
+    listen: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCollection {
+    code: Option<String>,
+    collid: Option<i64>,
+    drop: Option<PathBuf>,
+    pattern: Option<String>,
+    archive: Option<PathBuf>,
+    replace: Option<(String, String)>,
+    #[serde(default)]
+    unmatched: Unmatched,
+    #[serde(default = "default_existing_image")]
+    existing_image: String,
+    #[serde(default, rename = "match")]
+    match_rules: MatchRules,
+    #[serde(default = "default_identifier")]
+    identifier: String,
+    #[serde(default)]
+    barcode: Option<BarcodeSection>,
+    #[serde(default)]
+    skeletal: SkeletalSection,
+    url_base: Option<String>,
+}
+
+fn default_existing_image() -> String {
+    "add".into()
+}
+
+fn default_identifier() -> String {
+    "filename".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // read so that configs written for barcode reading parse
+struct BarcodeSection {
+    symbologies: Option<Vec<String>>,
+    pattern: Option<String>,
+    replace: Option<(String, String)>,
+    #[serde(default)]
+    verify: bool,
+    conflict: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+#[allow(dead_code)] // skeletal CSV files are not read by this version
+struct SkeletalSection {
+    overwrite: bool,
+}
+
+/// The checked config, paths made absolute.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub file: PathBuf,
+    pub state_dir: PathBuf,
+    pub database_url: String,
+    pub storage_root: PathBuf,
+    pub derive: DeriveConfig,
+    pub threads: usize,
+    pub log_filter: String,
+    pub collections: Vec<Collection>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Collection {
+    pub code: String,
+    pub collid: i64,
+    pub drop: PathBuf,
+    pub archive: PathBuf,
+    pub pattern: CatalogPattern,
+    pub unmatched: Unmatched,
+    pub match_rules: MatchRules,
+    pub url_base: UrlBase,
+}
+
+/// Where stored URLs start: a path on the portal's own host (`/imglib`)
+/// or an absolute URL of another server (`https://images.example.org/lib`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlBase(String);
+
+impl UrlBase {
+    pub fn parse(value: &str) -> Result<UrlBase, String> {
+        let trimmed = value.trim().trim_end_matches('/');
+        let absolute = ["http://", "https://"]
+            .iter()
+            .find_map(|scheme| trimmed.strip_prefix(scheme))
+            .map(|rest| rest.split('/').next().unwrap_or("").is_empty());
+        match absolute {
+            Some(false) => {}
+            Some(true) => return Err(format!("{value:?} has no host name after the scheme")),
+            None if value.starts_with('/') => {}
+            None => {
+                return Err(format!(
+                    "{value:?} must be a path on the portal's host (\"/imglib\") or an absolute http(s) URL; \
+                     never a file system path"
+                ));
+            }
+        }
+        if trimmed.chars().any(char::is_whitespace) {
+            return Err(format!("{value:?} contains white space"));
+        }
+        Ok(UrlBase(trimmed.to_string()))
+    }
+
+    /// The URL of a file at `relative` under the storage root.
+    pub fn join(&self, relative: &str) -> String {
+        format!("{}/{}", self.0, relative.trim_start_matches('/'))
+    }
+}
+
+/// Everything wrong with a config file.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub problems: Vec<(String, String)>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        writeln!(
+            f,
+            "{} problem{} in config {}:",
+            n,
+            if n == 1 { "" } else { "s" },
+            self.file.display()
+        )?;
+        for (key, message) in &self.problems {
+            writeln!(f, "  {key}: {message}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let fail = |key: &str, message: String| ConfigError {
+            file: file.to_path_buf(),
+            problems: vec![(key.to_string(), message)],
+        };
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            fail(
+                "(file)",
+                format!("cannot read it: {e}; pass the right file with --config PATH"),
+            )
+        })?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|span| text[..span.start].lines().count().max(1))
+                .map_or(String::new(), |l| format!("line {l}: "));
+            fail("(syntax)", format!("{line}{}", e.message()))
+        })?;
+        let base = file.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+        let base = std::path::absolute(&base).unwrap_or(base);
+        let mut problems = Vec::new();
+        let config = check(raw, &base, &mut problems);
+        match config {
+            Some(config) if problems.is_empty() => Ok(Config { file: file.to_path_buf(), ..config }),
+            _ => Err(ConfigError {
+                file: file.to_path_buf(),
+                problems,
+            }),
+        }
+    }
+}
+
+fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> Option<Config> {
+    let mut problem = |key: &str, message: String| problems.push((key.to_string(), message));
+    let resolve = |p: &Path| normalize(&base.join(p));
+
+    let database_url = resolve_database_url(&raw.database.url, base);
+    if !matches!(raw.database.schema.as_str(), "auto" | "media") {
+        problem(
+            "database.schema",
+            format!(
+                "{:?}: only \"auto\" and \"media\" (Symbiota 3.2+) are supported by this version",
+                raw.database.schema
+            ),
+        );
+    }
+    if raw.sink.kind != "database" {
+        problem(
+            "sink.kind",
+            format!("{:?}: only \"database\" is supported by this version", raw.sink.kind),
+        );
+    }
+    let _ = (&raw.sink.path, &raw.metrics.listen, raw.workers.queue);
+    let _ = (&raw.daemon.shutdown_secs, &raw.daemon.retry_parked_mins);
+    if !matches!(raw.watch.mode.as_str(), "auto" | "native" | "poll") {
+        problem("watch.mode", format!("{:?}: use \"auto\", \"native\" or \"poll\"", raw.watch.mode));
+    }
+    let _ = (raw.watch.settle_secs, raw.watch.poll_secs, raw.watch.rescan_mins);
+    if !matches!(raw.log.target.as_str(), "auto" | "journald" | "stderr") {
+        problem("log.target", format!("{:?}: use \"auto\", \"journald\" or \"stderr\"", raw.log.target));
+    }
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&raw.log.filter) {
+        problem("log.filter", format!("{:?} is not a valid filter: {e}", raw.log.filter));
+    }
+    for (key, message) in raw.derive.validate() {
+        problem(&key, message);
+    }
+    let threads = match raw.workers.threads {
+        Some(0) => {
+            problem("workers.threads", "must be at least 1".into());
+            1
+        }
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(2, |n| n.get()),
+    };
+
+    let storage = raw.storage.unwrap_or(StorageSection {
+        root: None,
+        url_base: None,
+    });
+    let storage_root = match &storage.root {
+        Some(root) => Some(resolve(root)),
+        None => {
+            problem("storage.root", "is required: the folder the portal serves images from".into());
+            None
+        }
+    };
+    let url_base = match storage.url_base.as_deref().map(UrlBase::parse) {
+        Some(Ok(base)) => Some(base),
+        Some(Err(e)) => {
+            problem("storage.url_base", e);
+            None
+        }
+        None => {
+            problem("storage.url_base", "is required, e.g. \"/imglib\"".into());
+            None
+        }
+    };
+
+    if raw.collection.is_empty() {
+        problem("collection", "no [[collection]] is configured; nothing would be processed".into());
+    }
+    let mut collections = Vec::new();
+    for (i, c) in raw.collection.into_iter().enumerate() {
+        let at = |key: &str| format!("collection[{i}].{key}");
+        let code = c.code.clone().unwrap_or_default();
+        if code.trim().is_empty() {
+            problem(&at("code"), "is required (e.g. \"MICH-V\")".into());
+        }
+        if collections.iter().any(|other: &Collection| other.code == code) {
+            problem(&at("code"), format!("{code:?} is used by two collections"));
+        }
+        let collid = match c.collid {
+            Some(id) if id > 0 => id,
+            Some(id) => {
+                problem(&at("collid"), format!("{id} is not a collection id (omcollections.collID)"));
+                0
+            }
+            None => {
+                problem(&at("collid"), "is required: the collection's omcollections.collID".into());
+                0
+            }
+        };
+        let pattern = match c.pattern.as_deref() {
+            Some(p) => {
+                let replace = c.replace.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
+                CatalogPattern::new(p, replace)
+                    .map_err(|e| problem(&at(if e.contains("no capture") { "pattern" } else { "pattern/replace" }), e))
+                    .ok()
+            }
+            None => {
+                problem(&at("pattern"), "is required: a regex whose group 1 is the catalog number".into());
+                None
+            }
+        };
+        let drop = c.drop.as_deref().map(resolve);
+        if drop.is_none() {
+            problem(&at("drop"), "is required: the folder imaging teams copy files into".into());
+        }
+        let archive = c.archive.as_deref().map(resolve).or_else(|| drop.as_deref().map(default_archive));
+        if let (Some(drop), Some(archive)) = (&drop, &archive) {
+            if archive.starts_with(drop) {
+                problem(&at("archive"), format!("{} is inside the drop folder; put it beside it", archive.display()));
+            }
+            if drop.starts_with(archive) {
+                problem(&at("drop"), format!("{} is inside the archive folder {}", drop.display(), archive.display()));
+            }
+            if let Some(root) = &storage_root {
+                for (key, folder) in [("drop", drop), ("archive", archive)] {
+                    if folder.starts_with(root) || root.starts_with(folder) {
+                        problem(
+                            &at(key),
+                            format!(
+                                "{} overlaps storage.root {}; the image library holds derivatives only",
+                                folder.display(),
+                                root.display()
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        if c.existing_image != "add" {
+            problem(
+                &at("existing_image"),
+                format!("{:?}: only \"add\" is supported by this version", c.existing_image),
+            );
+        }
+        if c.identifier != "filename" {
+            problem(
+                &at("identifier"),
+                format!("{:?}: reading barcodes is not supported by this version; use \"filename\"", c.identifier),
+            );
+        }
+        if c.barcode.as_ref().is_some_and(|b| b.verify) {
+            problem(&at("barcode.verify"), "reading barcodes is not supported by this version".into());
+        }
+        let collection_url_base = match c.url_base.as_deref().map(UrlBase::parse) {
+            Some(Ok(base)) => Some(base),
+            Some(Err(e)) => {
+                problem(&at("url_base"), e);
+                None
+            }
+            None => url_base.clone(),
+        };
+        if let (Some(pattern), Some(drop), Some(archive), Some(url_base)) = (pattern, drop, archive, collection_url_base) {
+            collections.push(Collection {
+                code,
+                collid,
+                drop,
+                archive,
+                pattern,
+                unmatched: c.unmatched,
+                match_rules: c.match_rules,
+                url_base,
+            });
+        }
+    }
+
+    Some(Config {
+        file: PathBuf::new(),
+        state_dir: resolve(&raw.state_dir),
+        database_url,
+        storage_root: storage_root?,
+        derive: raw.derive,
+        threads,
+        log_filter: raw.log.filter,
+        collections,
+    })
+}
+
+/// `<drop>/../<drop name>-archive`: beside the drop folder, never inside.
+fn default_archive(drop: &Path) -> PathBuf {
+    let name = drop.file_name().map_or_else(|| "drop".into(), |n| n.to_string_lossy().into_owned());
+    drop.with_file_name(format!("{name}-archive"))
+}
+
+/// A relative `sqlite://PATH` is relative to the config file's folder.
+fn resolve_database_url(url: &str, base: &Path) -> String {
+    match url.strip_prefix("sqlite://") {
+        Some(path) if !path.is_empty() && !path.starts_with('/') => {
+            format!("sqlite://{}", normalize(&base.join(path)).display())
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Remove `.` and `..` without touching the file system (folders the
+/// daemon creates may not exist yet).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().map_err(|e| ConfigError {
+            file: PathBuf::new(),
+            problems: vec![("tempdir".into(), e.to_string())],
+        })?;
+        let file = dir.path().join("specdrop.toml");
+        std::fs::write(&file, text).map_err(|e| ConfigError {
+            file: file.clone(),
+            problems: vec![("write".into(), e.to_string())],
+        })?;
+        Config::load(&file)
+    }
+
+    const MINIMAL: &str = r#"
+state_dir = "var/state"
+
+[database]
+url = "sqlite://var/portal.db"
+
+[storage]
+root = "var/www/imglib"
+url_base = "/imglib"
+
+[[collection]]
+code = "MICH-V"
+collid = 2
+drop = "var/drop/mich"
+pattern = '^(MICH-V-\d{7})\D*'
+unmatched = "park"
+archive = "var/archive/mich"
+match = { other_catalog_numbers = true }
+"#;
+
+    #[test]
+    fn design_minimal_config_loads_with_paths_beside_the_file() -> Result<(), ConfigError> {
+        let c = load(MINIMAL)?;
+        let base = c.file.parent().map(Path::to_path_buf).unwrap_or_default();
+        assert_eq!(c.state_dir, base.join("var/state"));
+        assert_eq!(c.database_url, format!("sqlite://{}", base.join("var/portal.db").display()));
+        let mich = &c.collections[0];
+        assert_eq!(mich.archive, base.join("var/archive/mich"));
+        assert!(mich.match_rules.other_catalog_numbers && mich.match_rules.leading_zeros);
+        assert_eq!(mich.url_base.join("MICH_Vascular/x.jpg"), "/imglib/MICH_Vascular/x.jpg");
+        Ok(())
+    }
+
+    #[test]
+    fn default_archive_is_beside_the_drop_folder() -> Result<(), ConfigError> {
+        let c = load(&MINIMAL.replace("archive = \"var/archive/mich\"\n", ""))?;
+        let base = c.file.parent().map(Path::to_path_buf).unwrap_or_default();
+        assert_eq!(c.collections[0].archive, base.join("var/drop/mich-archive"));
+        Ok(())
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let text = MINIMAL
+            .replace(r"'^(MICH-V-\d{7})\D*'", r"'^MICH-V-\d{7}'")
+            .replace("archive = \"var/archive/mich\"", "archive = \"var/drop/mich/done\"")
+            .replace("url_base = \"/imglib\"", "url_base = \"imglib\"")
+            .replace("collid = 2", "collid = 0");
+        let err = load(&text).err().map(|e| e.to_string()).unwrap_or_default();
+        for expected in [
+            "collection[0].pattern",
+            "no capture group",
+            "collection[0].archive",
+            "inside the drop folder",
+            "storage.url_base",
+            "collection[0].collid",
+            "4 problems",
+        ] {
+            assert!(err.contains(expected), "{expected:?} missing from:\n{err}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_and_unbuilt_values_are_named() {
+        let err = load(&MINIMAL.replace("[storage]", "[storage]\nroots = 1")).err().map(|e| e.to_string());
+        assert!(err.as_deref().is_some_and(|e| e.contains("unknown field `roots`") && e.contains("line")), "{err:?}");
+        let err = load(&MINIMAL.replace("unmatched = \"park\"", "identifier = \"barcode\"")).err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("collection[0].identifier")));
+    }
+
+    #[test]
+    fn url_bases() {
+        assert!(UrlBase::parse("/imglib/").is_ok_and(|b| b.join("a/b.jpg") == "/imglib/a/b.jpg"));
+        assert!(UrlBase::parse("https://img.example.org/lib").is_ok_and(|b| b.join("a.jpg") == "https://img.example.org/lib/a.jpg"));
+        assert!(UrlBase::parse("https:///lib").is_err());
+        assert!(UrlBase::parse("/var/www/imglib").is_ok(), "a path on the portal host");
+        assert!(UrlBase::parse("imglib").is_err());
+    }
+}
