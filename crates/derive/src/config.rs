@@ -70,16 +70,29 @@ impl DeriveConfig {
     /// Problems with the values, each as `(key, what to do)`.
     pub fn validate(&self) -> Vec<(String, String)> {
         let mut problems = Vec::new();
-        for (name, spec) in [("large", &self.large), ("web", &self.web), ("thumbnail", &self.thumbnail)] {
+        for (name, spec) in [
+            ("large", &self.large),
+            ("web", &self.web),
+            ("thumbnail", &self.thumbnail),
+        ] {
             if spec.width == 0 {
                 problems.push((format!("derive.{name}.width"), "must be at least 1 pixel".to_string()));
             }
             if !(1..=100).contains(&spec.quality) {
                 problems.push((
                     format!("derive.{name}.quality"),
-                    format!("is {}; JPEG quality must be between 1 and 100 (80 is Symbiota's default)", spec.quality),
+                    format!(
+                        "is {}; JPEG quality must be between 1 and 100 (80 is Symbiota's default)",
+                        spec.quality
+                    ),
                 ));
             }
+        }
+        if !(self.large.enabled || self.web.enabled || self.thumbnail.enabled) {
+            problems.push((
+                "derive".into(),
+                "large, web and thumbnail are all disabled; enable at least one".into(),
+            ));
         }
         if self.max_pixels == 0 {
             problems.push(("derive.max_pixels".into(), "must be above 0 (default 300000000)".into()));
@@ -93,7 +106,9 @@ impl DeriveConfig {
             if set {
                 problems.push((
                     key.to_string(),
-                    format!("{value} is not supported by this version of specdrop yet; remove the key to use the default"),
+                    format!(
+                        "{value} is not supported by this version of specdrop yet; remove the key to use the default"
+                    ),
                 ));
             }
         }

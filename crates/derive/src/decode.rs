@@ -65,7 +65,9 @@ pub fn open(source: &[u8], max_pixels: u64) -> Result<Opened<'_>, DeriveError> {
     }
     let input = decoder.input_colorspace().unwrap_or(ColorSpace::Unknown);
     let grey = input == ColorSpace::Luma;
-    let orientation = decoder.exif().map_or(Orientation::Normal, |exif| orient::from_exif(exif));
+    let orientation = decoder
+        .exif()
+        .map_or(Orientation::Normal, |exif| orient::from_exif(exif));
     let web_safe = matches!(input, ColorSpace::YCbCr | ColorSpace::Luma) && orientation == Orientation::Normal;
     decoder.set_options(options.jpeg_set_out_colorspace(if grey { ColorSpace::Luma } else { ColorSpace::RGB }));
     let (width, height) = orientation.displayed(stored_w, stored_h);
@@ -103,7 +105,9 @@ impl Opened<'_> {
 fn describe(error: &DecodeErrors, len: usize) -> DeriveError {
     match error {
         DecodeErrors::ExhaustedData => DeriveError::Corrupt(format!("truncated at byte {len}")),
-        DecodeErrors::IoErrors(_) => DeriveError::Corrupt(format!("truncated at byte {len} (data ends inside a segment)")),
+        DecodeErrors::IoErrors(_) => {
+            DeriveError::Corrupt(format!("truncated at byte {len} (data ends inside a segment)"))
+        }
         DecodeErrors::HuffmanDecode(detail) => DeriveError::Corrupt(format!("corrupt Huffman data ({detail})")),
         DecodeErrors::Unsupported(scheme) => DeriveError::NotJpeg(format!("unsupported JPEG coding {scheme:?}")),
         other => DeriveError::Corrupt(format!("{other}")),
@@ -125,8 +129,8 @@ fn sniff(source: &[u8]) -> String {
     if source.is_empty() {
         return "the file is empty".into();
     }
-    KNOWN
-        .iter()
-        .find(|(magic, _)| source.starts_with(magic))
-        .map_or_else(|| "no JPEG start marker: not an image".into(), |(_, what)| format!("the file is {what}"))
+    KNOWN.iter().find(|(magic, _)| source.starts_with(magic)).map_or_else(
+        || "no JPEG start marker: not an image".into(),
+        |(_, what)| format!("the file is {what}"),
+    )
 }

@@ -9,7 +9,11 @@ use crate::decode::Decoded;
 pub fn jpeg(image: &Decoded, quality: u8) -> Result<Vec<u8>, DeriveError> {
     let mut out = Vec::with_capacity(image.pixels.len() / 8);
     let encoder = Encoder::new(&mut out, quality);
-    let color = if image.channels == 1 { ColorType::Luma } else { ColorType::Rgb };
+    let color = if image.channels == 1 {
+        ColorType::Luma
+    } else {
+        ColorType::Rgb
+    };
     let (w, h) = (dimension(image.width)?, dimension(image.height)?);
     encoder
         .encode(&image.pixels, w, h, color)

@@ -26,22 +26,18 @@ pub enum DeriveError {
     #[error("resizing failed: {0}")]
     Resize(String),
 
-    #[error("could not write {path}: {source}; check free space and permissions under storage.root")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("could not write {path}: {cause}; check free space and permissions under storage.root")]
+    Write { path: PathBuf, cause: std::io::Error },
 
     #[error("no free name for {stem} in {dir} after {tries} tries; clean up that folder")]
     NoFreeName { dir: PathBuf, stem: String, tries: u32 },
 }
 
 impl DeriveError {
-    pub(crate) fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn write(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         DeriveError::Write {
             path: path.into(),
-            source,
+            cause,
         }
     }
 

@@ -63,6 +63,14 @@ impl Derivatives {
     }
 }
 
+/// Pixel size of `source` (as displayed) from its header alone, after the
+/// checks `build` makes before decoding: a JPEG, within `max_pixels`.
+/// Cheap: lets a caller refuse a file before doing anything else with it.
+pub fn probe(source: &[u8], max_pixels: u64) -> Result<(u32, u32), DeriveError> {
+    let header = decode::open(source, max_pixels)?.header;
+    Ok((header.width, header.height))
+}
+
 /// Decode `source` (the bytes of a JPEG file) once and build the derivatives
 /// `config` asks for.
 ///

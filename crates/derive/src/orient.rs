@@ -55,12 +55,20 @@ pub fn from_exif(exif: &[u8]) -> Orientation {
     };
     let u16_at = |at: usize| -> Option<u16> {
         let b = exif.get(at..at + 2)?;
-        Some(if big_endian { u16::from_be_bytes([b[0], b[1]]) } else { u16::from_le_bytes([b[0], b[1]]) })
+        Some(if big_endian {
+            u16::from_be_bytes([b[0], b[1]])
+        } else {
+            u16::from_le_bytes([b[0], b[1]])
+        })
     };
     let u32_at = |at: usize| -> Option<u32> {
         let b = exif.get(at..at + 4)?;
         let a = [b[0], b[1], b[2], b[3]];
-        Some(if big_endian { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) })
+        Some(if big_endian {
+            u32::from_be_bytes(a)
+        } else {
+            u32::from_le_bytes(a)
+        })
     };
     let find = || -> Option<u16> {
         let ifd = usize::try_from(u32_at(4)?).ok()?;

@@ -50,7 +50,11 @@ fn scaled_height(width: u32, height: u32, new_width: u32) -> u32 {
 }
 
 fn resize(resizer: &mut Resizer, from: &Decoded, width: u32, height: u32) -> Result<Decoded, DeriveError> {
-    let pixel_type = if from.channels == 1 { PixelType::U8 } else { PixelType::U8x3 };
+    let pixel_type = if from.channels == 1 {
+        PixelType::U8
+    } else {
+        PixelType::U8x3
+    };
     let src = fast_image_resize::images::ImageRef::new(from.width, from.height, &from.pixels, pixel_type)
         .map_err(|e| DeriveError::Resize(e.to_string()))?;
     let mut dst = Image::new(width, height, pixel_type);

@@ -205,9 +205,16 @@ mod tests {
         let rel: Vec<_> = first.files().map(|f| f.relative.as_str()).collect();
         assert_eq!(
             rel,
-            ["MICH_V/01390/1390992.jpg", "MICH_V/01390/1390992_med.jpg", "MICH_V/01390/1390992_tn.jpg"]
+            [
+                "MICH_V/01390/1390992.jpg",
+                "MICH_V/01390/1390992_med.jpg",
+                "MICH_V/01390/1390992_tn.jpg"
+            ]
         );
-        assert_eq!(fs::read(root.path().join("MICH_V/01390/1390992_med.jpg"))?, vec![2; 100]);
+        assert_eq!(
+            fs::read(root.path().join("MICH_V/01390/1390992_med.jpg"))?,
+            vec![2; 100]
+        );
 
         let second = write_set(root.path(), "MICH_V/01390", "1390992.jpg", &three())?;
         let large = second.large.as_ref().map(|f| f.relative.clone());

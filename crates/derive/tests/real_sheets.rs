@@ -3,7 +3,9 @@
 use specdrop_derive::{DeriveConfig, DeriveError, Web, build};
 
 fn sample(name: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../samples")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("sample image {} is missing: {e}", path.display()))
 }
 

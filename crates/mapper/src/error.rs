@@ -5,12 +5,8 @@ pub enum MapperError {
     #[error("database.url {url:?} is not usable: {reason}")]
     BadUrl { url: String, reason: String },
 
-    #[error("cannot open the portal database {url}: {source}; check database.url and that the server is running")]
-    Connect {
-        url: String,
-        #[source]
-        source: sqlx::Error,
-    },
+    #[error("cannot open the portal database {url}: {cause}; check database.url and that the server is running")]
+    Connect { url: String, cause: sqlx::Error },
 
     #[error("the portal database {url} has no `{table}` table: {hint}")]
     Schema {
@@ -19,15 +15,11 @@ pub enum MapperError {
         hint: &'static str,
     },
 
-    #[error("creating the embedded portal database {path} failed: {source}")]
-    Create {
-        path: String,
-        #[source]
-        source: sqlx::Error,
-    },
+    #[error("creating the embedded portal database {path} failed: {cause}")]
+    Create { path: String, cause: String },
 
     #[error("portal database error: {0}")]
-    Query(#[from] sqlx::Error),
+    Query(sqlx::Error),
 
     #[error(
         "{column} would be {len} characters, more than the portal's limit of {max}; \
@@ -47,6 +39,14 @@ pub enum MapperError {
 
     #[error("ambiguous: occid {}", join_ids(.0))]
     Ambiguous(Vec<i64>),
+}
+
+// Not `#[from]`: that would also make it the error's source, and the
+// message already carries it.
+impl From<sqlx::Error> for MapperError {
+    fn from(e: sqlx::Error) -> Self {
+        MapperError::Query(e)
+    }
 }
 
 pub(crate) fn join_ids(ids: &[i64]) -> String {

@@ -11,9 +11,9 @@ use serde::Deserialize;
 use sqlx::any::AnyQueryResult;
 use sqlx::{AnyConnection, Row};
 
+use crate::MapperError;
 use crate::lookup::{self, Lookup, MatchRules, Occurrence};
 use crate::portal::{CollectionInfo, Portal};
-use crate::MapperError;
 
 /// Symbiota's default sortSequence for a specimen's first image.
 const FIRST_SORT_SEQUENCE: i64 = 50;

@@ -61,7 +61,11 @@ pub async fn find(
     if !found.is_empty() {
         return Ok(decide(found));
     }
-    let zeros = if rules.leading_zeros { zero_variants(catalog_number) } else { Vec::new() };
+    let zeros = if rules.leading_zeros {
+        zero_variants(catalog_number)
+    } else {
+        Vec::new()
+    };
     if !zeros.is_empty() {
         let found = by_column(conn, "catalogNumber", collid, &zeros).await?;
         if !found.is_empty() {

@@ -61,7 +61,11 @@ fn php_form(pattern: &str) -> Option<String> {
     }
     // `u` (UTF-8) and `D` (dollar end only) are how Rust's regex works anyway.
     let flags: String = flags.chars().filter(|c| "imsxU".contains(*c)).collect();
-    Some(if flags.is_empty() { body.to_string() } else { format!("(?{flags}){body}") })
+    Some(if flags.is_empty() {
+        body.to_string()
+    } else {
+        format!("(?{flags}){body}")
+    })
 }
 
 /// PHP replacements write `\1` or `$1`; Rust's regex wants `${1}`.
@@ -94,10 +98,22 @@ mod tests {
 
     #[test]
     fn plain_and_php_patterns() {
-        assert_eq!(number(r"^(MICH-V-\d{7})\D*", "MICH-V-1390992.jpg").as_deref(), Some("MICH-V-1390992"));
-        assert_eq!(number(r"/^(ASU-L-\d{7})\D*/", "ASU-L-0001234_a.jpg").as_deref(), Some("ASU-L-0001234"));
-        assert_eq!(number(r"/^(asu-l-\d{7})\D*/i", "ASU-L-0001234.JPG").as_deref(), Some("ASU-L-0001234"));
-        assert_eq!(number(r"#^MICH_(\d+)#", "MICH_16205594_Poaceae.jpg").as_deref(), Some("16205594"));
+        assert_eq!(
+            number(r"^(MICH-V-\d{7})\D*", "MICH-V-1390992.jpg").as_deref(),
+            Some("MICH-V-1390992")
+        );
+        assert_eq!(
+            number(r"/^(ASU-L-\d{7})\D*/", "ASU-L-0001234_a.jpg").as_deref(),
+            Some("ASU-L-0001234")
+        );
+        assert_eq!(
+            number(r"/^(asu-l-\d{7})\D*/i", "ASU-L-0001234.JPG").as_deref(),
+            Some("ASU-L-0001234")
+        );
+        assert_eq!(
+            number(r"#^MICH_(\d+)#", "MICH_16205594_Poaceae.jpg").as_deref(),
+            Some("16205594")
+        );
         assert_eq!(number(r"^(MICH-V-\d{7})", "IMG_0001.jpg"), None);
     }
 

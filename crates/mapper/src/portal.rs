@@ -74,6 +74,12 @@ impl Portal {
         };
         // A missing embedded database is created with Symbiota's tables.
         let fresh = sqlite_path.is_some_and(|path| !Path::new(path).exists());
+        if let Some(parent) = sqlite_path.filter(|_| fresh).and_then(|p| Path::new(p).parent()) {
+            std::fs::create_dir_all(parent).map_err(|e| MapperError::Create {
+                path: display_url.clone(),
+                cause: e.to_string(),
+            })?;
+        }
         let options = AnyConnectOptions::from_str(&url).map_err(|e| MapperError::BadUrl {
             url: display_url.clone(),
             reason: e.to_string(),
@@ -83,7 +89,8 @@ impl Portal {
             // and this rules out SQLite's lock upgrade deadlocks.
             Backend::Sqlite => AnyPoolOptions::new().max_connections(1).after_connect(|conn, _| {
                 Box::pin(async move {
-                    conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;").await?;
+                    conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;")
+                        .await?;
                     Ok(())
                 })
             }),
@@ -92,9 +99,9 @@ impl Portal {
         let pool = pool_options
             .connect_with(options)
             .await
-            .map_err(|source| MapperError::Connect {
+            .map_err(|cause| MapperError::Connect {
                 url: display_url.clone(),
-                source,
+                cause,
             })?;
         let portal = Portal {
             pool,
@@ -105,9 +112,9 @@ impl Portal {
             sqlx::raw_sql(SQLITE_SCHEMA)
                 .execute(&portal.pool)
                 .await
-                .map_err(|source| MapperError::Create {
+                .map_err(|e| MapperError::Create {
                     path: portal.display_url.clone(),
-                    source,
+                    cause: e.to_string(),
                 })?;
         }
         portal.check_schema().await?;
@@ -153,13 +160,12 @@ impl Portal {
 
     /// Institution and collection codes and name of `collid`.
     pub async fn collection(&self, collid: i64) -> Result<CollectionInfo, MapperError> {
-        let row = sqlx::query(
-            "SELECT institutionCode, collectionCode, collectionName FROM omcollections WHERE collID = ?",
-        )
-        .bind(collid)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(MapperError::UnknownCollection { collid })?;
+        let row =
+            sqlx::query("SELECT institutionCode, collectionCode, collectionName FROM omcollections WHERE collID = ?")
+                .bind(collid)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(MapperError::UnknownCollection { collid })?;
         Ok(CollectionInfo {
             collid,
             institution_code: row.try_get(0)?,
@@ -193,7 +199,10 @@ mod tests {
 
     #[test]
     fn passwords_never_reach_messages() {
-        assert_eq!(mask_password("mysql://root:s3cret@db:3306/portal"), "mysql://root:***@db:3306/portal");
+        assert_eq!(
+            mask_password("mysql://root:s3cret@db:3306/portal"),
+            "mysql://root:***@db:3306/portal"
+        );
         assert_eq!(mask_password("mysql://root@db/portal"), "mysql://root@db/portal");
         assert_eq!(mask_password("sqlite://var/portal.db"), "sqlite://var/portal.db");
     }

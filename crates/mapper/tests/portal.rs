@@ -4,9 +4,7 @@
 #[path = "../../../tests/support/mariadb.rs"]
 mod mariadb;
 
-use specdrop_mapper::{
-    CollectionInfo, LinkRequest, Lookup, MapperError, MatchRules, MediaUrls, Portal, Unmatched,
-};
+use specdrop_mapper::{CollectionInfo, LinkRequest, Lookup, MapperError, MatchRules, MediaUrls, Portal, Unmatched};
 use sqlx::{AnyConnection, Connection, Row};
 
 /// A seeded portal of either kind; keeps its database alive.
@@ -21,7 +19,10 @@ async fn sqlite() -> Seeded {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let url = format!("sqlite://{}", dir.path().join("portal.db").display());
     let portal = Portal::connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
-    portal.execute_script(mariadb::SEED).await.unwrap_or_else(|e| panic!("{e}"));
+    portal
+        .execute_script(mariadb::SEED)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     Seeded {
         portal,
         url,
@@ -44,12 +45,17 @@ async fn mariadb() -> Seeded {
 impl Seeded {
     async fn conn(&self) -> AnyConnection {
         sqlx::any::install_default_drivers();
-        AnyConnection::connect(&self.url).await.unwrap_or_else(|e| panic!("{e}"))
+        AnyConnection::connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     async fn count(&self, sql: &str) -> i64 {
         let mut conn = self.conn().await;
-        let row = sqlx::query(sql).fetch_one(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let row = sqlx::query(sql)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
         row.try_get::<i64, _>(0).unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 }
@@ -83,7 +89,15 @@ async fn lookups_follow_the_match_rules(db: Seeded) {
         (2, "1390992", plain, found(201)),
         (2, "0001390993", plain, found(202)),
         (2, "45678", plain, found(203)),
-        (2, "45678", MatchRules { leading_zeros: false, ..plain }, Lookup::NotFound),
+        (
+            2,
+            "45678",
+            MatchRules {
+                leading_zeros: false,
+                ..plain
+            },
+            Lookup::NotFound,
+        ),
         (1, "ASU-L-0003100", plain, Lookup::NotFound),
         (1, "ASU-L-0003100", other, found(106)),
         (1, "ASU0099887", other, found(107)),
@@ -91,7 +105,10 @@ async fn lookups_follow_the_match_rules(db: Seeded) {
         (1, "1390992", plain, Lookup::NotFound),
     ];
     for (collid, number, rules, expect) in cases {
-        let got = p.find(collid, number, rules).await.unwrap_or_else(|e| panic!("{number}: {e}"));
+        let got = p
+            .find(collid, number, rules)
+            .await
+            .unwrap_or_else(|e| panic!("{number}: {e}"));
         assert_eq!(got, expect, "collid {collid}, {number}, {rules:?}");
     }
 }
@@ -118,13 +135,24 @@ fn request<'a>(collection: &'a CollectionInfo, number: &'a str, md5: &'a str, st
 async fn link_writes_symbiotas_columns_once(db: Seeded) {
     let p = &db.portal;
     let mich = p.collection(2).await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!((mich.institution_code.as_str(), mich.collection_code.as_deref()), ("MICH", Some("Vascular")));
+    assert_eq!(
+        (mich.institution_code.as_str(), mich.collection_code.as_deref()),
+        ("MICH", Some("Vascular"))
+    );
 
     let first = p
-        .link(&request(&mich, "1390992", "0123456789abcdef0123456789abcdef", "1390992"))
+        .link(&request(
+            &mich,
+            "1390992",
+            "0123456789abcdef0123456789abcdef",
+            "1390992",
+        ))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!((first.occid, first.created_occurrence, first.existing_row), (201, false, false));
+    assert_eq!(
+        (first.occid, first.created_occurrence, first.existing_row),
+        (201, false, false)
+    );
 
     let mut conn = db.conn().await;
     let row = sqlx::query(
@@ -140,7 +168,10 @@ async fn link_writes_symbiotas_columns_once(db: Seeded) {
     assert_eq!(text(1), "/imglib/MICH_Vascular/01390/1390992_tn.jpg");
     assert_eq!(text(2), "/imglib/MICH_Vascular/01390/1390992.jpg");
     assert_eq!(row.try_get::<i64, _>(3).ok(), Some(201));
-    assert_eq!((text(4).as_str(), text(5).as_str(), text(6).as_str()), ("image/jpeg", "image", "specimen"));
+    assert_eq!(
+        (text(4).as_str(), text(5).as_str(), text(6).as_str()),
+        ("image/jpeg", "image", "specimen")
+    );
     assert_eq!(text(7), "University of Michigan Herbarium - Vascular Plants");
     assert_eq!(text(8), "0123456789abcdef0123456789abcdef");
     assert_eq!(text(9), "filename: MICH-V-1390992.jpg");
@@ -151,19 +182,32 @@ async fn link_writes_symbiotas_columns_once(db: Seeded) {
     // The same content again (as after a crash before the ledger was
     // written): the existing row is found, no second row.
     let again = p
-        .link(&request(&mich, "1390992", "0123456789abcdef0123456789abcdef", "1390992_1"))
+        .link(&request(
+            &mich,
+            "1390992",
+            "0123456789abcdef0123456789abcdef",
+            "1390992_1",
+        ))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((again.media_id, again.existing_row), (first.media_id, true));
 
     // A second, different image of the same specimen comes after it.
     let second = p
-        .link(&request(&mich, "1390992", "ffffffffffffffffffffffffffffffff", "1390992_b"))
+        .link(&request(
+            &mich,
+            "1390992",
+            "ffffffffffffffffffffffffffffffff",
+            "1390992_b",
+        ))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_ne!(second.media_id, first.media_id);
     assert_eq!(db.count("SELECT COUNT(*) FROM media WHERE occid = 201").await, 2);
-    assert_eq!(db.count("SELECT MAX(sortSequence) FROM media WHERE occid = 201").await, 51);
+    assert_eq!(
+        db.count("SELECT MAX(sortSequence) FROM media WHERE occid = 201").await,
+        51
+    );
 }
 on_both!(link_writes_symbiotas_columns_once);
 
@@ -175,13 +219,21 @@ async fn skeletal_records_are_made_once_per_number(db: Seeded) {
         let mut req = request(&mich, hostile, md5, &format!("x{i}"));
         req.unmatched = Unmatched::Skeletal;
         let linked = p.link(&req).await.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(linked.created_occurrence, i == 0, "only the first image creates the record");
+        assert_eq!(
+            linked.created_occurrence,
+            i == 0,
+            "only the first image creates the record"
+        );
     }
     assert_eq!(
         db.count("SELECT COUNT(*) FROM omoccurrences WHERE catalogNumber = 'X''); DROP TABLE media; --' AND collid = 2 AND processingStatus = 'unprocessed' AND recordID IS NOT NULL AND dateEntered IS NOT NULL").await,
         1
     );
-    assert_eq!(db.count("SELECT COUNT(*) FROM media WHERE sourceIdentifier IS NOT NULL").await, 2);
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM media WHERE sourceIdentifier IS NOT NULL")
+            .await,
+        2
+    );
 
     // Park policy: a number with no record is an error at link time.
     let parked = p.link(&request(&mich, "9999999", "c", "y")).await;
@@ -200,7 +252,13 @@ async fn too_long_values_are_refused_before_writing(db: Seeded) {
     }
     let mut req = request(&mich, &long[..40], "e", "z");
     req.unmatched = Unmatched::Skeletal;
-    assert!(matches!(p.link(&req).await, Err(MapperError::TooLong { column: "catalogNumber", .. })));
+    assert!(matches!(
+        p.link(&req).await,
+        Err(MapperError::TooLong {
+            column: "catalogNumber",
+            ..
+        })
+    ));
     assert_eq!(db.count("SELECT COUNT(*) FROM media").await, 1, "only the seed's row");
     assert_eq!(db.count("SELECT COUNT(*) FROM omoccurrences").await, 12);
 }
@@ -219,5 +277,8 @@ async fn unknown_collection_and_bad_urls_are_named() {
 async fn a_database_without_symbiota_tables_is_refused() {
     let db = mariadb::TestDb::empty().await;
     let err = Portal::connect(&db.url).await.err().map(|e| e.to_string());
-    assert!(err.is_some_and(|e| e.contains("omcollections")), "empty database must be refused");
+    assert!(
+        err.is_some_and(|e| e.contains("omcollections")),
+        "empty database must be refused"
+    );
 }

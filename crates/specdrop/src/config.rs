@@ -167,7 +167,9 @@ struct RawCollection {
     identifier: String,
     #[serde(default)]
     barcode: Option<BarcodeSection>,
+    /// Read so that configs for skeletal CSV files parse; CSV is not read yet.
     #[serde(default)]
+    #[allow(dead_code)]
     skeletal: SkeletalSection,
     url_base: Option<String>,
 }
@@ -297,20 +299,25 @@ impl Config {
                 format!("cannot read it: {e}; pass the right file with --config PATH"),
             )
         })?;
+        // toml's message quotes the offending line, so the key is in view.
         let raw: RawConfig = toml::from_str(&text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|span| text[..span.start].lines().count().max(1))
-                .map_or(String::new(), |l| format!("line {l}: "));
-            fail("(syntax)", format!("{line}{}", e.message()))
+            let shown = e.to_string().replace('\n', "\n    ");
+            fail("(syntax)", shown.trim_end().to_string())
         })?;
         let base = file.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+        let base = if base.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            base
+        };
         let base = std::path::absolute(&base).unwrap_or(base);
         let mut problems = Vec::new();
         let config = check(raw, &base, &mut problems);
         match config {
-            Some(config) if problems.is_empty() => Ok(Config { file: file.to_path_buf(), ..config }),
+            Some(config) if problems.is_empty() => Ok(Config {
+                file: file.to_path_buf(),
+                ..config
+            }),
             _ => Err(ConfigError {
                 file: file.to_path_buf(),
                 problems,
@@ -342,11 +349,17 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
     let _ = (&raw.sink.path, &raw.metrics.listen, raw.workers.queue);
     let _ = (&raw.daemon.shutdown_secs, &raw.daemon.retry_parked_mins);
     if !matches!(raw.watch.mode.as_str(), "auto" | "native" | "poll") {
-        problem("watch.mode", format!("{:?}: use \"auto\", \"native\" or \"poll\"", raw.watch.mode));
+        problem(
+            "watch.mode",
+            format!("{:?}: use \"auto\", \"native\" or \"poll\"", raw.watch.mode),
+        );
     }
     let _ = (raw.watch.settle_secs, raw.watch.poll_secs, raw.watch.rescan_mins);
     if !matches!(raw.log.target.as_str(), "auto" | "journald" | "stderr") {
-        problem("log.target", format!("{:?}: use \"auto\", \"journald\" or \"stderr\"", raw.log.target));
+        problem(
+            "log.target",
+            format!("{:?}: use \"auto\", \"journald\" or \"stderr\"", raw.log.target),
+        );
     }
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&raw.log.filter) {
         problem("log.filter", format!("{:?} is not a valid filter: {e}", raw.log.filter));
@@ -370,7 +383,10 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
     let storage_root = match &storage.root {
         Some(root) => Some(resolve(root)),
         None => {
-            problem("storage.root", "is required: the folder the portal serves images from".into());
+            problem(
+                "storage.root",
+                "is required: the folder the portal serves images from".into(),
+            );
             None
         }
     };
@@ -387,7 +403,10 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
     };
 
     if raw.collection.is_empty() {
-        problem("collection", "no [[collection]] is configured; nothing would be processed".into());
+        problem(
+            "collection",
+            "no [[collection]] is configured; nothing would be processed".into(),
+        );
     }
     let mut collections = Vec::new();
     for (i, c) in raw.collection.into_iter().enumerate() {
@@ -402,11 +421,17 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
         let collid = match c.collid {
             Some(id) if id > 0 => id,
             Some(id) => {
-                problem(&at("collid"), format!("{id} is not a collection id (omcollections.collID)"));
+                problem(
+                    &at("collid"),
+                    format!("{id} is not a collection id (omcollections.collID)"),
+                );
                 0
             }
             None => {
-                problem(&at("collid"), "is required: the collection's omcollections.collID".into());
+                problem(
+                    &at("collid"),
+                    "is required: the collection's omcollections.collID".into(),
+                );
                 0
             }
         };
@@ -414,25 +439,50 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
             Some(p) => {
                 let replace = c.replace.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
                 CatalogPattern::new(p, replace)
-                    .map_err(|e| problem(&at(if e.contains("no capture") { "pattern" } else { "pattern/replace" }), e))
+                    .map_err(|e| {
+                        problem(
+                            &at(if e.contains("no capture") {
+                                "pattern"
+                            } else {
+                                "pattern/replace"
+                            }),
+                            e,
+                        )
+                    })
                     .ok()
             }
             None => {
-                problem(&at("pattern"), "is required: a regex whose group 1 is the catalog number".into());
+                problem(
+                    &at("pattern"),
+                    "is required: a regex whose group 1 is the catalog number".into(),
+                );
                 None
             }
         };
         let drop = c.drop.as_deref().map(resolve);
         if drop.is_none() {
-            problem(&at("drop"), "is required: the folder imaging teams copy files into".into());
+            problem(
+                &at("drop"),
+                "is required: the folder imaging teams copy files into".into(),
+            );
         }
-        let archive = c.archive.as_deref().map(resolve).or_else(|| drop.as_deref().map(default_archive));
+        let archive = c
+            .archive
+            .as_deref()
+            .map(resolve)
+            .or_else(|| drop.as_deref().map(default_archive));
         if let (Some(drop), Some(archive)) = (&drop, &archive) {
             if archive.starts_with(drop) {
-                problem(&at("archive"), format!("{} is inside the drop folder; put it beside it", archive.display()));
+                problem(
+                    &at("archive"),
+                    format!("{} is inside the drop folder; put it beside it", archive.display()),
+                );
             }
             if drop.starts_with(archive) {
-                problem(&at("drop"), format!("{} is inside the archive folder {}", drop.display(), archive.display()));
+                problem(
+                    &at("drop"),
+                    format!("{} is inside the archive folder {}", drop.display(), archive.display()),
+                );
             }
             if let Some(root) = &storage_root {
                 for (key, folder) in [("drop", drop), ("archive", archive)] {
@@ -458,11 +508,17 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
         if c.identifier != "filename" {
             problem(
                 &at("identifier"),
-                format!("{:?}: reading barcodes is not supported by this version; use \"filename\"", c.identifier),
+                format!(
+                    "{:?}: reading barcodes is not supported by this version; use \"filename\"",
+                    c.identifier
+                ),
             );
         }
         if c.barcode.as_ref().is_some_and(|b| b.verify) {
-            problem(&at("barcode.verify"), "reading barcodes is not supported by this version".into());
+            problem(
+                &at("barcode.verify"),
+                "reading barcodes is not supported by this version".into(),
+            );
         }
         let collection_url_base = match c.url_base.as_deref().map(UrlBase::parse) {
             Some(Ok(base)) => Some(base),
@@ -472,7 +528,9 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
             }
             None => url_base.clone(),
         };
-        if let (Some(pattern), Some(drop), Some(archive), Some(url_base)) = (pattern, drop, archive, collection_url_base) {
+        if let (Some(pattern), Some(drop), Some(archive), Some(url_base)) =
+            (pattern, drop, archive, collection_url_base)
+        {
             collections.push(Collection {
                 code,
                 collid,
@@ -500,7 +558,9 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
 
 /// `<drop>/../<drop name>-archive`: beside the drop folder, never inside.
 fn default_archive(drop: &Path) -> PathBuf {
-    let name = drop.file_name().map_or_else(|| "drop".into(), |n| n.to_string_lossy().into_owned());
+    let name = drop
+        .file_name()
+        .map_or_else(|| "drop".into(), |n| n.to_string_lossy().into_owned());
     drop.with_file_name(format!("{name}-archive"))
 }
 
@@ -572,7 +632,10 @@ match = { other_catalog_numbers = true }
         let c = load(MINIMAL)?;
         let base = c.file.parent().map(Path::to_path_buf).unwrap_or_default();
         assert_eq!(c.state_dir, base.join("var/state"));
-        assert_eq!(c.database_url, format!("sqlite://{}", base.join("var/portal.db").display()));
+        assert_eq!(
+            c.database_url,
+            format!("sqlite://{}", base.join("var/portal.db").display())
+        );
         let mich = &c.collections[0];
         assert_eq!(mich.archive, base.join("var/archive/mich"));
         assert!(mich.match_rules.other_catalog_numbers && mich.match_rules.leading_zeros);
@@ -611,16 +674,27 @@ match = { other_catalog_numbers = true }
 
     #[test]
     fn unknown_keys_and_unbuilt_values_are_named() {
-        let err = load(&MINIMAL.replace("[storage]", "[storage]\nroots = 1")).err().map(|e| e.to_string());
-        assert!(err.as_deref().is_some_and(|e| e.contains("unknown field `roots`") && e.contains("line")), "{err:?}");
-        let err = load(&MINIMAL.replace("unmatched = \"park\"", "identifier = \"barcode\"")).err().map(|e| e.to_string());
+        let err = load(&MINIMAL.replace("[storage]", "[storage]\nroots = 1"))
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("unknown field `roots`") && e.contains("line")),
+            "{err:?}"
+        );
+        let err = load(&MINIMAL.replace("unmatched = \"park\"", "identifier = \"barcode\""))
+            .err()
+            .map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.contains("collection[0].identifier")));
     }
 
     #[test]
     fn url_bases() {
         assert!(UrlBase::parse("/imglib/").is_ok_and(|b| b.join("a/b.jpg") == "/imglib/a/b.jpg"));
-        assert!(UrlBase::parse("https://img.example.org/lib").is_ok_and(|b| b.join("a.jpg") == "https://img.example.org/lib/a.jpg"));
+        assert!(
+            UrlBase::parse("https://img.example.org/lib")
+                .is_ok_and(|b| b.join("a.jpg") == "https://img.example.org/lib/a.jpg")
+        );
         assert!(UrlBase::parse("https:///lib").is_err());
         assert!(UrlBase::parse("/var/www/imglib").is_ok(), "a path on the portal host");
         assert!(UrlBase::parse("imglib").is_err());

@@ -1,1 +1,68 @@
-fn main() {}
+//! `specdrop`: wires config, portal, ledger and pipeline together; the
+//! work itself lives in the `specdrop-watch`, `specdrop-derive` and
+//! `specdrop-mapper` crates.
+
+mod archive;
+mod cli;
+mod config;
+mod demo;
+mod exit;
+mod ledger;
+mod outcome;
+mod pipeline;
+mod scan;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+use crate::exit::Failure;
+use crate::outcome::{Kind, Summary};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return Failure::Run(e.into()).report(),
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Scan { dry_run } => {
+                let config = Config::load(&cli.config)?;
+                init_logging(&config.log_filter);
+                let summary = scan::scan(&config, dry_run).await?;
+                Ok(finish(&summary))
+            }
+            Command::Demo { dir } => {
+                init_logging("info");
+                demo::run(&dir).await
+            }
+        }
+    });
+    result.unwrap_or_else(|failure| failure.report())
+}
+
+/// Print the summary; exit 1 when any file failed.
+fn finish(summary: &Summary) -> ExitCode {
+    println!("summary: {summary}");
+    if summary.count(Kind::Failed) > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Human-readable lines on stderr; `RUST_LOG` overrides `log.filter`.
+/// The database drivers only speak up for warnings.
+fn init_logging(filter: &str) {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| format!("{filter},sqlx=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -38,7 +38,10 @@ pub fn find_end(data: &[u8]) -> JpegEnd {
             0x00 => return JpegEnd::NotJpeg,
             _ => {}
         }
-        let Some(len) = data.get(at..at + 2).map(|b| usize::from(u16::from_be_bytes([b[0], b[1]]))) else {
+        let Some(len) = data
+            .get(at..at + 2)
+            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+        else {
             return truncated;
         };
         if len < 2 {
@@ -98,7 +101,11 @@ mod tests {
     fn every_shorter_prefix_is_truncated() {
         let data = jpeg();
         for keep in 2..data.len() {
-            assert_eq!(find_end(&data[..keep]), JpegEnd::Truncated(keep), "prefix of {keep} bytes");
+            assert_eq!(
+                find_end(&data[..keep]),
+                JpegEnd::Truncated(keep),
+                "prefix of {keep} bytes"
+            );
         }
     }
 

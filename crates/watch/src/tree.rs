@@ -22,9 +22,9 @@ pub struct Found {
 /// Walk `drop` recursively. Folders in `skip` (the archive, a report
 /// folder) and hidden folders are not entered.
 pub fn walk(drop: &Path, skip: &[&Path]) -> Result<Found, WatchError> {
-    std::fs::read_dir(drop).map_err(|source| WatchError::Unreadable {
+    std::fs::read_dir(drop).map_err(|cause| WatchError::Unreadable {
         path: drop.to_path_buf(),
-        source,
+        cause,
     })?;
     let mut found = Found::default();
     let walker = WalkDir::new(drop)
@@ -72,7 +72,15 @@ mod tests {
         fs::create_dir_all(drop.join("archive"))?;
         fs::create_dir_all(drop.join(".hidden"))?;
         fs::create_dir_all(drop.join("folder.jpg"))?;
-        for f in ["a.jpg", "day1/B.JPEG", "day1/box2/c.jpg", "archive/d.jpg", ".hidden/e.jpg", "f.jpg.part", "g.tif"] {
+        for f in [
+            "a.jpg",
+            "day1/B.JPEG",
+            "day1/box2/c.jpg",
+            "archive/d.jpg",
+            ".hidden/e.jpg",
+            "f.jpg.part",
+            "g.tif",
+        ] {
             fs::write(drop.join(f), b"x")?;
         }
         std::os::unix::fs::symlink("/etc/passwd", drop.join("link.jpg"))?;

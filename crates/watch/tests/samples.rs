@@ -14,7 +14,12 @@ fn real_sheets_are_complete_and_their_prefixes_are_not() -> std::io::Result<()> 
         let data = std::fs::read(&path)?;
         assert!(matches!(find_end(&data), JpegEnd::Complete(_)), "{}", path.display());
         for keep in [data.len() / 3, data.len() * 99 / 100, data.len() - 1] {
-            assert_eq!(find_end(&data[..keep]), JpegEnd::Truncated(keep), "{} cut at {keep}", path.display());
+            assert_eq!(
+                find_end(&data[..keep]),
+                JpegEnd::Truncated(keep),
+                "{} cut at {keep}",
+                path.display()
+            );
         }
         seen += 1;
     }

@@ -1,0 +1,41 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "specdrop",
+    version,
+    about = "Turns a drop folder of specimen photographs into linked Symbiota images"
+)]
+pub struct Cli {
+    /// The config file.
+    #[arg(
+        long,
+        global = true,
+        default_value = "/etc/specdrop/specdrop.toml",
+        value_name = "PATH"
+    )]
+    pub config: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Process what is in the drop folders now, then exit.
+    Scan {
+        /// Say what would happen to each file; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Make a demo folder (config, SQLite portal, sample sheets) and scan it.
+    Demo {
+        /// Where to make it.
+        #[arg(long, default_value = "demo")]
+        dir: PathBuf,
+    },
+}

@@ -1,0 +1,163 @@
+//! specdrop's own memory: which file contents it has seen and what became
+//! of them, keyed by the SHA-256 of the bytes. The same content arriving
+//! again, under any name, is recognised and not linked twice.
+//!
+//! An embedded SQLite database at `<state_dir>/ledger.db`.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use sqlx::Row;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+use crate::outcome::Kind;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS files (
+    hash           TEXT PRIMARY KEY,
+    collection     TEXT NOT NULL,
+    source         TEXT NOT NULL,
+    outcome        TEXT NOT NULL,
+    reason         TEXT,
+    catalog_number TEXT,
+    occid          INTEGER,
+    media_id       INTEGER,
+    large          TEXT,
+    web            TEXT,
+    thumbnail      TEXT,
+    archived_to    TEXT,
+    first_seen     TEXT NOT NULL DEFAULT (datetime('now')),
+    updated        TEXT NOT NULL DEFAULT (datetime('now'))
+);
+CREATE INDEX IF NOT EXISTS files_outcome ON files (outcome);
+";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("cannot open the ledger in {dir}: {cause}; check state_dir and that specdrop's user may write there")]
+    Open { dir: String, cause: String },
+    #[error("ledger error: {0}")]
+    Query(sqlx::Error),
+}
+
+impl From<sqlx::Error> for LedgerError {
+    fn from(e: sqlx::Error) -> Self {
+        LedgerError::Query(e)
+    }
+}
+
+/// What the ledger holds about one content hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub source: String,
+    pub outcome: Kind,
+    pub occid: Option<i64>,
+}
+
+/// One row to record.
+#[derive(Debug, Clone, Default)]
+pub struct Record<'a> {
+    pub hash: &'a str,
+    pub collection: &'a str,
+    pub source: &'a str,
+    pub reason: Option<&'a str>,
+    pub catalog_number: Option<&'a str>,
+    pub occid: Option<i64>,
+    pub media_id: Option<i64>,
+    pub large: Option<&'a str>,
+    pub web: Option<&'a str>,
+    pub thumbnail: Option<&'a str>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    pool: SqlitePool,
+}
+
+impl Ledger {
+    /// Open (or create) the ledger. With `read_only`, nothing is created:
+    /// a missing ledger is an empty one in memory (for dry runs).
+    pub async fn open(state_dir: &Path, read_only: bool) -> Result<Ledger, LedgerError> {
+        let fail = |cause: &dyn std::fmt::Display| LedgerError::Open {
+            dir: state_dir.display().to_string(),
+            cause: cause.to_string(),
+        };
+        let file = state_dir.join("ledger.db");
+        let url = if read_only && !file.exists() {
+            "sqlite::memory:".to_string()
+        } else {
+            if !read_only {
+                std::fs::create_dir_all(state_dir).map_err(|e| fail(&e))?;
+            }
+            format!("sqlite://{}", file.display())
+        };
+        let options = SqliteConnectOptions::from_str(&url)
+            .map_err(|e| fail(&e))?
+            .create_if_missing(!read_only)
+            .read_only(read_only && file.exists())
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(|e| fail(&e))?;
+        if !(read_only && file.exists()) {
+            sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(|e| fail(&e))?;
+        }
+        Ok(Ledger { pool })
+    }
+
+    pub async fn get(&self, hash: &str) -> Result<Option<Entry>, LedgerError> {
+        let row = sqlx::query("SELECT source, outcome, occid FROM files WHERE hash = ?")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let outcome: String = row.try_get(1)?;
+        Ok(Some(Entry {
+            source: row.try_get(0)?,
+            outcome: Kind::from_str(&outcome).unwrap_or(Kind::Failed),
+            occid: row.try_get(2)?,
+        }))
+    }
+
+    /// Record (or update) what happened to the content `record.hash`.
+    pub async fn record(&self, outcome: Kind, record: &Record<'_>) -> Result<(), LedgerError> {
+        sqlx::query(
+            "INSERT INTO files (hash, collection, source, outcome, reason, catalog_number, occid, media_id, \
+             large, web, thumbnail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (hash) DO UPDATE SET collection = excluded.collection, source = excluded.source, \
+             outcome = excluded.outcome, reason = excluded.reason, catalog_number = excluded.catalog_number, \
+             occid = excluded.occid, media_id = excluded.media_id, large = excluded.large, web = excluded.web, \
+             thumbnail = excluded.thumbnail, updated = datetime('now')",
+        )
+        .bind(record.hash)
+        .bind(record.collection)
+        .bind(record.source)
+        .bind(outcome.as_str())
+        .bind(record.reason)
+        .bind(record.catalog_number)
+        .bind(record.occid)
+        .bind(record.media_id)
+        .bind(record.large)
+        .bind(record.web)
+        .bind(record.thumbnail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_archived(&self, hash: &str, archived_to: &str) -> Result<(), LedgerError> {
+        sqlx::query("UPDATE files SET archived_to = ?, updated = datetime('now') WHERE hash = ?")
+            .bind(archived_to)
+            .bind(hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,103 @@
+//! What happened to a file, and the tally of a run.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// The outcome of one file; the names are the stable codes used in the
+/// ledger and in reports (and later the journal's OUTCOME= field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Derivatives made and linked to an existing specimen record.
+    Linked,
+    /// Linked to a new skeletal record.
+    Skeletal,
+    /// Left in the drop folder to be tried again (no specimen yet, ambiguous).
+    Parked,
+    /// Something is wrong with the file or its storage; left in place.
+    Failed,
+    /// Not taken (no catalog number in the name, still arriving, a duplicate).
+    Skipped,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 5] = [Kind::Linked, Kind::Parked, Kind::Skeletal, Kind::Failed, Kind::Skipped];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Linked => "linked",
+            Kind::Skeletal => "skeletal",
+            Kind::Parked => "parked",
+            Kind::Failed => "failed",
+            Kind::Skipped => "skipped",
+        }
+    }
+
+    /// Content with this outcome has its row in the portal.
+    pub fn is_done(self) -> bool {
+        matches!(self, Kind::Linked | Kind::Skeletal)
+    }
+}
+
+impl FromStr for Kind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Kind, String> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown outcome {s:?}"))
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One file's outcome with the sentence that explains it.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub collection: String,
+    pub file: PathBuf,
+    pub kind: Kind,
+    pub detail: String,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:<8} {} {}: {}",
+            self.kind.as_str(),
+            self.collection,
+            self.file.display(),
+            self.detail
+        )
+    }
+}
+
+/// Counts by outcome.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    counts: [usize; 5],
+}
+
+impl Summary {
+    pub fn add(&mut self, kind: Kind) {
+        if let Some(i) = Kind::ALL.iter().position(|k| *k == kind) {
+            self.counts[i] += 1;
+        }
+    }
+
+    pub fn count(&self, kind: Kind) -> usize {
+        Kind::ALL.iter().position(|k| *k == kind).map_or(0, |i| self.counts[i])
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = Kind::ALL.iter().map(|k| format!("{} {}", self.count(*k), k)).collect();
+        f.write_str(&parts.join(", "))
+    }
+}

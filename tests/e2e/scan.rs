@@ -1,0 +1,310 @@
+//! `specdrop scan` from drop folder to derivatives, rows and archive.
+
+use crate::support::*;
+
+macro_rules! on_both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(super::Backend::Sqlite).await;
+            }
+            #[tokio::test]
+            async fn mariadb() {
+                super::$name(super::Backend::MariaDb).await;
+            }
+        }
+    };
+}
+
+async fn links_matched_sheets_archives_them_and_parks_the_rest(backend: Backend) {
+    let env = Env::new(backend).await;
+    env.drop_sample(FULL_1390992, "MICH-V-1390992.jpg");
+    env.drop_sample(SMALL_7, "day1/MICH-V-1390993.JPEG");
+    env.drop_sample(SMALL_9, "MICH-V-7654321.jpg");
+    env.drop_sample(SMALL_8, "IMG_0001.jpg");
+
+    let run = env.scan();
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.summary(), [2, 1, 0, 0, 1], "{}", run.stdout);
+    assert!(run.line_for("MICH-V-7654321.jpg").contains("no specimen"));
+    assert!(run.line_for("IMG_0001.jpg").contains("no catalog number in name"));
+
+    // The full-resolution sheet: three derivatives of the right widths.
+    let rows = env.media_of(201).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let (url, thumb, original) = &rows[0];
+    assert_eq!(url, "/imglib/MICH_Vascular/01390/MICH-V-1390992_med.jpg");
+    assert_eq!(env.served_size(url), (1400, 2102));
+    assert_eq!(env.served_size(thumb), (200, 300));
+    assert_eq!(env.served_size(original), (3200, 4804));
+
+    // The 1400 px sheet: the source itself is the large and web image.
+    let rows = env.media_of(202).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let (url, thumb, original) = &rows[0];
+    assert_eq!(url, original, "no separate web file for a small sheet");
+    assert_eq!(
+        url, "/imglib/MICH_Vascular/01390/MICH-V-1390993.jpg",
+        ".JPEG becomes .jpg"
+    );
+    assert_eq!(
+        std::fs::read(env.served(url)).ok(),
+        Some(sample(SMALL_7)),
+        "copied byte for byte"
+    );
+    assert_eq!(env.served_size(thumb), (200, 300));
+
+    let library = env.files_under("var/www/imglib");
+    assert_eq!(library.len(), 5, "3 + 2 files, nothing else: {library:?}");
+    assert_eq!(
+        env.files_under("var/archive/mich"),
+        ["MICH-V-1390992.jpg", "day1/MICH-V-1390993.JPEG"]
+    );
+    assert_eq!(env.files_under("var/drop/mich"), ["IMG_0001.jpg", "MICH-V-7654321.jpg"]);
+    assert_eq!(
+        std::fs::read(env.path("var/archive/mich/MICH-V-1390992.jpg")).ok(),
+        Some(sample(FULL_1390992)),
+        "the original is archived unchanged"
+    );
+
+    // A second scan changes nothing.
+    let media_before = env.count("SELECT COUNT(*) FROM media").await;
+    assert_eq!(media_before, 3, "the seed's row and two new ones");
+    let again = env.scan();
+    assert_eq!(again.code, 0, "{}", again.stdout);
+    assert_eq!(again.summary(), [0, 1, 0, 0, 1], "{}", again.stdout);
+    assert_eq!(env.count("SELECT COUNT(*) FROM media").await, media_before);
+    assert_eq!(env.files_under("var/www/imglib"), library);
+}
+on_both!(links_matched_sheets_archives_them_and_parks_the_rest);
+
+async fn the_same_content_under_a_new_name_is_not_linked_twice(backend: Backend) {
+    let env = Env::new(backend).await;
+    env.drop_sample(FULL_1390992, "MICH-V-1390992.jpg");
+    assert_eq!(env.scan().summary(), [1, 0, 0, 0, 0]);
+    let library = env.files_under("var/www/imglib");
+
+    env.drop_sample(FULL_1390992, "MICH-V-1390992_b.jpg");
+    let run = env.scan();
+    assert_eq!(run.code, 0);
+    assert_eq!(run.summary(), [0, 0, 0, 0, 1], "{}", run.stdout);
+    assert!(
+        run.line_for("MICH-V-1390992_b.jpg")
+            .contains("duplicate of MICH-V-1390992.jpg (occid 201)"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(env.media_of(201).await.len(), 1);
+    assert_eq!(
+        env.files_under("var/www/imglib"),
+        library,
+        "no second set of derivatives"
+    );
+    assert_eq!(
+        env.files_under("var/archive/mich"),
+        ["MICH-V-1390992.jpg", "MICH-V-1390992_b.jpg"]
+    );
+    assert!(env.files_under("var/drop/mich").is_empty());
+}
+on_both!(the_same_content_under_a_new_name_is_not_linked_twice);
+
+async fn skeletal_policy_creates_one_record_for_an_unknown_number(backend: Backend) {
+    let env = Env::new(backend).await;
+    env.write_config("unmatched = \"skeletal\"");
+    env.drop_sample(SMALL_9, "MICH-V-7654321.jpg");
+    env.drop_sample(FULL_1449838, "MICH-V-7654321_b.jpg");
+    let run = env.scan();
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.summary(), [1, 0, 1, 0, 0], "{}", run.stdout);
+    let new = "FROM omoccurrences WHERE collid = 2 AND catalogNumber = '7654321'";
+    assert_eq!(env.count(&format!("SELECT COUNT(*) {new}")).await, 1);
+    assert_eq!(
+        env.count(&format!(
+            "SELECT COUNT(*) {new} AND processingStatus = 'unprocessed' AND recordID IS NOT NULL AND dateEntered IS NOT NULL"
+        ))
+        .await,
+        1
+    );
+    let occid = env.count(&format!("SELECT occid {new}")).await;
+    assert_eq!(env.media_of(occid).await.len(), 2, "both images on the one new record");
+    assert_eq!(
+        env.count(&format!("SELECT MAX(sortSequence) FROM media WHERE occid = {occid}"))
+            .await,
+        51
+    );
+}
+on_both!(skeletal_policy_creates_one_record_for_an_unknown_number);
+
+async fn bad_files_fail_alone_and_stay_where_they_are(backend: Backend) {
+    let env = Env::new(backend).await;
+    let full = sample(FULL_1390992);
+    env.write_file("var/drop/mich/MICH-V-1390992.jpg", &full[..full.len() / 2]);
+    env.write_file("var/drop/mich/MICH-V-1390993.jpg", b"\x89PNG\r\n\x1a\n not really");
+    env.write_file("var/drop/mich/MICH-V-1390995.jpg", b"");
+    env.drop_sample(SMALL_7, "MICH-V-0045678.jpg");
+
+    let run = env.scan();
+    assert_eq!(run.code, 1, "some files failed: {}", run.stdout);
+    assert_eq!(run.summary(), [1, 0, 0, 2, 1], "{}", run.stdout);
+    assert!(
+        run.line_for("MICH-V-1390992.jpg").contains("incomplete"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.line_for("MICH-V-1390993.jpg").contains("PNG"), "{}", run.stdout);
+    assert!(run.line_for("MICH-V-1390995.jpg").contains("empty"), "{}", run.stdout);
+    assert!(
+        run.line_for("MICH-V-0045678.jpg").contains("occid 203"),
+        "the good file still went through"
+    );
+    assert_eq!(
+        env.files_under("var/drop/mich"),
+        ["MICH-V-1390992.jpg", "MICH-V-1390993.jpg", "MICH-V-1390995.jpg"]
+    );
+    assert_eq!(
+        env.files_under("var/www/imglib").len(),
+        2,
+        "only the good file's derivatives"
+    );
+    assert_eq!(env.count("SELECT COUNT(*) FROM media").await, 2);
+}
+on_both!(bad_files_fail_alone_and_stay_where_they_are);
+
+#[tokio::test]
+async fn absolute_url_base_gives_absolute_urls() {
+    let env = Env::new(Backend::Sqlite).await;
+    env.write_config("url_base = \"https://img.example.org/imglib/\"");
+    env.drop_sample(SMALL_7, "MICH-V-1390993.jpg");
+    assert_eq!(env.scan().summary(), [1, 0, 0, 0, 0]);
+    let rows = env.media_of(202).await;
+    assert_eq!(
+        rows.first().map(|r| r.0.as_str()),
+        Some("https://img.example.org/imglib/MICH_Vascular/01390/MICH-V-1390993.jpg")
+    );
+}
+
+#[tokio::test]
+async fn dry_run_says_what_would_happen_and_writes_nothing() {
+    let env = Env::new(Backend::Sqlite).await;
+    env.drop_sample(SMALL_7, "MICH-V-1390993.jpg");
+    env.drop_sample(SMALL_9, "MICH-V-7654321.jpg");
+    let run = env.run(&["scan", "--dry-run", "--config", "specdrop.toml"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.line_for("MICH-V-1390993.jpg")
+            .contains("would link catalog number 1390993 to occid 202")
+    );
+    assert!(run.line_for("MICH-V-7654321.jpg").contains("no specimen"));
+    assert_eq!(env.files_under("var/drop/mich").len(), 2);
+    assert!(env.files_under("var/www").is_empty());
+    assert!(!env.path("var/state").exists(), "not even the ledger is created");
+    assert_eq!(env.count("SELECT COUNT(*) FROM media").await, 1);
+}
+
+#[tokio::test]
+async fn config_is_global_and_config_errors_exit_2_naming_the_key() {
+    let env = Env::new(Backend::Sqlite).await;
+    env.drop_sample(SMALL_7, "MICH-V-1390993.jpg");
+    let run = env.run(&["--config", "specdrop.toml", "scan"]);
+    assert_eq!(
+        (run.code, run.summary()),
+        (0, [1, 0, 0, 0, 0]),
+        "--config before the subcommand"
+    );
+
+    env.write_config("");
+    std::fs::write(
+        env.path("specdrop.toml"),
+        std::fs::read_to_string(env.path("specdrop.toml"))
+            .unwrap_or_default()
+            .replace(r"'^MICH-V-(\d{7})\D*'", r"'^MICH-V-\d{7}'")
+            .replace("collid = 2", "collid = 2\nunmatched = \"maybe\""),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let run = env.scan();
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("unmatched"), "{}", run.stderr);
+
+    env.write_config("");
+    std::fs::write(
+        env.path("specdrop.toml"),
+        std::fs::read_to_string(env.path("specdrop.toml"))
+            .unwrap_or_default()
+            .replace(r"'^MICH-V-(\d{7})\D*'", r"'^MICH-V-\d{7}'"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let run = env.scan();
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("collection[0].pattern") && run.stderr.contains("no capture group"),
+        "{}",
+        run.stderr
+    );
+
+    let run = env.run(&["scan", "--config", "missing.toml"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("missing.toml"));
+}
+
+#[tokio::test]
+async fn a_missing_sqlite_portal_is_created_and_an_unknown_collid_is_named() {
+    let env = Env::new(Backend::Sqlite).await;
+    let text = std::fs::read_to_string(env.path("specdrop.toml")).unwrap_or_default();
+    std::fs::write(
+        env.path("specdrop.toml"),
+        text.replace(&env.db_url, "sqlite://var/new-portal.db"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let run = env.scan();
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("collid 2 is not in omcollections"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        env.path("var/new-portal.db").exists(),
+        "the embedded portal was created"
+    );
+}
+
+#[tokio::test]
+async fn demo_runs_on_a_fresh_folder() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_specdrop"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    for _ in 0..2 {
+        let out = run(&["demo"]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("summary: 3 linked, 1 parked"), "{stdout}");
+        assert!(
+            stdout.contains("/imglib/MICH_Vascular/01390/MICH-V-1390992_med.jpg"),
+            "{stdout}"
+        );
+        assert!(
+            dir.path()
+                .join("demo/www/imglib/MICH_Vascular/01390/MICH-V-1390992_tn.jpg")
+                .exists()
+        );
+    }
+    std::fs::create_dir_all(dir.path().join("mine")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("mine/keep.txt"), b"x").unwrap_or_else(|e| panic!("{e}"));
+    let out = run(&["demo", "--dir", "mine"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        dir.path().join("mine/keep.txt").exists(),
+        "a folder demo did not make is never cleared"
+    );
+}

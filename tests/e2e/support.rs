@@ -1,0 +1,249 @@
+//! A temporary specdrop installation: config, folders, portal database,
+//! and helpers that read like the behaviour under test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sqlx::{AnyConnection, Connection, Row};
+
+use crate::mariadb::TestDb;
+
+pub const FULL_1390992: &str = "herb00ic_1390992_MICH-V-1390992_MICH-V-1390992_3753x5634.jpg";
+pub const FULL_1449838: &str = "herb00ic_1449838_MICH-V-1449838_MICH-V-1449838_3753x5634.jpg";
+pub const SMALL_7: &str = "LM_Validate_LowRes_7.jpg";
+pub const SMALL_8: &str = "LM_Validate_LowRes_8.jpg";
+pub const SMALL_9: &str = "LM_Validate_LowRes_9.jpg";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    MariaDb,
+}
+
+pub fn sample(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("sample {} missing: {e}", path.display()))
+}
+
+/// Width and height from a JPEG's SOF marker, read independently of
+/// specdrop's own code.
+pub fn jpeg_size(data: &[u8]) -> (u32, u32) {
+    let mut i = 2;
+    while i + 9 < data.len() {
+        assert_eq!(data[i], 0xFF, "JPEG marker expected at byte {i}");
+        let marker = data[i + 1];
+        let len = usize::from(u16::from_be_bytes([data[i + 2], data[i + 3]]));
+        if (0xC0..=0xC2).contains(&marker) {
+            let h = u16::from_be_bytes([data[i + 5], data[i + 6]]);
+            let w = u16::from_be_bytes([data[i + 7], data[i + 8]]);
+            return (u32::from(w), u32::from(h));
+        }
+        i += 2 + len;
+    }
+    panic!("no SOF marker");
+}
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub db_url: String,
+    _mariadb: Option<TestDb>,
+}
+
+/// What one run of the binary did.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// The numbers of the summary line, in order linked, parked, skeletal,
+    /// failed, skipped.
+    pub fn summary(&self) -> [usize; 5] {
+        let line = self
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("summary: "))
+            .unwrap_or_else(|| panic!("no summary in:\n{}\n{}", self.stdout, self.stderr));
+        let mut out = [0; 5];
+        for part in line.split(", ") {
+            let (n, kind) = part.split_once(' ').unwrap_or(("0", ""));
+            let i = ["linked", "parked", "skeletal", "failed", "skipped"]
+                .iter()
+                .position(|k| *k == kind)
+                .unwrap_or_else(|| panic!("unknown outcome {kind:?} in {line:?}"));
+            out[i] = n.parse().unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        }
+        out
+    }
+
+    pub fn line_for(&self, file: &str) -> &str {
+        self.stdout
+            .lines()
+            .find(|l| l.contains(&format!(" {file}:")))
+            .unwrap_or_else(|| panic!("no line for {file} in:\n{}", self.stdout))
+    }
+}
+
+impl Env {
+    pub async fn new(backend: Backend) -> Env {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let (db_url, mariadb) = match backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}", dir.path().join("portal.db").display());
+                let portal = specdrop_mapper::Portal::connect(&url)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                portal
+                    .execute_script(crate::mariadb::SEED)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                portal.close().await;
+                (url, None)
+            }
+            Backend::MariaDb => {
+                let db = TestDb::seeded().await;
+                (db.url.clone(), Some(db))
+            }
+        };
+        let env = Env {
+            dir,
+            db_url,
+            _mariadb: mariadb,
+        };
+        env.write_config("");
+        env
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// The config of DESIGN.md's minimal shape; `collection_extra` is added
+    /// to the `[[collection]]` table.
+    pub fn write_config(&self, collection_extra: &str) {
+        let text = format!(
+            r#"state_dir = "var/state"
+
+[database]
+url = "{}"
+
+[storage]
+root = "var/www/imglib"
+url_base = "/imglib"
+
+[[collection]]
+code = "MICH-V"
+collid = 2
+drop = "var/drop/mich"
+pattern = '^MICH-V-(\d{{7}})\D*'
+archive = "var/archive/mich"
+{collection_extra}
+"#,
+            self.db_url
+        );
+        self.write_file("specdrop.toml", text.as_bytes());
+    }
+
+    pub fn write_file(&self, rel: &str, bytes: &[u8]) {
+        let path = self.path(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{}: {e}", parent.display()));
+        }
+        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+
+    /// Put a sample sheet into the drop folder under `name`.
+    pub fn drop_sample(&self, sample_name: &str, name: &str) {
+        self.write_file(&format!("var/drop/mich/{name}"), &sample(sample_name));
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_specdrop"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap_or_else(|e| panic!("running specdrop: {e}"));
+        Run::from(output)
+    }
+
+    pub fn scan(&self) -> Run {
+        self.run(&["scan", "--config", "specdrop.toml"])
+    }
+
+    pub async fn db(&self) -> AnyConnection {
+        sqlx::any::install_default_drivers();
+        AnyConnection::connect(&self.db_url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        let mut conn = self.db().await;
+        let row = sqlx::query(sql)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        row.try_get::<i64, _>(0).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// (url, thumbnailUrl, originalUrl) of every media row of `occid`.
+    pub async fn media_of(&self, occid: i64) -> Vec<(String, String, String)> {
+        let mut conn = self.db().await;
+        let rows = sqlx::query("SELECT url, thumbnailUrl, originalUrl FROM media WHERE occid = ? ORDER BY mediaID")
+            .bind(occid)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        rows.iter()
+            .map(|r| {
+                let t = |i: usize| r.try_get::<Option<String>, _>(i).ok().flatten().unwrap_or_default();
+                (t(0), t(1), t(2))
+            })
+            .collect()
+    }
+
+    /// The file a relative URL (`/imglib/...`) points to.
+    pub fn served(&self, url: &str) -> PathBuf {
+        let rel = url
+            .strip_prefix("/imglib/")
+            .unwrap_or_else(|| panic!("{url} does not start with the url_base /imglib/"));
+        self.path("var/www/imglib").join(rel)
+    }
+
+    /// Width and height of the file behind a URL (which must exist).
+    pub fn served_size(&self, url: &str) -> (u32, u32) {
+        let path = self.served(url);
+        let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{url} -> {}: {e}", path.display()));
+        jpeg_size(&data)
+    }
+
+    /// Every file below a folder of the installation, relative, sorted.
+    pub fn files_under(&self, rel: &str) -> Vec<String> {
+        fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) {
+            let Ok(entries) = std::fs::read_dir(dir) else { return };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, base, out);
+                } else if let Ok(r) = path.strip_prefix(base) {
+                    out.push(r.display().to_string());
+                }
+            }
+        }
+        let base = self.path(rel);
+        let mut out = Vec::new();
+        walk(&base, &base, &mut out);
+        out.sort();
+        out
+    }
+}
