@@ -207,7 +207,9 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path) -> Step<(Kind, 
     } else {
         Kind::Linked
     };
-    let rel = |f: &Option<store::StoredFile>| f.as_ref().map(|f| f.relative.clone());
+    // Paths of the files this row points to; none of ours when the row
+    // was already there (its files are an earlier run's).
+    let rel = |f: &Option<store::StoredFile>| f.as_ref().filter(|_| !linked.existing_row).map(|f| f.relative.clone());
     let (large, web, thumbnail) = (rel(&stored.large), rel(&stored.web), rel(&stored.thumbnail));
     let record = Record {
         hash: &facts.hash,
