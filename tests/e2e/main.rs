@@ -4,5 +4,6 @@
 
 #[path = "../support/mariadb.rs"]
 mod mariadb;
+mod policies;
 mod scan;
 mod support;

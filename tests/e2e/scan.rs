@@ -13,6 +13,10 @@ macro_rules! on_both {
             async fn mariadb() {
                 super::$name(super::Backend::MariaDb).await;
             }
+            #[tokio::test]
+            async fn mariadb_legacy_images() {
+                super::$name(super::Backend::MariaDbLegacy).await;
+            }
         }
     };
 }
@@ -69,12 +73,12 @@ async fn links_matched_sheets_archives_them_and_parks_the_rest(backend: Backend)
     );
 
     // A second scan changes nothing.
-    let media_before = env.count("SELECT COUNT(*) FROM media").await;
+    let media_before = env.image_rows().await;
     assert_eq!(media_before, 3, "the seed's row and two new ones");
     let again = env.scan();
     assert_eq!(again.code, 0, "{}", again.stdout);
     assert_eq!(again.summary(), [0, 1, 0, 0, 1], "{}", again.stdout);
-    assert_eq!(env.count("SELECT COUNT(*) FROM media").await, media_before);
+    assert_eq!(env.image_rows().await, media_before);
     assert_eq!(env.files_under("var/www/imglib"), library);
 }
 on_both!(links_matched_sheets_archives_them_and_parks_the_rest);
@@ -128,11 +132,11 @@ async fn skeletal_policy_creates_one_record_for_an_unknown_number(backend: Backe
     );
     let occid = env.count(&format!("SELECT occid {new}")).await;
     assert_eq!(env.media_of(occid).await.len(), 2, "both images on the one new record");
-    assert_eq!(
-        env.count(&format!("SELECT MAX(sortSequence) FROM media WHERE occid = {occid}"))
-            .await,
-        51
-    );
+    let (table, _) = env.table();
+    let highest = env
+        .count(&format!("SELECT MAX(sortSequence) FROM {table} WHERE occid = {occid}"))
+        .await;
+    assert_eq!(highest, 51);
 }
 on_both!(skeletal_policy_creates_one_record_for_an_unknown_number);
 
@@ -167,7 +171,7 @@ async fn bad_files_fail_alone_and_stay_where_they_are(backend: Backend) {
         2,
         "only the good file's derivatives"
     );
-    assert_eq!(env.count("SELECT COUNT(*) FROM media").await, 2);
+    assert_eq!(env.image_rows().await, 2);
 }
 on_both!(bad_files_fail_alone_and_stay_where_they_are);
 
@@ -308,3 +312,51 @@ async fn demo_runs_on_a_fresh_folder() {
         "a folder demo did not make is never cleared"
     );
 }
+
+async fn several_images_of_one_specimen_follow_name_order(backend: Backend) {
+    let env = Env::new(backend).await;
+    env.drop_sample(SMALL_9, "MICH-V-1390993_b.jpg");
+    env.drop_sample(FULL_1390992, "MICH-V-1390993_a.jpg");
+    env.drop_sample(SMALL_8, "MICH-V-1390993-2.jpg");
+    assert_eq!(env.scan().summary(), [3, 0, 0, 0, 0]);
+    let (table, id) = env.table();
+    let mut conn = env.db().await;
+    let sql = format!("SELECT sourceIdentifier, sortSequence FROM {table} WHERE occid = 202 ORDER BY {id}");
+    let rows: Vec<(String, i64)> = sqlx::query_as(&sql)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut by_sequence = rows.clone();
+    by_sequence.sort_by_key(|r| r.1);
+    let names: Vec<&str> = by_sequence.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "filename: MICH-V-1390993-2.jpg",
+            "filename: MICH-V-1390993_a.jpg",
+            "filename: MICH-V-1390993_b.jpg"
+        ]
+    );
+    assert_eq!(by_sequence.iter().map(|r| r.1).collect::<Vec<_>>(), [50, 51, 52]);
+}
+on_both!(several_images_of_one_specimen_follow_name_order);
+
+async fn hostile_names_are_data_not_sql(backend: Backend) {
+    let env = Env::new(backend).await;
+    let name = "MICH-V-1390993 it's; DROP TABLE media; -- ü.JPG";
+    env.drop_sample(SMALL_7, name);
+    let run = env.scan();
+    assert_eq!(run.summary(), [1, 0, 0, 0, 0], "{}", run.stdout);
+    let rows = env.media_of(202).await;
+    assert_eq!(
+        rows[0].0,
+        "/imglib/MICH_Vascular/01390/MICH-V-1390993_it_s__DROP_TABLE_media__--__.jpg"
+    );
+    let (table, _) = env.table();
+    let sql = format!(
+        "SELECT COUNT(*) FROM {table} WHERE sourceIdentifier = 'filename: MICH-V-1390993 it''s; DROP TABLE media; -- ü.JPG'"
+    );
+    assert_eq!(env.count(&sql).await, 1, "the name is stored as it is");
+    assert_eq!(env.files_under("var/archive/mich"), [name]);
+}
+on_both!(hostile_names_are_data_not_sql);

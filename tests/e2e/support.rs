@@ -18,6 +18,8 @@ pub const SMALL_9: &str = "LM_Validate_LowRes_9.jpg";
 pub enum Backend {
     Sqlite,
     MariaDb,
+    /// A portal before Symbiota 3.2: images in `images`.
+    MariaDbLegacy,
 }
 
 pub fn sample(name: &str) -> Vec<u8> {
@@ -46,6 +48,7 @@ pub fn jpeg_size(data: &[u8]) -> (u32, u32) {
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub db_url: String,
+    pub backend: Backend,
     _mariadb: Option<TestDb>,
 }
 
@@ -99,7 +102,7 @@ impl Env {
         let (db_url, mariadb) = match backend {
             Backend::Sqlite => {
                 let url = format!("sqlite://{}", dir.path().join("portal.db").display());
-                let portal = specdrop_mapper::Portal::connect(&url)
+                let portal = specdrop_mapper::Portal::connect(&url, specdrop_mapper::SchemaChoice::Auto)
                     .await
                     .unwrap_or_else(|e| panic!("{e}"));
                 portal
@@ -109,14 +112,19 @@ impl Env {
                 portal.close().await;
                 (url, None)
             }
-            Backend::MariaDb => {
-                let db = TestDb::seeded().await;
+            Backend::MariaDb | Backend::MariaDbLegacy => {
+                let db = if backend == Backend::MariaDb {
+                    TestDb::seeded().await
+                } else {
+                    TestDb::seeded_legacy().await
+                };
                 (db.url.clone(), Some(db))
             }
         };
         let env = Env {
             dir,
             db_url,
+            backend,
             _mariadb: mariadb,
         };
         env.write_config("");
@@ -180,6 +188,14 @@ archive = "var/archive/mich"
         self.run(&["scan", "--config", "specdrop.toml"])
     }
 
+    /// The config file's text with `from` replaced by `to`.
+    pub fn edit_config(&self, from: &str, to: &str) {
+        let path = self.path("specdrop.toml");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(text.contains(from), "{from:?} not in the config");
+        std::fs::write(&path, text.replace(from, to)).unwrap_or_else(|e| panic!("{e}"));
+    }
+
     pub async fn db(&self) -> AnyConnection {
         sqlx::any::install_default_drivers();
         AnyConnection::connect(&self.db_url)
@@ -196,10 +212,25 @@ archive = "var/archive/mich"
         row.try_get::<i64, _>(0).unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
-    /// (url, thumbnailUrl, originalUrl) of every media row of `occid`.
+    /// The image table and its id column.
+    pub fn table(&self) -> (&'static str, &'static str) {
+        match self.backend {
+            Backend::MariaDbLegacy => ("images", "imgid"),
+            _ => ("media", "mediaID"),
+        }
+    }
+
+    /// Rows in the image table.
+    pub async fn image_rows(&self) -> i64 {
+        self.count(&format!("SELECT COUNT(*) FROM {}", self.table().0)).await
+    }
+
+    /// (url, thumbnailUrl, originalUrl) of every image row of `occid`.
     pub async fn media_of(&self, occid: i64) -> Vec<(String, String, String)> {
         let mut conn = self.db().await;
-        let rows = sqlx::query("SELECT url, thumbnailUrl, originalUrl FROM media WHERE occid = ? ORDER BY mediaID")
+        let (table, id) = self.table();
+        let sql = format!("SELECT url, thumbnailUrl, originalUrl FROM {table} WHERE occid = ? ORDER BY {id}");
+        let rows = sqlx::query(&sql)
             .bind(occid)
             .fetch_all(&mut conn)
             .await
@@ -245,5 +276,59 @@ archive = "var/archive/mich"
         walk(&base, &base, &mut out);
         out.sort();
         out
+    }
+}
+
+/// A port on 127.0.0.1 that nothing listens on (at the moment of asking).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A TCP forwarder from 127.0.0.1:`from` to 127.0.0.1:`to`, for as long as
+/// it lives: lets a test decide when "the database" becomes reachable.
+pub struct Proxy {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Proxy {
+    pub fn start(from: u16, to: u16) -> Proxy {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind(("127.0.0.1", from)).unwrap_or_else(|e| panic!("{e}"));
+        listener.set_nonblocking(true).unwrap_or_else(|e| panic!("{e}"));
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        let _ = client.set_nonblocking(false);
+                        let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", to)) else {
+                            continue;
+                        };
+                        let (Ok(mut c2), Ok(mut s2)) = (client.try_clone(), server.try_clone()) else {
+                            continue;
+                        };
+                        let (mut c1, mut s1) = (client, server);
+                        std::thread::spawn(move || std::io::copy(&mut c1, &mut s1));
+                        std::thread::spawn(move || std::io::copy(&mut s2, &mut c2));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                    Err(_) => break,
+                }
+            }
+        });
+        Proxy { stop }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }

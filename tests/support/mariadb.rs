@@ -15,6 +15,8 @@ use sqlx::{Connection, Executor, MySqlConnection};
 
 pub const SCHEMA: &str = include_str!("../../crates/mapper/sql/schema-mariadb.sql");
 pub const SEED: &str = include_str!("../../crates/mapper/sql/seed-mariadb.sql");
+pub const LEGACY_SCHEMA: &str = include_str!("../../crates/mapper/sql/schema-mariadb-legacy-images.sql");
+pub const LEGACY_SEED: &str = include_str!("../../crates/mapper/sql/seed-mariadb-legacy-images.sql");
 
 fn server() -> String {
     std::env::var("SPECDROP_TEST_MARIADB").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_string())
@@ -45,6 +47,14 @@ impl TestDb {
         let db = TestDb::empty().await;
         db.run(SCHEMA).await;
         db.run(SEED).await;
+        db
+    }
+
+    /// A new database of a portal before Symbiota 3.2 (`images` table).
+    pub async fn seeded_legacy() -> TestDb {
+        let db = TestDb::empty().await;
+        db.run(LEGACY_SCHEMA).await;
+        db.run(LEGACY_SEED).await;
         db
     }
 

@@ -61,6 +61,16 @@ pub fn catalog_fragment(catalog_number: &str, year_month: &str) -> String {
     url_safe(&padded)
 }
 
+/// The URL-safe base name derivatives of `source_file_name` get (before
+/// any `_1`-style suffix): the name without its extension.
+pub fn stem(source_file_name: &str) -> String {
+    let stem = match source_file_name.rsplit_once('.') {
+        Some((stem, _)) if !stem.is_empty() => stem,
+        _ => source_file_name,
+    };
+    url_safe(stem)
+}
+
 /// File names of one derivative set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Names {
@@ -74,11 +84,7 @@ impl Names {
     /// thumbnail `_tn`, all `.jpg` (also for `.jpeg` sources). `attempt` > 0
     /// adds `_1`, `_2`... so an existing image is never overwritten.
     pub fn for_source(source_file_name: &str, attempt: u32) -> Names {
-        let stem = match source_file_name.rsplit_once('.') {
-            Some((stem, _)) if !stem.is_empty() => stem,
-            _ => source_file_name,
-        };
-        let mut stem = url_safe(stem);
+        let mut stem = stem(source_file_name);
         if attempt > 0 {
             stem = format!("{stem}_{attempt}");
         }

@@ -39,6 +39,33 @@ pub enum MapperError {
 
     #[error("ambiguous: occid {}", join_ids(.0))]
     Ambiguous(Vec<i64>),
+
+    #[error("after_batch_procedure {name:?}: {reason}")]
+    Procedure { name: String, reason: &'static str },
+}
+
+impl MapperError {
+    /// True when the database could not be reached or was busy: the work
+    /// should wait and be tried again, and no file is to blame.
+    pub fn is_transient(&self) -> bool {
+        let sqlx_error = match self {
+            MapperError::Query(e) | MapperError::Connect { cause: e, .. } => e,
+            _ => return false,
+        };
+        match sqlx_error {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+                true
+            }
+            sqlx::Error::Database(db) => {
+                // MariaDB: lock wait timeout, deadlock, too many connections,
+                // server gone away / lost connection, shutdown in progress.
+                // SQLite: busy, locked.
+                const TRANSIENT: [&str; 9] = ["1205", "1213", "1040", "2006", "2013", "1053", "5", "6", "517"];
+                db.code().is_some_and(|code| TRANSIENT.contains(&code.as_ref()))
+            }
+            _ => false,
+        }
+    }
 }
 
 // Not `#[from]`: that would also make it the error's source, and the

@@ -16,9 +16,11 @@ pub mod link;
 pub mod lookup;
 pub mod pattern;
 pub mod portal;
+pub mod schema;
 
 pub use error::MapperError;
-pub use link::{LinkRequest, Linked, MediaUrls, Unmatched};
+pub use link::{Action, ExistingImage, LinkRequest, Linked, MediaFields, MediaUrls, Unmatched};
 pub use lookup::{Lookup, MatchRules};
 pub use pattern::CatalogPattern;
 pub use portal::{Backend, CollectionInfo, Portal};
+pub use schema::{MediaTable, SchemaChoice};

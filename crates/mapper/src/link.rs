@@ -1,7 +1,7 @@
 //! Linking an image to its specimen: one transaction per image that finds
 //! the occurrence again (records change while derivatives are made),
-//! creates a skeletal record when the collection asks for that, and
-//! inserts the media row with what Symbiota's own uploader writes.
+//! creates a skeletal record when the collection asks for that, and writes
+//! the image row with what Symbiota's own uploader writes.
 //!
 //! Idempotent: a row of the same occurrence with the same MD5 or URL is
 //! taken as this image's row, so a crash between the portal's commit and
@@ -17,9 +17,6 @@ use crate::portal::{CollectionInfo, Portal};
 
 /// Symbiota's default sortSequence for a specimen's first image.
 const FIRST_SORT_SEQUENCE: i64 = 50;
-const URL_MAX: usize = 255;
-const SOURCE_IDENTIFIER_MAX: usize = 150;
-const CATALOG_NUMBER_MAX: usize = 32;
 
 /// What to do with an image whose specimen is not in the portal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -32,7 +29,32 @@ pub enum Unmatched {
     Skeletal,
 }
 
-/// The URLs stored in the media row, relative (`/imglib/...`) or absolute.
+/// What to do when the specimen already has images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ExistingImage {
+    /// Add this image beside them (the default).
+    #[default]
+    Add,
+    /// Update the row of the image with the same file name in place
+    /// (keeping its id, recordID and annotations); add when there is none.
+    Replace,
+    /// Leave the specimen's images alone; this file is not linked.
+    Skip,
+}
+
+/// Optional columns a collection fills on every image row.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaFields {
+    /// `creator` (`photographer` in the older `images` table).
+    pub creator: Option<String>,
+    pub copyright: Option<String>,
+    pub rights: Option<String>,
+    pub access_rights: Option<String>,
+}
+
+/// The URLs stored in the image row, relative (`/imglib/...`) or absolute.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaUrls {
     /// The web-size image (`url`).
@@ -48,24 +70,65 @@ pub struct LinkRequest<'a> {
     pub catalog_number: &'a str,
     pub rules: MatchRules,
     pub unmatched: Unmatched,
+    pub existing: ExistingImage,
+    pub fields: &'a MediaFields,
     pub urls: MediaUrls,
     /// Hex MD5 of the large file (Symbiota's mediaMD5).
     pub md5: &'a str,
     /// The source's file name, for `sourceIdentifier`.
     pub source_name: &'a str,
-    /// Pixel size of the large image.
-    pub width: u32,
-    pub height: u32,
+    /// The derivatives' base name without `_1`-style suffix or extension
+    /// (`MICH-V-1390992`): how `replace` recognises "the same file name".
+    pub stem: &'a str,
+    /// Pixel size of the large image, when known.
+    pub size: Option<(u32, u32)>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the transaction did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Inserted {
+        media_id: i64,
+    },
+    /// The row was already there (same MD5 or URL): nothing written.
+    AlreadyThere {
+        media_id: i64,
+    },
+    /// The row of the same file name now points to the new files; `old`
+    /// are the URLs it had (their files can go once this is committed).
+    Replaced {
+        media_id: i64,
+        old: MediaUrls,
+    },
+    /// `existing_image = "skip"` and the specimen has this many images.
+    Skipped {
+        images: i64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Linked {
     pub occid: i64,
-    pub media_id: i64,
     /// A skeletal occurrence was created for this image.
     pub created_occurrence: bool,
-    /// The row was already there (same MD5 or URL): nothing was inserted.
-    pub existing_row: bool,
+    pub action: Action,
+}
+
+impl Linked {
+    pub fn media_id(&self) -> Option<i64> {
+        match self.action {
+            Action::Inserted { media_id } | Action::AlreadyThere { media_id } | Action::Replaced { media_id, .. } => {
+                Some(media_id)
+            }
+            Action::Skipped { .. } => None,
+        }
+    }
+}
+
+/// A value for a dynamically assembled statement.
+enum Value<'a> {
+    Int(Option<i64>),
+    Text(Option<&'a str>),
 }
 
 impl Portal {
@@ -77,7 +140,7 @@ impl Portal {
 
     /// Link the image in one transaction; see the module docs.
     pub async fn link(&self, request: &LinkRequest<'_>) -> Result<Linked, MapperError> {
-        check_lengths(request)?;
+        self.check_lengths(request)?;
         let mut tx = self.pool.begin().await?;
         match self.link_in(&mut tx, request).await {
             Ok(linked) => {
@@ -111,54 +174,143 @@ impl Portal {
                     });
                 }
             };
+        let linked = |action| Linked {
+            occid: occurrence.occid,
+            created_occurrence,
+            action,
+        };
+        let m = &self.media;
 
-        let existing = sqlx::query("SELECT mediaID FROM media WHERE occid = ? AND (mediaMD5 = ? OR url = ?)")
-            .bind(occurrence.occid)
-            .bind(request.md5)
-            .bind(request.urls.url.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-        if let Some(row) = existing {
-            return Ok(Linked {
-                occid: occurrence.occid,
-                media_id: row.try_get(0)?,
-                created_occurrence,
-                existing_row: true,
-            });
+        let sql = format!(
+            "SELECT {}, url, originalUrl, sourceIdentifier, mediaMD5, thumbnailUrl FROM {} WHERE occid = ? ORDER BY {}",
+            m.id, m.table, m.id
+        );
+        let rows = sqlx::query(&sql).bind(occurrence.occid).fetch_all(&mut *tx).await?;
+        let mut same_name = None;
+        for row in &rows {
+            let id: i64 = row.try_get(0)?;
+            let text = |i: usize| row.try_get::<Option<String>, _>(i).ok().flatten();
+            let (url, original, source, md5) = (text(1), text(2), text(3), text(4));
+            if md5.as_deref() == Some(request.md5) || url.as_deref() == Some(request.urls.url.as_str()) {
+                return Ok(linked(Action::AlreadyThere { media_id: id }));
+            }
+            let named_alike = source.as_deref() == Some(source_identifier(request.source_name).as_str())
+                || original.as_deref().is_some_and(|u| same_file_name(u, request.stem, ""))
+                || url.as_deref().is_some_and(|u| same_file_name(u, request.stem, "_med"));
+            if named_alike && same_name.is_none() {
+                let old = MediaUrls {
+                    url: url.unwrap_or_default(),
+                    thumbnail_url: text(5),
+                    original_url: original,
+                };
+                same_name = Some((id, old));
+            }
         }
 
-        let highest: Option<i64> = sqlx::query("SELECT MAX(sortSequence) FROM media WHERE occid = ?")
+        match request.existing {
+            ExistingImage::Skip if !rows.is_empty() => {
+                return Ok(linked(Action::Skipped {
+                    images: rows.len() as i64,
+                }));
+            }
+            ExistingImage::Replace => {
+                if let Some((media_id, old)) = same_name {
+                    self.update_row(tx, media_id, request).await?;
+                    return Ok(linked(Action::Replaced { media_id, old }));
+                }
+            }
+            _ => {}
+        }
+
+        let sql = format!("SELECT MAX(sortSequence) FROM {} WHERE occid = ?", m.table);
+        let highest: Option<i64> = sqlx::query(&sql)
             .bind(occurrence.occid)
             .fetch_one(&mut *tx)
             .await?
             .try_get(0)?;
-        let sort_sequence = highest.map_or(FIRST_SORT_SEQUENCE, |h| h + 1);
-        let inserted = sqlx::query(
-            "INSERT INTO media (tid, occid, url, thumbnailUrl, originalUrl, imageType, mediaType, format, \
-             owner, sourceIdentifier, mediaMD5, pixelXDimension, pixelYDimension, recordID, sortSequence) \
-             VALUES (?, ?, ?, ?, ?, 'specimen', 'image', 'image/jpeg', ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(occurrence.tid)
-        .bind(occurrence.occid)
-        .bind(request.urls.url.as_str())
-        .bind(request.urls.thumbnail_url.as_deref())
-        .bind(request.urls.original_url.as_deref())
-        .bind(request.collection.name.as_str())
-        .bind(source_identifier(request.source_name))
-        .bind(request.md5)
-        .bind(i64::from(request.width))
-        .bind(i64::from(request.height))
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(sort_sequence)
-        .execute(&mut *tx)
-        .await?;
-        let media_id = self.inserted_id(tx, &inserted).await?;
-        Ok(Linked {
-            occid: occurrence.occid,
-            media_id,
-            created_occurrence,
-            existing_row: false,
-        })
+        let media_id = self
+            .insert_row(tx, &occurrence, highest.map_or(FIRST_SORT_SEQUENCE, |h| h + 1), request)
+            .await?;
+        Ok(linked(Action::Inserted { media_id }))
+    }
+
+    /// The columns every written row gets, as Symbiota's uploader writes them.
+    fn row_values<'a>(&self, request: &'a LinkRequest<'a>, source: &'a str) -> Vec<(&'static str, Value<'a>)> {
+        let m = &self.media;
+        let f = request.fields;
+        let mut values = vec![
+            ("url", Value::Text(Some(request.urls.url.as_str()))),
+            ("thumbnailUrl", Value::Text(request.urls.thumbnail_url.as_deref())),
+            ("originalUrl", Value::Text(request.urls.original_url.as_deref())),
+            ("mediaMD5", Value::Text(Some(request.md5))),
+            ("sourceIdentifier", Value::Text(Some(source))),
+        ];
+        if m.has_pixel_size {
+            let (w, h) = request
+                .size
+                .map_or((None, None), |(w, h)| (Some(i64::from(w)), Some(i64::from(h))));
+            values.push(("pixelXDimension", Value::Int(w)));
+            values.push(("pixelYDimension", Value::Int(h)));
+        }
+        let optional = [
+            (m.creator, &f.creator),
+            ("copyright", &f.copyright),
+            ("rights", &f.rights),
+            ("accessRights", &f.access_rights),
+        ];
+        for (column, value) in optional {
+            if let Some(value) = value {
+                values.push((column, Value::Text(Some(value.as_str()))));
+            }
+        }
+        values
+    }
+
+    async fn insert_row(
+        &self,
+        tx: &mut AnyConnection,
+        occurrence: &Occurrence,
+        sort_sequence: i64,
+        request: &LinkRequest<'_>,
+    ) -> Result<i64, MapperError> {
+        let source = source_identifier(request.source_name);
+        let record_id = uuid::Uuid::new_v4().to_string();
+        let mut values = vec![
+            ("occid", Value::Int(Some(occurrence.occid))),
+            ("tid", Value::Int(occurrence.tid)),
+            ("imageType", Value::Text(Some("specimen"))),
+            ("format", Value::Text(Some("image/jpeg"))),
+            ("owner", Value::Text(Some(request.collection.name.as_str()))),
+            ("recordID", Value::Text(Some(record_id.as_str()))),
+            ("sortSequence", Value::Int(Some(sort_sequence))),
+        ];
+        if self.media.has_media_type {
+            values.push(("mediaType", Value::Text(Some("image"))));
+        }
+        values.extend(self.row_values(request, &source));
+        let columns: Vec<&str> = values.iter().map(|(c, _)| *c).collect();
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            self.media.table,
+            columns.join(", "),
+            vec!["?"; columns.len()].join(", ")
+        );
+        let result = bind_all(sqlx::query(&sql), values).execute(&mut *tx).await?;
+        self.inserted_id(tx, &result).await
+    }
+
+    async fn update_row(&self, tx: &mut AnyConnection, id: i64, request: &LinkRequest<'_>) -> Result<(), MapperError> {
+        let source = source_identifier(request.source_name);
+        let values = self.row_values(request, &source);
+        let set: Vec<String> = values.iter().map(|(c, _)| format!("{c} = ?")).collect();
+        let sql = format!(
+            "UPDATE {} SET {} WHERE {} = ?",
+            self.media.table,
+            set.join(", "),
+            self.media.id
+        );
+        bind_all(sqlx::query(&sql), values).bind(id).execute(&mut *tx).await?;
+        Ok(())
     }
 
     async fn insert_skeletal(
@@ -190,42 +342,71 @@ impl Portal {
         let row = sqlx::query("SELECT last_insert_rowid()").fetch_one(conn).await?;
         Ok(row.try_get(0)?)
     }
-}
 
-/// Refuse, before writing, anything the portal's columns would cut short:
-/// a truncated URL is a broken image link.
-fn check_lengths(request: &LinkRequest<'_>) -> Result<(), MapperError> {
-    let urls = [
-        ("url", Some(&request.urls.url)),
-        ("thumbnailUrl", request.urls.thumbnail_url.as_ref()),
-        ("originalUrl", request.urls.original_url.as_ref()),
-    ];
-    for (column, value) in urls {
-        let len = value.map_or(0, |v| v.chars().count());
-        if len > URL_MAX {
+    /// Refuse, before writing, anything the portal's columns would cut
+    /// short: a truncated URL is a broken image link.
+    fn check_lengths(&self, request: &LinkRequest<'_>) -> Result<(), MapperError> {
+        let m = &self.media;
+        let f = request.fields;
+        let checks = [
+            ("url", Some(&request.urls.url)),
+            ("thumbnailUrl", request.urls.thumbnail_url.as_ref()),
+            ("originalUrl", request.urls.original_url.as_ref()),
+            (m.creator, f.creator.as_ref()),
+            ("copyright", f.copyright.as_ref()),
+            ("rights", f.rights.as_ref()),
+            ("accessRights", f.access_rights.as_ref()),
+        ];
+        for (column, value) in checks {
+            let len = value.map_or(0, |v| v.chars().count());
+            let max = m.limit(column);
+            if len > max {
+                return Err(MapperError::TooLong { column, len, max });
+            }
+        }
+        let len = request.catalog_number.chars().count();
+        let max = m.catalog_number_max();
+        if request.unmatched == Unmatched::Skeletal && len > max {
             return Err(MapperError::TooLong {
-                column,
+                column: "catalogNumber",
                 len,
-                max: URL_MAX,
+                max,
             });
         }
+        Ok(())
     }
-    let len = request.catalog_number.chars().count();
-    if request.unmatched == Unmatched::Skeletal && len > CATALOG_NUMBER_MAX {
-        return Err(MapperError::TooLong {
-            column: "catalogNumber",
-            len,
-            max: CATALOG_NUMBER_MAX,
-        });
+}
+
+fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    values: Vec<(&'static str, Value<'q>)>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for (_, value) in values {
+        query = match value {
+            Value::Int(v) => query.bind(v),
+            Value::Text(v) => query.bind(v),
+        };
     }
-    Ok(())
+    query
+}
+
+/// Whether `url` names a derivative of `stem`: `stem.jpg`, or with
+/// `suffix` "_med", `stem_med.jpg`. Names with `_1`-style suffixes do not
+/// count: imaging teams use the same shape for distinct images (`X_2.jpg`),
+/// and specdrop's own renamed files are found by their sourceIdentifier.
+fn same_file_name(url: &str, stem: &str, suffix: &str) -> bool {
+    let name = url.rsplit('/').next().unwrap_or(url);
+    name.strip_suffix(".jpg")
+        .and_then(|base| base.strip_suffix(suffix))
+        .is_some_and(|base| base == stem)
 }
 
 /// `filename: NAME`, as Symbiota's uploader writes it. This column only
 /// informs, so an over-long name is shortened rather than failing the image.
 fn source_identifier(name: &str) -> String {
+    const MAX: usize = 150;
     let full = format!("filename: {name}");
-    match full.char_indices().nth(SOURCE_IDENTIFIER_MAX) {
+    match full.char_indices().nth(MAX) {
         Some((cut, _)) => full[..cut].to_string(),
         None => full,
     }
@@ -239,6 +420,15 @@ mod tests {
     fn source_identifier_fits_its_column() {
         assert_eq!(source_identifier("a.jpg"), "filename: a.jpg");
         let long = "é".repeat(300);
-        assert_eq!(source_identifier(&long).chars().count(), SOURCE_IDENTIFIER_MAX);
+        assert_eq!(source_identifier(&long).chars().count(), 150);
+    }
+
+    #[test]
+    fn same_file_name_is_exact() {
+        assert!(same_file_name("/imglib/A/01390/X-1.jpg", "X-1", ""));
+        assert!(same_file_name("https://h/l/X-1_med.jpg", "X-1", "_med"));
+        assert!(!same_file_name("/imglib/A/01390/X-1_2.jpg", "X-1", ""));
+        assert!(!same_file_name("X-12.jpg", "X-1", ""));
+        assert!(!same_file_name("X-1_med.jpg", "X-1", ""));
     }
 }

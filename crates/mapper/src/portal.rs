@@ -9,6 +9,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor, Row};
 
 use crate::MapperError;
+use crate::schema::{MediaTable, SchemaChoice};
 
 const SQLITE_SCHEMA: &str = include_str!("../sql/schema-sqlite.sql");
 
@@ -42,6 +43,7 @@ pub struct CollectionInfo {
 pub struct Portal {
     pub(crate) pool: AnyPool,
     pub(crate) backend: Backend,
+    pub(crate) media: MediaTable,
     /// The URL with any password masked, for messages.
     display_url: String,
 }
@@ -49,8 +51,9 @@ pub struct Portal {
 impl Portal {
     /// Open the database `url` points to: `sqlite://PATH` (created with
     /// Symbiota-compatible tables when the file does not exist) or
-    /// `mysql://user:password@host:port/db` (`mariadb://` is accepted too).
-    pub async fn connect(url: &str) -> Result<Portal, MapperError> {
+    /// `mysql://user:password@host:port/db` (`mariadb://` is accepted too),
+    /// and find its image table as `schema` says.
+    pub async fn connect(url: &str, schema: SchemaChoice) -> Result<Portal, MapperError> {
         sqlx::any::install_default_drivers();
         let display_url = mask_password(url);
         let sqlite_path = url.strip_prefix("sqlite://");
@@ -94,7 +97,11 @@ impl Portal {
                     Ok(())
                 })
             }),
-            Backend::MySql => AnyPoolOptions::new().max_connections(4),
+            // A down server is reported (and retried by the caller) after
+            // 10 s rather than sqlx's default 30 s.
+            Backend::MySql => AnyPoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(std::time::Duration::from_secs(10)),
         };
         let pool = pool_options
             .connect_with(options)
@@ -103,22 +110,28 @@ impl Portal {
                 url: display_url.clone(),
                 cause,
             })?;
-        let portal = Portal {
-            pool,
-            backend,
-            display_url,
-        };
         if fresh {
             sqlx::raw_sql(SQLITE_SCHEMA)
-                .execute(&portal.pool)
+                .execute(&pool)
                 .await
                 .map_err(|e| MapperError::Create {
-                    path: portal.display_url.clone(),
+                    path: display_url.clone(),
                     cause: e.to_string(),
                 })?;
         }
-        portal.check_schema().await?;
-        Ok(portal)
+        check_schema(&pool, &display_url).await?;
+        let media = MediaTable::detect(&pool, backend, schema, &display_url).await?;
+        Ok(Portal {
+            pool,
+            backend,
+            media,
+            display_url,
+        })
+    }
+
+    /// The image table this portal has (`media` or the older `images`).
+    pub fn media_table(&self) -> &MediaTable {
+        &self.media
     }
 
     pub fn backend(&self) -> Backend {
@@ -133,28 +146,6 @@ impl Portal {
     /// Run SQL statements (several, separated by `;`), e.g. a fixture.
     pub async fn execute_script(&self, sql: &str) -> Result<(), MapperError> {
         sqlx::raw_sql(sql).execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn check_schema(&self) -> Result<(), MapperError> {
-        for (table, hint) in [
-            ("omcollections", "is this a Symbiota database?"),
-            ("omoccurrences", "is this a Symbiota database?"),
-            (
-                "media",
-                "portals before Symbiota 3.2 keep images in `images`, which this version of specdrop cannot write yet",
-            ),
-        ] {
-            let probe = format!("SELECT 1 FROM {table} WHERE 1 = 0");
-            if let Err(e) = sqlx::query(&probe).fetch_optional(&self.pool).await {
-                tracing::debug!("schema probe of {table} failed: {e}");
-                return Err(MapperError::Schema {
-                    url: self.display_url.clone(),
-                    table,
-                    hint,
-                });
-            }
-        }
         Ok(())
     }
 
@@ -174,9 +165,44 @@ impl Portal {
         })
     }
 
+    /// Images already linked to `occid`.
+    pub async fn image_count(&self, occid: i64) -> Result<i64, MapperError> {
+        let sql = format!("SELECT COUNT(*) FROM {} WHERE occid = ?", self.media.table);
+        let row = sqlx::query(&sql).bind(occid).fetch_one(&self.pool).await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Call the portal's stored procedure `name` with the collection id, as
+    /// Symbiota's processor can after each collection. `name` must be a
+    /// plain (optionally schema-qualified) identifier: it cannot be bound
+    /// as a parameter, so nothing else is let into the statement.
+    pub async fn call_procedure(&self, name: &str, collid: i64) -> Result<(), MapperError> {
+        check_procedure_name(name, self.backend)?;
+        sqlx::query(&format!("CALL {name}(?)"))
+            .bind(collid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+async fn check_schema(pool: &AnyPool, url: &str) -> Result<(), MapperError> {
+    for table in ["omcollections", "omoccurrences"] {
+        let probe = format!("SELECT 1 FROM {table} WHERE 1 = 0");
+        if let Err(e) = sqlx::query(&probe).fetch_optional(pool).await {
+            tracing::debug!("schema probe of {table} failed: {e}");
+            return Err(MapperError::Schema {
+                url: url.to_string(),
+                table,
+                hint: "is this a Symbiota database?",
+            });
+        }
+    }
+    Ok(())
 }
 
 /// `mysql://user:secret@host/db` -> `mysql://user:***@host/db`.
@@ -193,9 +219,40 @@ fn mask_password(url: &str) -> String {
     }
 }
 
+/// A stored procedure name specdrop may put into a CALL statement.
+pub fn check_procedure_name(name: &str, backend: Backend) -> Result<(), MapperError> {
+    let plain = |part: &str| {
+        part.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if !(name.split('.').count() <= 2 && name.split('.').all(plain)) {
+        return Err(MapperError::Procedure {
+            name: name.to_string(),
+            reason: "use the procedure's plain name (letters, digits, _; optionally database.name)",
+        });
+    }
+    if backend == Backend::Sqlite {
+        return Err(MapperError::Procedure {
+            name: name.to_string(),
+            reason: "SQLite has no stored procedures; this needs a MariaDB/MySQL portal",
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_procedure_names_are_called() {
+        assert!(check_procedure_name("update_stats", Backend::MySql).is_ok());
+        assert!(check_procedure_name("portal.update_stats", Backend::MySql).is_ok());
+        for bad in ["x(); DROP TABLE media", "a b", "", "1abc", "a.b.c", "`x`"] {
+            assert!(check_procedure_name(bad, Backend::MySql).is_err(), "{bad}");
+        }
+        assert!(check_procedure_name("update_stats", Backend::Sqlite).is_err());
+    }
 
     #[test]
     fn passwords_never_reach_messages() {

@@ -4,7 +4,10 @@
 #[path = "../../../tests/support/mariadb.rs"]
 mod mariadb;
 
-use specdrop_mapper::{CollectionInfo, LinkRequest, Lookup, MapperError, MatchRules, MediaUrls, Portal, Unmatched};
+use specdrop_mapper::{
+    Action, CollectionInfo, ExistingImage, LinkRequest, Lookup, MapperError, MatchRules, MediaFields, MediaUrls,
+    Portal, SchemaChoice, Unmatched,
+};
 use sqlx::{AnyConnection, Connection, Row};
 
 /// A seeded portal of either kind; keeps its database alive.
@@ -18,7 +21,9 @@ struct Seeded {
 async fn sqlite() -> Seeded {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let url = format!("sqlite://{}", dir.path().join("portal.db").display());
-    let portal = Portal::connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    let portal = Portal::connect(&url, SchemaChoice::Auto)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     portal
         .execute_script(mariadb::SEED)
         .await
@@ -32,8 +37,17 @@ async fn sqlite() -> Seeded {
 }
 
 async fn mariadb() -> Seeded {
-    let db = mariadb::TestDb::seeded().await;
-    let portal = Portal::connect(&db.url).await.unwrap_or_else(|e| panic!("{e}"));
+    seeded_from(mariadb::TestDb::seeded().await).await
+}
+
+async fn legacy() -> Seeded {
+    seeded_from(mariadb::TestDb::seeded_legacy().await).await
+}
+
+async fn seeded_from(db: mariadb::TestDb) -> Seeded {
+    let portal = Portal::connect(&db.url, SchemaChoice::Auto)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     Seeded {
         portal,
         url: db.url.clone(),
@@ -70,6 +84,10 @@ macro_rules! on_both {
             #[tokio::test]
             async fn mariadb() {
                 super::$name(super::mariadb().await).await;
+            }
+            #[tokio::test]
+            async fn mariadb_legacy_images() {
+                super::$name(super::legacy().await).await;
             }
         }
     };
@@ -114,98 +132,122 @@ async fn lookups_follow_the_match_rules(db: Seeded) {
 }
 on_both!(lookups_follow_the_match_rules);
 
-fn request<'a>(collection: &'a CollectionInfo, number: &'a str, md5: &'a str, stem: &str) -> LinkRequest<'a> {
+static NO_FIELDS: MediaFields = MediaFields {
+    creator: None,
+    copyright: None,
+    rights: None,
+    access_rights: None,
+};
+
+/// A request for derivatives named after `name` (`NAME.jpg`, `NAME_med.jpg`...).
+fn request<'a>(collection: &'a CollectionInfo, number: &'a str, md5: &'a str, name: &'a str) -> LinkRequest<'a> {
     LinkRequest {
         collection,
         catalog_number: number,
         rules: MatchRules::default(),
         unmatched: Unmatched::Park,
+        existing: ExistingImage::Add,
+        fields: &NO_FIELDS,
+        stem: name,
         urls: MediaUrls {
-            url: format!("/imglib/MICH_Vascular/01390/{stem}_med.jpg"),
-            thumbnail_url: Some(format!("/imglib/MICH_Vascular/01390/{stem}_tn.jpg")),
-            original_url: Some(format!("/imglib/MICH_Vascular/01390/{stem}.jpg")),
+            url: format!("/imglib/MICH_Vascular/01390/{name}_med.jpg"),
+            thumbnail_url: Some(format!("/imglib/MICH_Vascular/01390/{name}_tn.jpg")),
+            original_url: Some(format!("/imglib/MICH_Vascular/01390/{name}.jpg")),
         },
         md5,
-        source_name: "MICH-V-1390992.jpg",
-        width: 3200,
-        height: 4804,
+        // Leaked: a test-only way to give the request a name of its own.
+        source_name: Box::leak(format!("{name}.jpg").into_boxed_str()),
+        size: Some((3200, 4804)),
     }
+}
+
+impl Seeded {
+    /// `media` or `images`, and its id column.
+    fn table(&self) -> (&'static str, &'static str) {
+        let m = self.portal.media_table();
+        (m.table, m.id)
+    }
+
+    async fn images_of(&self, occid: i64) -> i64 {
+        let (table, _) = self.table();
+        self.count(&format!("SELECT COUNT(*) FROM {table} WHERE occid = {occid}"))
+            .await
+    }
+}
+
+async fn link(p: &Portal, req: &LinkRequest<'_>) -> specdrop_mapper::Linked {
+    p.link(req).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
 async fn link_writes_symbiotas_columns_once(db: Seeded) {
     let p = &db.portal;
+    let (table, id) = db.table();
     let mich = p.collection(2).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         (mich.institution_code.as_str(), mich.collection_code.as_deref()),
         ("MICH", Some("Vascular"))
     );
 
-    let first = p
-        .link(&request(
-            &mich,
-            "1390992",
-            "0123456789abcdef0123456789abcdef",
-            "1390992",
-        ))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        (first.occid, first.created_occurrence, first.existing_row),
-        (201, false, false)
-    );
+    let first = link(
+        p,
+        &request(&mich, "1390992", "0123456789abcdef0123456789abcdef", "1390992"),
+    )
+    .await;
+    let Action::Inserted { media_id } = first.action else {
+        panic!("{first:?}")
+    };
+    assert_eq!((first.occid, first.created_occurrence), (201, false));
 
     let mut conn = db.conn().await;
-    let row = sqlx::query(
-        "SELECT url, thumbnailUrl, originalUrl, occid, format, mediaType, imageType, owner, mediaMD5, \
-         sourceIdentifier, recordID, sortSequence, pixelXDimension FROM media WHERE mediaID = ?",
-    )
-    .bind(first.media_id)
-    .fetch_one(&mut conn)
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    let sql = format!(
+        "SELECT url, thumbnailUrl, originalUrl, occid, format, imageType, owner, mediaMD5, \
+         sourceIdentifier, recordID, sortSequence, pixelXDimension FROM {table} WHERE {id} = ?"
+    );
+    let row = sqlx::query(&sql)
+        .bind(media_id)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let text = |i: usize| row.try_get::<Option<String>, _>(i).ok().flatten().unwrap_or_default();
     assert_eq!(text(0), "/imglib/MICH_Vascular/01390/1390992_med.jpg");
     assert_eq!(text(1), "/imglib/MICH_Vascular/01390/1390992_tn.jpg");
     assert_eq!(text(2), "/imglib/MICH_Vascular/01390/1390992.jpg");
     assert_eq!(row.try_get::<i64, _>(3).ok(), Some(201));
-    assert_eq!(
-        (text(4).as_str(), text(5).as_str(), text(6).as_str()),
-        ("image/jpeg", "image", "specimen")
-    );
-    assert_eq!(text(7), "University of Michigan Herbarium - Vascular Plants");
-    assert_eq!(text(8), "0123456789abcdef0123456789abcdef");
-    assert_eq!(text(9), "filename: MICH-V-1390992.jpg");
-    assert_eq!(text(10).len(), 36, "recordID is a UUID");
-    assert_eq!(row.try_get::<i64, _>(11).ok(), Some(50));
-    assert_eq!(row.try_get::<i64, _>(12).ok(), Some(3200));
+    assert_eq!((text(4).as_str(), text(5).as_str()), ("image/jpeg", "specimen"));
+    assert_eq!(text(6), "University of Michigan Herbarium - Vascular Plants");
+    assert_eq!(text(7), "0123456789abcdef0123456789abcdef");
+    assert_eq!(text(8), "filename: 1390992.jpg");
+    assert_eq!(text(9).len(), 36, "recordID is a UUID");
+    assert_eq!(row.try_get::<i64, _>(10).ok(), Some(50));
+    assert_eq!(row.try_get::<i64, _>(11).ok(), Some(3200));
+    if table == "media" {
+        let sql = format!("SELECT COUNT(*) FROM media WHERE mediaID = {media_id} AND mediaType = 'image'");
+        assert_eq!(db.count(&sql).await, 1);
+    }
 
     // The same content again (as after a crash before the ledger was
     // written): the existing row is found, no second row.
-    let again = p
-        .link(&request(
-            &mich,
-            "1390992",
-            "0123456789abcdef0123456789abcdef",
-            "1390992_1",
-        ))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!((again.media_id, again.existing_row), (first.media_id, true));
+    let again = link(
+        p,
+        &request(&mich, "1390992", "0123456789abcdef0123456789abcdef", "1390992_1"),
+    )
+    .await;
+    assert_eq!(again.action, Action::AlreadyThere { media_id });
 
     // A second, different image of the same specimen comes after it.
-    let second = p
-        .link(&request(
-            &mich,
-            "1390992",
-            "ffffffffffffffffffffffffffffffff",
-            "1390992_b",
-        ))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_ne!(second.media_id, first.media_id);
-    assert_eq!(db.count("SELECT COUNT(*) FROM media WHERE occid = 201").await, 2);
+    let second = link(
+        p,
+        &request(&mich, "1390992", "ffffffffffffffffffffffffffffffff", "1390992_b"),
+    )
+    .await;
+    assert!(
+        matches!(second.action, Action::Inserted { media_id: m } if m != media_id),
+        "{second:?}"
+    );
+    assert_eq!(db.images_of(201).await, 2);
     assert_eq!(
-        db.count("SELECT MAX(sortSequence) FROM media WHERE occid = 201").await,
+        db.count(&format!("SELECT MAX(sortSequence) FROM {table} WHERE occid = 201"))
+            .await,
         51
     );
 }
@@ -213,12 +255,14 @@ on_both!(link_writes_symbiotas_columns_once);
 
 async fn skeletal_records_are_made_once_per_number(db: Seeded) {
     let p = &db.portal;
+    let (table, _) = db.table();
     let mich = p.collection(2).await.unwrap_or_else(|e| panic!("{e}"));
     let hostile = "X'); DROP TABLE media; --";
     for (i, md5) in ["a", "b"].into_iter().enumerate() {
-        let mut req = request(&mich, hostile, md5, &format!("x{i}"));
+        let name = format!("x{i}");
+        let mut req = request(&mich, hostile, md5, &name);
         req.unmatched = Unmatched::Skeletal;
-        let linked = p.link(&req).await.unwrap_or_else(|e| panic!("{e}"));
+        let linked = link(p, &req).await;
         assert_eq!(
             linked.created_occurrence,
             i == 0,
@@ -230,8 +274,10 @@ async fn skeletal_records_are_made_once_per_number(db: Seeded) {
         1
     );
     assert_eq!(
-        db.count("SELECT COUNT(*) FROM media WHERE sourceIdentifier IS NOT NULL")
-            .await,
+        db.count(&format!(
+            "SELECT COUNT(*) FROM {table} WHERE sourceIdentifier IS NOT NULL"
+        ))
+        .await,
         2
     );
 
@@ -243,10 +289,10 @@ on_both!(skeletal_records_are_made_once_per_number);
 
 async fn too_long_values_are_refused_before_writing(db: Seeded) {
     let p = &db.portal;
+    let (table, _) = db.table();
     let mich = p.collection(2).await.unwrap_or_else(|e| panic!("{e}"));
     let long = "n".repeat(260);
-    let result = p.link(&request(&mich, "1390992", "d", &long)).await;
-    match result {
+    match p.link(&request(&mich, "1390992", "d", &long)).await {
         Err(e @ MapperError::TooLong { .. }) => assert!(e.to_string().contains("url"), "{e}"),
         other => panic!("expected TooLong, got {other:?}"),
     }
@@ -259,24 +305,183 @@ async fn too_long_values_are_refused_before_writing(db: Seeded) {
             ..
         })
     ));
-    assert_eq!(db.count("SELECT COUNT(*) FROM media").await, 1, "only the seed's row");
+    let fields = MediaFields {
+        creator: Some("c".repeat(101)),
+        ..NO_FIELDS.clone()
+    };
+    let mut req = request(&mich, "1390992", "f", "ok");
+    req.fields = &fields;
+    let err = p.link(&req).await.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("creator") || err.contains("photographer"), "{err}");
+    assert_eq!(
+        db.count(&format!("SELECT COUNT(*) FROM {table}")).await,
+        1,
+        "only the seed's row"
+    );
     assert_eq!(db.count("SELECT COUNT(*) FROM omoccurrences").await, 12);
 }
 on_both!(too_long_values_are_refused_before_writing);
+
+async fn configured_fields_are_written(db: Seeded) {
+    let p = &db.portal;
+    let (table, id) = db.table();
+    let creator_column = p.media_table().creator;
+    let mich = p.collection(2).await.unwrap_or_else(|e| panic!("{e}"));
+    let fields = MediaFields {
+        creator: Some("MICH imaging team".into()),
+        copyright: Some("Regents of the University of Michigan".into()),
+        rights: Some("http://creativecommons.org/licenses/by-nc/4.0/".into()),
+        access_rights: None,
+    };
+    let mut req = request(&mich, "1390993", "g", "1390993");
+    req.fields = &fields;
+    let media_id = link(p, &req).await.media_id().unwrap_or(0);
+    let sql = format!(
+        "SELECT COUNT(*) FROM {table} WHERE {id} = {media_id} AND {creator_column} = 'MICH imaging team' \
+         AND copyright = 'Regents of the University of Michigan' AND rights LIKE 'http://creativecommons.org/%' \
+         AND accessRights IS NULL"
+    );
+    assert_eq!(db.count(&sql).await, 1);
+}
+on_both!(configured_fields_are_written);
+
+async fn existing_image_skip_and_replace(db: Seeded) {
+    let p = &db.portal;
+    let (table, id) = db.table();
+    let asu = p.collection(1).await.unwrap_or_else(|e| panic!("{e}"));
+
+    // 103 already has an image: skip leaves it alone.
+    let mut req = request(&asu, "ASU-L-0001236", "h", "ASU-L-0001236_b");
+    req.existing = ExistingImage::Skip;
+    assert_eq!(link(p, &req).await.action, Action::Skipped { images: 1 });
+    assert_eq!(db.images_of(103).await, 1);
+    // 101 has none: skip still links the first image.
+    let mut req = request(&asu, "ASU-L-0001234", "i", "ASU-L-0001234");
+    req.existing = ExistingImage::Skip;
+    assert!(matches!(link(p, &req).await.action, Action::Inserted { .. }));
+
+    // The seed's image of 103 has the Symbiota-loader URLs of
+    // ASU-L-0001236.jpg; a new file of that name replaces it in place.
+    let (old_record,): (String,) = {
+        let mut conn = db.conn().await;
+        let row = sqlx::query(&format!("SELECT recordID FROM {table} WHERE {id} = 5001"))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        (row.try_get(0).unwrap_or_default(),)
+    };
+    let mut req = request(&asu, "ASU-L-0001236", "j", "ASU-L-0001236");
+    req.urls.url = "/imglib/ASU_Lichens/ASU-L-0001/ASU-L-0001236_1_med.jpg".into();
+    req.existing = ExistingImage::Replace;
+    let replaced = link(p, &req).await;
+    match &replaced.action {
+        Action::Replaced { media_id, old } => {
+            assert_eq!(*media_id, 5001, "the row keeps its id");
+            assert_eq!(old.url, "/imglib/ASU_Lichens/ASU-L-0001/ASU-L-0001236_med.jpg");
+        }
+        other => panic!("expected Replaced, got {other:?}"),
+    }
+    assert_eq!(db.images_of(103).await, 1);
+    let sql = format!(
+        "SELECT COUNT(*) FROM {table} WHERE {id} = 5001 AND mediaMD5 = 'j' AND recordID = '{old_record}' \
+         AND url = '/imglib/ASU_Lichens/ASU-L-0001/ASU-L-0001236_1_med.jpg'"
+    );
+    assert_eq!(db.count(&sql).await, 1, "URLs updated, recordID kept");
+
+    // A file of another name is added beside it, even under replace.
+    let mut req = request(&asu, "ASU-L-0001236", "k", "ASU-L-0001236_b");
+    req.existing = ExistingImage::Replace;
+    assert!(matches!(link(p, &req).await.action, Action::Inserted { .. }));
+    assert_eq!(db.images_of(103).await, 2);
+}
+on_both!(existing_image_skip_and_replace);
+
+#[tokio::test]
+async fn column_lengths_are_read_from_the_server() {
+    let db = mariadb::TestDb::seeded().await;
+    db.run("ALTER TABLE media MODIFY url varchar(300) NULL").await;
+    let seeded = seeded_from(db).await;
+    let mich = seeded.portal.collection(2).await.unwrap_or_else(|e| panic!("{e}"));
+    let long = "n".repeat(260);
+    let mut req = request(&mich, "1390992", "l", "x");
+    req.urls.url = format!("/imglib/{long}.jpg");
+    assert!(
+        matches!(link(&seeded.portal, &req).await.action, Action::Inserted { .. }),
+        "url fits varchar(300)"
+    );
+}
+
+#[tokio::test]
+async fn after_batch_procedure_is_called_with_the_collid() {
+    let db = mariadb::TestDb::seeded().await;
+    db.run("CREATE TABLE batch_log (collid INT)").await;
+    db.run("CREATE PROCEDURE log_batch(IN c INT) INSERT INTO batch_log VALUES (c)")
+        .await;
+    let seeded = seeded_from(db).await;
+    seeded
+        .portal
+        .call_procedure("log_batch", 2)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(seeded.count("SELECT COUNT(*) FROM batch_log WHERE collid = 2").await, 1);
+    let err = seeded
+        .portal
+        .call_procedure("log_batch(1); DROP TABLE media; --", 2)
+        .await;
+    assert!(matches!(err, Err(MapperError::Procedure { .. })));
+    assert_eq!(seeded.count("SELECT COUNT(*) FROM media").await, 1);
+}
+
+#[tokio::test]
+async fn schema_choice_is_checked() {
+    let legacy = mariadb::TestDb::seeded_legacy().await;
+    let err = Portal::connect(&legacy.url, SchemaChoice::Media)
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert!(err.is_some_and(|e| e.contains("`media`") && e.contains("images")));
+    let portal = Portal::connect(&legacy.url, SchemaChoice::Images)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let m = portal.media_table();
+    assert_eq!(
+        (m.table, m.id, m.creator, m.has_media_type),
+        ("images", "imgid", "photographer", false)
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_transient_error() {
+    // Nothing listens on port 9 (discard) here.
+    let err = Portal::connect("mysql://root@127.0.0.1:9/x", SchemaChoice::Auto)
+        .await
+        .err();
+    assert!(err.as_ref().is_some_and(MapperError::is_transient), "{err:?}");
+    let err = Portal::connect("sqlite:///etc/passwd/x/y.db", SchemaChoice::Auto)
+        .await
+        .err();
+    assert!(err.as_ref().is_some_and(|e| !e.is_transient()), "{err:?}");
+}
 
 #[tokio::test]
 async fn unknown_collection_and_bad_urls_are_named() {
     let db = sqlite().await;
     let err = db.portal.collection(77).await.err().map(|e| e.to_string());
     assert!(err.is_some_and(|e| e.contains("collid 77")));
-    let err = Portal::connect("postgres://x/y").await.err().map(|e| e.to_string());
+    let err = Portal::connect("postgres://x/y", SchemaChoice::Auto)
+        .await
+        .err()
+        .map(|e| e.to_string());
     assert!(err.is_some_and(|e| e.contains("sqlite://PATH or mysql://")));
 }
 
 #[tokio::test]
 async fn a_database_without_symbiota_tables_is_refused() {
     let db = mariadb::TestDb::empty().await;
-    let err = Portal::connect(&db.url).await.err().map(|e| e.to_string());
+    let err = Portal::connect(&db.url, SchemaChoice::Auto)
+        .await
+        .err()
+        .map(|e| e.to_string());
     assert!(
         err.is_some_and(|e| e.contains("omcollections")),
         "empty database must be refused"

@@ -32,6 +32,19 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Process again the files left parked (no specimen yet) or failed.
+    /// Without flags, both.
+    Retry {
+        #[arg(long)]
+        parked: bool,
+        #[arg(long)]
+        failed: bool,
+    },
+    /// Load the links a `sink.kind = "log"` run wrote into the portal.
+    LoadLog {
+        /// The CSV file (`sink.path`).
+        file: PathBuf,
+    },
     /// Make a demo folder (config, SQLite portal, sample sheets) and scan it.
     Demo {
         /// Where to make it.

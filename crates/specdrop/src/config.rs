@@ -11,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::Deserialize;
 use specdrop_derive::DeriveConfig;
-use specdrop_mapper::{CatalogPattern, MatchRules, Unmatched};
+use specdrop_mapper::{CatalogPattern, ExistingImage, MatchRules, MediaFields, SchemaChoice, Unmatched};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,14 +47,16 @@ fn default_state_dir() -> PathBuf {
 #[serde(deny_unknown_fields, default)]
 struct DatabaseSection {
     url: String,
-    schema: String,
+    schema: SchemaChoice,
+    retry_mins: u64,
 }
 
 impl Default for DatabaseSection {
     fn default() -> Self {
         DatabaseSection {
             url: "sqlite://portal.db".into(),
-            schema: "auto".into(),
+            schema: SchemaChoice::Auto,
+            retry_mins: 10,
         }
     }
 }
@@ -110,20 +112,29 @@ impl Default for DaemonSection {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 struct SinkSection {
-    kind: String,
+    kind: SinkKind,
     path: Option<PathBuf>,
 }
 
-impl Default for SinkSection {
-    fn default() -> Self {
-        SinkSection {
-            kind: "database".into(),
-            path: None,
-        }
-    }
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+enum SinkKind {
+    #[default]
+    Database,
+    Log,
+}
+
+/// Where image links go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sink {
+    /// Rows in the portal database (the default).
+    Database,
+    /// Lines in this CSV file, for `specdrop load-log` to load later; the
+    /// database is only read.
+    Log(PathBuf),
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,8 +170,11 @@ struct RawCollection {
     replace: Option<(String, String)>,
     #[serde(default)]
     unmatched: Unmatched,
-    #[serde(default = "default_existing_image")]
-    existing_image: String,
+    #[serde(default)]
+    existing_image: ExistingImage,
+    #[serde(default)]
+    media: MediaFields,
+    after_batch_procedure: Option<String>,
     #[serde(default, rename = "match")]
     match_rules: MatchRules,
     #[serde(default = "default_identifier")]
@@ -172,10 +186,6 @@ struct RawCollection {
     #[allow(dead_code)]
     skeletal: SkeletalSection,
     url_base: Option<String>,
-}
-
-fn default_existing_image() -> String {
-    "add".into()
 }
 
 fn default_identifier() -> String {
@@ -207,6 +217,11 @@ pub struct Config {
     pub file: PathBuf,
     pub state_dir: PathBuf,
     pub database_url: String,
+    pub schema: SchemaChoice,
+    /// How long a run waits for an unreachable or locked database before it
+    /// leaves the remaining files for the next run.
+    pub database_wait: std::time::Duration,
+    pub sink: Sink,
     pub storage_root: PathBuf,
     pub derive: DeriveConfig,
     pub threads: usize,
@@ -223,6 +238,9 @@ pub struct Collection {
     pub pattern: CatalogPattern,
     pub unmatched: Unmatched,
     pub match_rules: MatchRules,
+    pub existing: ExistingImage,
+    pub fields: MediaFields,
+    pub after_batch_procedure: Option<String>,
     pub url_base: UrlBase,
 }
 
@@ -253,6 +271,12 @@ impl UrlBase {
             return Err(format!("{value:?} contains white space"));
         }
         Ok(UrlBase(trimmed.to_string()))
+    }
+
+    /// The path under the storage root that `url` points to, when it is
+    /// under this base.
+    pub fn relative<'u>(&self, url: &'u str) -> Option<&'u str> {
+        url.strip_prefix(self.0.as_str())?.strip_prefix('/')
     }
 
     /// The URL of a file at `relative` under the storage root.
@@ -331,22 +355,18 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
     let resolve = |p: &Path| normalize(&base.join(p));
 
     let database_url = resolve_database_url(&raw.database.url, base);
-    if !matches!(raw.database.schema.as_str(), "auto" | "media") {
-        problem(
-            "database.schema",
-            format!(
-                "{:?}: only \"auto\" and \"media\" (Symbiota 3.2+) are supported by this version",
-                raw.database.schema
-            ),
-        );
-    }
-    if raw.sink.kind != "database" {
-        problem(
-            "sink.kind",
-            format!("{:?}: only \"database\" is supported by this version", raw.sink.kind),
-        );
-    }
-    let _ = (&raw.sink.path, &raw.metrics.listen, raw.workers.queue);
+    let sink = match (raw.sink.kind, &raw.sink.path) {
+        (SinkKind::Database, _) => Sink::Database,
+        (SinkKind::Log, Some(path)) => Sink::Log(resolve(path)),
+        (SinkKind::Log, None) => {
+            problem(
+                "sink.path",
+                "is required with sink.kind = \"log\": the CSV file to append to".into(),
+            );
+            Sink::Database
+        }
+    };
+    let _ = (&raw.metrics.listen, raw.workers.queue);
     let _ = (&raw.daemon.shutdown_secs, &raw.daemon.retry_parked_mins);
     if !matches!(raw.watch.mode.as_str(), "auto" | "native" | "poll") {
         problem(
@@ -499,11 +519,10 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
                 }
             }
         }
-        if c.existing_image != "add" {
-            problem(
-                &at("existing_image"),
-                format!("{:?}: only \"add\" is supported by this version", c.existing_image),
-            );
+        if let Some(name) = &c.after_batch_procedure
+            && let Err(e) = specdrop_mapper::portal::check_procedure_name(name, specdrop_mapper::Backend::MySql)
+        {
+            problem(&at("after_batch_procedure"), e.to_string());
         }
         if c.identifier != "filename" {
             problem(
@@ -539,6 +558,9 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
                 pattern,
                 unmatched: c.unmatched,
                 match_rules: c.match_rules,
+                existing: c.existing_image,
+                fields: c.media,
+                after_batch_procedure: c.after_batch_procedure,
                 url_base,
             });
         }
@@ -548,6 +570,9 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
         file: PathBuf::new(),
         state_dir: resolve(&raw.state_dir),
         database_url,
+        schema: raw.database.schema,
+        database_wait: std::time::Duration::from_secs(raw.database.retry_mins.saturating_mul(60)),
+        sink,
         storage_root: storage_root?,
         derive: raw.derive,
         threads,

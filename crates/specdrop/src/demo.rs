@@ -90,7 +90,7 @@ async fn prepare(dir: &Path) -> anyhow::Result<()> {
         std::fs::write(drop.join(name), bytes)?;
     }
     let url = format!("sqlite://{}", dir.join("portal.db").display());
-    let portal = specdrop_mapper::Portal::connect(&url).await?;
+    let portal = specdrop_mapper::Portal::connect(&url, specdrop_mapper::SchemaChoice::Auto).await?;
     portal
         .execute_script(SEED)
         .await

@@ -148,6 +148,22 @@ impl Ledger {
         Ok(())
     }
 
+    /// (collection, source path) of every content whose outcome is one of
+    /// `outcomes`.
+    pub async fn sources(&self, outcomes: &[Kind]) -> Result<Vec<(String, String)>, LedgerError> {
+        let mut found = Vec::new();
+        for outcome in outcomes {
+            let rows = sqlx::query("SELECT collection, source FROM files WHERE outcome = ? ORDER BY source")
+                .bind(outcome.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+            for row in rows {
+                found.push((row.try_get(0)?, row.try_get(1)?));
+            }
+        }
+        Ok(found)
+    }
+
     pub async fn set_archived(&self, hash: &str, archived_to: &str) -> Result<(), LedgerError> {
         sqlx::query("UPDATE files SET archived_to = ?, updated = datetime('now') WHERE hash = ?")
             .bind(archived_to)

@@ -8,9 +8,13 @@ mod config;
 mod demo;
 mod exit;
 mod ledger;
+mod loadlog;
+mod outage;
 mod outcome;
 mod pipeline;
 mod scan;
+mod sink;
+mod turnstile;
 
 use std::process::ExitCode;
 
@@ -35,6 +39,19 @@ fn main() -> ExitCode {
                 let summary = scan::scan(&config, dry_run).await?;
                 Ok(finish(&summary))
             }
+            Command::Retry { parked, failed } => {
+                let config = Config::load(&cli.config)?;
+                init_logging(&config.log_filter);
+                let both = !parked && !failed;
+                let summary = scan::retry(&config, parked || both, failed || both).await?;
+                Ok(finish(&summary))
+            }
+            Command::LoadLog { file } => {
+                let config = Config::load(&cli.config)?;
+                init_logging(&config.log_filter);
+                let summary = loadlog::load(&config, &file).await?;
+                Ok(finish(&summary))
+            }
             Command::Demo { dir } => {
                 init_logging("info");
                 demo::run(&dir).await
@@ -44,10 +61,17 @@ fn main() -> ExitCode {
     result.unwrap_or_else(|failure| failure.report())
 }
 
-/// Print the summary; exit 1 when any file failed.
+/// Print the summary; exit 1 when any file failed or had to wait for the
+/// database.
 fn finish(summary: &Summary) -> ExitCode {
     println!("summary: {summary}");
-    if summary.count(Kind::Failed) > 0 {
+    if summary.deferred > 0 {
+        println!(
+            "{} file(s) left untouched for the next run: the portal database was unavailable",
+            summary.deferred
+        );
+    }
+    if summary.count(Kind::Failed) > 0 || summary.deferred > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

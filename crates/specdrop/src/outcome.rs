@@ -81,6 +81,8 @@ impl fmt::Display for Report {
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
     counts: [usize; 5],
+    /// Files left untouched because the portal database was unavailable.
+    pub deferred: usize,
 }
 
 impl Summary {

@@ -1,5 +1,6 @@
 //! One file through the whole path: complete? -> seen before? -> catalog
-//! number -> specimen -> derivatives -> row -> ledger -> archive.
+//! number -> specimen -> derivatives -> row (or log line) -> ledger ->
+//! archive.
 //!
 //! Order is what keeps originals safe: the source is only moved after its
 //! derivatives are on disk and its row is committed, and derivatives whose
@@ -10,16 +11,21 @@ use std::sync::Arc;
 
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
-use specdrop_derive::store::{self, StoredSet};
+use specdrop_derive::store::{self, StoredFile, StoredSet};
 use specdrop_derive::{DeriveConfig, DeriveError};
-use specdrop_mapper::{CollectionInfo, LinkRequest, Lookup, MapperError, MediaUrls, Portal, Unmatched};
+use specdrop_mapper::{
+    Action, CollectionInfo, ExistingImage, LinkRequest, Lookup, MapperError, MediaUrls, Portal, Unmatched,
+};
 use specdrop_watch::jpeg::{self, JpegEnd};
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::archive;
-use crate::config::Collection;
+use crate::config::{Collection, Sink};
 use crate::ledger::{Ledger, Record};
+use crate::outage::Outage;
 use crate::outcome::{Kind, Report};
+use crate::sink::{self, LogLine};
+use crate::turnstile::Ticket;
 
 /// A configured collection with what the portal says about it.
 #[derive(Debug, Clone)]
@@ -36,12 +42,12 @@ pub struct Context {
     pub ledger: Ledger,
     pub storage_root: PathBuf,
     pub derive: DeriveConfig,
+    pub sink: Sink,
     /// Held while decoding, resizing and encoding: CPU work never exceeds
     /// `workers.threads`, whatever else is waiting.
     pub cpu: Semaphore,
-    /// Links one image at a time, so two images of one unknown number
-    /// cannot both create a skeletal record.
-    pub link_lock: Mutex<()>,
+    /// Waiting out an unreachable or locked portal database.
+    pub outage: Outage,
     pub dry_run: bool,
 }
 
@@ -52,75 +58,83 @@ struct Facts {
     catalog_number: Option<String>,
 }
 
-pub async fn process(ctx: Arc<Context>, collection: Arc<Prepared>, path: PathBuf) -> Report {
-    let display = path
-        .strip_prefix(&collection.config.drop)
-        .unwrap_or(&path)
-        .to_path_buf();
-    let report = |kind: Kind, detail: String| Report {
-        collection: collection.config.code.clone(),
-        file: display.clone(),
+/// How a file ended, and whether the ledger should remember it.
+struct Ending {
+    kind: Kind,
+    detail: String,
+    /// Remember as not done (parked, failed...) under this content hash.
+    remember: Option<Facts>,
+}
+
+fn ending(kind: Kind, detail: impl Into<String>, remember: Option<Facts>) -> Ending {
+    Ending {
         kind,
-        detail,
-    };
-    let (kind, detail, facts) = match take(&ctx, &collection, &path).await {
-        Ok(done) => done,
-        Err((kind, detail, facts)) => (kind, detail, facts),
+        detail: detail.into(),
+        remember,
+    }
+}
+
+/// Take one file. `ticket` orders its link step after every file started
+/// before it (see turnstile.rs).
+pub async fn process(ctx: Arc<Context>, collection: Arc<Prepared>, path: PathBuf, ticket: Ticket) -> Report {
+    let end = match take(&ctx, &collection, &path, &ticket).await {
+        Ok(end) | Err(end) => end,
     };
     if !ctx.dry_run
-        && let Some(facts) = &facts
-        && !kind.is_done()
+        && let Some(facts) = &end.remember
     {
         let record = Record {
             hash: &facts.hash,
             collection: &collection.config.code,
             source: &path.to_string_lossy(),
-            reason: Some(&detail),
+            reason: Some(&end.detail),
             catalog_number: facts.catalog_number.as_deref(),
             ..Record::default()
         };
-        if let Err(e) = ctx.ledger.record(kind, &record).await {
+        if let Err(e) = ctx.ledger.record(end.kind, &record).await {
             tracing::warn!("{}: {e}", path.display());
         }
     }
-    report(kind, detail)
+    Report {
+        collection: collection.config.code.clone(),
+        file: path
+            .strip_prefix(&collection.config.drop)
+            .unwrap_or(&path)
+            .to_path_buf(),
+        kind: end.kind,
+        detail: end.detail,
+    }
 }
 
-type Step<T> = Result<T, (Kind, String, Option<Facts>)>;
-
-async fn take(ctx: &Context, collection: &Prepared, path: &Path) -> Step<(Kind, String, Option<Facts>)> {
+/// `Ok` and `Err` both end the file; `Err` is an early exit.
+async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket) -> Result<Ending, Ending> {
+    let cfg = &collection.config;
     let name = path
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let bytes = tokio::fs::read(path)
         .await
-        .map_err(|e| (Kind::Failed, format!("cannot read the file: {e}"), None))?;
-    match jpeg::find_end(&bytes) {
-        JpegEnd::Complete(_) => {}
-        JpegEnd::Truncated(at) => {
-            return Err((
-                Kind::Skipped,
-                format!(
-                    "incomplete: the JPEG ends at byte {at} before its end marker; still uploading? it is taken once complete"
-                ),
-                None,
-            ));
-        }
-        JpegEnd::NotJpeg => {}
+        .map_err(|e| ending(Kind::Failed, format!("cannot read the file: {e}"), None))?;
+    if let JpegEnd::Truncated(at) = jpeg::find_end(&bytes) {
+        return Err(ending(
+            Kind::Skipped,
+            format!(
+                "incomplete: the JPEG ends at byte {at} before its end marker; still uploading? it is taken once complete"
+            ),
+            None,
+        ));
     }
-    let hash = format!("{:x}", Sha256::digest(&bytes));
     let mut facts = Facts {
-        hash,
+        hash: format!("{:x}", Sha256::digest(&bytes)),
         catalog_number: None,
     };
 
-    if let Some(seen) = ctx
+    let seen = ctx
         .ledger
         .get(&facts.hash)
         .await
-        .map_err(|e| (Kind::Failed, e.to_string(), None))?
-        .filter(|seen| seen.outcome.is_done())
-    {
+        .map_err(|e| ending(Kind::Failed, e.to_string(), None))?;
+    if let Some(seen) = seen.filter(|seen| seen.outcome.is_done()) {
         let occid = seen.occid.map_or_else(String::new, |o| format!(" (occid {o})"));
         let first = Path::new(&seen.source)
             .file_name()
@@ -130,86 +144,170 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path) -> Step<(Kind, 
             // The ledger keeps where the first copy went.
             detail.push_str(&archive_note(ctx, collection, path, None).await);
         }
-        return Ok((Kind::Skipped, detail, None));
+        return Ok(ending(Kind::Skipped, detail, None));
     }
 
     if let Err(e) = specdrop_derive::probe(&bytes, ctx.derive.max_pixels) {
-        return Err((Kind::Failed, e.to_string(), Some(facts)));
+        return Err(ending(Kind::Failed, e.to_string(), Some(facts)));
     }
-    let Some(catalog_number) = collection.config.pattern.catalog_number(&name) else {
-        return Err((Kind::Skipped, "no catalog number in name".into(), Some(facts)));
+    let Some(catalog_number) = cfg.pattern.catalog_number(&name) else {
+        return Err(ending(Kind::Skipped, "no catalog number in name", Some(facts)));
     };
     facts.catalog_number = Some(catalog_number.clone());
+    let database_trouble = |e: MapperError, facts: &Facts| database_ending(ctx, e, facts);
 
-    let cfg = &collection.config;
     let lookup = ctx
-        .portal
-        .find(cfg.collid, &catalog_number, cfg.match_rules)
+        .outage
+        .retry(&name, || ctx.portal.find(cfg.collid, &catalog_number, cfg.match_rules))
         .await
-        .map_err(|e| (Kind::Failed, format!("database: {e}"), None))?;
-    let skeletal = match lookup {
-        Lookup::Found(_) => false,
+        .map_err(|e| database_trouble(e, &facts))?;
+    let found = match lookup {
+        Lookup::Found(occurrence) => Some(occurrence),
         Lookup::Ambiguous(occids) => {
-            return Err((Kind::Parked, MapperError::Ambiguous(occids).to_string(), Some(facts)));
-        }
-        Lookup::NotFound if cfg.unmatched == Unmatched::Skeletal => true,
-        Lookup::NotFound => {
-            return Err((
+            return Err(ending(
                 Kind::Parked,
-                format!(
-                    "no specimen: no record with catalog number {catalog_number} in collid {}",
-                    cfg.collid
-                ),
+                MapperError::Ambiguous(occids).to_string(),
                 Some(facts),
             ));
         }
+        Lookup::NotFound if cfg.unmatched == Unmatched::Skeletal => None,
+        Lookup::NotFound => {
+            let detail = format!(
+                "no specimen: no record with catalog number {catalog_number} in collid {}",
+                cfg.collid
+            );
+            return Err(ending(Kind::Parked, detail, Some(facts)));
+        }
     };
+    if let (Some(occurrence), ExistingImage::Skip) = (found, cfg.existing) {
+        let images = ctx
+            .outage
+            .retry(&name, || ctx.portal.image_count(occurrence.occid))
+            .await
+            .map_err(|e| database_trouble(e, &facts))?;
+        if images > 0 {
+            let detail = format!(
+                "occid {} already has {images} image(s) and existing_image = \"skip\"; left in place",
+                occurrence.occid
+            );
+            return Err(ending(Kind::Skipped, detail, Some(facts)));
+        }
+    }
     if ctx.dry_run {
-        let what = match lookup {
-            Lookup::Found(o) => format!("would link catalog number {catalog_number} to occid {}", o.occid),
-            _ => format!("would create a skeletal record for catalog number {catalog_number}"),
-        };
-        return Ok((if skeletal { Kind::Skeletal } else { Kind::Linked }, what, None));
+        return Ok(match found {
+            Some(o) => ending(
+                Kind::Linked,
+                format!("would link catalog number {catalog_number} to occid {}", o.occid),
+                None,
+            ),
+            None => ending(
+                Kind::Skeletal,
+                format!("would create a skeletal record for catalog number {catalog_number}"),
+                None,
+            ),
+        });
     }
 
-    let failed = |e: DeriveError| (Kind::Failed, e.to_string(), Some(facts.clone()));
+    let failed = |e: DeriveError| ending(Kind::Failed, e.to_string(), Some(facts.clone()));
     let set = derive(ctx, bytes).await.map_err(failed)?;
     let md5 = md5_of_original(&set);
     let stored = store(ctx, collection, &catalog_number, &name, set)
         .await
         .map_err(failed)?;
-
-    let linked = {
-        let _one_at_a_time = ctx.link_lock.lock().await;
-        link(ctx, collection, &catalog_number, &name, &md5, &stored).await
+    let Some(urls) = urls_of(cfg, &stored) else {
+        return Err(ending(
+            Kind::Failed,
+            "no derivative was made; enable a size in [derive]",
+            Some(facts),
+        ));
     };
-    let linked = match linked {
-        Ok(linked) => linked,
-        Err(e) => {
-            if let Err(undo) = stored.remove() {
-                tracing::warn!("could not remove the derivatives of {}: {undo}", path.display());
+    let size = stored
+        .large
+        .as_ref()
+        .or(stored.web.as_ref())
+        .map(|f| (f.width, f.height));
+    let request = LinkRequest {
+        collection: &collection.info,
+        catalog_number: &catalog_number,
+        rules: cfg.match_rules,
+        unmatched: cfg.unmatched,
+        existing: cfg.existing,
+        fields: &cfg.fields,
+        urls,
+        md5: &md5,
+        source_name: &name,
+        stem: &specdrop_derive::layout::stem(&name),
+        size,
+    };
+
+    // `keep`: the ledger lists the new files (not when the row was already
+    // there and they were removed again).
+    let (kind, occid, media_id, what, keep) = match &ctx.sink {
+        Sink::Log(log) => {
+            ticket.my_turn().await;
+            if let Err(e) = sink::append(log, &log_line(cfg, &request)) {
+                let _ = stored.remove();
+                let detail = format!("cannot append to sink.path {}: {e}", log.display());
+                return Err(ending(Kind::Failed, detail, Some(facts)));
             }
-            let kind = match e {
-                MapperError::Ambiguous(_) | MapperError::Vanished { .. } => Kind::Parked,
-                _ => Kind::Failed,
+            let kind = if found.is_some() { Kind::Linked } else { Kind::Skeletal };
+            let occid = found.map(|o| o.occid);
+            (
+                kind,
+                occid,
+                None,
+                format!("logged to {} for load-log", log.display()),
+                true,
+            )
+        }
+        Sink::Database => {
+            ticket.my_turn().await;
+            let linked = ctx.outage.retry(&name, || ctx.portal.link(&request)).await;
+            let linked = match linked {
+                Ok(linked) => linked,
+                Err(e) => {
+                    if let Err(undo) = stored.remove() {
+                        tracing::warn!("could not remove the derivatives of {}: {undo}", path.display());
+                    }
+                    return Err(database_trouble(e, &facts));
+                }
             };
-            return Err((kind, e.to_string(), Some(facts)));
+            let already_there = matches!(linked.action, Action::AlreadyThere { .. });
+            let what = match &linked.action {
+                Action::Inserted { .. } => files_made(&stored),
+                Action::AlreadyThere { .. } => {
+                    // The portal already had this image (an earlier run
+                    // stopped before its ledger entry): no new copies needed.
+                    let _ = stored.remove();
+                    "row was already there".to_string()
+                }
+                Action::Replaced { old, .. } => {
+                    let removed =
+                        remove_replaced(&ctx.storage_root, cfg, old, stored.files().map(|f| f.path.as_path()));
+                    format!(
+                        "{}, replacing the image of the same name ({removed} old file(s) removed)",
+                        files_made(&stored)
+                    )
+                }
+                Action::Skipped { images } => {
+                    let _ = stored.remove();
+                    let detail = format!(
+                        "occid {} already has {images} image(s) and existing_image = \"skip\"; left in place",
+                        linked.occid
+                    );
+                    return Err(ending(Kind::Skipped, detail, Some(facts)));
+                }
+            };
+            let kind = if linked.created_occurrence {
+                Kind::Skeletal
+            } else {
+                Kind::Linked
+            };
+            (kind, Some(linked.occid), linked.media_id(), what, !already_there)
         }
     };
-    if linked.existing_row {
-        // The portal already had this image (an earlier run stopped before
-        // its ledger entry): the new copies are not needed.
-        let _ = stored.remove();
-    }
 
-    let kind = if linked.created_occurrence {
-        Kind::Skeletal
-    } else {
-        Kind::Linked
-    };
-    // Paths of the files this row points to; none of ours when the row
-    // was already there (its files are an earlier run's).
-    let rel = |f: &Option<store::StoredFile>| f.as_ref().filter(|_| !linked.existing_row).map(|f| f.relative.clone());
+    let rel = |f: &Option<StoredFile>| f.as_ref().filter(|_| keep).map(|f| f.relative.clone());
     let (large, web, thumbnail) = (rel(&stored.large), rel(&stored.web), rel(&stored.thumbnail));
     let record = Record {
         hash: &facts.hash,
@@ -217,40 +315,49 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path) -> Step<(Kind, 
         source: &path.to_string_lossy(),
         reason: None,
         catalog_number: Some(&catalog_number),
-        occid: Some(linked.occid),
-        media_id: Some(linked.media_id),
+        occid,
+        media_id,
         large: large.as_deref(),
         web: web.as_deref(),
         thumbnail: thumbnail.as_deref(),
     };
-    ctx.ledger.record(kind, &record).await.map_err(|e| {
-        (
-            Kind::Failed,
-            format!("linked (media {}) but {e}", linked.media_id),
-            None,
-        )
-    })?;
+    ctx.ledger
+        .record(kind, &record)
+        .await
+        .map_err(|e| ending(Kind::Failed, format!("linked but {e}"), None))?;
 
-    let made = if linked.existing_row {
-        "row was already there".to_string()
-    } else {
-        format!(
-            "{} file{}",
-            stored.files().count(),
-            if stored.files().count() == 1 { "" } else { "s" }
-        )
+    let target = match (kind, occid) {
+        (Kind::Skeletal, Some(occid)) => format!("new skeletal record occid {occid}"),
+        (_, Some(occid)) => format!("occid {occid}"),
+        (_, None) => "a new skeletal record".to_string(),
     };
-    let created = if linked.created_occurrence {
-        "new skeletal record "
-    } else {
-        ""
-    };
-    let mut detail = format!(
-        "catalog number {catalog_number} -> {created}occid {}, media {} ({made})",
-        linked.occid, linked.media_id
-    );
+    let media = media_id.map_or_else(String::new, |m| format!(", media {m}"));
+    let mut detail = format!("catalog number {catalog_number} -> {target}{media} ({what})");
     detail.push_str(&archive_note(ctx, collection, path, Some(&facts.hash)).await);
-    Ok((kind, detail, None))
+    Ok(ending(kind, detail, None))
+}
+
+/// A database problem ends the file: an outage leaves it untouched for the
+/// next run (never parked or failed for it); anything else is the file's.
+fn database_ending(ctx: &Context, e: MapperError, facts: &Facts) -> Ending {
+    if e.is_transient() {
+        ctx.outage.note_deferred();
+        return ending(
+            Kind::Skipped,
+            format!("portal database unavailable ({e}); left in place for the next run"),
+            None,
+        );
+    }
+    let kind = match e {
+        MapperError::Ambiguous(_) | MapperError::Vanished { .. } => Kind::Parked,
+        _ => Kind::Failed,
+    };
+    ending(kind, e.to_string(), Some(facts.clone()))
+}
+
+fn files_made(stored: &StoredSet) -> String {
+    let n = stored.files().count();
+    format!("{n} file{}", if n == 1 { "" } else { "s" })
 }
 
 async fn derive(ctx: &Context, bytes: Vec<u8>) -> Result<specdrop_derive::Derivatives, DeriveError> {
@@ -284,41 +391,69 @@ async fn store(
         .unwrap_or_else(|e| Err(DeriveError::Resize(format!("storage task failed: {e}"))))
 }
 
-async fn link(
-    ctx: &Context,
-    collection: &Prepared,
-    catalog_number: &str,
-    name: &str,
-    md5: &str,
-    stored: &StoredSet,
-) -> Result<specdrop_mapper::Linked, MapperError> {
-    let url_of = |f: &store::StoredFile| collection.config.url_base.join(&f.relative);
+/// url = the web file (or the large one doing its job), originalUrl = the
+/// large file; `None` when nothing was made.
+fn urls_of(cfg: &Collection, stored: &StoredSet) -> Option<MediaUrls> {
+    let url_of = |f: &StoredFile| cfg.url_base.join(&f.relative);
     let large = stored.large.as_ref();
-    let main = stored.web.as_ref().or(large).or(stored.thumbnail.as_ref());
-    // Config validation refuses disabling every size; this guards the rest.
-    let Some(main) = main else {
-        return Err(MapperError::Query(sqlx::Error::Protocol(
-            "no derivative was made".into(),
-        )));
-    };
-    let original = large.unwrap_or(main);
-    ctx.portal
-        .link(&LinkRequest {
-            collection: &collection.info,
-            catalog_number,
-            rules: collection.config.match_rules,
-            unmatched: collection.config.unmatched,
-            urls: MediaUrls {
-                url: url_of(main),
-                thumbnail_url: stored.thumbnail.as_ref().map(url_of),
-                original_url: Some(url_of(original)),
-            },
-            md5,
-            source_name: name,
-            width: original.width,
-            height: original.height,
-        })
-        .await
+    let main = stored.web.as_ref().or(large).or(stored.thumbnail.as_ref())?;
+    Some(MediaUrls {
+        url: url_of(main),
+        thumbnail_url: stored.thumbnail.as_ref().map(url_of),
+        original_url: Some(url_of(large.unwrap_or(main))),
+    })
+}
+
+fn log_line(cfg: &Collection, request: &LinkRequest<'_>) -> LogLine {
+    let now = time::OffsetDateTime::now_utc();
+    LogLine {
+        collection: cfg.code.clone(),
+        catalog_number: request.catalog_number.to_string(),
+        file: request.source_name.to_string(),
+        url: request.urls.url.clone(),
+        thumbnail_url: request.urls.thumbnail_url.clone(),
+        original_url: request.urls.original_url.clone(),
+        width: request.size.map(|s| s.0),
+        height: request.size.map(|s| s.1),
+        md5: request.md5.to_string(),
+        time: now
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+    }
+}
+
+/// After a replace is committed, remove the files the row pointed to
+/// before, when they are specdrop's to remove: under this collection's URL
+/// base (hence under the storage root) and not one of the new files.
+pub fn remove_replaced<'a>(
+    storage_root: &Path,
+    cfg: &Collection,
+    old: &MediaUrls,
+    new: impl Iterator<Item = &'a Path>,
+) -> usize {
+    let new: Vec<&Path> = new.collect();
+    let olds = [Some(&old.url), old.thumbnail_url.as_ref(), old.original_url.as_ref()];
+    let mut removed = 0;
+    let mut seen = Vec::new();
+    for url in olds.into_iter().flatten() {
+        let Some(relative) = cfg.url_base.relative(url) else {
+            continue;
+        };
+        if relative.split('/').any(|part| part == ".." || part.is_empty()) {
+            continue;
+        }
+        let path = storage_root.join(relative);
+        if new.contains(&path.as_path()) || seen.contains(&path) {
+            continue;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("could not remove the replaced file {}: {e}", path.display()),
+        }
+        seen.push(path);
+    }
+    removed
 }
 
 /// Move the source to the archive (noting where in the ledger entry

@@ -1,25 +1,71 @@
-//! `specdrop scan`: everything in the drop folders now, then exit.
+//! `specdrop scan` and `specdrop retry`: process files now, then exit.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use specdrop_mapper::{MapperError, Portal};
-use tokio::sync::{Mutex, Semaphore};
+use specdrop_mapper::{Backend, MapperError, Portal};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::config::Config;
+use crate::config::{Config, Sink};
 use crate::exit::Failure;
 use crate::ledger::Ledger;
+use crate::outage::Outage;
 use crate::outcome::{Kind, Report, Summary};
 use crate::pipeline::{self, Context, Prepared};
+use crate::turnstile::Turnstile;
+
+/// Which files a run takes from a collection.
+pub enum Selection {
+    /// Everything in the drop folder.
+    DropFolder,
+    /// These files only (e.g. the parked ones), when still there.
+    Listed(HashMap<String, Vec<PathBuf>>),
+}
 
 /// Process every waiting file; each outcome is printed as it happens.
 pub async fn scan(config: &Config, dry_run: bool) -> Result<Summary, Failure> {
-    tracing::debug!("scan with config {}", config.file.display());
-    let portal = Portal::connect(&config.database_url).await.map_err(|e| match e {
+    run(config, dry_run, Selection::DropFolder).await
+}
+
+/// Process again the files the ledger lists as parked and/or failed.
+pub async fn retry(config: &Config, parked: bool, failed: bool) -> Result<Summary, Failure> {
+    let mut outcomes = Vec::new();
+    if parked {
+        outcomes.push(Kind::Parked);
+    }
+    if failed {
+        outcomes.push(Kind::Failed);
+    }
+    let ledger = Ledger::open(&config.state_dir, true)
+        .await
+        .map_err(|e| Failure::Run(e.into()))?;
+    let listed = ledger.sources(&outcomes).await.map_err(|e| Failure::Run(e.into()))?;
+    ledger.close().await;
+    let mut by_collection: HashMap<String, Vec<PathBuf>> = HashMap::new();
+    for (collection, source) in listed {
+        by_collection.entry(collection).or_default().push(PathBuf::from(source));
+    }
+    run(config, false, Selection::Listed(by_collection)).await
+}
+
+/// Open the portal database `config` names, waiting out an outage; a wrong
+/// URL or schema is the config's fault (exit 2).
+pub async fn connect(config: &Config, outage: &Outage) -> Result<Portal, Failure> {
+    let connect = || Portal::connect(&config.database_url, config.schema);
+    outage.retry("the run", connect).await.map_err(|e| match e {
         MapperError::BadUrl { .. } => Failure::Config(format!("database.url: {e}")),
+        MapperError::Schema { .. } => Failure::Config(format!("database: {e}")),
         other => Failure::Run(anyhow::Error::new(other)),
-    })?;
+    })
+}
+
+async fn run(config: &Config, dry_run: bool, selection: Selection) -> Result<Summary, Failure> {
+    tracing::debug!("run with config {}", config.file.display());
+    let outage = Outage::new(config.database_wait);
+    let portal = connect(config, &outage).await?;
     let collections = prepare(config, &portal).await?;
     let ledger = Ledger::open(&config.state_dir, dry_run)
         .await
@@ -39,47 +85,87 @@ pub async fn scan(config: &Config, dry_run: bool) -> Result<Summary, Failure> {
         ledger: ledger.clone(),
         storage_root: config.storage_root.clone(),
         derive: config.derive.clone(),
+        sink: config.sink.clone(),
         cpu: Semaphore::new(config.threads),
-        link_lock: Mutex::new(()),
+        outage,
         dry_run,
     });
 
     let mut summary = Summary::default();
-    let mut tally = |report: Report| {
-        println!("{report}");
-        summary.add(report.kind);
-    };
     // Enough files in flight to keep every worker busy while others wait
     // for the database or the disk; bounded so memory is too.
     let in_flight = config.threads + 2;
+    let turnstile = Arc::new(Turnstile::default());
     for collection in collections {
         let collection = Arc::new(collection);
-        let files = match find_files(&collection, dry_run) {
+        let files = match &selection {
+            Selection::DropFolder => find_files(&collection, dry_run),
+            Selection::Listed(listed) => Ok(still_there(&collection, listed)),
+        };
+        let files = match files {
             Ok(files) => files,
             Err(report) => {
-                tally(report);
+                tally(&mut summary, report);
                 continue;
             }
         };
+        let mut done_here = 0;
         for report in files.refused {
-            tally(report);
+            tally(&mut summary, report);
         }
         let mut tasks = JoinSet::new();
         for path in files.images {
             if tasks.len() >= in_flight
                 && let Some(done) = tasks.join_next().await
             {
-                tally(joined(done, &collection));
+                done_here += tally(&mut summary, joined(done, &collection));
             }
-            tasks.spawn(pipeline::process(ctx.clone(), collection.clone(), path));
+            tasks.spawn(pipeline::process(
+                ctx.clone(),
+                collection.clone(),
+                path,
+                turnstile.ticket(),
+            ));
         }
         while let Some(done) = tasks.join_next().await {
-            tally(joined(done, &collection));
+            done_here += tally(&mut summary, joined(done, &collection));
+        }
+        if let Some(procedure) = &collection.config.after_batch_procedure
+            && done_here > 0
+            && !dry_run
+            && config.sink == Sink::Database
+        {
+            let called = ctx
+                .outage
+                .retry(procedure, || portal.call_procedure(procedure, collection.config.collid))
+                .await;
+            match called {
+                Ok(()) => tracing::info!("called after_batch_procedure {procedure}({})", collection.config.collid),
+                Err(e) => {
+                    tally(
+                        &mut summary,
+                        Report {
+                            collection: collection.config.code.clone(),
+                            file: PathBuf::from("(after_batch_procedure)"),
+                            kind: Kind::Failed,
+                            detail: e.to_string(),
+                        },
+                    );
+                }
+            }
         }
     }
+    summary.deferred = ctx.outage.deferred();
     ledger.close().await;
     portal.close().await;
     Ok(summary)
+}
+
+/// Print and count one report; 1 when it put an image into the portal.
+pub fn tally(summary: &mut Summary, report: Report) -> usize {
+    println!("{report}");
+    summary.add(report.kind);
+    usize::from(report.kind.is_done())
 }
 
 /// A task that panicked is one failed file, not a failed run.
@@ -92,9 +178,14 @@ fn joined(done: Result<Report, tokio::task::JoinError>, collection: &Prepared) -
     })
 }
 
-async fn prepare(config: &Config, portal: &Portal) -> Result<Vec<Prepared>, Failure> {
+pub async fn prepare(config: &Config, portal: &Portal) -> Result<Vec<Prepared>, Failure> {
     let mut prepared = Vec::new();
     for (i, c) in config.collections.iter().enumerate() {
+        if c.after_batch_procedure.is_some() && portal.backend() == Backend::Sqlite {
+            return Err(Failure::Config(format!(
+                "collection[{i}].after_batch_procedure: SQLite has no stored procedures; remove the key or use a MariaDB/MySQL portal"
+            )));
+        }
         let info = portal.collection(c.collid).await.map_err(|e| match e {
             MapperError::UnknownCollection { .. } => {
                 Failure::Config(format!("collection[{i}].collid ({}): {e}", c.code))
@@ -113,13 +204,31 @@ async fn prepare(config: &Config, portal: &Portal) -> Result<Vec<Prepared>, Fail
 }
 
 struct Files {
-    images: Vec<std::path::PathBuf>,
+    images: Vec<PathBuf>,
     refused: Vec<Report>,
+}
+
+fn still_there(collection: &Prepared, listed: &HashMap<String, Vec<PathBuf>>) -> Files {
+    let c = &collection.config;
+    let images = listed
+        .get(&c.code)
+        .map(|paths| {
+            paths
+                .iter()
+                .filter(|p| p.starts_with(&c.drop) && p.is_file())
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    Files {
+        images,
+        refused: Vec::new(),
+    }
 }
 
 fn find_files(collection: &Prepared, dry_run: bool) -> Result<Files, Report> {
     let c = &collection.config;
-    let report = |file: std::path::PathBuf, kind, detail: String| Report {
+    let report = |file: PathBuf, kind, detail: String| Report {
         collection: c.code.clone(),
         file,
         kind,

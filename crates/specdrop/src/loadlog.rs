@@ -1,0 +1,112 @@
+//! `specdrop load-log FILE`: load the links a `sink.kind = "log"` run
+//! wrote, with the collection's matching and policies. Idempotent: a line
+//! whose image is already linked (same MD5 or URL) changes nothing.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use specdrop_mapper::{Action, LinkRequest, MapperError, MediaUrls};
+
+use crate::config::Config;
+use crate::exit::Failure;
+use crate::outage::Outage;
+use crate::outcome::{Kind, Report, Summary};
+use crate::pipeline::remove_replaced;
+use crate::scan;
+
+pub async fn load(config: &Config, file: &Path) -> Result<Summary, Failure> {
+    let lines = crate::sink::read(file)
+        .map_err(|e| Failure::Run(anyhow::anyhow!("cannot read the log {}: {e}", file.display())))?;
+    let outage = Outage::new(config.database_wait);
+    let portal = scan::connect(config, &outage).await?;
+    let collections: HashMap<String, _> = scan::prepare(config, &portal)
+        .await?
+        .into_iter()
+        .map(|c| (c.config.code.clone(), c))
+        .collect();
+    let mut summary = Summary::default();
+    for (number, line) in lines {
+        let report = |collection: &str, kind, detail: String| Report {
+            collection: collection.to_string(),
+            file: PathBuf::from(format!("line {number}")),
+            kind,
+            detail,
+        };
+        let line = match line {
+            Ok(line) => line,
+            Err(e) => {
+                scan::tally(&mut summary, report("-", Kind::Failed, format!("unreadable line: {e}")));
+                continue;
+            }
+        };
+        let Some(collection) = collections.get(&line.collection) else {
+            let detail = format!(
+                "collection {:?} is not in the config ({})",
+                line.collection,
+                config.file.display()
+            );
+            scan::tally(&mut summary, report(&line.collection, Kind::Failed, detail));
+            continue;
+        };
+        let cfg = &collection.config;
+        let request = LinkRequest {
+            collection: &collection.info,
+            catalog_number: &line.catalog_number,
+            rules: cfg.match_rules,
+            unmatched: cfg.unmatched,
+            existing: cfg.existing,
+            fields: &cfg.fields,
+            urls: MediaUrls {
+                url: line.url.clone(),
+                thumbnail_url: line.thumbnail_url.clone(),
+                original_url: line.original_url.clone(),
+            },
+            md5: &line.md5,
+            source_name: &line.file,
+            stem: &specdrop_derive::layout::stem(&line.file),
+            size: line.width.zip(line.height),
+        };
+        let (kind, detail) = match outage.retry(&line.file, || portal.link(&request)).await {
+            Ok(linked) => {
+                let kind = if linked.created_occurrence {
+                    Kind::Skeletal
+                } else {
+                    Kind::Linked
+                };
+                let what = match &linked.action {
+                    Action::Inserted { media_id } => (kind, format!("media {media_id}")),
+                    Action::AlreadyThere { media_id } => (kind, format!("media {media_id} was already there")),
+                    Action::Replaced { media_id, old } => {
+                        let new = [&line.url, &line.original_url.clone().unwrap_or_default()]
+                            .into_iter()
+                            .filter_map(|u| cfg.url_base.relative(u).map(|r| config.storage_root.join(r)))
+                            .collect::<Vec<_>>();
+                        let removed = remove_replaced(&config.storage_root, cfg, old, new.iter().map(PathBuf::as_path));
+                        (
+                            kind,
+                            format!("media {media_id} replaced ({removed} old file(s) removed)"),
+                        )
+                    }
+                    Action::Skipped { images } => (
+                        Kind::Skipped,
+                        format!("already has {images} image(s) and existing_image = \"skip\""),
+                    ),
+                };
+                (
+                    what.0,
+                    format!(
+                        "{} {} -> occid {}, {}",
+                        line.file, line.catalog_number, linked.occid, what.1
+                    ),
+                )
+            }
+            Err(e @ (MapperError::Ambiguous(_) | MapperError::Vanished { .. })) => {
+                (Kind::Parked, format!("{} {}: {e}", line.file, line.catalog_number))
+            }
+            Err(e) => (Kind::Failed, format!("{} {}: {e}", line.file, line.catalog_number)),
+        };
+        scan::tally(&mut summary, report(&cfg.code, kind, detail));
+    }
+    portal.close().await;
+    Ok(summary)
+}
