@@ -360,3 +360,26 @@ async fn hostile_names_are_data_not_sql(backend: Backend) {
     assert_eq!(env.files_under("var/archive/mich"), [name]);
 }
 on_both!(hostile_names_are_data_not_sql);
+
+#[tokio::test]
+async fn names_that_clash_after_cleaning_never_overwrite() {
+    let env = Env::new(Backend::Sqlite).await;
+    env.drop_sample(SMALL_7, "MICH-V-1390993 a.jpg");
+    env.drop_sample(SMALL_8, "MICH-V-1390993;a.jpg");
+    assert_eq!(env.scan().summary(), [2, 0, 0, 0, 0]);
+    let library = env.files_under("var/www/imglib");
+    assert_eq!(library.len(), 4, "{library:?}");
+    let rows = env.media_of(202).await;
+    let originals: Vec<Vec<u8>> = rows
+        .iter()
+        .filter_map(|r| std::fs::read(env.served(&r.2)).ok())
+        .collect();
+    assert_eq!(
+        rows[1].2, "/imglib/MICH_Vascular/01390/MICH-V-1390993_a_1.jpg",
+        "{rows:?}"
+    );
+    assert!(
+        originals == [sample(SMALL_7), sample(SMALL_8)],
+        "each row shows its own sheet"
+    );
+}

@@ -487,3 +487,27 @@ async fn a_database_without_symbiota_tables_is_refused() {
         "empty database must be refused"
     );
 }
+
+async fn other_catalog_number_lists_match_item_by_item(db: Seeded) {
+    let mut conn = db.conn().await;
+    sqlx::raw_sql(
+        "INSERT INTO omoccurrences (occid, collid, otherCatalogNumbers) VALUES \
+         (150, 1, 'X1; ASU-L-0009999|Z'), (151, 1, '41234, 7'), (152, 1, 'a,0000123')",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let other = MatchRules {
+        other_catalog_numbers: true,
+        ..MatchRules::default()
+    };
+    let found = |occid| Lookup::Found(specdrop_mapper::lookup::Occurrence { occid, tid: None });
+    let p = &db.portal;
+    let find = |n: &'static str| async move { p.find(1, n, other).await.unwrap_or_else(|e| panic!("{e}")) };
+    assert_eq!(find("ASU-L-0009999").await, found(150));
+    assert_eq!(find("Z").await, found(150));
+    assert_eq!(find("1234").await, Lookup::NotFound, "123 must not match inside 41234");
+    assert_eq!(find("7").await, found(151));
+    assert_eq!(find("123").await, found(152), "leading zeros apply to list items too");
+}
+on_both!(other_catalog_number_lists_match_item_by_item);
