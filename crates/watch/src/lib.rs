@@ -1,14 +1,22 @@
 //! Arrival detection for drop folders: which files are finished uploads
 //! that specdrop may take.
 //!
-//! So far this covers what a one-off scan needs: walking a drop folder
-//! ([`tree`]), telling upload temporaries and system clutter from real
-//! arrivals ([`names`]) and telling a complete JPEG from a half-written one
-//! ([`jpeg`]). The daemon's event-driven watching builds on these.
+//! - [`names`]: upload temporaries and desktop clutter are never arrivals;
+//! - [`jpeg`]: a complete JPEG reaches its end marker;
+//! - [`tree`]: walking a drop folder (the one-off scan and rescans);
+//! - [`fskind`]: which file systems must be polled (statfs);
+//! - [`watcher`]: the long-running watcher: native events or polling,
+//!   settle window, rescans, and a bounded channel of complete files.
 
+mod config;
 mod error;
+pub mod fskind;
 pub mod jpeg;
 pub mod names;
+mod pending;
 pub mod tree;
+pub mod watcher;
 
+pub use config::{Mode, WatchConfig};
 pub use error::WatchError;
+pub use watcher::{Arrival, Root, Watcher};
