@@ -2,6 +2,7 @@
 //! herbarium sheets (`samples/`) and real databases (a fresh MariaDB
 //! database per test, and the embedded SQLite portal).
 
+mod daemon;
 #[path = "../support/mariadb.rs"]
 mod mariadb;
 mod policies;

@@ -332,3 +332,177 @@ impl Drop for Proxy {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// `sample` made distinct by a JPEG comment segment carrying `tag`, so
+/// every copy has its own content hash.
+pub fn distinct(sample: &[u8], tag: &str) -> Vec<u8> {
+    let text = format!("specdrop test copy {tag}");
+    let len = u16::try_from(text.len() + 2).unwrap_or(u16::MAX);
+    let mut out = Vec::with_capacity(sample.len() + text.len() + 4);
+    out.extend_from_slice(&sample[..2]);
+    out.extend_from_slice(&[0xFF, 0xFE]);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&sample[2..]);
+    out
+}
+
+/// A running `specdrop run`, its output read line by line.
+pub struct Daemon {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// Every line read so far (stdout and stderr, in arrival order).
+    pub seen: Vec<String>,
+}
+
+impl Env {
+    /// Settle and poll in one second, so tests run quickly.
+    pub fn quick_watch(&self, extra: &str) {
+        self.edit_config(
+            "[database]",
+            &format!("[watch]\nsettle_secs = 1\npoll_secs = 1\n{extra}\n\n[database]"),
+        );
+    }
+
+    pub fn start_daemon(&self, env: &[(&str, &str)]) -> Daemon {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_specdrop"))
+            .args(["run", "--config", "specdrop.toml"])
+            .current_dir(self.dir.path())
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting specdrop run: {e}"));
+        let (tx, lines) = std::sync::mpsc::channel();
+        let streams: [Box<dyn std::io::Read + Send>; 2] = [
+            Box::new(child.stdout.take().unwrap_or_else(|| panic!("no stdout"))),
+            Box::new(child.stderr.take().unwrap_or_else(|| panic!("no stderr"))),
+        ];
+        for stream in streams {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stream).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Daemon {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+}
+
+impl Daemon {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The first line from now on containing `needle`.
+    pub fn wait_for(&mut self, needle: &str, within: std::time::Duration) -> String {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line containing {needle:?} within {within:?}; output so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// The report line of each file in `files` (seen before or arriving
+    /// within `within`), in the order of `files`.
+    pub fn reports_for(&mut self, files: &[&str], within: std::time::Duration) -> Vec<String> {
+        let deadline = std::time::Instant::now() + within;
+        let find = |seen: &[String], file: &str| seen.iter().find(|l| l.contains(&format!(" {file}:"))).cloned();
+        while files.iter().any(|f| find(&self.seen, f).is_none()) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => panic!(
+                    "not every one of {files:?} was reported; output:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+        files.iter().filter_map(|f| find(&self.seen, f)).collect()
+    }
+
+    /// Lines arriving within `quiet` (a bounded look for something that
+    /// must not happen).
+    pub fn lines_for(&mut self, quiet: std::time::Duration) -> Vec<String> {
+        let deadline = std::time::Instant::now() + quiet;
+        let mut got = Vec::new();
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+        {
+            self.seen.push(line.clone());
+            got.push(line);
+        }
+        got
+    }
+
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.pid().to_string()])
+            .status()
+            .unwrap_or_else(|e| panic!("kill: {e}"));
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Peak resident memory so far, in KiB (VmHWM).
+    pub fn peak_rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// SIGTERM, then wait (at most `within`) for the exit code.
+    pub fn stop(mut self, within: std::time::Duration) -> (Option<i32>, std::time::Duration, Vec<String>) {
+        let asked = std::time::Instant::now();
+        self.signal("TERM");
+        let deadline = asked + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let took = asked.elapsed();
+                let rest = self.lines_for(std::time::Duration::from_millis(200));
+                return (status.code(), took, rest);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "specdrop run did not exit within {within:?}; output:\n{}",
+                    self.seen.join("\n")
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -26,6 +26,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Watch the drop folders and process files as they arrive (the daemon).
+    Run,
     /// Process what is in the drop folders now, then exit.
     Scan {
         /// Say what would happen to each file; write nothing.

@@ -26,7 +26,7 @@ struct RawConfig {
     #[serde(default)]
     workers: WorkersSection,
     #[serde(default)]
-    watch: WatchSection,
+    watch: specdrop_watch::WatchConfig,
     #[serde(default)]
     daemon: DaemonSection,
     #[serde(default)]
@@ -73,27 +73,6 @@ struct StorageSection {
 struct WorkersSection {
     threads: Option<usize>,
     queue: Option<usize>,
-}
-
-/// Read now so that a daemon config is accepted by `scan`; used by `run`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct WatchSection {
-    mode: String,
-    settle_secs: u64,
-    poll_secs: u64,
-    rescan_mins: u64,
-}
-
-impl Default for WatchSection {
-    fn default() -> Self {
-        WatchSection {
-            mode: "auto".into(),
-            settle_secs: 5,
-            poll_secs: 10,
-            rescan_mins: 10,
-        }
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -225,6 +204,11 @@ pub struct Config {
     pub storage_root: PathBuf,
     pub derive: DeriveConfig,
     pub threads: usize,
+    /// Complete files waiting for a worker (`workers.queue`).
+    pub queue: usize,
+    pub watch: specdrop_watch::WatchConfig,
+    pub shutdown: std::time::Duration,
+    pub retry_parked: std::time::Duration,
     pub log_filter: String,
     pub collections: Vec<Collection>,
 }
@@ -366,15 +350,16 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
             Sink::Database
         }
     };
-    let _ = (&raw.metrics.listen, raw.workers.queue);
-    let _ = (&raw.daemon.shutdown_secs, &raw.daemon.retry_parked_mins);
-    if !matches!(raw.watch.mode.as_str(), "auto" | "native" | "poll") {
-        problem(
-            "watch.mode",
-            format!("{:?}: use \"auto\", \"native\" or \"poll\"", raw.watch.mode),
-        );
+    let _ = &raw.metrics.listen;
+    for (key, message) in raw.watch.validate() {
+        problem(&key, message);
     }
-    let _ = (raw.watch.settle_secs, raw.watch.poll_secs, raw.watch.rescan_mins);
+    if raw.workers.queue == Some(0) {
+        problem("workers.queue", "must be at least 1 (default 64)".into());
+    }
+    if raw.daemon.retry_parked_mins == 0 {
+        problem("daemon.retry_parked_mins", "must be at least 1 (default 30)".into());
+    }
     if !matches!(raw.log.target.as_str(), "auto" | "journald" | "stderr") {
         problem(
             "log.target",
@@ -576,6 +561,10 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
         storage_root: storage_root?,
         derive: raw.derive,
         threads,
+        queue: raw.workers.queue.unwrap_or(64).max(1),
+        watch: raw.watch,
+        shutdown: std::time::Duration::from_secs(raw.daemon.shutdown_secs),
+        retry_parked: std::time::Duration::from_secs(raw.daemon.retry_parked_mins.max(1) * 60),
         log_filter: raw.log.filter,
         collections,
     })

@@ -5,6 +5,7 @@
 mod archive;
 mod cli;
 mod config;
+mod daemon;
 mod demo;
 mod exit;
 mod ledger;
@@ -33,6 +34,11 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Run => {
+                let config = Config::load(&cli.config)?;
+                init_logging(&config.log_filter);
+                daemon::run(&cli.config, config).await
+            }
             Command::Scan { dry_run } => {
                 let config = Config::load(&cli.config)?;
                 init_logging(&config.log_filter);
@@ -87,6 +93,7 @@ fn init_logging(filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }

@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
@@ -48,6 +49,9 @@ pub struct Context {
     pub cpu: Semaphore,
     /// Waiting out an unreachable or locked portal database.
     pub outage: Outage,
+    /// Set on shutdown: files between stages stop cleanly (nothing half
+    /// written) and are taken again at the next start.
+    pub stopping: AtomicBool,
     pub dry_run: bool,
 }
 
@@ -193,6 +197,14 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
             return Err(ending(Kind::Skipped, detail, Some(facts)));
         }
     }
+    let stopping = || ctx.stopping.load(Ordering::Relaxed);
+    let abandoned = || {
+        ending(
+            Kind::Skipped,
+            "not finished: specdrop is stopping; it is taken again at the next start",
+            None,
+        )
+    };
     if ctx.dry_run {
         return Ok(match found {
             Some(o) => ending(
@@ -209,7 +221,13 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
     }
 
     let failed = |e: DeriveError| ending(Kind::Failed, e.to_string(), Some(facts.clone()));
+    if stopping() {
+        return Err(abandoned());
+    }
     let set = derive(ctx, bytes).await.map_err(failed)?;
+    if stopping() {
+        return Err(abandoned());
+    }
     let md5 = md5_of_original(&set);
     let stored = store(ctx, collection, &catalog_number, &name, set)
         .await
@@ -242,9 +260,13 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
 
     // `keep`: the ledger lists the new files (not when the row was already
     // there and they were removed again).
+    ticket.my_turn().await;
+    if stopping() {
+        let _ = stored.remove();
+        return Err(abandoned());
+    }
     let (kind, occid, media_id, what, keep) = match &ctx.sink {
         Sink::Log(log) => {
-            ticket.my_turn().await;
             if let Err(e) = sink::append(log, &log_line(cfg, &request)) {
                 let _ = stored.remove();
                 let detail = format!("cannot append to sink.path {}: {e}", log.display());
@@ -261,7 +283,6 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
             )
         }
         Sink::Database => {
-            ticket.my_turn().await;
             let linked = ctx.outage.retry(&name, || ctx.portal.link(&request)).await;
             let linked = match linked {
                 Ok(linked) => linked,

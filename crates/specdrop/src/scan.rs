@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::Context as _;
 use specdrop_mapper::{Backend, MapperError, Portal};
@@ -62,45 +63,70 @@ pub async fn connect(config: &Config, outage: &Outage) -> Result<Portal, Failure
     })
 }
 
-async fn run(config: &Config, dry_run: bool, selection: Selection) -> Result<Summary, Failure> {
-    tracing::debug!("run with config {}", config.file.display());
-    let outage = Outage::new(config.database_wait);
-    let portal = connect(config, &outage).await?;
-    let collections = prepare(config, &portal).await?;
-    let ledger = Ledger::open(&config.state_dir, dry_run)
-        .await
-        .map_err(|e| Failure::Run(e.into()))?;
-    if !dry_run {
-        for c in &collections {
-            let dir = config.storage_root.join(&c.folder);
-            match specdrop_derive::store::remove_temp_files(&dir) {
-                Ok(0) => {}
-                Ok(n) => tracing::info!("removed {n} temporary file(s) an earlier run left in {}", dir.display()),
-                Err(e) => tracing::warn!("could not clean temporary files in {}: {e}", dir.display()),
+/// Everything a run needs: the shared context and the collections with
+/// their portal facts, in config order.
+pub struct Session {
+    pub ctx: Arc<Context>,
+    pub collections: Vec<Arc<Prepared>>,
+}
+
+impl Session {
+    /// Connect (waiting out an outage for up to `wait`), read the
+    /// collections, open the ledger and remove temporary files a crash
+    /// left.
+    pub async fn open(config: &Config, dry_run: bool, wait: std::time::Duration) -> Result<Session, Failure> {
+        tracing::debug!("session with config {}", config.file.display());
+        let outage = Outage::new(wait);
+        let portal = connect(config, &outage).await?;
+        let collections = prepare(config, &portal).await?;
+        let ledger = Ledger::open(&config.state_dir, dry_run)
+            .await
+            .map_err(|e| Failure::Run(e.into()))?;
+        if !dry_run {
+            for c in &collections {
+                let dir = config.storage_root.join(&c.folder);
+                match specdrop_derive::store::remove_temp_files(&dir) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!("removed {n} temporary file(s) an earlier run left in {}", dir.display()),
+                    Err(e) => tracing::warn!("could not clean temporary files in {}: {e}", dir.display()),
+                }
             }
         }
+        let ctx = Arc::new(Context {
+            portal,
+            ledger,
+            storage_root: config.storage_root.clone(),
+            derive: config.derive.clone(),
+            sink: config.sink.clone(),
+            cpu: Semaphore::new(config.threads),
+            outage,
+            stopping: AtomicBool::new(false),
+            dry_run,
+        });
+        Ok(Session {
+            ctx,
+            collections: collections.into_iter().map(Arc::new).collect(),
+        })
     }
-    let ctx = Arc::new(Context {
-        portal: portal.clone(),
-        ledger: ledger.clone(),
-        storage_root: config.storage_root.clone(),
-        derive: config.derive.clone(),
-        sink: config.sink.clone(),
-        cpu: Semaphore::new(config.threads),
-        outage,
-        dry_run,
-    });
 
+    pub async fn close(&self) {
+        self.ctx.ledger.close().await;
+        self.ctx.portal.close().await;
+    }
+}
+
+async fn run(config: &Config, dry_run: bool, selection: Selection) -> Result<Summary, Failure> {
+    let session = Session::open(config, dry_run, config.database_wait).await?;
+    let ctx = &session.ctx;
     let mut summary = Summary::default();
     // Enough files in flight to keep every worker busy while others wait
     // for the database or the disk; bounded so memory is too.
     let in_flight = config.threads + 2;
     let turnstile = Arc::new(Turnstile::default());
-    for collection in collections {
-        let collection = Arc::new(collection);
+    for collection in &session.collections {
         let files = match &selection {
-            Selection::DropFolder => find_files(&collection, dry_run),
-            Selection::Listed(listed) => Ok(still_there(&collection, listed)),
+            Selection::DropFolder => find_files(collection, dry_run),
+            Selection::Listed(listed) => Ok(still_there(collection, listed)),
         };
         let files = match files {
             Ok(files) => files,
@@ -118,7 +144,7 @@ async fn run(config: &Config, dry_run: bool, selection: Selection) -> Result<Sum
             if tasks.len() >= in_flight
                 && let Some(done) = tasks.join_next().await
             {
-                done_here += tally(&mut summary, joined(done, &collection));
+                done_here += tally(&mut summary, joined(done, collection));
             }
             tasks.spawn(pipeline::process(
                 ctx.clone(),
@@ -128,7 +154,7 @@ async fn run(config: &Config, dry_run: bool, selection: Selection) -> Result<Sum
             ));
         }
         while let Some(done) = tasks.join_next().await {
-            done_here += tally(&mut summary, joined(done, &collection));
+            done_here += tally(&mut summary, joined(done, collection));
         }
         if let Some(procedure) = &collection.config.after_batch_procedure
             && done_here > 0
@@ -137,7 +163,9 @@ async fn run(config: &Config, dry_run: bool, selection: Selection) -> Result<Sum
         {
             let called = ctx
                 .outage
-                .retry(procedure, || portal.call_procedure(procedure, collection.config.collid))
+                .retry(procedure, || {
+                    ctx.portal.call_procedure(procedure, collection.config.collid)
+                })
                 .await;
             match called {
                 Ok(()) => tracing::info!("called after_batch_procedure {procedure}({})", collection.config.collid),
@@ -156,8 +184,7 @@ async fn run(config: &Config, dry_run: bool, selection: Selection) -> Result<Sum
         }
     }
     summary.deferred = ctx.outage.deferred();
-    ledger.close().await;
-    portal.close().await;
+    session.close().await;
     Ok(summary)
 }
 

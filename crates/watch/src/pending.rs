@@ -31,12 +31,20 @@ struct Entry {
     handed_on: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Pending {
     entries: HashMap<PathBuf, Entry>,
+    settle: Duration,
 }
 
 impl Pending {
+    pub fn new(settle: Duration) -> Pending {
+        Pending {
+            entries: HashMap::new(),
+            settle,
+        }
+    }
+
     /// A file was seen with `stamp` (an event, a poll, a rescan).
     pub fn seen(&mut self, root: usize, path: &Path, stamp: Stamp, now: Instant) {
         match self.entries.get_mut(path) {
@@ -44,7 +52,8 @@ impl Pending {
             Some(e) => {
                 e.stamp = stamp;
                 e.still_since = now;
-                e.next_check = now;
+                // Nothing to look at before it could have settled.
+                e.next_check = now + self.settle;
                 e.incomplete_checks = 0;
                 e.handed_on = false;
             }
@@ -55,7 +64,7 @@ impl Pending {
                         root,
                         stamp,
                         still_since: now,
-                        next_check: now,
+                        next_check: now + self.settle,
                         incomplete_checks: 0,
                         handed_on: false,
                     },
@@ -82,11 +91,11 @@ impl Pending {
             .collect()
     }
 
-    /// True when `path` has stood still for `settle` as of `now`.
-    pub fn settled(&self, path: &Path, settle: Duration, now: Instant) -> bool {
+    /// True when `path` has stood still for the settle window as of `now`.
+    pub fn settled(&self, path: &Path, now: Instant) -> bool {
         self.entries
             .get(path)
-            .is_some_and(|e| !e.handed_on && now.duration_since(e.still_since) >= settle)
+            .is_some_and(|e| !e.handed_on && now.duration_since(e.still_since) >= self.settle)
     }
 
     pub fn handed_on(&mut self, path: &Path) {
@@ -97,10 +106,10 @@ impl Pending {
 
     /// The file stood still but is not complete (a JPEG without its end):
     /// look again later, less and less often, up to `max`.
-    pub fn incomplete(&mut self, path: &Path, settle: Duration, max: Duration, now: Instant) {
+    pub fn incomplete(&mut self, path: &Path, max: Duration, now: Instant) {
         if let Some(e) = self.entries.get_mut(path) {
             e.incomplete_checks = e.incomplete_checks.saturating_add(1);
-            let wait = settle.max(Duration::from_secs(1)) * 2u32.saturating_pow(e.incomplete_checks.min(10));
+            let wait = self.settle.max(Duration::from_secs(1)) * 2u32.saturating_pow(e.incomplete_checks.min(10));
             e.next_check = now + wait.min(max);
         }
     }
@@ -120,22 +129,26 @@ mod tests {
 
     #[test]
     fn a_growing_file_never_settles_and_a_still_one_does_once() {
-        let mut p = Pending::default();
+        let mut p = Pending::new(Duration::from_secs(5));
         let t0 = Instant::now();
-        let s = Duration::from_secs(5);
         let path = Path::new("/drop/a.jpg");
         for (i, size) in [10, 20, 30, 40].into_iter().enumerate() {
             let now = t0 + Duration::from_secs(3 * i as u64);
             p.seen(0, path, stamp(size), now);
             assert!(
-                !p.settled(path, s, now + Duration::from_secs(3)),
+                !p.settled(path, now + Duration::from_secs(3)),
                 "still growing at {size}"
+            );
+            assert!(
+                p.waiting(now + Duration::from_secs(3)).is_empty(),
+                "not looked at before it could settle"
             );
         }
         let last_change = t0 + Duration::from_secs(9);
         p.seen(0, path, stamp(40), last_change + Duration::from_secs(4));
-        assert!(!p.settled(path, s, last_change + Duration::from_secs(4)));
-        assert!(p.settled(path, s, last_change + Duration::from_secs(5)));
+        assert!(!p.settled(path, last_change + Duration::from_secs(4)));
+        assert!(p.settled(path, last_change + Duration::from_secs(5)));
+        assert_eq!(p.waiting(last_change + Duration::from_secs(5)).len(), 1);
         p.handed_on(path);
         assert!(p.waiting(last_change + Duration::from_secs(60)).is_empty());
         // Seen again unchanged: not handed on twice. Changed: it is back.
@@ -147,18 +160,18 @@ mod tests {
 
     #[test]
     fn incomplete_files_are_looked_at_less_often() {
-        let mut p = Pending::default();
+        let mut p = Pending::new(Duration::from_secs(5));
         let t0 = Instant::now();
         let path = Path::new("/drop/b.jpg");
         p.seen(0, path, stamp(1), t0);
-        p.incomplete(path, Duration::from_secs(5), Duration::from_secs(600), t0);
+        p.incomplete(path, Duration::from_secs(600), t0);
         assert!(p.waiting(t0 + Duration::from_secs(9)).is_empty());
         assert_eq!(p.waiting(t0 + Duration::from_secs(10)).len(), 1);
     }
 
     #[test]
     fn keep_only_forgets_what_left() {
-        let mut p = Pending::default();
+        let mut p = Pending::new(Duration::ZERO);
         let t0 = Instant::now();
         p.seen(0, Path::new("/d/a.jpg"), stamp(1), t0);
         p.seen(1, Path::new("/e/a.jpg"), stamp(1), t0);

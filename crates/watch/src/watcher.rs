@@ -54,11 +54,12 @@ impl Watcher {
         let rescan = Arc::new(Notify::new());
         let (ready_tx, ready) = watch::channel(false);
         let waiting = Arc::new(AtomicUsize::new(0));
+        let settle = config.settle();
         let task = Task {
             roots,
             config,
             out,
-            pending: Pending::default(),
+            pending: Pending::new(settle),
             polled: Vec::new(),
             natives: Vec::new(),
             stop: stop.clone(),
@@ -127,8 +128,9 @@ impl Task {
         }
         let _ = ready.send(true);
 
-        let settle = self.config.settle();
-        let tick_every = (settle / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
+        // Files are only looked at once they could have settled, so a
+        // short tick costs little and keeps the delay after settling small.
+        let tick_every = (self.config.settle() / 10).clamp(Duration::from_millis(50), Duration::from_millis(250));
         let mut tick = tokio::time::interval(tick_every);
         let mut poll = tokio::time::interval(self.config.poll());
         let mut rescan_every = tokio::time::interval(self.config.rescan());
@@ -305,7 +307,6 @@ impl Task {
     /// Hand on every file that has settled and is complete. False when the
     /// watcher is stopping.
     async fn hand_on_complete(&mut self) -> bool {
-        let settle = self.config.settle();
         let now = Instant::now();
         let mut due = self.pending.waiting(now);
         due.sort();
@@ -316,11 +317,11 @@ impl Task {
             };
             let before = stamp(&meta);
             self.pending.seen(root, &path, before, now);
-            if !self.pending.settled(&path, settle, now) {
+            if !self.pending.settled(&path, now) {
                 continue;
             }
             if !self.complete(&path, before).await {
-                self.pending.incomplete(&path, settle, self.config.rescan(), now);
+                self.pending.incomplete(&path, self.config.rescan(), now);
                 continue;
             }
             let arrival = Arrival {

@@ -1,0 +1,283 @@
+//! `specdrop run`: the long-running daemon.
+//!
+//! The watcher hands complete files through a bounded channel
+//! (`workers.queue`); at most `workers.threads + 2` files are in the
+//! pipeline at once, so 10,000 files arriving together wait as paths on
+//! disk, not as images in memory. Parked files are tried again every
+//! `daemon.retry_parked_mins`. SIGTERM/SIGINT stop taking files and let
+//! those in flight finish or stop between stages; SIGHUP reloads the
+//! config (or says why it cannot and keeps the old one). Under systemd
+//! (`NOTIFY_SOCKET`) it reports READY, STATUS, WATCHDOG and STOPPING.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use sd_notify::NotifyState;
+use specdrop_watch::{Arrival, Root, Watcher};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::config::Config;
+use crate::exit::Failure;
+use crate::outcome::{Kind, Report, Summary};
+use crate::pipeline::{self, Prepared};
+use crate::scan::Session;
+use crate::turnstile::Turnstile;
+
+/// A config put to work: its session, watcher and arrivals.
+struct Running {
+    config: Config,
+    session: Session,
+    watcher: Watcher,
+    arrivals: mpsc::Receiver<Arrival>,
+}
+
+impl Running {
+    async fn start(config: Config) -> Result<Running, Failure> {
+        // A daemon waits out a database outage for as long as it lasts.
+        let session = Session::open(&config, false, Duration::MAX).await?;
+        let mut roots = Vec::new();
+        for c in &session.collections {
+            let drop = &c.config.drop;
+            std::fs::create_dir_all(drop)
+                .map_err(|e| Failure::Run(anyhow::anyhow!("cannot create drop folder {}: {e}", drop.display())))?;
+            roots.push(Root {
+                dir: drop.clone(),
+                skip: skipped_below(drop, &config, &c.config.archive),
+            });
+        }
+        let (tx, arrivals) = mpsc::channel(config.queue);
+        let mut watcher = Watcher::spawn(roots, config.watch.clone(), tx);
+        watcher.initial_scan_done().await;
+        Ok(Running {
+            config,
+            session,
+            watcher,
+            arrivals,
+        })
+    }
+
+    async fn stop(self) {
+        self.watcher.stop().await;
+        self.session.close().await;
+    }
+}
+
+/// specdrop's own folders that may lie below a drop folder and must never
+/// be taken as arrivals.
+fn skipped_below(drop: &Path, config: &Config, archive: &Path) -> Vec<PathBuf> {
+    [archive, config.storage_root.as_path(), config.state_dir.as_path()]
+        .into_iter()
+        .filter(|p| p.starts_with(drop))
+        .map(Path::to_path_buf)
+        .collect()
+}
+
+pub async fn run(config_file: &Path, config: Config) -> Result<ExitCode, Failure> {
+    let mut running = Running::start(config).await?;
+    let mut in_flight: HashSet<PathBuf> = HashSet::new();
+    let mut tasks: JoinSet<(PathBuf, Report)> = JoinSet::new();
+    let turnstile = Arc::new(Turnstile::default());
+    let mut totals = Summary::default();
+
+    let mut term = signal(SignalKind::terminate()).map_err(|e| Failure::Run(e.into()))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| Failure::Run(e.into()))?;
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| Failure::Run(e.into()))?;
+
+    let watchdog = sd_notify::watchdog_enabled();
+    // Ping at half the watchdog interval, as systemd recommends.
+    let mut watchdog_tick = tokio::time::interval(watchdog.map_or(Duration::from_secs(3600), |w| w / 2));
+    let mut status_tick = tokio::time::interval(Duration::from_secs(5));
+    let mut retry_tick = tokio::time::interval_at(
+        Instant::now() + running.config.retry_parked,
+        running.config.retry_parked,
+    );
+    for t in [&mut watchdog_tick, &mut status_tick, &mut retry_tick] {
+        t.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    }
+    notify(&[NotifyState::Ready]);
+    tracing::info!(
+        "watching {} drop folder(s); {} worker thread(s)",
+        running.session.collections.len(),
+        running.config.threads
+    );
+
+    loop {
+        let room = tasks.len() < running.config.threads + 2;
+        tokio::select! {
+            Some(arrival) = running.arrivals.recv(), if room => {
+                if let Some(collection) = running.session.collections.get(arrival.root) {
+                    start(&mut tasks, &mut in_flight, &running, collection.clone(), arrival.path, &turnstile);
+                }
+            }
+            Some(done) = tasks.join_next() => {
+                finished(done, &mut in_flight, &mut totals);
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                running = reload(config_file, running).await;
+            }
+            _ = retry_tick.tick() => {
+                retry_parked(&mut tasks, &mut in_flight, &running, &turnstile).await;
+            }
+            _ = watchdog_tick.tick(), if watchdog.is_some() => notify(&[NotifyState::Watchdog]),
+            _ = status_tick.tick() => {
+                let status = format!(
+                    "{} waiting, {} in progress; since start: {}",
+                    running.watcher.waiting() + running.arrivals.len(),
+                    tasks.len(),
+                    totals
+                );
+                notify(&[NotifyState::Status(&status)]);
+            }
+        }
+    }
+
+    notify(&[NotifyState::Stopping]);
+    tracing::info!("stopping: finishing {} file(s) in progress", tasks.len());
+    running.session.ctx.stopping.store(true, Ordering::Relaxed);
+    let deadline = Instant::now() + running.config.shutdown;
+    while !tasks.is_empty() {
+        match tokio::time::timeout_at(deadline, tasks.join_next()).await {
+            Ok(Some(done)) => finished(done, &mut in_flight, &mut totals),
+            Ok(None) => break,
+            Err(_) => {
+                tracing::warn!(
+                    "{} file(s) not finished after daemon.shutdown_secs; they are taken again at the next start",
+                    tasks.len()
+                );
+                tasks.abort_all();
+                break;
+            }
+        }
+    }
+    running.stop().await;
+    tracing::info!("stopped; since start: {totals}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn start(
+    tasks: &mut JoinSet<(PathBuf, Report)>,
+    in_flight: &mut HashSet<PathBuf>,
+    running: &Running,
+    collection: Arc<Prepared>,
+    path: PathBuf,
+    turnstile: &Arc<Turnstile>,
+) {
+    if !in_flight.insert(path.clone()) {
+        return;
+    }
+    let ctx = running.session.ctx.clone();
+    let ticket = turnstile.ticket();
+    tasks.spawn(async move {
+        let report = pipeline::process(ctx, collection, path.clone(), ticket).await;
+        (path, report)
+    });
+}
+
+fn finished(
+    done: Result<(PathBuf, Report), tokio::task::JoinError>,
+    in_flight: &mut HashSet<PathBuf>,
+    totals: &mut Summary,
+) {
+    match done {
+        Ok((path, report)) => {
+            in_flight.remove(&path);
+            println!("{report}");
+            totals.add(report.kind);
+        }
+        Err(e) if e.is_cancelled() => {}
+        Err(e) => {
+            tracing::error!("a file's processing crashed: {e}");
+            totals.add(Kind::Failed);
+        }
+    }
+}
+
+/// Send the parked files that are still in their drop folders through the
+/// pipeline again: their specimen may exist now.
+async fn retry_parked(
+    tasks: &mut JoinSet<(PathBuf, Report)>,
+    in_flight: &mut HashSet<PathBuf>,
+    running: &Running,
+    turnstile: &Arc<Turnstile>,
+) {
+    let parked = match running.session.ctx.ledger.sources(&[Kind::Parked]).await {
+        Ok(parked) => parked,
+        Err(e) => {
+            tracing::warn!("cannot list parked files: {e}");
+            return;
+        }
+    };
+    let mut queued = 0;
+    for (code, source) in parked {
+        let path = PathBuf::from(source);
+        let collection = running.session.collections.iter().find(|c| c.config.code == code);
+        if let Some(collection) = collection
+            && path.starts_with(&collection.config.drop)
+            && path.is_file()
+        {
+            start(tasks, in_flight, running, collection.clone(), path, turnstile);
+            queued += 1;
+        }
+    }
+    if queued > 0 {
+        tracing::info!("retrying {queued} parked file(s)");
+    }
+}
+
+/// SIGHUP: read the config again and, when it is good, switch to it; the
+/// files in progress finish under the old one.
+async fn reload(config_file: &Path, running: Running) -> Running {
+    notify(&[NotifyState::Reloading]);
+    if let Ok(now) = NotifyState::monotonic_usec_now() {
+        notify(&[now]);
+    }
+    let config = match Config::load(config_file) {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::error!("config reload failed, keeping the old config:\n{e}");
+            notify(&[NotifyState::Ready]);
+            return running;
+        }
+    };
+    let Running {
+        config: old_config,
+        watcher,
+        ..
+    } = running;
+    // Files the old watcher had queued are found again by the new
+    // watcher's start-up scan; files in progress keep their old context.
+    watcher.stop().await;
+    let new = match Running::start(config).await {
+        Ok(new) => {
+            tracing::info!("config reloaded from {}", config_file.display());
+            new
+        }
+        Err(failure) => {
+            tracing::error!("config reload failed, keeping the old config: {failure:?}");
+            match Running::start(old_config).await {
+                Ok(old) => old,
+                Err(again) => {
+                    tracing::error!("the old config cannot be started again either ({again:?}); exiting");
+                    std::process::exit(1);
+                }
+            }
+        }
+    };
+    notify(&[NotifyState::Ready]);
+    new
+}
+
+fn notify(state: &[NotifyState]) {
+    if let Err(e) = sd_notify::notify(state) {
+        tracing::debug!("sd_notify: {e}");
+    }
+}
