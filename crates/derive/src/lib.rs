@@ -2,7 +2,7 @@
 //!
 //! The crate decodes a source once, applies Symbiota's "use the source
 //! as-is when it is already small enough" rules ([`plan`]), resizes with a
-//! Lanczos3 filter in a cascade (large -> web -> thumbnail) and encodes each
+//! Catmull-Rom filter in a cascade (large -> web -> thumbnail) and encodes each
 //! size. [`store`] writes the results atomically under the image library
 //! with Symbiota's folder layout and URL-safe names ([`layout`]).
 //!

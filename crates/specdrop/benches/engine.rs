@@ -1,0 +1,508 @@
+//! The derivative job measured against what a careful admin would use.
+//!
+//! In one run on the same sheets: specdrop's engine (in process), and when
+//! installed `vipsthumbnail` (libvips, one call per size) and ImageMagick
+//! `convert` (one call per size), each with 1 worker (ms per sheet) and 2
+//! workers (sheets per second), their peak RSS and output bytes; the web
+//! derivative's SSIM against a reference resize; then a whole `specdrop
+//! scan` (hashing, database, archive included) against vipsthumbnail
+//! making the same sizes from the same files.
+//!
+//! `cargo bench -p specdrop --bench engine [-- DIR]`: DIR holds the sheets
+//! (default: ../shared/corpus when present, else samples/); only sheets
+//! wider than 3200 px are used, made up to 20 distinct files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use fast_image_resize::images::Image;
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use specdrop_derive::DeriveConfig;
+
+const SIZES: [u32; 3] = [3200, 1400, 200];
+const SHEETS: usize = 20;
+
+struct Measured {
+    name: String,
+    ms_single: f64,
+    per_sec_two: f64,
+    peak_rss_mib: f64,
+    bytes: [f64; 3],
+    /// SSIM of the web image against the reference resized in gamma-encoded
+    /// values and against the one resized in linear light.
+    web_ssim: f64,
+    web_ssim_linear: f64,
+}
+
+fn main() {
+    let dir = std::env::args()
+        .nth(1)
+        .filter(|a| !a.starts_with('-'))
+        .map(PathBuf::from)
+        .unwrap_or_else(default_dir);
+    let sheets = load_sheets(&dir);
+    let work = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let inputs = work.path().join("in");
+    std::fs::create_dir_all(&inputs).unwrap_or_else(|e| panic!("{e}"));
+    let mut files = Vec::new();
+    for i in 0..SHEETS {
+        let (_, data) = &sheets[i % sheets.len()];
+        let path = inputs.join(format!("MICH-V-{}.jpg", 6_000_000 + i));
+        std::fs::write(&path, distinct(data, i)).unwrap_or_else(|e| panic!("{e}"));
+        files.push(path);
+    }
+    println!(
+        "{} sheets from {} ({} distinct sources), sizes {:?}, quality 80, {} cores",
+        files.len(),
+        dir.display(),
+        sheets.len(),
+        SIZES,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    // specdrop first, so that its peak RSS is its own (the reference
+    // resizes below allocate more than the engine does).
+    let mut results = vec![specdrop_engine(&files, work.path())];
+    let reference: Vec<Vec<u8>> = files.iter().take(4).map(|f| reference_web(f, false)).collect();
+    let linear: Vec<Vec<u8>> = files.iter().take(4).map(|f| reference_web(f, true)).collect();
+    let ours = |i| work.path().join(format!("specdrop/{i}/x_med.jpg"));
+    results[0].web_ssim = mean_ssim(&reference, ours);
+    results[0].web_ssim_linear = mean_ssim(&linear, ours);
+    let vips = find_tool("vipsthumbnail");
+    if let Some(vips) = &vips {
+        results.push(external(
+            "vipsthumbnail",
+            &files,
+            &reference,
+            work.path(),
+            |input, size, out| {
+                let mut c = Command::new(vips);
+                c.arg(input)
+                    .args(["--size", &format!("{size}x")])
+                    .arg("-o")
+                    .arg(format!("{}[Q=80]", out.display()));
+                c
+            },
+            &linear,
+        ));
+    } else {
+        println!("vipsthumbnail not installed: skipped (Debian: apt-get install libvips-tools)");
+    }
+    if let Some(convert) = find_tool("convert") {
+        results.push(external(
+            "ImageMagick convert",
+            &files,
+            &reference,
+            work.path(),
+            |input, size, out| {
+                let mut c = Command::new(&convert);
+                c.arg(input)
+                    .args(["-resize", &format!("{size}x"), "-quality", "80"])
+                    .arg(out);
+                c
+            },
+            &linear,
+        ));
+    } else {
+        println!("ImageMagick convert not installed: skipped");
+    }
+    print_table(&results);
+    if vips.is_some() {
+        whole_scan(&files, results.get(1).map(|r| r.per_sec_two));
+    }
+}
+
+fn default_dir() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let corpus = here.join("../../../shared/corpus");
+    if corpus.is_dir() {
+        corpus
+    } else {
+        here.join("../../samples")
+    }
+}
+
+/// The sheets wider than the large size, as (name, bytes).
+fn load_sheets(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut sheets: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("jpg")))
+        .filter_map(|p| {
+            let data = std::fs::read(&p).ok()?;
+            let (w, _) = specdrop_derive::probe(&data, u64::MAX).ok()?;
+            let name = p.file_name()?.to_string_lossy().into_owned();
+            (w > SIZES[0]).then_some((name, data))
+        })
+        .collect();
+    sheets.sort();
+    assert!(
+        !sheets.is_empty(),
+        "no sheet wider than {} px in {}",
+        SIZES[0],
+        dir.display()
+    );
+    sheets
+}
+
+/// A copy with its own content (a comment segment), so no engine can
+/// cache and the scan sees distinct files.
+fn distinct(data: &[u8], i: usize) -> Vec<u8> {
+    let text = format!("bench copy {i}");
+    let mut out = data[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xFE]);
+    out.extend_from_slice(&((text.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&data[2..]);
+    out
+}
+
+/// The first `tool` on PATH that answers `--version` like the real thing
+/// (machines may have stand-ins earlier on PATH).
+fn find_tool(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).map(|d| d.join(tool)).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|candidate| candidate.is_file())
+        .find(|candidate| {
+            Command::new(candidate)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success() && !o.stdout.is_empty())
+        })
+}
+
+/// Run `job` over every index with `workers` threads; seconds taken.
+fn in_parallel(n: usize, workers: usize, job: &(dyn Fn(usize) + Sync)) -> f64 {
+    let next = AtomicUsize::new(0);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    job(i);
+                }
+            });
+        }
+    });
+    started.elapsed().as_secs_f64()
+}
+
+fn specdrop_engine(files: &[PathBuf], work: &Path) -> Measured {
+    let config = DeriveConfig::default();
+    let out = work.join("specdrop");
+    std::fs::create_dir_all(&out).unwrap_or_else(|e| panic!("{e}"));
+    let job = |i: usize| {
+        let data = std::fs::read(&files[i]).unwrap_or_else(|e| panic!("{e}"));
+        let set = specdrop_derive::build(&data, &config).unwrap_or_else(|e| panic!("{e}"));
+        specdrop_derive::store::write_set(&out, &format!("{i}"), "x.jpg", &set).unwrap_or_else(|e| panic!("{e}"));
+    };
+    job(0); // warm up
+    let single = in_parallel(files.len().min(6), 1, &job) / files.len().min(6) as f64;
+    let two = in_parallel(files.len(), 2, &job);
+    let peak = vm_hwm_kib(std::process::id()) as f64 / 1024.0;
+    let bytes = mean_sizes(&out, |name| {
+        if name.ends_with("_med.jpg") {
+            1
+        } else if name.ends_with("_tn.jpg") {
+            2
+        } else {
+            0
+        }
+    });
+    Measured {
+        name: "specdrop (zune-jpeg, fast_image_resize, jpeg-encoder)".into(),
+        ms_single: single * 1000.0,
+        per_sec_two: files.len() as f64 / two,
+        peak_rss_mib: peak,
+        bytes,
+        web_ssim: 0.0,
+        web_ssim_linear: 0.0,
+    }
+}
+
+fn external(
+    name: &str,
+    files: &[PathBuf],
+    reference: &[Vec<u8>],
+    work: &Path,
+    command: impl Fn(&Path, u32, &Path) -> Command + Sync,
+    linear: &[Vec<u8>],
+) -> Measured {
+    let out = work.join(name.split_whitespace().next().unwrap_or("tool"));
+    std::fs::create_dir_all(&out).unwrap_or_else(|e| panic!("{e}"));
+    let peak = std::sync::Mutex::new(0u64);
+    let job = |i: usize| {
+        for (k, size) in SIZES.iter().enumerate() {
+            let target = out.join(format!("{i}_{k}.jpg"));
+            let mut child = command(&files[i], *size, &target)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let pid = child.id();
+            let mut hwm = 0;
+            loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    assert!(status.success(), "{name} failed on {}", files[i].display());
+                    break;
+                }
+                hwm = hwm.max(vm_hwm_kib(pid));
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            if let Ok(mut p) = peak.lock() {
+                *p = (*p).max(hwm);
+            }
+        }
+    };
+    job(0);
+    let single = in_parallel(files.len().min(6), 1, &job) / files.len().min(6) as f64;
+    let two = in_parallel(files.len(), 2, &job);
+    let bytes = mean_sizes(&out, |name| match name.rsplit('_').next() {
+        Some("1.jpg") => 1,
+        Some("2.jpg") => 2,
+        _ => 0,
+    });
+    let web_ssim = mean_ssim(reference, |i| out.join(format!("{i}_1.jpg")));
+    let web_ssim_linear = mean_ssim(linear, |i| out.join(format!("{i}_1.jpg")));
+    Measured {
+        name: name.into(),
+        ms_single: single * 1000.0,
+        per_sec_two: files.len() as f64 / two,
+        peak_rss_mib: peak.lock().map_or(0, |p| *p) as f64 / 1024.0,
+        bytes,
+        web_ssim,
+        web_ssim_linear,
+    }
+}
+
+fn vm_hwm_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Mean output bytes per size class (0 large, 1 web, 2 thumbnail).
+fn mean_sizes(dir: &Path, class: impl Fn(&str) -> usize) -> [f64; 3] {
+    let mut sum = [0u64; 3];
+    let mut count = [0u64; 3];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let (Some(name), Ok(meta)) = (path.file_name(), entry.metadata()) {
+                let k = class(&name.to_string_lossy());
+                sum[k] += meta.len();
+                count[k] += 1;
+            }
+        }
+    }
+    [0, 1, 2].map(|k| sum[k] as f64 / count[k].max(1) as f64)
+}
+
+/// Grey pixels of a JPEG file.
+fn grey(path: &Path) -> (u32, u32, Vec<u8>) {
+    use zune_jpeg::JpegDecoder;
+    use zune_jpeg::zune_core::bytestream::ZCursor;
+    use zune_jpeg::zune_core::colorspace::ColorSpace;
+    use zune_jpeg::zune_core::options::DecoderOptions;
+    let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let options = DecoderOptions::new_fast()
+        .jpeg_set_out_colorspace(ColorSpace::Luma)
+        .set_max_width(65535)
+        .set_max_height(65535);
+    let mut d = JpegDecoder::new_with_options(ZCursor::new(&data), options);
+    let pixels = d.decode().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let info = d.info().unwrap_or_else(|| panic!("no info"));
+    (u32::from(info.width), u32::from(info.height), pixels)
+}
+
+/// The reference web image: the full sheet resized straight to 1400 px
+/// with Lanczos3 in 32-bit float, grey, no JPEG encoding; in gamma-encoded
+/// values or (`linear`) in linear light.
+fn reference_web(path: &Path, linear: bool) -> Vec<u8> {
+    let (w, h, pixels) = grey(path);
+    let to_linear = |v: f32| {
+        let c = v / 255.0;
+        if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let to_srgb = |c: f32| {
+        let c = c.clamp(0.0, 1.0);
+        255.0
+            * if c <= 0.003_130_8 {
+                c * 12.92
+            } else {
+                1.055 * c.powf(1.0 / 2.4) - 0.055
+            }
+    };
+    let src: Vec<u8> = pixels
+        .iter()
+        .flat_map(|p| {
+            (if linear {
+                to_linear(f32::from(*p))
+            } else {
+                f32::from(*p)
+            })
+            .to_ne_bytes()
+        })
+        .collect();
+    let src = Image::from_vec_u8(w, h, src, PixelType::F32).unwrap_or_else(|e| panic!("{e}"));
+    let nh = (f64::from(h) * 1400.0 / f64::from(w)).round() as u32;
+    let mut dst = Image::new(1400, nh, PixelType::F32);
+    Resizer::new()
+        .resize(
+            &src,
+            &mut dst,
+            &ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3)),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    dst.buffer()
+        .chunks_exact(4)
+        .map(|b| {
+            let v = f32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+            (if linear { to_srgb(v) } else { v }).round().clamp(0.0, 255.0) as u8
+        })
+        .collect()
+}
+
+/// Mean SSIM (8x8 windows, grey) of each output web image against its reference.
+fn mean_ssim(reference: &[Vec<u8>], output: impl Fn(usize) -> PathBuf) -> f64 {
+    let mut total = 0.0;
+    for (i, reference) in reference.iter().enumerate() {
+        let (w, _, pixels) = grey(&output(i));
+        assert_eq!(w, 1400, "web output of sheet {i} is {w} px wide");
+        total += ssim(reference, &pixels, w as usize);
+    }
+    total / reference.len() as f64
+}
+
+fn ssim(a: &[u8], b: &[u8], width: usize) -> f64 {
+    let (c1, c2) = ((0.01f64 * 255.0).powi(2), (0.03f64 * 255.0).powi(2));
+    let height = a.len().min(b.len()) / width;
+    let (mut sum, mut n) = (0.0, 0);
+    for by in (0..height.saturating_sub(8)).step_by(4) {
+        for bx in (0..width.saturating_sub(8)).step_by(4) {
+            let (mut ma, mut mb, mut va, mut vb, mut cov) = (0.0, 0.0, 0.0, 0.0, 0.0);
+            for y in by..by + 8 {
+                for x in bx..bx + 8 {
+                    let (p, q) = (f64::from(a[y * width + x]), f64::from(b[y * width + x]));
+                    ma += p;
+                    mb += q;
+                    va += p * p;
+                    vb += q * q;
+                    cov += p * q;
+                }
+            }
+            let k = 64.0;
+            let (ma, mb) = (ma / k, mb / k);
+            let (va, vb, cov) = (va / k - ma * ma, vb / k - mb * mb, cov / k - ma * mb);
+            sum += ((2.0 * ma * mb + c1) * (2.0 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2));
+            n += 1;
+        }
+    }
+    sum / f64::from(n.max(1))
+}
+
+fn print_table(results: &[Measured]) {
+    println!();
+    println!(
+        "{:<54} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "engine", "ms/sheet", "sheets/s", "peak MiB", "large KB", "web KB", "thumb KB", "web SSIM", "(linear)"
+    );
+    println!("{:<54} {:>9} {:>10} {:>9}", "", "1 worker", "2 workers", "");
+    for r in results {
+        println!(
+            "{:<54} {:>9.0} {:>10.2} {:>9.0} {:>9.0} {:>9.0} {:>9.1} {:>9.4} {:>9.4}",
+            r.name,
+            r.ms_single,
+            r.per_sec_two,
+            r.peak_rss_mib,
+            r.bytes[0] / 1000.0,
+            r.bytes[1] / 1000.0,
+            r.bytes[2] / 1000.0,
+            r.web_ssim,
+            r.web_ssim_linear
+        );
+    }
+    let ours = &results[0];
+    for other in &results[1..] {
+        println!(
+            "specdrop / {}: {:.2}x sheets/s with 2 workers, {:.2}x faster single-threaded",
+            other.name,
+            ours.per_sec_two / other.per_sec_two,
+            other.ms_single / ours.ms_single
+        );
+    }
+}
+
+/// `specdrop scan` of the same sheets (hash, database, archive included)
+/// against vipsthumbnail's sheets per second.
+fn whole_scan(files: &[PathBuf], vips_per_sec: Option<f64>) {
+    let work = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let drop = work.path().join("drop");
+    std::fs::create_dir_all(&drop).unwrap_or_else(|e| panic!("{e}"));
+    for f in files {
+        std::fs::copy(f, drop.join(f.file_name().unwrap_or_default())).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let seed = include_str!("../../mapper/sql/seed-mariadb.sql");
+    let url = format!("sqlite://{}", work.path().join("portal.db").display());
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
+    runtime.block_on(async {
+        let portal = specdrop_mapper::Portal::connect(&url, specdrop_mapper::SchemaChoice::Auto)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        portal.execute_script(seed).await.unwrap_or_else(|e| panic!("{e}"));
+        portal.close().await;
+    });
+    std::fs::write(
+        work.path().join("specdrop.toml"),
+        format!(
+            "state_dir = \"state\"\n[database]\nurl = \"{url}\"\n[storage]\nroot = \"www\"\nurl_base = \"/imglib\"\n\
+             [workers]\nthreads = 2\n\
+             [[collection]]\ncode = \"MICH-V\"\ncollid = 2\ndrop = \"drop\"\npattern = '^MICH-V-(\\d{{7}})'\nunmatched = \"skeletal\"\n"
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_specdrop"))
+        .args(["scan", "--config", "specdrop.toml"])
+        .current_dir(work.path())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let took = started.elapsed().as_secs_f64();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "summary: 0 linked, 0 parked, {} skeletal, 0 failed",
+            files.len()
+        )),
+        "{stdout}"
+    );
+    let per_sec = files.len() as f64 / took;
+    print!(
+        "\nwhole `specdrop scan` of {} sheets (2 threads, SQLite, hash + rows + archive): {per_sec:.2} sheets/s",
+        files.len()
+    );
+    match vips_per_sec {
+        Some(v) => println!("; {:.2}x vipsthumbnail's {v:.2} sheets/s", per_sec / v),
+        None => println!(),
+    }
+}
