@@ -383,3 +383,23 @@ async fn names_that_clash_after_cleaning_never_overwrite() {
         "each row shows its own sheet"
     );
 }
+
+#[tokio::test]
+async fn large_only_and_hash_in_name_shape_the_files_and_urls() {
+    let env = Env::new(Backend::Sqlite).await;
+    env.edit_config(
+        "[storage]",
+        "[derive]\nlarge_only = true\nhash_in_name = true\n\n[storage]",
+    );
+    env.drop_sample(FULL_1390992, "MICH-V-1390992.jpg");
+    assert_eq!(env.scan().summary(), [1, 0, 0, 0, 0]);
+    let rows = env.media_of(201).await;
+    let (url, thumb, original) = &rows[0];
+    assert_eq!(url, original, "the large image is also the web image");
+    assert!(thumb.is_empty(), "no thumbnail: {thumb}");
+    let name = url.rsplit('/').next().unwrap_or_default();
+    let tag = name.trim_start_matches("MICH-V-1390992_").trim_end_matches(".jpg");
+    assert!(tag.len() == 8 && tag.chars().all(|c| c.is_ascii_hexdigit()), "{name}");
+    assert_eq!(env.served_size(url), (3200, 4804));
+    assert_eq!(env.files_under("var/www/imglib").len(), 1);
+}

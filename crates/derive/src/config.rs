@@ -23,9 +23,8 @@ fn yes() -> bool {
     true
 }
 
-/// How colour is handled. Only sRGB output exists so far; `keep` (carry the
-/// source's ICC profile) is refused by [`DeriveConfig::validate`] until it is
-/// built, rather than silently ignored.
+/// How colour is handled: convert embedded profiles to sRGB, or carry
+/// them into the outputs unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ColorMode {
@@ -88,6 +87,12 @@ impl DeriveConfig {
                 ));
             }
         }
+        if self.large_only && !self.large.enabled {
+            problems.push((
+                "derive.large_only".into(),
+                "is true but derive.large.enabled is false: nothing would be made".into(),
+            ));
+        }
         if !(self.large.enabled || self.web.enabled || self.thumbnail.enabled) {
             problems.push((
                 "derive".into(),
@@ -96,21 +101,6 @@ impl DeriveConfig {
         }
         if self.max_pixels == 0 {
             problems.push(("derive.max_pixels".into(), "must be above 0 (default 300000000)".into()));
-        }
-        let unbuilt = [
-            (self.large_only, "derive.large_only", "true"),
-            (self.color == ColorMode::Keep, "derive.color", "\"keep\""),
-            (self.hash_in_name, "derive.hash_in_name", "true"),
-        ];
-        for (set, key, value) in unbuilt {
-            if set {
-                problems.push((
-                    key.to_string(),
-                    format!(
-                        "{value} is not supported by this version of specdrop yet; remove the key to use the default"
-                    ),
-                ));
-            }
         }
         problems
     }

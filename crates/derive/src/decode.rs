@@ -21,6 +21,8 @@ pub struct Header {
     /// Whether the file itself can be served as a derivative: plain
     /// YCbCr or grey, nothing a browser would show differently from us.
     pub web_safe: bool,
+    /// The embedded ICC profile, if any.
+    pub icc: Option<Vec<u8>>,
 }
 
 /// Decoded pixels, rows top to bottom, `channels` bytes per pixel.
@@ -69,6 +71,10 @@ pub fn open(source: &[u8], max_pixels: u64) -> Result<Opened<'_>, DeriveError> {
         .exif()
         .map_or(Orientation::Normal, |exif| orient::from_exif(exif));
     let web_safe = matches!(input, ColorSpace::YCbCr | ColorSpace::Luma) && orientation == Orientation::Normal;
+    // CMYK profiles do not describe the RGB pixels the decoder makes.
+    let icc = decoder
+        .icc_profile()
+        .filter(|_| !matches!(input, ColorSpace::CMYK | ColorSpace::YCCK));
     decoder.set_options(options.jpeg_set_out_colorspace(if grey { ColorSpace::Luma } else { ColorSpace::RGB }));
     let (width, height) = orientation.displayed(stored_w, stored_h);
     Ok(Opened {
@@ -79,6 +85,7 @@ pub fn open(source: &[u8], max_pixels: u64) -> Result<Opened<'_>, DeriveError> {
             orientation,
             grey,
             web_safe,
+            icc,
         },
     })
 }

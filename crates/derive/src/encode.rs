@@ -6,13 +6,19 @@ use jpeg_encoder::{ColorType, Encoder};
 use crate::DeriveError;
 use crate::decode::Decoded;
 
-pub fn jpeg(image: &Decoded, quality: u8) -> Result<Vec<u8>, DeriveError> {
+/// Encode `image`, with the ICC profile `icc` embedded when given.
+pub fn jpeg(image: &Decoded, quality: u8, icc: Option<&[u8]>) -> Result<Vec<u8>, DeriveError> {
     let mut out = Vec::with_capacity(image.pixels.len() / 8);
     // The encoder's defaults: 4:2:0 with one chroma sample per block, Annex K
     // Huffman tables. Averaged chroma cost 8 % more time for 0.1 % smaller
     // files, and optimised Huffman tables doubled peak memory and made files
     // zune-jpeg misreads (docs/performance.md).
-    let encoder = Encoder::new(&mut out, quality);
+    let mut encoder = Encoder::new(&mut out, quality);
+    if let Some(icc) = icc {
+        encoder
+            .add_icc_profile(icc)
+            .map_err(|e| DeriveError::Encode(format!("cannot embed the colour profile: {e}")))?;
+    }
     let color = if image.channels == 1 {
         ColorType::Luma
     } else {

@@ -20,6 +20,9 @@ pub enum DeriveError {
     #[error("corrupt or truncated JPEG: {0}; export or upload the file again")]
     Corrupt(String),
 
+    #[error("{0}")]
+    Color(String),
+
     #[error("JPEG encoding failed: {0}")]
     Encode(String),
 

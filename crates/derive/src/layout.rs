@@ -81,10 +81,15 @@ pub struct Names {
 
 impl Names {
     /// Names for a source file name: large keeps the stem, web adds `_med`,
-    /// thumbnail `_tn`, all `.jpg` (also for `.jpeg` sources). `attempt` > 0
-    /// adds `_1`, `_2`... so an existing image is never overwritten.
-    pub fn for_source(source_file_name: &str, attempt: u32) -> Names {
+    /// thumbnail `_tn`, all `.jpg` (also for `.jpeg` sources). `tag` (a
+    /// short content hash, `derive.hash_in_name`) follows the stem, so a
+    /// replaced image gets new URLs that no cache holds. `attempt` > 0 adds
+    /// `_1`, `_2`... so an existing image is never overwritten.
+    pub fn for_source(source_file_name: &str, tag: Option<&str>, attempt: u32) -> Names {
         let mut stem = stem(source_file_name);
+        if let Some(tag) = tag {
+            stem = format!("{stem}_{}", url_safe(tag));
+        }
         if attempt > 0 {
             stem = format!("{stem}_{attempt}");
         }
@@ -114,12 +119,17 @@ mod tests {
 
     #[test]
     fn names_are_url_safe_and_jpeg_gets_jpg() {
-        let n = Names::for_source("MICH V (1390992).JPEG", 0);
+        let n = Names::for_source("MICH V (1390992).JPEG", None, 0);
         assert_eq!(n.large, "MICH_V__1390992_.jpg");
         assert_eq!(n.web, "MICH_V__1390992__med.jpg");
         assert_eq!(n.thumbnail, "MICH_V__1390992__tn.jpg");
-        let n = Names::for_source("x.jpeg", 2);
+        let n = Names::for_source("x.jpeg", None, 2);
         assert_eq!((n.large.as_str(), n.web.as_str()), ("x_2.jpg", "x_2_med.jpg"));
+        let n = Names::for_source("x.jpg", Some("1a2b3c4d"), 0);
+        assert_eq!(
+            (n.large.as_str(), n.thumbnail.as_str()),
+            ("x_1a2b3c4d.jpg", "x_1a2b3c4d_tn.jpg")
+        );
         assert_eq!(url_safe("a'b;c/ü.jpg"), "a_b_c__.jpg");
     }
 

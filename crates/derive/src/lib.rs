@@ -8,6 +8,7 @@
 //!
 //! It knows nothing of databases or drop folders; `specdrop` composes it.
 
+mod color;
 mod config;
 mod decode;
 mod encode;
@@ -87,23 +88,32 @@ pub fn build(source: &[u8], config: &DeriveConfig) -> Result<Derivatives, Derive
         },
         config,
     );
-    let mut cascade = resize::Cascade::new(opened.decode(source.len())?);
+    let profile = color::plan(header.icc.clone(), header.grey, config.color == ColorMode::Keep);
+    let mut decoded = opened.decode(source.len())?;
+    if let color::Profile::Convert(icc) = &profile {
+        color::to_srgb(&mut decoded, icc)?;
+    }
+    let carry = match &profile {
+        color::Profile::Carry(icc) => Some(icc.as_slice()),
+        _ => None,
+    };
+    let mut cascade = resize::Cascade::new(decoded);
 
     let large = match plan.large {
         Step::Skip => None,
         Step::Copy => Some(copy_of(source, &header)),
-        Step::Resize(width) => Some(encoded(&mut cascade, width, config.large.quality)?),
+        Step::Resize(width) => Some(encoded(&mut cascade, width, config.large.quality, carry)?),
     };
     let web = match plan.web {
         WebStep::Skip => None,
         WebStep::SameAsLarge => Some(Web::SameAsLarge),
         WebStep::Copy => Some(Web::Own(copy_of(source, &header))),
-        WebStep::Resize(width) => Some(Web::Own(encoded(&mut cascade, width, config.web.quality)?)),
+        WebStep::Resize(width) => Some(Web::Own(encoded(&mut cascade, width, config.web.quality, carry)?)),
     };
     let thumbnail = match plan.thumbnail {
         Step::Skip => None,
         Step::Copy => Some(copy_of(source, &header)),
-        Step::Resize(width) => Some(encoded(&mut cascade, width, config.thumbnail.quality)?),
+        Step::Resize(width) => Some(encoded(&mut cascade, width, config.thumbnail.quality, carry)?),
     };
     Ok(Derivatives {
         source_width: header.width,
@@ -123,9 +133,14 @@ fn copy_of(source: &[u8], header: &decode::Header) -> Derivative {
     }
 }
 
-fn encoded(cascade: &mut resize::Cascade, width: u32, quality: u8) -> Result<Derivative, DeriveError> {
+fn encoded(
+    cascade: &mut resize::Cascade,
+    width: u32,
+    quality: u8,
+    icc: Option<&[u8]>,
+) -> Result<Derivative, DeriveError> {
     let image: &Decoded = cascade.at_width(width)?;
-    let data = encode::jpeg(image, quality)?;
+    let data = encode::jpeg(image, quality, icc)?;
     Ok(Derivative {
         width: image.width,
         height: image.height,

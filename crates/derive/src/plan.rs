@@ -78,6 +78,15 @@ impl Plan {
             WebStep::Resize(config.web.width.min(source.width))
         };
 
+        // Portals that want only the large image (it becomes url and
+        // originalUrl).
+        if config.large_only {
+            return Plan {
+                large,
+                web: WebStep::Skip,
+                thumbnail: Step::Skip,
+            };
+        }
         let thumbnail = if config.thumbnail.enabled {
             Step::Resize(config.thumbnail.width.min(source.width))
         } else {
@@ -167,6 +176,26 @@ mod tests {
         );
         assert_eq!(p.large, Step::Resize(1400));
         assert_eq!(p.web, WebStep::Resize(1400));
+    }
+
+    #[test]
+    fn large_only_makes_one_file() {
+        let config = DeriveConfig {
+            large_only: true,
+            ..DeriveConfig::default()
+        };
+        let p = Plan::new(
+            &Source {
+                width: 4000,
+                bytes: 1_000_000,
+                web_safe: true,
+            },
+            &config,
+        );
+        assert_eq!(
+            (p.large, p.web, p.thumbnail),
+            (Step::Resize(3200), WebStep::Skip, Step::Skip)
+        );
     }
 
     #[test]

@@ -60,11 +60,13 @@ fn remove_files<'a>(files: impl Iterator<Item = &'a StoredFile>) -> io::Result<(
 }
 
 /// Write `set` into `root/relative_dir` under names made from
-/// `source_file_name`, adding `_1`, `_2`... when any of the names is taken.
+/// `source_file_name` (and `tag`, see [`Names::for_source`]), adding `_1`,
+/// `_2`... when any of the names is taken.
 pub fn write_set(
     root: &Path,
     relative_dir: &str,
     source_file_name: &str,
+    tag: Option<&str>,
     set: &Derivatives,
 ) -> Result<StoredSet, DeriveError> {
     let dir = root.join(relative_dir);
@@ -74,7 +76,7 @@ pub fn write_set(
         _ => None,
     };
     for attempt in 0..MAX_ATTEMPTS {
-        let names = Names::for_source(source_file_name, attempt);
+        let names = Names::for_source(source_file_name, tag, attempt);
         let wanted = [
             (set.large.as_ref(), &names.large),
             (web, &names.web),
@@ -201,7 +203,7 @@ mod tests {
     #[test]
     fn writes_three_files_and_never_overwrites() -> Result<(), Box<dyn std::error::Error>> {
         let root = tempfile::tempdir()?;
-        let first = write_set(root.path(), "MICH_V/01390", "1390992.jpeg", &three())?;
+        let first = write_set(root.path(), "MICH_V/01390", "1390992.jpeg", None, &three())?;
         let rel: Vec<_> = first.files().map(|f| f.relative.as_str()).collect();
         assert_eq!(
             rel,
@@ -216,7 +218,7 @@ mod tests {
             vec![2; 100]
         );
 
-        let second = write_set(root.path(), "MICH_V/01390", "1390992.jpg", &three())?;
+        let second = write_set(root.path(), "MICH_V/01390", "1390992.jpg", None, &three())?;
         let large = second.large.as_ref().map(|f| f.relative.clone());
         assert_eq!(large.as_deref(), Some("MICH_V/01390/1390992_1.jpg"));
         assert_eq!(fs::read(root.path().join("MICH_V/01390/1390992.jpg"))?, vec![1; 100]);
@@ -232,7 +234,7 @@ mod tests {
         let root = tempfile::tempdir()?;
         let mut set = three();
         set.web = Some(Web::SameAsLarge);
-        let stored = write_set(root.path(), "A", "x.jpg", &set)?;
+        let stored = write_set(root.path(), "A", "x.jpg", None, &set)?;
         assert_eq!(stored.files().count(), 2);
         assert!(stored.web.is_none());
         Ok(())

@@ -202,7 +202,7 @@ fn specdrop_engine(files: &[PathBuf], work: &Path) -> Measured {
     let job = |i: usize| {
         let data = std::fs::read(&files[i]).unwrap_or_else(|e| panic!("{e}"));
         let set = specdrop_derive::build(&data, &config).unwrap_or_else(|e| panic!("{e}"));
-        specdrop_derive::store::write_set(&out, &format!("{i}"), "x.jpg", &set).unwrap_or_else(|e| panic!("{e}"));
+        specdrop_derive::store::write_set(&out, &format!("{i}"), "x.jpg", None, &set).unwrap_or_else(|e| panic!("{e}"));
     };
     job(0); // warm up
     let single = in_parallel(files.len().min(6), 1, &job) / files.len().min(6) as f64;

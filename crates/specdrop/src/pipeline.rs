@@ -229,7 +229,10 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
         return Err(abandoned());
     }
     let md5 = md5_of_original(&set);
-    let stored = store(ctx, collection, &catalog_number, &name, set)
+    // A short content hash in the names, when asked, so a replaced image
+    // never shows a cached old one.
+    let tag = ctx.derive.hash_in_name.then(|| facts.hash[..8].to_string());
+    let stored = store(ctx, collection, &catalog_number, &name, tag, set)
         .await
         .map_err(failed)?;
     let Some(urls) = urls_of(cfg, &stored) else {
@@ -398,6 +401,7 @@ async fn store(
     collection: &Prepared,
     catalog_number: &str,
     name: &str,
+    tag: Option<String>,
     set: specdrop_derive::Derivatives,
 ) -> Result<StoredSet, DeriveError> {
     let dir = format!(
@@ -407,7 +411,7 @@ async fn store(
     );
     let root = ctx.storage_root.clone();
     let name = name.to_string();
-    tokio::task::spawn_blocking(move || store::write_set(&root, &dir, &name, &set))
+    tokio::task::spawn_blocking(move || store::write_set(&root, &dir, &name, tag.as_deref(), &set))
         .await
         .unwrap_or_else(|e| Err(DeriveError::Resize(format!("storage task failed: {e}"))))
 }

@@ -1,0 +1,325 @@
+//! What imaging teams really produce, generated from a real sheet in the
+//! test itself: EXIF orientations 1-8, CMYK and YCCK, progressive, grey,
+//! Adobe RGB with its ICC profile, and hostile headers.
+
+use jpeg_encoder::{ColorType, Encoder};
+use specdrop_derive::{ColorMode, Derivatives, DeriveConfig, DeriveError, Web, build};
+use zune_jpeg::JpegDecoder;
+use zune_jpeg::zune_core::bytestream::ZCursor;
+use zune_jpeg::zune_core::colorspace::ColorSpace;
+use zune_jpeg::zune_core::options::DecoderOptions;
+
+/// An RGB image: width, height, pixels.
+#[derive(Clone)]
+struct Rgb {
+    w: usize,
+    h: usize,
+    px: Vec<u8>,
+}
+
+impl Rgb {
+    fn at(&self, x: usize, y: usize) -> [u8; 3] {
+        let i = (y * self.w + x) * 3;
+        [self.px[i], self.px[i + 1], self.px[i + 2]]
+    }
+
+    /// A new image of `w` x `h` whose pixel (x, y) is `self.at(f(x, y))`.
+    fn remap(&self, w: usize, h: usize, f: impl Fn(usize, usize) -> (usize, usize)) -> Rgb {
+        let mut px = Vec::with_capacity(w * h * 3);
+        for y in 0..h {
+            for x in 0..w {
+                let (sx, sy) = f(x, y);
+                px.extend_from_slice(&self.at(sx, sy));
+            }
+        }
+        Rgb { w, h, px }
+    }
+
+    /// Mean absolute difference per channel value.
+    fn distance(&self, other: &Rgb) -> f64 {
+        assert_eq!((self.w, self.h), (other.w, other.h), "sizes differ");
+        let sum: u64 = self
+            .px
+            .iter()
+            .zip(&other.px)
+            .map(|(a, b)| u64::from(a.abs_diff(*b)))
+            .sum();
+        sum as f64 / self.px.len() as f64
+    }
+}
+
+fn sample(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../samples")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn decode_rgb(jpeg: &[u8]) -> Rgb {
+    let options = DecoderOptions::new_fast().jpeg_set_out_colorspace(ColorSpace::RGB);
+    let mut d = JpegDecoder::new_with_options(ZCursor::new(jpeg), options);
+    let px = d.decode().unwrap_or_else(|e| panic!("decoding a test image: {e}"));
+    let info = d.info().unwrap_or_else(|| panic!("no info"));
+    Rgb {
+        w: usize::from(info.width),
+        h: usize::from(info.height),
+        px,
+    }
+}
+
+fn encode(image: &Rgb, color: ColorType, pixels: &[u8], tweak: impl FnOnce(&mut Encoder<&mut Vec<u8>>)) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = Encoder::new(&mut out, 95);
+    tweak(&mut encoder);
+    encoder
+        .encode(pixels, image.w as u16, image.h as u16, color)
+        .unwrap_or_else(|e| panic!("encoding a test image: {e}"));
+    out
+}
+
+/// A real sheet at 300 px wide, as RGB pixels.
+fn small_sheet() -> Rgb {
+    let config = DeriveConfig {
+        thumbnail: specdrop_derive::SizeSpec {
+            width: 300,
+            quality: 95,
+            enabled: true,
+        },
+        ..DeriveConfig::default()
+    };
+    let set = build(&sample("LM_Validate_LowRes_7.jpg"), &config).unwrap_or_else(|e| panic!("{e}"));
+    decode_rgb(&set.thumbnail.map(|t| t.data).unwrap_or_default())
+}
+
+/// Build with thumbnails of the source's own width (nothing resized away).
+fn thumbnail_of(source: &[u8], config: &DeriveConfig) -> Rgb {
+    let set = build(source, config).unwrap_or_else(|e| panic!("{e}"));
+    decode_rgb(&set.thumbnail.map(|t| t.data).unwrap_or_default())
+}
+
+fn same_size_config(width: u32) -> DeriveConfig {
+    let mut config = DeriveConfig::default();
+    config.thumbnail.width = width;
+    config.thumbnail.quality = 95;
+    config
+}
+
+fn exif_orientation(value: u16) -> Vec<u8> {
+    let mut v = b"Exif\0\0II".to_vec();
+    v.extend(42u16.to_le_bytes());
+    v.extend(8u32.to_le_bytes());
+    v.extend(1u16.to_le_bytes());
+    v.extend(0x0112u16.to_le_bytes());
+    v.extend(3u16.to_le_bytes());
+    v.extend(1u32.to_le_bytes());
+    v.extend(value.to_le_bytes());
+    v.extend([0, 0]);
+    v.extend(0u32.to_le_bytes());
+    v
+}
+
+fn is_red(p: [u8; 3]) -> bool {
+    p[0] > 180 && p[1] < 80 && p[2] < 80
+}
+
+#[test]
+fn every_exif_orientation_ends_upright_with_the_right_corner_top_left() {
+    let mut upright = small_sheet();
+    for y in 0..40 {
+        for x in 0..40 {
+            let i = (y * upright.w + x) * 3;
+            upright.px[i..i + 3].copy_from_slice(&[255, 0, 0]);
+        }
+    }
+    let (w, h) = (upright.w, upright.h);
+    // How each orientation stores the upright picture (EXIF 2.3, tag 0x0112):
+    // the stored image is the upright one with the inverse operation applied.
+    let stored: [(u16, Rgb); 8] = [
+        (1, upright.clone()),
+        (2, upright.remap(w, h, |x, y| (w - 1 - x, y))), // mirrored
+        (3, upright.remap(w, h, |x, y| (w - 1 - x, h - 1 - y))), // turned 180
+        (4, upright.remap(w, h, |x, y| (x, h - 1 - y))), // flipped
+        (5, upright.remap(h, w, |x, y| (y, x))),         // transposed
+        (6, upright.remap(h, w, |x, y| (w - 1 - y, x))), // turned 90 counter-clockwise
+        (7, upright.remap(h, w, |x, y| (w - 1 - y, h - 1 - x))), // transversed
+        (8, upright.remap(h, w, |x, y| (y, h - 1 - x))), // turned 90 clockwise
+    ];
+    for (orientation, image) in stored {
+        let jpeg = encode(&image, ColorType::Rgb, &image.px, |e| {
+            e.add_app_segment(1, exif_orientation(orientation))
+                .unwrap_or_else(|e| panic!("{e}"));
+        });
+        let set = build(&jpeg, &same_size_config(w as u32)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (set.source_width, set.source_height),
+            (w as u32, h as u32),
+            "orientation {orientation}"
+        );
+        let out = decode_rgb(&set.thumbnail.as_ref().map(|t| t.data.clone()).unwrap_or_default());
+        assert_eq!((out.w, out.h), (w, h), "orientation {orientation}");
+        assert!(
+            is_red(out.at(10, 10)),
+            "orientation {orientation}: top-left is {:?}",
+            out.at(10, 10)
+        );
+        for (x, y) in [(out.w - 11, 10), (10, out.h - 11), (out.w - 11, out.h - 11)] {
+            assert!(!is_red(out.at(x, y)), "orientation {orientation}: red at ({x}, {y})");
+        }
+        // Rotated sources are re-encoded upright without EXIF; an upright
+        // one may be served as it is (its tag says "normal").
+        let large = set.large.map(|l| (l.copied, l.data)).unwrap_or_default();
+        if orientation == 1 {
+            assert!(large.0, "an upright small source is copied");
+        } else {
+            assert!(
+                !large.0,
+                "orientation {orientation}: a rotated source must not be copied"
+            );
+            assert!(
+                !large.1.windows(6).any(|w| w == b"Exif\0\0"),
+                "orientation {orientation}: output carries EXIF"
+            );
+        }
+    }
+}
+
+#[test]
+fn cmyk_and_ycck_come_out_in_their_colours() {
+    let rgb = small_sheet();
+    let cmyk: Vec<u8> = rgb
+        .px
+        .chunks(3)
+        .flat_map(|p| [255 - p[0], 255 - p[1], 255 - p[2], 0])
+        .collect();
+    for color in [ColorType::Cmyk, ColorType::CmykAsYcck] {
+        let jpeg = encode(&rgb, color, &cmyk, |_| {});
+        let out = thumbnail_of(&jpeg, &same_size_config(rgb.w as u32));
+        let d = out.distance(&rgb);
+        assert!(d < 6.0, "{color:?}: mean difference {d:.2} from the RGB original");
+    }
+}
+
+#[test]
+fn progressive_sheet_gives_the_same_derivatives_as_baseline() {
+    let source = sample("herb00ic_1449838_MICH-V-1449838_MICH-V-1449838_3753x5634.jpg");
+    let full = decode_rgb(&source);
+    let progressive = encode(&full, ColorType::Rgb, &full.px, |e| e.set_progressive(true));
+    let baseline = encode(&full, ColorType::Rgb, &full.px, |_| {});
+    let config = DeriveConfig::default();
+    let (p, b) = (
+        build(&progressive, &config).unwrap_or_else(|e| panic!("{e}")),
+        build(&baseline, &config).unwrap_or_else(|e| panic!("{e}")),
+    );
+    let web = |s: &Derivatives| match &s.web {
+        Some(Web::Own(d)) => decode_rgb(&d.data),
+        other => panic!("expected a web image, got {other:?}"),
+    };
+    assert_eq!((web(&p).w, web(&p).h), (1400, 2102));
+    assert!(web(&p).distance(&web(&b)) < 1.0);
+}
+
+#[test]
+fn grey_sources_give_grey_jpegs() {
+    let rgb = small_sheet();
+    let luma: Vec<u8> = rgb
+        .px
+        .chunks(3)
+        .map(|p| ((u32::from(p[0]) * 3 + u32::from(p[1]) * 6 + u32::from(p[2])) / 10) as u8)
+        .collect();
+    let jpeg = encode(&rgb, ColorType::Luma, &luma, |_| {});
+    let set = build(&jpeg, &same_size_config(200)).unwrap_or_else(|e| panic!("{e}"));
+    let thumb = set.thumbnail.map(|t| t.data).unwrap_or_default();
+    // SOF0: FF C0, length, precision, height, width, component count.
+    let sof = thumb
+        .windows(2)
+        .position(|w| w == [0xFF, 0xC0])
+        .unwrap_or_else(|| panic!("no SOF0"));
+    assert_eq!(thumb[sof + 9], 1, "one component");
+}
+
+fn to_profile(image: &Rgb, from: &moxcms::ColorProfile, to: &moxcms::ColorProfile) -> Vec<u8> {
+    let t = from
+        .create_transform_8bit(
+            moxcms::Layout::Rgb,
+            to,
+            moxcms::Layout::Rgb,
+            moxcms::TransformOptions::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut out = vec![0; image.px.len()];
+    t.transform(&image.px, &mut out).unwrap_or_else(|e| panic!("{e}"));
+    out
+}
+
+#[test]
+fn adobe_rgb_is_converted_to_srgb_or_its_profile_kept() {
+    let srgb = small_sheet();
+    let (s, a) = (moxcms::ColorProfile::new_srgb(), moxcms::ColorProfile::new_adobe_rgb());
+    let adobe_values = Rgb {
+        px: to_profile(&srgb, &s, &a),
+        ..srgb.clone()
+    };
+    let icc = a.encode().unwrap_or_else(|e| panic!("{e}"));
+    let jpeg = encode(&adobe_values, ColorType::Rgb, &adobe_values.px, |e| {
+        e.add_icc_profile(&icc).unwrap_or_else(|e| panic!("{e}"));
+    });
+
+    let converted = thumbnail_of(&jpeg, &same_size_config(srgb.w as u32));
+    let as_if_srgb = adobe_values.distance(&srgb);
+    let after = converted.distance(&srgb);
+    assert!(
+        after < 3.0 && after < as_if_srgb / 2.0,
+        "after conversion {after:.2}, unconverted {as_if_srgb:.2}"
+    );
+
+    let keep = DeriveConfig {
+        color: ColorMode::Keep,
+        ..same_size_config(srgb.w as u32)
+    };
+    let set = build(&jpeg, &keep).unwrap_or_else(|e| panic!("{e}"));
+    let thumb = set.thumbnail.map(|t| t.data).unwrap_or_default();
+    assert!(
+        thumb.windows(12).any(|w| w == b"ICC_PROFILE\0"),
+        "the profile is carried"
+    );
+    assert!(
+        decode_rgb(&thumb).distance(&adobe_values) < 3.0,
+        "pixels left in Adobe RGB"
+    );
+}
+
+#[test]
+fn a_header_claiming_a_huge_image_is_refused_before_decoding() {
+    let mut jpeg = sample("LM_Validate_LowRes_7.jpg");
+    let sof = jpeg
+        .windows(2)
+        .position(|w| w == [0xFF, 0xC0] || w == [0xFF, 0xC2])
+        .unwrap_or_else(|| panic!("no SOF"));
+    jpeg[sof + 5..sof + 9].copy_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF]);
+    let started = std::time::Instant::now();
+    match build(&jpeg, &DeriveConfig::default()) {
+        Err(DeriveError::TooManyPixels { width, height, .. }) => assert_eq!((width, height), (65535, 65535)),
+        other => panic!("expected TooManyPixels, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "it must not have decoded anything"
+    );
+}
+
+#[test]
+fn random_bytes_are_not_an_image() {
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let bytes: Vec<u8> = (0..4096)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    match build(&bytes, &DeriveConfig::default()) {
+        Err(e @ DeriveError::NotJpeg(_)) => assert!(e.to_string().contains("not an image"), "{e}"),
+        other => panic!("expected NotJpeg, got {other:?}"),
+    }
+}
