@@ -144,7 +144,7 @@ async fn bad_files_fail_alone_and_stay_where_they_are(backend: Backend) {
     let env = Env::new(backend).await;
     let full = sample(FULL_1390992);
     env.write_file("var/drop/mich/MICH-V-1390992.jpg", &full[..full.len() / 2]);
-    env.write_file("var/drop/mich/MICH-V-1390993.jpg", b"\x89PNG\r\n\x1a\n not really");
+    env.write_file("var/drop/mich/MICH-V-1390993.jpg", &tiny_png());
     env.write_file("var/drop/mich/MICH-V-1390995.jpg", b"");
     env.drop_sample(SMALL_7, "MICH-V-0045678.jpg");
 
@@ -402,4 +402,52 @@ async fn large_only_and_hash_in_name_shape_the_files_and_urls() {
     assert!(tag.len() == 8 && tag.chars().all(|c| c.is_ascii_hexdigit()), "{name}");
     assert_eq!(env.served_size(url), (3200, 4804));
     assert_eq!(env.files_under("var/www/imglib").len(), 1);
+}
+
+/// A complete 300x450 grey PNG.
+fn tiny_png() -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, 300, 450);
+    encoder.set_color(png::ColorType::Rgb);
+    let mut writer = encoder.write_header().unwrap_or_else(|e| panic!("{e}"));
+    writer
+        .write_image_data(&vec![200u8; 300 * 450 * 3])
+        .unwrap_or_else(|e| panic!("{e}"));
+    writer.finish().unwrap_or_else(|e| panic!("{e}"));
+    out
+}
+
+#[tokio::test]
+async fn archive_masters_are_refused_and_png_taken_when_configured() {
+    let env = Env::new(Backend::Sqlite).await;
+    env.write_file("var/drop/mich/MICH-V-1390993.tif", b"II*\0\x08\0\0\0 pretend master");
+    env.write_file("var/drop/mich/MICH-V-1390995.png", &tiny_png());
+    let run = env.scan();
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.line_for("MICH-V-1390993.tif").contains("archive format"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.lines().all(|l| !l.contains(".png")),
+        "PNG is not taken by default: {}",
+        run.stdout
+    );
+
+    env.edit_config("[storage]", "[derive]\nformats = [\"jpeg\", \"png\"]\n\n[storage]");
+    let run = env.scan();
+    let line = run.line_for("MICH-V-1390995.png");
+    assert!(line.starts_with("linked"), "{line}");
+    let rows = env.media_of(205).await;
+    assert_eq!(
+        rows[0].2, "/imglib/MICH_Vascular/01390/MICH-V-1390995.jpg",
+        "the PNG became a JPEG"
+    );
+    assert_eq!(env.served_size(&rows[0].2), (300, 450));
+    assert!(
+        env.files_under("var/drop/mich")
+            .contains(&"MICH-V-1390993.tif".to_string()),
+        "the master stays"
+    );
 }

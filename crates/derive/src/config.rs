@@ -44,6 +44,8 @@ pub struct DeriveConfig {
     pub max_pixels: u64,
     pub color: ColorMode,
     pub hash_in_name: bool,
+    /// Source formats taken: JPEG by default; PNG and WebP when listed.
+    pub formats: Vec<crate::Format>,
 }
 
 impl Default for DeriveConfig {
@@ -61,6 +63,7 @@ impl Default for DeriveConfig {
             max_pixels: 300_000_000,
             color: ColorMode::Srgb,
             hash_in_name: false,
+            formats: vec![crate::Format::Jpeg],
         }
     }
 }
@@ -98,6 +101,9 @@ impl DeriveConfig {
                 "derive".into(),
                 "large, web and thumbnail are all disabled; enable at least one".into(),
             ));
+        }
+        if self.formats.is_empty() {
+            problems.push(("derive.formats".into(), "is empty; list at least \"jpeg\"".into()));
         }
         if self.max_pixels == 0 {
             problems.push(("derive.max_pixels".into(), "must be above 0 (default 300000000)".into()));

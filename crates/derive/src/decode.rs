@@ -7,6 +7,7 @@ use zune_jpeg::zune_core::colorspace::ColorSpace;
 use zune_jpeg::zune_core::options::DecoderOptions;
 
 use crate::DeriveError;
+use crate::formats::{self, Format, Sniffed};
 use crate::orient::{self, Orientation};
 
 /// What the header says, read before any pixel buffer is allocated.
@@ -36,14 +37,43 @@ pub struct Decoded {
 
 /// A source whose header has been read and accepted.
 pub struct Opened<'a> {
-    decoder: JpegDecoder<ZCursor<&'a [u8]>>,
+    pixels: Pixels<'a>,
     pub header: Header,
 }
 
-pub fn open(source: &[u8], max_pixels: u64) -> Result<Opened<'_>, DeriveError> {
-    if !source.starts_with(&[0xFF, 0xD8]) {
-        return Err(DeriveError::NotJpeg(sniff(source)));
+enum Pixels<'a> {
+    /// A JPEG, decoded on demand.
+    Jpeg(Box<JpegDecoder<ZCursor<&'a [u8]>>>),
+    /// PNG and WebP: decoded already (after the same size check).
+    Ready(Decoded),
+}
+
+/// Read the source's header, accept it (a format in `formats`, within
+/// `max_pixels`) or say why not.
+pub fn open<'a>(source: &'a [u8], max_pixels: u64, formats: &[Format]) -> Result<Opened<'a>, DeriveError> {
+    match formats::sniff(source) {
+        Sniffed::Image(Format::Jpeg) if formats.contains(&Format::Jpeg) => open_jpeg(source, max_pixels),
+        Sniffed::Image(format) if formats.contains(&format) => {
+            let (decoded, icc) = formats::decode_other(source, format, max_pixels)?;
+            let header = Header {
+                width: decoded.width,
+                height: decoded.height,
+                orientation: Orientation::Normal,
+                grey: decoded.channels == 1,
+                // Never served as it is: the portal gets JPEGs.
+                web_safe: false,
+                icc,
+            };
+            Ok(Opened {
+                pixels: Pixels::Ready(decoded),
+                header,
+            })
+        }
+        other => Err(formats::refusal(other)),
     }
+}
+
+fn open_jpeg(source: &[u8], max_pixels: u64) -> Result<Opened<'_>, DeriveError> {
     // Our own limit (max_pixels) is the one that counts; the decoder's
     // per-side limit is opened up to what JPEG itself allows.
     let options = DecoderOptions::new_fast()
@@ -78,7 +108,7 @@ pub fn open(source: &[u8], max_pixels: u64) -> Result<Opened<'_>, DeriveError> {
     decoder.set_options(options.jpeg_set_out_colorspace(if grey { ColorSpace::Luma } else { ColorSpace::RGB }));
     let (width, height) = orientation.displayed(stored_w, stored_h);
     Ok(Opened {
-        decoder,
+        pixels: Pixels::Jpeg(Box::new(decoder)),
         header: Header {
             width,
             height,
@@ -92,10 +122,13 @@ pub fn open(source: &[u8], max_pixels: u64) -> Result<Opened<'_>, DeriveError> {
 
 impl Opened<'_> {
     /// Decode every pixel and turn the image upright.
-    pub fn decode(mut self, source_len: usize) -> Result<Decoded, DeriveError> {
-        let pixels = self.decoder.decode().map_err(|e| describe(&e, source_len))?;
-        let info = self
-            .decoder
+    pub fn decode(self, source_len: usize) -> Result<Decoded, DeriveError> {
+        let mut decoder = match self.pixels {
+            Pixels::Ready(decoded) => return Ok(decoded),
+            Pixels::Jpeg(decoder) => decoder,
+        };
+        let pixels = decoder.decode().map_err(|e| describe(&e, source_len))?;
+        let info = decoder
             .info()
             .ok_or_else(|| DeriveError::Corrupt("no frame header".into()))?;
         let stored = Decoded {
@@ -119,25 +152,4 @@ fn describe(error: &DecodeErrors, len: usize) -> DeriveError {
         DecodeErrors::Unsupported(scheme) => DeriveError::NotJpeg(format!("unsupported JPEG coding {scheme:?}")),
         other => DeriveError::Corrupt(format!("{other}")),
     }
-}
-
-/// Name what a non-JPEG file most likely is, from its first bytes.
-fn sniff(source: &[u8]) -> String {
-    const KNOWN: [(&[u8], &str); 8] = [
-        (b"\x89PNG", "a PNG image"),
-        (b"II*\0", "a TIFF image: archive format, not for the web"),
-        (b"MM\0*", "a TIFF image: archive format, not for the web"),
-        (b"GIF8", "a GIF image"),
-        (b"RIFF", "a RIFF file (WebP?)"),
-        (b"%PDF", "a PDF document"),
-        (b"PK\x03\x04", "a ZIP archive"),
-        (b"BM", "a BMP image"),
-    ];
-    if source.is_empty() {
-        return "the file is empty".into();
-    }
-    KNOWN.iter().find(|(magic, _)| source.starts_with(magic)).map_or_else(
-        || "no JPEG start marker: not an image".into(),
-        |(_, what)| format!("the file is {what}"),
-    )
 }

@@ -3,7 +3,8 @@ use std::path::PathBuf;
 /// Why a source gave no derivatives, or why they could not be stored.
 #[derive(Debug, thiserror::Error)]
 pub enum DeriveError {
-    #[error("not a JPEG image ({0}); only JPEG files can be made into web images")]
+    /// Not a format specdrop takes (or not an image at all).
+    #[error("not taken: {0}")]
     NotJpeg(String),
 
     #[error(

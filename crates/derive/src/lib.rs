@@ -13,6 +13,7 @@ mod config;
 mod decode;
 mod encode;
 mod error;
+pub mod formats;
 pub mod layout;
 mod orient;
 pub mod plan;
@@ -21,6 +22,7 @@ pub mod store;
 
 pub use config::{ColorMode, DeriveConfig, SizeSpec};
 pub use error::DeriveError;
+pub use formats::Format;
 
 use decode::Decoded;
 use plan::{Plan, Step, WebStep};
@@ -65,11 +67,22 @@ impl Derivatives {
 }
 
 /// Pixel size of `source` (as displayed) from its header alone, after the
-/// checks `build` makes before decoding: a JPEG, within `max_pixels`.
-/// Cheap: lets a caller refuse a file before doing anything else with it.
-pub fn probe(source: &[u8], max_pixels: u64) -> Result<(u32, u32), DeriveError> {
-    let header = decode::open(source, max_pixels)?.header;
-    Ok((header.width, header.height))
+/// checks `build` makes before decoding: a format in `formats`, within
+/// `max_pixels`. Cheap: lets a caller refuse a file before doing anything
+/// else with it.
+pub fn probe(source: &[u8], max_pixels: u64, formats: &[Format]) -> Result<(u32, u32), DeriveError> {
+    match formats::sniff(source) {
+        formats::Sniffed::Image(Format::Jpeg) if formats.contains(&Format::Jpeg) => {
+            let header = decode::open(source, max_pixels, &[Format::Jpeg])?.header;
+            Ok((header.width, header.height))
+        }
+        formats::Sniffed::Image(format) if formats.contains(&format) => {
+            let (w, h) = formats::dimensions(source, format)?;
+            formats::check_size(w, h, max_pixels)?;
+            Ok((w, h))
+        }
+        other => Err(formats::refusal(other)),
+    }
 }
 
 /// Decode `source` (the bytes of a JPEG file) once and build the derivatives
@@ -78,7 +91,7 @@ pub fn probe(source: &[u8], max_pixels: u64) -> Result<(u32, u32), DeriveError> 
 /// Fails with a reason that names what is wrong with the file; nothing is
 /// half-made: a truncated or corrupt JPEG never yields a derivative.
 pub fn build(source: &[u8], config: &DeriveConfig) -> Result<Derivatives, DeriveError> {
-    let opened = decode::open(source, config.max_pixels)?;
+    let opened = decode::open(source, config.max_pixels, &config.formats)?;
     let header = opened.header.clone();
     let plan = Plan::new(
         &plan::Source {

@@ -323,3 +323,88 @@ fn random_bytes_are_not_an_image() {
         other => panic!("expected NotJpeg, got {other:?}"),
     }
 }
+
+fn with_alpha(rgb: &Rgb) -> Vec<u8> {
+    // Opaque, except a transparent 30 px band at the top.
+    rgb.px
+        .chunks(3)
+        .enumerate()
+        .flat_map(|(i, p)| [p[0], p[1], p[2], if i / rgb.w < 30 { 0 } else { 255 }])
+        .collect()
+}
+
+fn png_of(rgb: &Rgb) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, rgb.w as u32, rgb.h as u32);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().unwrap_or_else(|e| panic!("{e}"));
+    writer
+        .write_image_data(&with_alpha(rgb))
+        .unwrap_or_else(|e| panic!("{e}"));
+    writer.finish().unwrap_or_else(|e| panic!("{e}"));
+    out
+}
+
+fn webp_of(rgb: &Rgb) -> Vec<u8> {
+    let mut out = Vec::new();
+    image_webp::WebPEncoder::new(&mut out)
+        .encode(
+            &with_alpha(rgb),
+            rgb.w as u32,
+            rgb.h as u32,
+            image_webp::ColorType::Rgba8,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    out
+}
+
+#[test]
+fn png_and_webp_are_taken_only_when_listed_and_flattened_onto_white() {
+    let rgb = small_sheet();
+    for (name, data) in [("png", png_of(&rgb)), ("webp", webp_of(&rgb))] {
+        match build(&data, &DeriveConfig::default()) {
+            Err(e @ DeriveError::NotJpeg(_)) => assert!(e.to_string().contains("derive.formats"), "{e}"),
+            other => panic!("{name} must be refused by default, got {other:?}"),
+        }
+        let config = DeriveConfig {
+            formats: vec![
+                specdrop_derive::Format::Jpeg,
+                specdrop_derive::Format::Png,
+                specdrop_derive::Format::Webp,
+            ],
+            ..same_size_config(rgb.w as u32)
+        };
+        let set = build(&data, &config).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let large = set.large.as_ref().unwrap_or_else(|| panic!("{name}: no large image"));
+        assert!(
+            !large.copied && large.data.starts_with(&[0xFF, 0xD8]),
+            "{name}: re-encoded as JPEG"
+        );
+        let thumb = decode_rgb(&set.thumbnail.map(|t| t.data).unwrap_or_default());
+        assert!(
+            thumb.at(thumb.w / 2, 5).iter().all(|&c| c > 240),
+            "{name}: transparency becomes white"
+        );
+        let below = Rgb {
+            px: thumb.px[thumb.w * 3 * 40..].to_vec(),
+            h: thumb.h - 40,
+            ..thumb.clone()
+        };
+        let original = Rgb {
+            px: rgb.px[rgb.w * 3 * 40..].to_vec(),
+            h: rgb.h - 40,
+            ..rgb.clone()
+        };
+        assert!(below.distance(&original) < 3.0, "{name}: opaque part keeps its pixels");
+    }
+}
+
+#[test]
+fn archive_masters_are_refused_as_such() {
+    let tiff = b"II*\0\x08\0\0\0 the rest of a 200 MB master";
+    match build(tiff, &DeriveConfig::default()) {
+        Err(e) => assert!(e.to_string().contains("archive format, not for the web"), "{e}"),
+        Ok(_) => panic!("a TIFF must be refused"),
+    }
+}

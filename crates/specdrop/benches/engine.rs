@@ -132,7 +132,7 @@ fn load_sheets(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("jpg")))
         .filter_map(|p| {
             let data = std::fs::read(&p).ok()?;
-            let (w, _) = specdrop_derive::probe(&data, u64::MAX).ok()?;
+            let (w, _) = specdrop_derive::probe(&data, u64::MAX, &[specdrop_derive::Format::Jpeg]).ok()?;
             let name = p.file_name()?.to_string_lossy().into_owned();
             (w > SIZES[0]).then_some((name, data))
         })

@@ -228,6 +228,14 @@ pub struct Collection {
     pub url_base: UrlBase,
 }
 
+impl Config {
+    /// File names the drop folders are searched for: the endings of the
+    /// formats `derive.formats` takes.
+    pub fn accept(&self) -> specdrop_watch::Accept {
+        specdrop_watch::Accept::extensions(self.derive.formats.iter().flat_map(|f| f.extensions()))
+    }
+}
+
 /// Where stored URLs start: a path on the portal's own host (`/imglib`)
 /// or an absolute URL of another server (`https://images.example.org/lib`).
 #[derive(Debug, Clone, PartialEq, Eq)]

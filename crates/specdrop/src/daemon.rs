@@ -50,6 +50,7 @@ impl Running {
             roots.push(Root {
                 dir: drop.clone(),
                 skip: skipped_below(drop, &config, &c.config.archive),
+                accept: config.accept(),
             });
         }
         let (tx, arrivals) = mpsc::channel(config.queue);

@@ -105,7 +105,8 @@ async fn show(dir: &Path, config: &Config) -> anyhow::Result<()> {
     files.sort();
     for file in &files {
         let bytes = std::fs::read(file)?;
-        let size = specdrop_derive::probe(&bytes, u64::MAX).map_or_else(|_| "?".into(), |(w, h)| format!("{w}x{h}"));
+        let size = specdrop_derive::probe(&bytes, u64::MAX, &[specdrop_derive::Format::Jpeg])
+            .map_or_else(|_| "?".into(), |(w, h)| format!("{w}x{h}"));
         let rel = file.strip_prefix(&config.storage_root).unwrap_or(file);
         println!("  {:<48} {:>10} px {:>9} bytes", rel.display(), size, bytes.len());
     }

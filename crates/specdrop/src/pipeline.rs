@@ -17,7 +17,8 @@ use specdrop_derive::{DeriveConfig, DeriveError};
 use specdrop_mapper::{
     Action, CollectionInfo, ExistingImage, LinkRequest, Lookup, MapperError, MediaUrls, Portal, Unmatched,
 };
-use specdrop_watch::jpeg::{self, JpegEnd};
+use specdrop_watch::complete::{self, Arrived};
+use specdrop_watch::{Accept, Class};
 use tokio::sync::Semaphore;
 
 use crate::archive;
@@ -116,17 +117,22 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
     let name = path
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    if Accept::default().classify(&name) == Class::Archive {
+        return Err(ending(
+            Kind::Failed,
+            "refused: an archive format (TIFF, DNG or camera RAW), not for the web; export a JPEG for the portal \
+             (the file is left where it is)",
+            None,
+        ));
+    }
     let bytes = tokio::fs::read(path)
         .await
         .map_err(|e| ending(Kind::Failed, format!("cannot read the file: {e}"), None))?;
-    if let JpegEnd::Truncated(at) = jpeg::find_end(&bytes) {
-        return Err(ending(
-            Kind::Skipped,
-            format!(
-                "incomplete: the JPEG ends at byte {at} before its end marker; still uploading? it is taken once complete"
-            ),
-            None,
-        ));
+    if let Arrived::Truncated(at) = complete::check(&bytes) {
+        let detail = format!(
+            "incomplete: the image ends at byte {at} before its end marker; still uploading? it is taken once complete"
+        );
+        return Err(ending(Kind::Skipped, detail, None));
     }
     let mut facts = Facts {
         hash: format!("{:x}", Sha256::digest(&bytes)),
@@ -151,7 +157,7 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
         return Ok(ending(Kind::Skipped, detail, None));
     }
 
-    if let Err(e) = specdrop_derive::probe(&bytes, ctx.derive.max_pixels) {
+    if let Err(e) = specdrop_derive::probe(&bytes, ctx.derive.max_pixels, &ctx.derive.formats) {
         return Err(ending(Kind::Failed, e.to_string(), Some(facts)));
     }
     let Some(catalog_number) = cfg.pattern.catalog_number(&name) else {
@@ -229,6 +235,13 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
         return Err(abandoned());
     }
     let md5 = md5_of_original(&set);
+    // From here on files go one at a time in name order: derivative names
+    // (`_1` when taken) and sortSequence follow the order of the files,
+    // not the order their pixels happened to be ready in.
+    ticket.my_turn().await;
+    if stopping() {
+        return Err(abandoned());
+    }
     // A short content hash in the names, when asked, so a replaced image
     // never shows a cached old one.
     let tag = ctx.derive.hash_in_name.then(|| facts.hash[..8].to_string());
@@ -263,11 +276,6 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
 
     // `keep`: the ledger lists the new files (not when the row was already
     // there and they were removed again).
-    ticket.my_turn().await;
-    if stopping() {
-        let _ = stored.remove();
-        return Err(abandoned());
-    }
     let (kind, occid, media_id, what, keep) = match &ctx.sink {
         Sink::Log(log) => {
             if let Err(e) = sink::append(log, &log_line(cfg, &request)) {

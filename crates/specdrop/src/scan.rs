@@ -125,7 +125,7 @@ async fn run(config: &Config, dry_run: bool, selection: Selection) -> Result<Sum
     let turnstile = Arc::new(Turnstile::default());
     for collection in &session.collections {
         let files = match &selection {
-            Selection::DropFolder => find_files(collection, dry_run),
+            Selection::DropFolder => find_files(collection, dry_run, &config.accept()),
             Selection::Listed(listed) => Ok(still_there(collection, listed)),
         };
         let files = match files {
@@ -253,7 +253,7 @@ fn still_there(collection: &Prepared, listed: &HashMap<String, Vec<PathBuf>>) ->
     }
 }
 
-fn find_files(collection: &Prepared, dry_run: bool) -> Result<Files, Report> {
+fn find_files(collection: &Prepared, dry_run: bool, accept: &specdrop_watch::Accept) -> Result<Files, Report> {
     let c = &collection.config;
     let report = |file: PathBuf, kind, detail: String| Report {
         collection: c.code.clone(),
@@ -267,7 +267,7 @@ fn find_files(collection: &Prepared, dry_run: bool) -> Result<Files, Report> {
             .with_context(|| format!("creating drop folder {}", c.drop.display()))
             .map_err(|e| report(c.drop.clone(), Kind::Failed, format!("{e:#}")))?;
     }
-    let found = specdrop_watch::tree::walk(&c.drop, &[c.archive.as_path()])
+    let found = specdrop_watch::tree::walk(&c.drop, &[c.archive.as_path()], accept)
         .map_err(|e| report(c.drop.clone(), Kind::Failed, e.to_string()))?;
     let relative = |p: &std::path::Path| p.strip_prefix(&c.drop).unwrap_or(p).to_path_buf();
     let mut refused: Vec<Report> = found
@@ -287,8 +287,10 @@ fn find_files(collection: &Prepared, dry_run: bool) -> Result<Files, Report> {
             .into_iter()
             .map(|(path, reason)| report(relative(&path), Kind::Failed, format!("cannot read: {reason}"))),
     );
-    Ok(Files {
-        images: found.images,
-        refused,
-    })
+    // Archive masters go through the pipeline too, which refuses them by
+    // name with the reason (and without reading them).
+    let mut images = found.images;
+    images.extend(found.archives);
+    images.sort();
+    Ok(Files { images, refused })
 }

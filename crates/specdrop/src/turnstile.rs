@@ -1,8 +1,9 @@
-//! Files are linked one at a time and in the order the scan found them
-//! (sorted by name), while their derivatives are made in parallel. One at
-//! a time: two images of one unknown number cannot both create a skeletal
-//! record. In order: `X.jpg` gets a lower sortSequence than `X_b.jpg`,
-//! whichever finished its derivatives first.
+//! Files are stored and linked one at a time and in the order the scan
+//! found them (sorted by name), while their derivatives are made in
+//! parallel. One at a time: two images of one unknown number cannot both
+//! create a skeletal record. In order: `X.jpg` gets the unsuffixed file
+//! name and a lower sortSequence than `X_b.jpg`, whichever finished its
+//! derivatives first.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};

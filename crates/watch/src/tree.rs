@@ -5,23 +5,25 @@ use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
 
 use crate::WatchError;
-use crate::names;
+use crate::names::{Accept, Class};
 
 /// What a walk of a drop folder found.
 #[derive(Debug, Default)]
 pub struct Found {
-    /// Regular files with a JPEG name, in a stable (sorted) order.
+    /// Regular files with an accepted image name, in a stable (sorted) order.
     pub images: Vec<PathBuf>,
-    /// Symbolic links with a JPEG name: never followed, since they could
+    /// Archive masters (TIFF, DNG, RAW): refused with a reason, left in place.
+    pub archives: Vec<PathBuf>,
+    /// Symbolic links with an image name: never followed, since they could
     /// lead out of the drop folder; reported and left where they are.
     pub links: Vec<PathBuf>,
     /// Entries that could not be read (named, with the reason).
     pub unreadable: Vec<(PathBuf, String)>,
 }
 
-/// Walk `drop` recursively. Folders in `skip` (the archive, a report
-/// folder) and hidden folders are not entered.
-pub fn walk(drop: &Path, skip: &[&Path]) -> Result<Found, WatchError> {
+/// Walk `drop` recursively for files `accept` wants. Folders in `skip`
+/// (the archive, a report folder) and hidden folders are not entered.
+pub fn walk(drop: &Path, skip: &[&Path], accept: &Accept) -> Result<Found, WatchError> {
     std::fs::read_dir(drop).map_err(|cause| WatchError::Unreadable {
         path: drop.to_path_buf(),
         cause,
@@ -45,15 +47,14 @@ pub fn walk(drop: &Path, skip: &[&Path]) -> Result<Found, WatchError> {
                 continue;
             }
         };
-        let name = entry.file_name().to_string_lossy();
-        if !names::is_jpeg_name(&name) {
-            continue;
-        }
+        let class = accept.classify(&entry.file_name().to_string_lossy());
         let kind = entry.file_type();
-        if kind.is_symlink() {
-            found.links.push(entry.into_path());
-        } else if kind.is_file() {
-            found.images.push(entry.into_path());
+        match class {
+            Class::Other => {}
+            _ if kind.is_symlink() => found.links.push(entry.into_path()),
+            Class::Image if kind.is_file() => found.images.push(entry.into_path()),
+            Class::Archive if kind.is_file() => found.archives.push(entry.into_path()),
+            _ => {}
         }
     }
     Ok(found)
@@ -80,12 +81,13 @@ mod tests {
             ".hidden/e.jpg",
             "f.jpg.part",
             "g.tif",
+            "h.txt",
         ] {
             fs::write(drop.join(f), b"x")?;
         }
         std::os::unix::fs::symlink("/etc/passwd", drop.join("link.jpg"))?;
         let archive = drop.join("archive");
-        let found = walk(&drop, &[archive.as_path()])?;
+        let found = walk(&drop, &[archive.as_path()], &Accept::default())?;
         let rel: Vec<_> = found
             .images
             .iter()
@@ -93,12 +95,15 @@ mod tests {
             .collect::<Result<_, _>>()?;
         assert_eq!(rel, ["a.jpg", "day1/B.JPEG", "day1/box2/c.jpg"]);
         assert_eq!(found.links, [drop.join("link.jpg")]);
+        assert_eq!(found.archives, [drop.join("g.tif")]);
         Ok(())
     }
 
     #[test]
     fn missing_drop_folder_is_an_error_naming_it() {
-        let err = walk(Path::new("/nonexistent/drop"), &[]).err().map(|e| e.to_string());
+        let err = walk(Path::new("/nonexistent/drop"), &[], &Accept::default())
+            .err()
+            .map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.contains("/nonexistent/drop")));
     }
 }

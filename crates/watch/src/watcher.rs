@@ -17,10 +17,11 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::complete;
 use crate::config::{Mode, WatchConfig};
-use crate::jpeg::{self, JpegEnd};
+use crate::names::{Accept, Class};
 use crate::pending::{Pending, Stamp};
-use crate::{fskind, names, tree};
+use crate::{fskind, tree};
 
 /// A drop folder to watch, and folders below it that are never arrivals
 /// (the archive, report folders).
@@ -28,6 +29,8 @@ use crate::{fskind, names, tree};
 pub struct Root {
     pub dir: PathBuf,
     pub skip: Vec<PathBuf>,
+    /// Which file names are looked at.
+    pub accept: Accept,
 }
 
 /// A complete file in root number `root`.
@@ -244,22 +247,22 @@ impl Task {
             Ok(meta) if meta.is_dir() => {
                 // A folder moved or copied in: its files raised no events
                 // of their own before the new watch was in place.
-                let (dir, skip) = (path.to_path_buf(), root.skip.clone());
+                let (dir, skip, accept) = (path.to_path_buf(), root.skip.clone(), root.accept.clone());
                 if let Ok(Ok(found)) = tokio::task::spawn_blocking(move || {
                     let skip: Vec<&Path> = skip.iter().map(PathBuf::as_path).collect();
-                    tree::walk(&dir, &skip)
+                    tree::walk(&dir, &skip, &accept)
                 })
                 .await
                 {
                     let now = Instant::now();
-                    for file in found.images {
+                    for file in found.images.into_iter().chain(found.archives) {
                         if let Ok(meta) = std::fs::metadata(&file) {
                             self.pending.seen(i, &file, stamp(&meta), now);
                         }
                     }
                 }
             }
-            Ok(meta) if meta.is_file() && is_candidate(path) => {
+            Ok(meta) if meta.is_file() && is_candidate(&root.accept, path) => {
                 self.pending.seen(i, path, stamp(&meta), Instant::now())
             }
             Ok(_) => {}
@@ -275,10 +278,11 @@ impl Task {
             let root = self.roots[i].clone();
             let walked = tokio::task::spawn_blocking(move || {
                 let skip: Vec<&Path> = root.skip.iter().map(PathBuf::as_path).collect();
-                let found = tree::walk(&root.dir, &skip)?;
+                let found = tree::walk(&root.dir, &skip, &root.accept)?;
                 let stamped: Vec<(PathBuf, Stamp)> = found
                     .images
                     .into_iter()
+                    .chain(found.archives)
                     .filter_map(|p| std::fs::metadata(&p).ok().map(|m| (p, stamp(&m))))
                     .collect();
                 Ok::<_, crate::WatchError>(stamped)
@@ -320,7 +324,7 @@ impl Task {
             if !self.pending.settled(&path, now) {
                 continue;
             }
-            if !self.complete(&path, before).await {
+            if !self.complete(root, &path, before).await {
                 self.pending.incomplete(&path, self.config.rescan(), now);
                 continue;
             }
@@ -341,10 +345,19 @@ impl Task {
         true
     }
 
-    /// Readable, unchanged while read, and (for a JPEG) ending with its
-    /// end marker. A file that is not a JPEG at all is handed on: the
-    /// pipeline says what it is.
-    async fn complete(&self, path: &Path, before: Stamp) -> bool {
+    /// Readable, unchanged while read, and not cut short (a JPEG reaches
+    /// its end marker, a PNG its IEND chunk, a WebP its RIFF length). A
+    /// file that is none of these is handed on: the pipeline says what it
+    /// is. Archive masters are not read (they can be huge): they are only
+    /// refused.
+    async fn complete(&self, root: usize, path: &Path, before: Stamp) -> bool {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if self.roots[root].accept.classify(&name) == Class::Archive {
+            return true;
+        }
         let data = match tokio::fs::read(path).await {
             Ok(data) => data,
             Err(e) => {
@@ -353,7 +366,7 @@ impl Task {
             }
         };
         let unchanged = tokio::fs::metadata(path).await.is_ok_and(|m| stamp(&m) == before);
-        unchanged && !matches!(jpeg::find_end(&data), JpegEnd::Truncated(_))
+        unchanged && !matches!(complete::check(&data), complete::Arrived::Truncated(_))
     }
 }
 
@@ -364,9 +377,8 @@ fn stamp(meta: &std::fs::Metadata) -> Stamp {
     }
 }
 
-fn is_candidate(path: &Path) -> bool {
-    path.file_name()
-        .is_some_and(|n| names::is_jpeg_name(&n.to_string_lossy()))
+fn is_candidate(accept: &Accept, path: &Path) -> bool {
+    path.file_name().is_some_and(|n| accept.wants(&n.to_string_lossy()))
 }
 
 /// Inside the root, outside its skipped folders, not in a hidden folder.
@@ -422,6 +434,7 @@ mod tests {
         let root = Root {
             dir: PathBuf::from("/drop"),
             skip: vec![PathBuf::from("/drop/_specdrop")],
+            accept: Accept::default(),
         };
         assert!(wanted(&root, Path::new("/drop/a.jpg")));
         assert!(wanted(&root, Path::new("/drop/day1/a.jpg")));

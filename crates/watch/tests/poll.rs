@@ -33,6 +33,7 @@ async fn poll_mode_finds_files_without_inotify() {
     let roots = vec![Root {
         dir: dir.path().to_path_buf(),
         skip: Vec::new(),
+        accept: specdrop_watch::Accept::default(),
     }];
     let mut watcher = Watcher::spawn(roots, config, tx);
     watcher.initial_scan_done().await;

@@ -42,6 +42,7 @@ async fn start(mode: Mode, before: impl FnOnce(&Path)) -> Setup {
     let roots = vec![Root {
         dir: drop.clone(),
         skip: vec![archive.clone()],
+        accept: specdrop_watch::Accept::default(),
     }];
     let mut watcher = Watcher::spawn(roots, config(mode), tx);
     watcher.initial_scan_done().await;
