@@ -42,7 +42,9 @@ pub struct Opened<'a> {
 }
 
 enum Pixels<'a> {
-    /// A JPEG, decoded on demand.
+    /// A JPEG, decoded on demand (always by zune-jpeg in strict mode: with
+    /// the turbojpeg feature, libjpeg-turbo decoded no faster here and let a
+    /// truncated file through as a grey-filled image).
     Jpeg(Box<JpegDecoder<ZCursor<&'a [u8]>>>),
     /// PNG and WebP: decoded already (after the same size check).
     Ready(Decoded),
@@ -127,7 +129,14 @@ impl Opened<'_> {
             Pixels::Ready(decoded) => return Ok(decoded),
             Pixels::Jpeg(decoder) => decoder,
         };
-        let pixels = decoder.decode().map_err(|e| describe(&e, source_len))?;
+        let size = decoder
+            .output_buffer_size()
+            .ok_or_else(|| DeriveError::Corrupt("no frame header".into()))?;
+        let mut pixels = crate::pool::take(size);
+        if let Err(e) = decoder.decode_into(&mut pixels) {
+            crate::pool::give(pixels);
+            return Err(describe(&e, source_len));
+        }
         let info = decoder
             .info()
             .ok_or_else(|| DeriveError::Corrupt("no frame header".into()))?;

@@ -17,12 +17,16 @@ pub mod formats;
 pub mod layout;
 mod orient;
 pub mod plan;
+mod pool;
 mod resize;
 pub mod store;
+mod workers;
 
 pub use config::{ColorMode, DeriveConfig, SizeSpec};
+pub use encode::ENCODER;
 pub use error::DeriveError;
 pub use formats::Format;
+pub use workers::Workers;
 
 use decode::Decoded;
 use plan::{Plan, Step, WebStep};

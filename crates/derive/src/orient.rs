@@ -90,7 +90,7 @@ pub fn upright(image: Decoded, orientation: Orientation) -> Decoded {
     let ch = usize::from(image.channels);
     let (out_w, out_h) = orientation.displayed(image.width, image.height);
     let (ow, oh) = (out_w as usize, out_h as usize);
-    let mut out = vec![0u8; image.pixels.len()];
+    let mut out = crate::pool::take(image.pixels.len());
     for y in 0..oh {
         for x in 0..ow {
             // Which stored pixel lands at displayed (x, y).
@@ -109,6 +109,7 @@ pub fn upright(image: Decoded, orientation: Orientation) -> Decoded {
             out[to..to + ch].copy_from_slice(&image.pixels[from..from + ch]);
         }
     }
+    crate::pool::give(image.pixels);
     Decoded {
         width: out_w,
         height: out_h,

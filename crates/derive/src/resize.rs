@@ -50,6 +50,14 @@ impl Cascade {
     }
 }
 
+impl Drop for Cascade {
+    fn drop(&mut self) {
+        for level in self.levels.drain(..) {
+            crate::pool::give(level.pixels);
+        }
+    }
+}
+
 fn scaled_height(width: u32, height: u32, new_width: u32) -> u32 {
     let h = (f64::from(height) * f64::from(new_width) / f64::from(width)).round();
     (h as u32).max(1)
@@ -63,7 +71,9 @@ fn resize(resizer: &mut Resizer, from: &Decoded, width: u32, height: u32) -> Res
     };
     let src = fast_image_resize::images::ImageRef::new(from.width, from.height, &from.pixels, pixel_type)
         .map_err(|e| DeriveError::Resize(e.to_string()))?;
-    let mut dst = Image::new(width, height, pixel_type);
+    let len = width as usize * height as usize * usize::from(from.channels);
+    let mut dst = Image::from_vec_u8(width, height, crate::pool::take(len), pixel_type)
+        .map_err(|e| DeriveError::Resize(e.to_string()))?;
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
     resizer
         .resize(&src, &mut dst, &options)

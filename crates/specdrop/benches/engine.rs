@@ -37,6 +37,9 @@ struct Measured {
 }
 
 fn main() {
+    if let Some(dir) = std::env::args().skip_while(|a| a != "--peak-of").nth(1) {
+        return peak_of(Path::new(&dir));
+    }
     let dir = std::env::args()
         .nth(1)
         .filter(|a| !a.starts_with('-'))
@@ -108,9 +111,75 @@ fn main() {
         println!("ImageMagick convert not installed: skipped");
     }
     print_table(&results);
+    println!(
+        "specdrop peak RSS on ~35 MP sheets (2 workers, same code): {:.0} MiB",
+        peak_35mp(&sheets[0].1, work.path())
+    );
     if vips.is_some() {
         whole_scan(&files, results.get(1).map(|r| r.per_sec_two));
     }
+}
+
+/// Peak RSS of the engine (2 workers) on four ~35 MP sheets made from a
+/// real one, measured in a fresh process so nothing else counts.
+fn peak_35mp(sheet: &[u8], work: &Path) -> f64 {
+    let dir = work.join("35mp");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let (w, h, pixels) = rgb(sheet);
+    let (nw, nh) = ((f64::from(w) * 1.28) as u32, (f64::from(h) * 1.28) as u32);
+    let src = Image::from_vec_u8(w, h, pixels, PixelType::U8x3).unwrap_or_else(|e| panic!("{e}"));
+    let mut big = Image::new(nw, nh, PixelType::U8x3);
+    Resizer::new()
+        .resize(
+            &src,
+            &mut big,
+            &ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom)),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut jpeg = Vec::new();
+    jpeg_encoder::Encoder::new(&mut jpeg, 90)
+        .encode(big.buffer(), nw as u16, nh as u16, jpeg_encoder::ColorType::Rgb)
+        .unwrap_or_else(|e| panic!("{e}"));
+    for i in 0..4 {
+        std::fs::write(dir.join(format!("{i}.jpg")), distinct(&jpeg, i)).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let out = Command::new(std::env::current_exe().unwrap_or_else(|e| panic!("{e}")))
+        .arg("--peak-of")
+        .arg(&dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("  ({nw}x{nh} = {:.1} MP)", f64::from(nw) * f64::from(nh) / 1e6);
+    text.trim()
+        .parse::<f64>()
+        .unwrap_or_else(|_| panic!("child said {text:?}"))
+}
+
+/// Child mode: derive every sheet in `dir` with 2 workers, print peak MiB.
+fn peak_of(dir: &Path) {
+    let files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jpg"))
+        .collect();
+    let config = DeriveConfig::default();
+    let out = dir.join("out");
+    in_parallel(files.len(), 2, &|i: usize| {
+        let data = std::fs::read(&files[i]).unwrap_or_else(|e| panic!("{e}"));
+        let set = specdrop_derive::build(&data, &config).unwrap_or_else(|e| panic!("{e}"));
+        specdrop_derive::store::write_set(&out, &i.to_string(), "x.jpg", None, &set).unwrap_or_else(|e| panic!("{e}"));
+    });
+    println!("{:.0}", vm_hwm_kib(std::process::id()) as f64 / 1024.0);
+}
+
+fn rgb(data: &[u8]) -> (u32, u32, Vec<u8>) {
+    use zune_jpeg::JpegDecoder;
+    use zune_jpeg::zune_core::bytestream::ZCursor;
+    let mut d = JpegDecoder::new(ZCursor::new(data));
+    let pixels = d.decode().unwrap_or_else(|e| panic!("{e}"));
+    let info = d.info().unwrap_or_else(|| panic!("no info"));
+    (u32::from(info.width), u32::from(info.height), pixels)
 }
 
 fn default_dir() -> PathBuf {
@@ -204,7 +273,7 @@ fn specdrop_engine(files: &[PathBuf], work: &Path) -> Measured {
         let set = specdrop_derive::build(&data, &config).unwrap_or_else(|e| panic!("{e}"));
         specdrop_derive::store::write_set(&out, &format!("{i}"), "x.jpg", None, &set).unwrap_or_else(|e| panic!("{e}"));
     };
-    job(0); // warm up
+    in_parallel(1, 1, &job); // warm up, on a thread of its own like the rest
     let single = in_parallel(files.len().min(6), 1, &job) / files.len().min(6) as f64;
     let two = in_parallel(files.len(), 2, &job);
     let peak = vm_hwm_kib(std::process::id()) as f64 / 1024.0;
@@ -218,7 +287,10 @@ fn specdrop_engine(files: &[PathBuf], work: &Path) -> Measured {
         }
     });
     Measured {
-        name: "specdrop (zune-jpeg, fast_image_resize, jpeg-encoder)".into(),
+        name: format!(
+            "specdrop ({})",
+            specdrop_derive::ENCODER.split(" (").next().unwrap_or("")
+        ),
         ms_single: single * 1000.0,
         per_sec_two: files.len() as f64 / two,
         peak_rss_mib: peak,

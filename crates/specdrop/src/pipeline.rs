@@ -19,7 +19,6 @@ use specdrop_mapper::{
 };
 use specdrop_watch::complete::{self, Arrived};
 use specdrop_watch::{Accept, Class};
-use tokio::sync::Semaphore;
 
 use crate::archive;
 use crate::config::{Collection, Sink};
@@ -45,9 +44,8 @@ pub struct Context {
     pub storage_root: PathBuf,
     pub derive: DeriveConfig,
     pub sink: Sink,
-    /// Held while decoding, resizing and encoding: CPU work never exceeds
-    /// `workers.threads`, whatever else is waiting.
-    pub cpu: Semaphore,
+    /// The threads that decode, resize and encode (`workers.threads`).
+    pub workers: specdrop_derive::Workers,
     /// Waiting out an unreachable or locked portal database.
     pub outage: Outage,
     /// Set on shutdown: files between stages stop cleanly (nothing half
@@ -393,15 +391,18 @@ fn files_made(stored: &StoredSet) -> String {
 }
 
 async fn derive(ctx: &Context, bytes: Vec<u8>) -> Result<specdrop_derive::Derivatives, DeriveError> {
-    let _permit = ctx
-        .cpu
-        .acquire()
-        .await
-        .map_err(|_| DeriveError::Resize("the worker pool is shut down".into()))?;
+    let (reply, result) = tokio::sync::oneshot::channel();
     let config = ctx.derive.clone();
-    tokio::task::spawn_blocking(move || specdrop_derive::build(&bytes, &config))
+    let submitted = ctx.workers.submit(move || {
+        let _ = reply.send(specdrop_derive::build(&bytes, &config));
+    });
+    if !submitted {
+        return Err(DeriveError::Resize("the worker pool is shut down".into()));
+    }
+    // No reply: the job panicked inside a decoder or resizer.
+    result
         .await
-        .unwrap_or_else(|e| Err(DeriveError::Corrupt(format!("the decoder crashed on this file ({e})"))))
+        .unwrap_or_else(|_| Err(DeriveError::Corrupt("the image crashed the decoder".into())))
 }
 
 async fn store(

@@ -7,7 +7,6 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context as _;
 use specdrop_mapper::{Backend, MapperError, Portal};
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::config::{Config, Sink};
@@ -98,7 +97,7 @@ impl Session {
             storage_root: config.storage_root.clone(),
             derive: config.derive.clone(),
             sink: config.sink.clone(),
-            cpu: Semaphore::new(config.threads),
+            workers: specdrop_derive::Workers::new(config.threads),
             outage,
             stopping: AtomicBool::new(false),
             dry_run,
