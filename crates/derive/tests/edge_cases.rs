@@ -408,3 +408,48 @@ fn archive_masters_are_refused_as_such() {
         Ok(_) => panic!("a TIFF must be refused"),
     }
 }
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut out = (data.len() as u32).to_be_bytes().to_vec();
+    let mut body = kind.to_vec();
+    body.extend_from_slice(data);
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&crc32(&body).to_be_bytes());
+    out
+}
+
+#[test]
+fn a_png_header_claiming_100000_by_100000_is_refused_before_decoding() {
+    // Signature, IHDR for 100000 x 100000 RGB, an empty IDAT, IEND: a
+    // decompression bomb's header with nothing behind it.
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = 100_000u32.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    png.extend(chunk(b"IHDR", &ihdr));
+    png.extend(chunk(b"IDAT", &[]));
+    png.extend(chunk(b"IEND", &[]));
+    let config = DeriveConfig {
+        formats: vec![specdrop_derive::Format::Jpeg, specdrop_derive::Format::Png],
+        ..DeriveConfig::default()
+    };
+    match build(&png, &config) {
+        Err(DeriveError::TooManyPixels { width, height, .. }) => assert_eq!((width, height), (100_000, 100_000)),
+        other => panic!("expected TooManyPixels, got {other:?}"),
+    }
+}
