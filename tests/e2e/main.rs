@@ -2,6 +2,28 @@
 //! herbarium sheets (`samples/`) and real databases (a fresh MariaDB
 //! database per test, and the embedded SQLite portal).
 
+/// A test body `async fn name(backend: Backend)` run once per portal kind:
+/// the embedded SQLite, MariaDB with the 3.x `media` table, and MariaDB
+/// with the older `images` table.
+macro_rules! on_every_backend {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(crate::support::Backend::Sqlite).await;
+            }
+            #[tokio::test]
+            async fn mariadb() {
+                super::$name(crate::support::Backend::MariaDb).await;
+            }
+            #[tokio::test]
+            async fn mariadb_legacy_images() {
+                super::$name(crate::support::Backend::MariaDbLegacy).await;
+            }
+        }
+    };
+}
+
 mod daemon;
 #[path = "../support/mariadb.rs"]
 mod mariadb;

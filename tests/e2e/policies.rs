@@ -69,26 +69,8 @@ async fn skip_leaves_a_specimen_with_images_alone(backend: Backend) {
     assert_eq!(env.files_under("var/www/imglib").len(), 2, "no derivatives made for it");
 }
 
-macro_rules! on_all {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await;
-            }
-            #[tokio::test]
-            async fn mariadb() {
-                super::$name(super::Backend::MariaDb).await;
-            }
-            #[tokio::test]
-            async fn mariadb_legacy_images() {
-                super::$name(super::Backend::MariaDbLegacy).await;
-            }
-        }
-    };
-}
-on_all!(replace_updates_the_row_in_place_and_removes_old_files);
-on_all!(skip_leaves_a_specimen_with_images_alone);
+on_every_backend!(replace_updates_the_row_in_place_and_removes_old_files);
+on_every_backend!(skip_leaves_a_specimen_with_images_alone);
 
 /// (occid, url, thumbnailUrl, originalUrl, mediaMD5, sortSequence) of the
 /// rows specdrop wrote.
@@ -160,7 +142,7 @@ async fn log_sink_then_load_log_gives_the_same_rows(backend: Backend) {
         "loading twice changes nothing"
     );
 }
-on_all!(log_sink_then_load_log_gives_the_same_rows);
+on_every_backend!(log_sink_then_load_log_gives_the_same_rows);
 
 #[tokio::test]
 async fn load_log_reports_bad_lines_by_number() {

@@ -2,25 +2,6 @@
 
 use crate::support::*;
 
-macro_rules! on_both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await;
-            }
-            #[tokio::test]
-            async fn mariadb() {
-                super::$name(super::Backend::MariaDb).await;
-            }
-            #[tokio::test]
-            async fn mariadb_legacy_images() {
-                super::$name(super::Backend::MariaDbLegacy).await;
-            }
-        }
-    };
-}
-
 async fn links_matched_sheets_archives_them_and_parks_the_rest(backend: Backend) {
     let env = Env::new(backend).await;
     env.drop_sample(FULL_1390992, "MICH-V-1390992.jpg");
@@ -81,7 +62,7 @@ async fn links_matched_sheets_archives_them_and_parks_the_rest(backend: Backend)
     assert_eq!(env.image_rows().await, media_before);
     assert_eq!(env.files_under("var/www/imglib"), library);
 }
-on_both!(links_matched_sheets_archives_them_and_parks_the_rest);
+on_every_backend!(links_matched_sheets_archives_them_and_parks_the_rest);
 
 async fn the_same_content_under_a_new_name_is_not_linked_twice(backend: Backend) {
     let env = Env::new(backend).await;
@@ -111,7 +92,7 @@ async fn the_same_content_under_a_new_name_is_not_linked_twice(backend: Backend)
     );
     assert!(env.files_under("var/drop/mich").is_empty());
 }
-on_both!(the_same_content_under_a_new_name_is_not_linked_twice);
+on_every_backend!(the_same_content_under_a_new_name_is_not_linked_twice);
 
 async fn skeletal_policy_creates_one_record_for_an_unknown_number(backend: Backend) {
     let env = Env::new(backend).await;
@@ -138,7 +119,7 @@ async fn skeletal_policy_creates_one_record_for_an_unknown_number(backend: Backe
         .await;
     assert_eq!(highest, 51);
 }
-on_both!(skeletal_policy_creates_one_record_for_an_unknown_number);
+on_every_backend!(skeletal_policy_creates_one_record_for_an_unknown_number);
 
 async fn bad_files_fail_alone_and_stay_where_they_are(backend: Backend) {
     let env = Env::new(backend).await;
@@ -173,7 +154,7 @@ async fn bad_files_fail_alone_and_stay_where_they_are(backend: Backend) {
     );
     assert_eq!(env.image_rows().await, 2);
 }
-on_both!(bad_files_fail_alone_and_stay_where_they_are);
+on_every_backend!(bad_files_fail_alone_and_stay_where_they_are);
 
 #[tokio::test]
 async fn absolute_url_base_gives_absolute_urls() {
@@ -339,7 +320,7 @@ async fn several_images_of_one_specimen_follow_name_order(backend: Backend) {
     );
     assert_eq!(by_sequence.iter().map(|r| r.1).collect::<Vec<_>>(), [50, 51, 52]);
 }
-on_both!(several_images_of_one_specimen_follow_name_order);
+on_every_backend!(several_images_of_one_specimen_follow_name_order);
 
 async fn hostile_names_are_data_not_sql(backend: Backend) {
     let env = Env::new(backend).await;
@@ -359,7 +340,7 @@ async fn hostile_names_are_data_not_sql(backend: Backend) {
     assert_eq!(env.count(&sql).await, 1, "the name is stored as it is");
     assert_eq!(env.files_under("var/archive/mich"), [name]);
 }
-on_both!(hostile_names_are_data_not_sql);
+on_every_backend!(hostile_names_are_data_not_sql);
 
 #[tokio::test]
 async fn names_that_clash_after_cleaning_never_overwrite() {
