@@ -511,3 +511,24 @@ async fn other_catalog_number_lists_match_item_by_item(db: Seeded) {
     assert_eq!(find("123").await, found(152), "leading zeros apply to list items too");
 }
 on_both!(other_catalog_number_lists_match_item_by_item);
+
+async fn the_row_gets_the_occurrences_taxon(db: Seeded) {
+    let mut conn = db.conn().await;
+    sqlx::query("UPDATE omoccurrences SET tidInterpreted = 4242 WHERE occid = 202")
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let p = &db.portal;
+    let mich = p.collection(2).await.unwrap_or_else(|e| panic!("{e}"));
+    let media_id = link(p, &request(&mich, "1390993", "t", "1390993"))
+        .await
+        .media_id()
+        .unwrap_or(0);
+    let (table, id) = db.table();
+    assert_eq!(
+        db.count(&format!("SELECT tid FROM {table} WHERE {id} = {media_id}"))
+            .await,
+        4242
+    );
+}
+on_both!(the_row_gets_the_occurrences_taxon);
