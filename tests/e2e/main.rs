@@ -29,4 +29,5 @@ mod daemon;
 mod mariadb;
 mod policies;
 mod scan;
+mod skeletal;
 mod support;

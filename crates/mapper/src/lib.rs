@@ -12,11 +12,14 @@
 //! spliced into SQL.
 
 mod error;
+pub mod fields;
 pub mod link;
 pub mod lookup;
 pub mod pattern;
 pub mod portal;
 pub mod schema;
+pub mod skeletal;
+mod textfile;
 
 pub use error::MapperError;
 pub use link::{Action, ExistingImage, LinkRequest, Linked, MediaFields, MediaUrls, Unmatched};

@@ -73,8 +73,9 @@ pub struct LinkRequest<'a> {
     pub existing: ExistingImage,
     pub fields: &'a MediaFields,
     pub urls: MediaUrls,
-    /// Hex MD5 of the large file (Symbiota's mediaMD5).
-    pub md5: &'a str,
+    /// Hex MD5 of the large file (Symbiota's mediaMD5); `None` for images
+    /// that live elsewhere and were never read.
+    pub md5: Option<&'a str>,
     /// The source's file name, for `sourceIdentifier`.
     pub source_name: &'a str,
     /// The derivatives' base name without `_1`-style suffix or extension
@@ -82,6 +83,8 @@ pub struct LinkRequest<'a> {
     pub stem: &'a str,
     /// Pixel size of the large image, when known.
     pub size: Option<(u32, u32)>,
+    /// MIME type of the linked images (`image/jpeg` for derivatives).
+    pub format: &'a str,
 }
 
 /// What the transaction did.
@@ -174,11 +177,22 @@ impl Portal {
                     });
                 }
             };
-        let linked = |action| Linked {
+        let action = self.attach(tx, occurrence, request).await?;
+        Ok(Linked {
             occid: occurrence.occid,
             created_occurrence,
             action,
-        };
+        })
+    }
+
+    /// Write the image row of `request` for `occurrence` (or find it there
+    /// already), inside the caller's transaction.
+    pub(crate) async fn attach(
+        &self,
+        tx: &mut AnyConnection,
+        occurrence: Occurrence,
+        request: &LinkRequest<'_>,
+    ) -> Result<Action, MapperError> {
         let m = &self.media;
 
         let sql = format!(
@@ -191,8 +205,9 @@ impl Portal {
             let id: i64 = row.try_get(0)?;
             let text = |i: usize| row.try_get::<Option<String>, _>(i).ok().flatten();
             let (url, original, source, md5) = (text(1), text(2), text(3), text(4));
-            if md5.as_deref() == Some(request.md5) || url.as_deref() == Some(request.urls.url.as_str()) {
-                return Ok(linked(Action::AlreadyThere { media_id: id }));
+            let same_md5 = request.md5.is_some() && md5.as_deref() == request.md5;
+            if same_md5 || url.as_deref() == Some(request.urls.url.as_str()) {
+                return Ok(Action::AlreadyThere { media_id: id });
             }
             let named_alike = source.as_deref() == Some(source_identifier(request.source_name).as_str())
                 || original.as_deref().is_some_and(|u| same_file_name(u, request.stem, ""))
@@ -209,14 +224,14 @@ impl Portal {
 
         match request.existing {
             ExistingImage::Skip if !rows.is_empty() => {
-                return Ok(linked(Action::Skipped {
+                return Ok(Action::Skipped {
                     images: rows.len() as i64,
-                }));
+                });
             }
             ExistingImage::Replace => {
                 if let Some((media_id, old)) = same_name {
                     self.update_row(tx, media_id, request).await?;
-                    return Ok(linked(Action::Replaced { media_id, old }));
+                    return Ok(Action::Replaced { media_id, old });
                 }
             }
             _ => {}
@@ -231,7 +246,7 @@ impl Portal {
         let media_id = self
             .insert_row(tx, &occurrence, highest.map_or(FIRST_SORT_SEQUENCE, |h| h + 1), request)
             .await?;
-        Ok(linked(Action::Inserted { media_id }))
+        Ok(Action::Inserted { media_id })
     }
 
     /// The columns every written row gets, as Symbiota's uploader writes them.
@@ -242,7 +257,7 @@ impl Portal {
             ("url", Value::Text(Some(request.urls.url.as_str()))),
             ("thumbnailUrl", Value::Text(request.urls.thumbnail_url.as_deref())),
             ("originalUrl", Value::Text(request.urls.original_url.as_deref())),
-            ("mediaMD5", Value::Text(Some(request.md5))),
+            ("mediaMD5", Value::Text(request.md5)),
             ("sourceIdentifier", Value::Text(Some(source))),
         ];
         if m.has_pixel_size {
@@ -279,7 +294,7 @@ impl Portal {
             ("occid", Value::Int(Some(occurrence.occid))),
             ("tid", Value::Int(occurrence.tid)),
             ("imageType", Value::Text(Some("specimen"))),
-            ("format", Value::Text(Some("image/jpeg"))),
+            ("format", Value::Text(Some(request.format))),
             ("owner", Value::Text(Some(request.collection.name.as_str()))),
             ("recordID", Value::Text(Some(record_id.as_str()))),
             ("sortSequence", Value::Int(Some(sort_sequence))),
@@ -335,7 +350,11 @@ impl Portal {
 
     /// The id of the row just inserted on `conn`. sqlx's `Any` driver
     /// reports it for MySQL but not for SQLite, which is asked directly.
-    async fn inserted_id(&self, conn: &mut AnyConnection, result: &AnyQueryResult) -> Result<i64, MapperError> {
+    pub(crate) async fn inserted_id(
+        &self,
+        conn: &mut AnyConnection,
+        result: &AnyQueryResult,
+    ) -> Result<i64, MapperError> {
         if let Some(id) = result.last_insert_id() {
             return Ok(id);
         }

@@ -11,7 +11,11 @@ use serde::Deserialize;
 use sqlx::{AnyPool, Row};
 
 use crate::MapperError;
+use crate::fields::{Field, FieldSet, Kind};
 use crate::portal::Backend;
+
+/// Symbiota's MariaDB DDL: the lengths SQLite does not keep.
+const MARIADB_SCHEMA: &str = include_str!("../sql/schema-mariadb.sql");
 
 /// `database.schema`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -121,6 +125,69 @@ impl MediaTable {
     pub fn catalog_number_max(&self) -> usize {
         self.catalog_number_max
     }
+}
+
+/// The columns of `omoccurrences` with their kinds and lengths.
+pub(crate) async fn occurrence_fields(pool: &AnyPool, backend: Backend) -> Result<FieldSet, MapperError> {
+    let rows = match backend {
+        Backend::MySql => sqlx::query(
+            "SELECT COLUMN_NAME, DATA_TYPE, CAST(CHARACTER_MAXIMUM_LENGTH AS SIGNED) FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'omoccurrences'",
+        )
+        .fetch_all(pool)
+        .await?,
+        Backend::Sqlite => {
+            sqlx::query("SELECT name, type, NULL FROM pragma_table_info('omoccurrences')")
+                .fetch_all(pool)
+                .await?
+        }
+    };
+    let mut fields = Vec::new();
+    for row in rows {
+        let name: String = row.try_get(0)?;
+        let declared: String = row.try_get::<String, _>(1)?.to_ascii_lowercase();
+        let length: Option<i64> = row.try_get(2).unwrap_or(None);
+        let kind = match declared.as_str() {
+            t if t.contains("int") => Kind::Integer,
+            t if t.contains("double") || t.contains("real") || t.contains("float") || t.contains("decimal") => {
+                Kind::Decimal
+            }
+            "date" => Kind::Date,
+            _ => Kind::Text,
+        };
+        let max = length
+            .and_then(|l| usize::try_from(l).ok())
+            .or_else(|| mariadb_length(&name));
+        // SQLite keeps dates as text: the MariaDB DDL says which are dates.
+        let kind = if backend == Backend::Sqlite && mariadb_type(&name).as_deref() == Some("date") {
+            Kind::Date
+        } else {
+            kind
+        };
+        fields.push(Field { name, kind, max });
+    }
+    Ok(FieldSet::new(fields))
+}
+
+/// `name varchar(N)` in the omoccurrences block of the MariaDB DDL.
+fn mariadb_length(column: &str) -> Option<usize> {
+    let declared = mariadb_type(column)?;
+    let inner = declared.strip_prefix("varchar(")?.strip_suffix(')')?;
+    inner.parse().ok()
+}
+
+fn mariadb_type(column: &str) -> Option<String> {
+    let block = MARIADB_SCHEMA
+        .split("create table omoccurrences")
+        .nth(1)?
+        .split(") engine")
+        .next()?;
+    block.lines().find_map(|line| {
+        let mut words = line.split_whitespace();
+        let name = words.next()?;
+        name.eq_ignore_ascii_case(column)
+            .then(|| words.next().map(str::to_ascii_lowercase))?
+    })
 }
 
 fn missing(url: &str, table: &'static str, hint: &'static str) -> MapperError {

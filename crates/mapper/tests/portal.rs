@@ -154,10 +154,11 @@ fn request<'a>(collection: &'a CollectionInfo, number: &'a str, md5: &'a str, na
             thumbnail_url: Some(format!("/imglib/MICH_Vascular/01390/{name}_tn.jpg")),
             original_url: Some(format!("/imglib/MICH_Vascular/01390/{name}.jpg")),
         },
-        md5,
+        md5: Some(md5),
         // Leaked: a test-only way to give the request a name of its own.
         source_name: Box::leak(format!("{name}.jpg").into_boxed_str()),
         size: Some((3200, 4804)),
+        format: "image/jpeg",
     }
 }
 

@@ -47,6 +47,13 @@ pub enum Command {
         /// The CSV file (`sink.path`).
         file: PathBuf,
     },
+    /// Apply a skeletal data file (CSV of Symbiota fields) to a collection.
+    ImportSkeletal {
+        file: PathBuf,
+        /// The collection's `code` in the config.
+        #[arg(long)]
+        collection: String,
+    },
     /// Make a demo folder (config, SQLite portal, sample sheets) and scan it.
     Demo {
         /// Where to make it.

@@ -160,9 +160,7 @@ struct RawCollection {
     identifier: String,
     #[serde(default)]
     barcode: Option<BarcodeSection>,
-    /// Read so that configs for skeletal CSV files parse; CSV is not read yet.
     #[serde(default)]
-    #[allow(dead_code)]
     skeletal: SkeletalSection,
     url_base: Option<String>,
 }
@@ -185,7 +183,6 @@ struct BarcodeSection {
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
-#[allow(dead_code)] // skeletal CSV files are not read by this version
 struct SkeletalSection {
     overwrite: bool,
 }
@@ -225,6 +222,8 @@ pub struct Collection {
     pub existing: ExistingImage,
     pub fields: MediaFields,
     pub after_batch_procedure: Option<String>,
+    /// Skeletal files may replace non-empty values (`skeletal.overwrite`).
+    pub skeletal_overwrite: bool,
     pub url_base: UrlBase,
 }
 
@@ -554,6 +553,7 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
                 existing: c.existing_image,
                 fields: c.media,
                 after_batch_procedure: c.after_batch_procedure,
+                skeletal_overwrite: c.skeletal.overwrite,
                 url_base,
             });
         }

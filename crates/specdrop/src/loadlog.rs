@@ -61,10 +61,11 @@ pub async fn load(config: &Config, file: &Path) -> Result<Summary, Failure> {
                 thumbnail_url: line.thumbnail_url.clone(),
                 original_url: line.original_url.clone(),
             },
-            md5: &line.md5,
+            md5: Some(line.md5.as_str()).filter(|m| !m.is_empty()),
             source_name: &line.file,
             stem: &specdrop_derive::layout::stem(&line.file),
             size: line.width.zip(line.height),
+            format: "image/jpeg",
         };
         let (kind, detail) = match outage.retry(&line.file, || portal.link(&request)).await {
             Ok(linked) => {

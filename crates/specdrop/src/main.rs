@@ -15,6 +15,7 @@ mod outcome;
 mod pipeline;
 mod scan;
 mod sink;
+mod skeletal;
 mod turnstile;
 
 use std::process::ExitCode;
@@ -57,6 +58,11 @@ fn main() -> ExitCode {
                 init_logging(&config.log_filter);
                 let summary = loadlog::load(&config, &file).await?;
                 Ok(finish(&summary))
+            }
+            Command::ImportSkeletal { file, collection } => {
+                let config = Config::load(&cli.config)?;
+                init_logging(&config.log_filter);
+                skeletal::import(&config, &file, &collection).await
             }
             Command::Demo { dir } => {
                 init_logging("info");

@@ -115,7 +115,14 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
     let name = path
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    if Accept::default().classify(&name) == Class::Archive {
+    let class = Accept::default().classify(&name);
+    if class == Class::Skeletal {
+        // Records change: in turn with the images, one at a time.
+        ticket.my_turn().await;
+        let (kind, detail) = crate::skeletal::from_drop(ctx, collection, path).await;
+        return Ok(ending(kind, detail, None));
+    }
+    if class == Class::Archive {
         return Err(ending(
             Kind::Failed,
             "refused: an archive format (TIFF, DNG or camera RAW), not for the web; export a JPEG for the portal \
@@ -266,10 +273,11 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
         existing: cfg.existing,
         fields: &cfg.fields,
         urls,
-        md5: &md5,
+        md5: Some(&md5),
         source_name: &name,
         stem: &specdrop_derive::layout::stem(&name),
         size,
+        format: "image/jpeg",
     };
 
     // `keep`: the ledger lists the new files (not when the row was already
@@ -449,7 +457,7 @@ fn log_line(cfg: &Collection, request: &LinkRequest<'_>) -> LogLine {
         original_url: request.urls.original_url.clone(),
         width: request.size.map(|s| s.0),
         height: request.size.map(|s| s.1),
-        md5: request.md5.to_string(),
+        md5: request.md5.unwrap_or_default().to_string(),
         time: now
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),

@@ -290,6 +290,7 @@ fn find_files(collection: &Prepared, dry_run: bool, accept: &specdrop_watch::Acc
     // name with the reason (and without reading them).
     let mut images = found.images;
     images.extend(found.archives);
+    images.extend(found.skeletal);
     images.sort();
     Ok(Files { images, refused })
 }

@@ -1,13 +1,17 @@
 //! File names: uploads in progress under a temporary name and clutter that
 //! desktops leave in shared folders are never arrivals; images of the
-//! accepted formats are; archive masters (TIFF, DNG, RAW) are arrivals only
-//! so that they can be refused with a reason.
+//! accepted formats and skeletal data files are; archive masters (TIFF,
+//! DNG, RAW) are arrivals only so that they can be refused with a reason.
 
 /// Endings SFTP/SMB/browser clients use while a file is still arriving;
 /// the client renames the file to its final name when done.
 const UPLOAD_SUFFIXES: [&str; 5] = [".filepart", ".part", ".partial", ".tmp", ".crdownload"];
 /// Files that operating systems drop into shares.
 const CLUTTER: [&str; 3] = ["thumbs.db", "desktop.ini", "ehthumbs.db"];
+/// Skeletal data files (Symbiota's skeletal CSV and its variants).
+const SKELETAL: [&str; 5] = ["csv", "tsv", "tab", "txt", "dat"];
+/// The result files specdrop writes beside skeletal files.
+pub const RESULT_SUFFIX: &str = ".result.txt";
 /// Archive masters: never for the web, refused with a reason.
 const ARCHIVE: [&str; 14] = [
     "tif", "tiff", "dng", "cr2", "cr3", "nef", "nrw", "arw", "orf", "rw2", "raf", "pef", "srw", "raw",
@@ -31,6 +35,8 @@ pub enum Class {
     Image,
     /// An archive master, to be refused with a reason.
     Archive,
+    /// A skeletal data file (delimited text).
+    Skeletal,
     /// Anything else: not specdrop's business.
     Other,
 }
@@ -73,6 +79,8 @@ impl Accept {
             Class::Image
         } else if ARCHIVE.contains(&ext.as_str()) {
             Class::Archive
+        } else if SKELETAL.contains(&ext.as_str()) && !file_name.to_ascii_lowercase().ends_with(RESULT_SUFFIX) {
+            Class::Skeletal
         } else {
             Class::Other
         }
@@ -115,8 +123,11 @@ mod tests {
         for name in ["a.jpg", "A.JPG", "b.jpeg", "b.JpEg", "MICH-V-1390992.jpg"] {
             assert_eq!(accept.classify(name), Class::Image, "{name}");
         }
-        for name in ["a.png", "jpg", "a.jpg.txt", "notes.csv"] {
+        for name in ["a.png", "jpg", "a.doc", "x.csv.result.txt"] {
             assert_eq!(accept.classify(name), Class::Other, "{name}");
+        }
+        for name in ["batch.csv", "b.TSV", "c.tab", "d.txt", "e.DAT"] {
+            assert_eq!(accept.classify(name), Class::Skeletal, "{name}");
         }
         for name in ["a.tif", "A.TIFF", "b.dng", "c.CR2", "d.nef"] {
             assert_eq!(accept.classify(name), Class::Archive, "{name}");

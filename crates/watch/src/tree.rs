@@ -14,6 +14,8 @@ pub struct Found {
     pub images: Vec<PathBuf>,
     /// Archive masters (TIFF, DNG, RAW): refused with a reason, left in place.
     pub archives: Vec<PathBuf>,
+    /// Skeletal data files (CSV and the like).
+    pub skeletal: Vec<PathBuf>,
     /// Symbolic links with an image name: never followed, since they could
     /// lead out of the drop folder; reported and left where they are.
     pub links: Vec<PathBuf>,
@@ -54,6 +56,7 @@ pub fn walk(drop: &Path, skip: &[&Path], accept: &Accept) -> Result<Found, Watch
             _ if kind.is_symlink() => found.links.push(entry.into_path()),
             Class::Image if kind.is_file() => found.images.push(entry.into_path()),
             Class::Archive if kind.is_file() => found.archives.push(entry.into_path()),
+            Class::Skeletal if kind.is_file() => found.skeletal.push(entry.into_path()),
             _ => {}
         }
     }
@@ -81,7 +84,8 @@ mod tests {
             ".hidden/e.jpg",
             "f.jpg.part",
             "g.tif",
-            "h.txt",
+            "h.doc",
+            "i.csv",
         ] {
             fs::write(drop.join(f), b"x")?;
         }
@@ -96,6 +100,7 @@ mod tests {
         assert_eq!(rel, ["a.jpg", "day1/B.JPEG", "day1/box2/c.jpg"]);
         assert_eq!(found.links, [drop.join("link.jpg")]);
         assert_eq!(found.archives, [drop.join("g.tif")]);
+        assert_eq!(found.skeletal, [drop.join("i.csv")]);
         Ok(())
     }
 

@@ -255,7 +255,7 @@ impl Task {
                 .await
                 {
                     let now = Instant::now();
-                    for file in found.images.into_iter().chain(found.archives) {
+                    for file in found.images.into_iter().chain(found.archives).chain(found.skeletal) {
                         if let Ok(meta) = std::fs::metadata(&file) {
                             self.pending.seen(i, &file, stamp(&meta), now);
                         }
@@ -283,6 +283,7 @@ impl Task {
                     .images
                     .into_iter()
                     .chain(found.archives)
+                    .chain(found.skeletal)
                     .filter_map(|p| std::fs::metadata(&p).ok().map(|m| (p, stamp(&m))))
                     .collect();
                 Ok::<_, crate::WatchError>(stamped)

@@ -1,0 +1,240 @@
+//! Skeletal data files in drop folders and `specdrop import-skeletal`: read
+//! and check the file, apply it in one transaction, and tell the imaging
+//! team row by row what happened in a small result file beside it.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use specdrop_mapper::skeletal::{self, Applied, SkeletalFile, SkeletalOptions};
+use specdrop_mapper::{MapperError, Portal};
+
+use crate::config::{Collection, Config, Sink};
+use crate::exit::Failure;
+use crate::outcome::Kind;
+use crate::pipeline::{Context, Prepared};
+
+/// The result file written beside `file` (`NAME.result.txt`).
+pub fn result_path(file: &Path) -> PathBuf {
+    let name = file
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    file.with_file_name(format!("{name}{}", specdrop_watch::names::RESULT_SUFFIX))
+}
+
+/// Read and check a file against the portal's fields.
+pub async fn read(portal: &Portal, bytes: &[u8]) -> Result<Result<SkeletalFile, String>, MapperError> {
+    let fields = portal.occurrence_fields().await?;
+    Ok(skeletal::read(bytes, &fields))
+}
+
+/// Apply a checked file for `collection`.
+pub async fn apply(portal: &Portal, collection: &Prepared, file: &SkeletalFile) -> Result<Applied, MapperError> {
+    let cfg: &Collection = &collection.config;
+    portal
+        .apply_skeletal(
+            file,
+            &SkeletalOptions {
+                collection: &collection.info,
+                pattern: &cfg.pattern,
+                rules: cfg.match_rules,
+                overwrite: cfg.skeletal_overwrite,
+                media_fields: &cfg.fields,
+            },
+        )
+        .await
+}
+
+/// The summary line: counts and where the details are.
+pub fn summary(applied: &Applied) -> String {
+    format!(
+        "{} created, {} filled, {} unchanged, {} rejected; {} image link(s)",
+        applied.created.len(),
+        applied.filled.len(),
+        applied.unchanged.len(),
+        applied.rejected.len(),
+        applied.media_linked
+    )
+}
+
+/// The result file's text, for people who open it from the share.
+pub fn result_text(
+    name: &str,
+    collection: &Prepared,
+    warnings: &[String],
+    outcome: &Result<Applied, String>,
+) -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "specdrop: skeletal file {name}, collection {} (collid {}), {} UTC",
+        collection.config.code,
+        collection.config.collid,
+        now.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    );
+    let applied = match outcome {
+        Err(why) => {
+            let _ = writeln!(t, "\nREFUSED, nothing was written:\n  {why}");
+            return t;
+        }
+        Ok(applied) => applied,
+    };
+    let _ = writeln!(t, "rows: {}", summary(applied));
+    let mut section = |title: &str, lines: Vec<String>| {
+        if !lines.is_empty() {
+            let _ = writeln!(t, "\n{title}:");
+            for line in lines {
+                let _ = writeln!(t, "  {line}");
+            }
+        }
+    };
+    section("warnings", warnings.to_vec());
+    section(
+        "rejected (fix these rows and drop them again)",
+        applied
+            .rejected
+            .iter()
+            .map(|(l, why)| format!("line {l}: {why}"))
+            .collect(),
+    );
+    section(
+        "created (processingStatus unprocessed)",
+        applied
+            .created
+            .iter()
+            .map(|(l, c, o)| format!("line {l}: {c} -> new record occid {o}"))
+            .collect(),
+    );
+    section(
+        "filled (only fields that were empty)",
+        applied
+            .filled
+            .iter()
+            .map(|(l, c, o, f)| format!("line {l}: {c} -> occid {o}: {}", f.join(", ")))
+            .collect(),
+    );
+    section(
+        "unchanged",
+        applied
+            .unchanged
+            .iter()
+            .map(|(l, c, o)| format!("line {l}: {c} -> occid {o}"))
+            .collect(),
+    );
+    t
+}
+
+/// A skeletal file that arrived in a drop folder: (outcome, report text).
+/// Applied files go to the archive with their result file; refused files
+/// stay, with the result file beside them saying why.
+pub async fn from_drop(ctx: &Context, collection: &Prepared, path: &Path) -> (Kind, String) {
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    if ctx.sink != Sink::Database {
+        return (
+            Kind::Skipped,
+            "skeletal file left in place: it needs sink.kind = \"database\"".into(),
+        );
+    }
+    let bytes = match tokio::fs::read(path).await {
+        Ok(bytes) => bytes,
+        Err(e) => return (Kind::Failed, format!("cannot read the file: {e}")),
+    };
+    let checked = match ctx.outage.retry(&name, || read(&ctx.portal, &bytes)).await {
+        Ok(checked) => checked,
+        Err(e) => return (Kind::Failed, format!("database: {e}")),
+    };
+    let file = match checked {
+        Ok(file) => file,
+        Err(why) => {
+            let text = result_text(&name, collection, &[], &Err(why.clone()));
+            let note = write_result(&result_path(path), &text);
+            return (Kind::Failed, format!("skeletal file refused: {why}{note}"));
+        }
+    };
+    if ctx.dry_run {
+        return (
+            Kind::Skeletal,
+            format!("would apply skeletal file ({} rows)", file.rows()),
+        );
+    }
+    let applied = match ctx.outage.retry(&name, || apply(&ctx.portal, collection, &file)).await {
+        Ok(applied) => applied,
+        Err(e) => {
+            return (
+                Kind::Failed,
+                format!("skeletal file not applied (nothing written): {e}"),
+            );
+        }
+    };
+    let text = result_text(&name, collection, &file.warnings, &Ok(applied.clone()));
+    let (drop, archive, source) = (
+        collection.config.drop.clone(),
+        collection.config.archive.clone(),
+        path.to_path_buf(),
+    );
+    let moved = tokio::task::spawn_blocking(move || crate::archive::move_to_archive(&drop, &archive, &source)).await;
+    let note = match moved {
+        Ok(Ok(target)) => {
+            let _ = std::fs::remove_file(result_path(path));
+            write_result(&result_path(&target), &text)
+        }
+        _ => write_result(&result_path(path), &text),
+    };
+    let kind = if applied.rejected.is_empty() {
+        Kind::Skeletal
+    } else {
+        Kind::Failed
+    };
+    (kind, format!("skeletal file: {}{note}", summary(&applied)))
+}
+
+fn write_result(path: &Path, text: &str) -> String {
+    match std::fs::write(path, text) {
+        Ok(()) => format!(
+            " (details: {})",
+            path.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        ),
+        Err(e) => format!(" (the result file {} could not be written: {e})", path.display()),
+    }
+}
+
+/// `specdrop import-skeletal FILE --collection CODE`: apply the file where
+/// it is and print the result. Exit 0 applied, 1 refused or rows rejected.
+pub async fn import(config: &Config, file: &Path, code: &str) -> Result<std::process::ExitCode, Failure> {
+    let Some(index) = config.collections.iter().position(|c| c.code == code) else {
+        let known: Vec<&str> = config.collections.iter().map(|c| c.code.as_str()).collect();
+        return Err(Failure::Config(format!(
+            "--collection {code:?} is not in the config; it has {}",
+            known.join(", ")
+        )));
+    };
+    let bytes =
+        std::fs::read(file).map_err(|e| Failure::Run(anyhow::anyhow!("cannot read {}: {e}", file.display())))?;
+    let outage = crate::outage::Outage::new(config.database_wait);
+    let portal = crate::scan::connect(config, &outage).await?;
+    let collections = crate::scan::prepare(config, &portal).await?;
+    let collection = &collections[index];
+    let name = file
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let checked = read(&portal, &bytes).await.map_err(|e| Failure::Run(e.into()))?;
+    let (warnings, outcome) = match checked {
+        Err(why) => (Vec::new(), Err(why)),
+        Ok(file) => {
+            let applied = apply(&portal, collection, &file)
+                .await
+                .map_err(|e| Failure::Run(e.into()))?;
+            (file.warnings.clone(), Ok(applied))
+        }
+    };
+    print!("{}", result_text(&name, collection, &warnings, &outcome));
+    portal.close().await;
+    Ok(match outcome {
+        Ok(applied) if applied.rejected.is_empty() => std::process::ExitCode::SUCCESS,
+        _ => std::process::ExitCode::from(1),
+    })
+}
