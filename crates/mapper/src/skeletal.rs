@@ -36,7 +36,7 @@ enum Column {
 #[derive(Debug, Clone)]
 pub struct SkeletalFile {
     columns: Vec<Column>,
-    rows: Vec<(u64, Vec<String>)>,
+    rows: Vec<textfile::Record>,
     /// Notes for the result file (ignored columns, a converted encoding).
     pub warnings: Vec<String>,
 }

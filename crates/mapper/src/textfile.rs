@@ -86,8 +86,11 @@ pub fn delimiter(header_line: &str) -> u8 {
         .map_or(b',', |(d, _)| *d)
 }
 
-/// Header and records of the text, each record with the line it starts on.
-pub fn records(text: &str) -> Result<(Vec<String>, Vec<(u64, Vec<String>)>), String> {
+/// A record's values with the line of the file it starts on.
+pub type Record = (u64, Vec<String>);
+
+/// Header and records of the text.
+pub fn records(text: &str) -> Result<(Vec<String>, Vec<Record>), String> {
     let first_line = text.lines().next().unwrap_or_default();
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter(first_line))
