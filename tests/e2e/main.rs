@@ -28,6 +28,7 @@ mod daemon;
 #[path = "../support/mariadb.rs"]
 mod mariadb;
 mod policies;
+mod remote;
 mod scan;
 mod skeletal;
 mod support;

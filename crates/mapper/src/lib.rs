@@ -19,7 +19,7 @@ pub mod pattern;
 pub mod portal;
 pub mod schema;
 pub mod skeletal;
-mod textfile;
+pub mod textfile;
 
 pub use error::MapperError;
 pub use link::{Action, ExistingImage, LinkRequest, Linked, MediaFields, MediaUrls, Unmatched};

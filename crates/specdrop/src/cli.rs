@@ -54,6 +54,35 @@ pub enum Command {
         #[arg(long)]
         collection: String,
     },
+    /// Link the images of an HTTP directory listing (Apache or nginx
+    /// autoindex, sub-directories included) to their specimens.
+    Harvest {
+        url: String,
+        #[arg(long)]
+        collection: String,
+        /// Say what would happen; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Link image URLs listed in a CSV file (file name or catalog number,
+    /// and URL columns) to their specimens.
+    ImportLinks {
+        file: PathBuf,
+        #[arg(long)]
+        collection: String,
+        /// The column holding the image URL (default: url, accessURI, mediaURL...).
+        #[arg(long)]
+        url_column: Option<String>,
+        /// The column holding the file name (default: filename, originalFileName...).
+        #[arg(long)]
+        file_column: Option<String>,
+        /// The column holding the catalog number, when there is one.
+        #[arg(long)]
+        catalog_column: Option<String>,
+        /// Say what would happen; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Make a demo folder (config, SQLite portal, sample sheets) and scan it.
     Demo {
         /// Where to make it.

@@ -13,6 +13,7 @@ mod loadlog;
 mod outage;
 mod outcome;
 mod pipeline;
+mod remote;
 mod scan;
 mod sink;
 mod skeletal;
@@ -63,6 +64,34 @@ fn main() -> ExitCode {
                 let config = Config::load(&cli.config)?;
                 init_logging(&config.log_filter);
                 skeletal::import(&config, &file, &collection).await
+            }
+            Command::Harvest {
+                url,
+                collection,
+                dry_run,
+            } => {
+                let config = Config::load(&cli.config)?;
+                init_logging(&config.log_filter);
+                let summary = remote::harvest(&config, &url, &collection, dry_run).await?;
+                Ok(finish(&summary))
+            }
+            Command::ImportLinks {
+                file,
+                collection,
+                url_column,
+                file_column,
+                catalog_column,
+                dry_run,
+            } => {
+                let config = Config::load(&cli.config)?;
+                init_logging(&config.log_filter);
+                let columns = remote::Columns {
+                    url: url_column,
+                    file: file_column,
+                    catalog: catalog_column,
+                };
+                let summary = remote::import_links(&config, &file, &collection, &columns, dry_run).await?;
+                Ok(finish(&summary))
             }
             Command::Demo { dir } => {
                 init_logging("info");

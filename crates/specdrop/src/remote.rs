@@ -1,0 +1,443 @@
+//! Images that already live on a web server: `specdrop harvest URL`
+//! (an Apache or nginx directory listing, sub-directories included) and
+//! `specdrop import-links FILE` (a spreadsheet of names or catalog numbers
+//! and URLs, e.g. an iDigBio Media Ingestion Appliance report). Each link
+//! goes to its specimen with the collection's pattern and policies. Nothing
+//! is fetched but the listings themselves: no derivatives are made; url and
+//! originalUrl are the link.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::time::Duration;
+
+use specdrop_mapper::{Action, ExistingImage, LinkRequest, Lookup, MapperError, MediaUrls, Portal};
+
+use crate::config::Config;
+use crate::exit::Failure;
+use crate::outage::Outage;
+use crate::outcome::{Kind, Report, Summary};
+use crate::pipeline::Prepared;
+use crate::scan;
+
+/// Listings larger than this are not read.
+const LISTING_LIMIT: u64 = 16 * 1024 * 1024;
+/// Directory pages visited at most in one harvest.
+const MAX_PAGES: usize = 10_000;
+
+/// An image link to map: where it came from (for the report), its file
+/// name and its URL; or a catalog number given directly.
+struct Link {
+    origin: String,
+    name: String,
+    url: String,
+    catalog_number: Option<String>,
+}
+
+async fn open(config: &Config, code: &str) -> Result<(Portal, Prepared, Outage), Failure> {
+    let Some(index) = config.collections.iter().position(|c| c.code == code) else {
+        let known: Vec<&str> = config.collections.iter().map(|c| c.code.as_str()).collect();
+        return Err(Failure::Config(format!(
+            "--collection {code:?} is not in the config; it has {}",
+            known.join(", ")
+        )));
+    };
+    let outage = Outage::new(config.database_wait);
+    let portal = scan::connect(config, &outage).await?;
+    let mut collections = scan::prepare(config, &portal).await?;
+    Ok((portal, collections.swap_remove(index), outage))
+}
+
+/// `specdrop harvest URL --collection CODE [--dry-run]`.
+pub async fn harvest(config: &Config, start: &str, code: &str, dry_run: bool) -> Result<Summary, Failure> {
+    let start = if start.ends_with('/') {
+        start.to_string()
+    } else {
+        format!("{start}/")
+    };
+    if !(start.starts_with("http://") || start.starts_with("https://")) {
+        return Err(Failure::Config(format!(
+            "{start:?}: harvest reads http:// or https:// directory listings"
+        )));
+    }
+    let (portal, collection, outage) = open(config, code).await?;
+    let extensions: Vec<&str> = config
+        .derive
+        .formats
+        .iter()
+        .flat_map(|f| f.extensions())
+        .copied()
+        .collect();
+    let listed = tokio::task::spawn_blocking({
+        let start = start.clone();
+        let extensions: Vec<String> = extensions.iter().map(|e| (*e).to_string()).collect();
+        move || crawl(&start, &extensions)
+    })
+    .await
+    .map_err(|e| Failure::Run(e.into()))?
+    .map_err(Failure::Run)?;
+    let links = listed
+        .into_iter()
+        .map(|url| Link {
+            origin: url.strip_prefix(&start).unwrap_or(&url).to_string(),
+            name: percent_decode(url.rsplit('/').next().unwrap_or(&url)),
+            url,
+            catalog_number: None,
+        })
+        .collect();
+    let summary = map_links(&portal, &collection, &outage, links, dry_run).await;
+    portal.close().await;
+    Ok(summary)
+}
+
+/// Column names of an import-links file, as given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Columns {
+    pub url: Option<String>,
+    pub file: Option<String>,
+    pub catalog: Option<String>,
+}
+
+/// `specdrop import-links FILE --collection CODE`.
+pub async fn import_links(
+    config: &Config,
+    file: &std::path::Path,
+    code: &str,
+    columns: &Columns,
+    dry_run: bool,
+) -> Result<Summary, Failure> {
+    let bytes =
+        std::fs::read(file).map_err(|e| Failure::Run(anyhow::anyhow!("cannot read {}: {e}", file.display())))?;
+    let fail = |why: String| Failure::Run(anyhow::anyhow!("{}: {why}", file.display()));
+    let (text, _) = specdrop_mapper::textfile::decode(&bytes).map_err(fail)?;
+    let (header, rows) = specdrop_mapper::textfile::records(&text).map_err(fail)?;
+    let find = |given: &Option<String>, defaults: &[&str]| -> Result<Option<usize>, Failure> {
+        let position = |name: &str| header.iter().position(|h| h.eq_ignore_ascii_case(name));
+        match given {
+            Some(name) => position(name).map(Some).ok_or_else(|| {
+                Failure::Config(format!(
+                    "{}: no column {name:?}; the columns are {}",
+                    file.display(),
+                    header.join(", ")
+                ))
+            }),
+            None => Ok(defaults.iter().find_map(|d| position(d))),
+        }
+    };
+    let url_at = find(
+        &columns.url,
+        &["url", "accessURI", "mediaURL", "media url", "identifier"],
+    )?
+    .ok_or_else(|| {
+        Failure::Config(format!(
+            "{}: no URL column found; name it with --url-column",
+            file.display()
+        ))
+    })?;
+    let file_at = find(
+        &columns.file,
+        &[
+            "filename",
+            "file name",
+            "originalFileName",
+            "original file name",
+            "file",
+        ],
+    )?;
+    let catalog_at = find(&columns.catalog, &["catalogNumber", "catalog number"])?;
+    let (portal, collection, outage) = open(config, code).await?;
+    let value = |row: &[String], at: Option<usize>| at.and_then(|i| row.get(i)).filter(|v| !v.is_empty()).cloned();
+    let links = rows
+        .iter()
+        .map(|(line, row)| {
+            let url = value(row, Some(url_at)).unwrap_or_default();
+            let name = value(row, file_at).unwrap_or_else(|| percent_decode(url.rsplit('/').next().unwrap_or("")));
+            Link {
+                origin: format!("line {line}"),
+                name,
+                url,
+                catalog_number: value(row, catalog_at),
+            }
+        })
+        .collect();
+    let summary = map_links(&portal, &collection, &outage, links, dry_run).await;
+    portal.close().await;
+    Ok(summary)
+}
+
+async fn map_links(
+    portal: &Portal,
+    collection: &Prepared,
+    outage: &Outage,
+    links: Vec<Link>,
+    dry_run: bool,
+) -> Summary {
+    let mut summary = Summary::default();
+    let cfg = &collection.config;
+    for link in links {
+        let (kind, detail) = map_one(portal, collection, outage, &link, dry_run).await;
+        scan::tally(
+            &mut summary,
+            Report {
+                collection: cfg.code.clone(),
+                file: link.origin.clone().into(),
+                kind,
+                detail,
+            },
+        );
+    }
+    summary.deferred = outage.deferred();
+    summary
+}
+
+async fn map_one(
+    portal: &Portal,
+    collection: &Prepared,
+    outage: &Outage,
+    link: &Link,
+    dry_run: bool,
+) -> (Kind, String) {
+    let cfg = &collection.config;
+    if let Err(why) = portal.check_url(&link.url) {
+        return (Kind::Failed, why);
+    }
+    let catalog = match link
+        .catalog_number
+        .clone()
+        .or_else(|| cfg.pattern.catalog_number(&link.name))
+    {
+        Some(catalog) => catalog,
+        None => return (Kind::Skipped, format!("no catalog number in name {:?}", link.name)),
+    };
+    if dry_run {
+        return match outage
+            .retry(&link.name, || portal.find(cfg.collid, &catalog, cfg.match_rules))
+            .await
+        {
+            Ok(Lookup::Found(o)) => (Kind::Linked, format!("would link {} to occid {}", link.url, o.occid)),
+            Ok(Lookup::Ambiguous(occids)) => (Kind::Parked, MapperError::Ambiguous(occids).to_string()),
+            Ok(Lookup::NotFound) => (Kind::Parked, format!("no specimen with catalog number {catalog}")),
+            Err(e) => (Kind::Failed, format!("database: {e}")),
+        };
+    }
+    let request = LinkRequest {
+        collection: &collection.info,
+        catalog_number: &catalog,
+        rules: cfg.match_rules,
+        unmatched: cfg.unmatched,
+        existing: match cfg.existing {
+            // Replacing removes old files; remote links own none.
+            ExistingImage::Replace => ExistingImage::Add,
+            other => other,
+        },
+        fields: &cfg.fields,
+        urls: MediaUrls {
+            url: link.url.clone(),
+            thumbnail_url: None,
+            original_url: Some(link.url.clone()),
+        },
+        md5: None,
+        source_name: &link.name,
+        stem: &link.name,
+        size: None,
+        format: image_format(&link.url),
+    };
+    match outage.retry(&link.name, || portal.link(&request)).await {
+        Ok(linked) => {
+            let kind = if linked.created_occurrence {
+                Kind::Skeletal
+            } else {
+                Kind::Linked
+            };
+            let what = match linked.action {
+                Action::Inserted { media_id } => format!("media {media_id}"),
+                Action::AlreadyThere { media_id } => format!("media {media_id} was already there"),
+                Action::Replaced { media_id, .. } => format!("media {media_id} replaced"),
+                Action::Skipped { images } => {
+                    return (
+                        Kind::Skipped,
+                        format!("already has {images} image(s) and existing_image = \"skip\""),
+                    );
+                }
+            };
+            (
+                kind,
+                format!("catalog number {catalog} -> occid {}, {what}", linked.occid),
+            )
+        }
+        Err(MapperError::Vanished { .. }) => (Kind::Parked, format!("no specimen with catalog number {catalog}")),
+        Err(e @ MapperError::Ambiguous(_)) => (Kind::Parked, e.to_string()),
+        Err(e) => (Kind::Failed, e.to_string()),
+    }
+}
+
+fn image_format(url: &str) -> &'static str {
+    let lower = url.to_ascii_lowercase();
+    if lower.ends_with(".png") {
+        "image/png"
+    } else if lower.ends_with(".webp") {
+        "image/webp"
+    } else {
+        "image/jpeg"
+    }
+}
+
+/// Every image URL under `start` (a directory listing), walking into
+/// sub-directories; nothing outside `start` is visited.
+fn crawl(start: &str, extensions: &[String]) -> anyhow::Result<Vec<String>> {
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .new_agent();
+    let mut queue = VecDeque::from([start.to_string()]);
+    let mut visited = BTreeSet::new();
+    let mut images = BTreeSet::new();
+    while let Some(page) = queue.pop_front() {
+        if !visited.insert(page.clone()) {
+            continue;
+        }
+        anyhow::ensure!(
+            visited.len() <= MAX_PAGES,
+            "more than {MAX_PAGES} directory pages under {start}; harvest a sub-directory"
+        );
+        let html = agent
+            .get(&page)
+            .call()
+            .and_then(|mut r| r.body_mut().with_config().limit(LISTING_LIMIT).read_to_string())
+            .map_err(|e| anyhow::anyhow!("cannot read the listing {page}: {e}"))?;
+        for href in hrefs(&html) {
+            let Some(target) = resolve(&page, &href) else { continue };
+            // Parent directories, other sites and sort links are not followed.
+            if !target.starts_with(start) {
+                continue;
+            }
+            if target.ends_with('/') {
+                queue.push_back(target);
+            } else {
+                let lower = target.to_ascii_lowercase();
+                let path = lower.split(['?', '#']).next().unwrap_or(&lower);
+                if extensions.iter().any(|e| path.ends_with(&format!(".{e}"))) {
+                    images.insert(target);
+                }
+            }
+        }
+    }
+    Ok(images.into_iter().collect())
+}
+
+/// The `href` values of a page's anchors.
+fn hrefs(html: &str) -> Vec<String> {
+    let lower = html.to_ascii_lowercase();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(at) = lower[from..].find("href=") {
+        let start = from + at + 5;
+        let quote = html.as_bytes().get(start).copied();
+        let (value_start, end) = match quote {
+            Some(q @ (b'"' | b'\'')) => {
+                let end = html[start + 1..].find(char::from(q)).map(|e| start + 1 + e);
+                (start + 1, end)
+            }
+            _ => (start, html[start..].find([' ', '>']).map(|e| start + e)),
+        };
+        let Some(end) = end else { break };
+        out.push(html[value_start..end].replace("&amp;", "&"));
+        from = end;
+    }
+    out
+}
+
+/// `href` as an absolute URL, seen from page `base` (which ends in `/`);
+/// `None` for sort links, fragments and other schemes.
+fn resolve(base: &str, href: &str) -> Option<String> {
+    if href.starts_with('?') || href.starts_with('#') || href.is_empty() {
+        return None;
+    }
+    let (scheme, rest) = base.split_once("://")?;
+    let host_end = rest.find('/').unwrap_or(rest.len());
+    let origin = format!("{scheme}://{}", &rest[..host_end]);
+    let joined = if href.starts_with("http://") || href.starts_with("https://") {
+        return Some(href.to_string());
+    } else if let Some(other_host) = href.strip_prefix("//") {
+        return Some(format!("{scheme}://{other_host}"));
+    } else if href.starts_with('/') {
+        href.to_string()
+    } else if href.contains(':') && !href.contains('/') && !href.contains('.') {
+        return None; // mailto:, javascript:
+    } else {
+        format!("{}{href}", &rest[host_end..])
+    };
+    // Remove `.` and `..` segments.
+    let keep_slash = joined.ends_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    let path = format!(
+        "/{}{}",
+        parts.join("/"),
+        if keep_slash && !parts.is_empty() { "/" } else { "" }
+    );
+    Some(format!("{origin}{path}"))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).and_then(|b| hex(*b)),
+                bytes.get(i + 2).and_then(|b| hex(*b)),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_resolve_within_the_site() {
+        let base = "http://127.0.0.1:8080/imglib/mich/";
+        assert_eq!(
+            resolve(base, "a.jpg").as_deref(),
+            Some("http://127.0.0.1:8080/imglib/mich/a.jpg")
+        );
+        assert_eq!(
+            resolve(base, "box2/").as_deref(),
+            Some("http://127.0.0.1:8080/imglib/mich/box2/")
+        );
+        assert_eq!(resolve(base, "../").as_deref(), Some("http://127.0.0.1:8080/imglib/"));
+        assert_eq!(
+            resolve(base, "/imglib/").as_deref(),
+            Some("http://127.0.0.1:8080/imglib/")
+        );
+        assert_eq!(resolve(base, "?C=N;O=D"), None);
+        assert_eq!(resolve(base, "mailto:x@y"), None);
+    }
+
+    #[test]
+    fn hrefs_are_found_in_both_listing_formats() {
+        let apache = r#"<tr><td><a href="?C=N;O=D">Name</a></td></tr><tr><td><a href="/imglib/">Parent Directory</a></td></tr><tr><td><a href="MICH-V-1390992.jpg">MICH-V-1390992.jpg</a></td></tr>"#;
+        assert_eq!(hrefs(apache), ["?C=N;O=D", "/imglib/", "MICH-V-1390992.jpg"]);
+        let nginx =
+            "<a href=\"../\">../</a>\n<a href=\"MICH-V-1390993%20b.jpg\">MICH-V-1390993 b.jpg</a>   10-Jun-2024";
+        assert_eq!(hrefs(nginx), ["../", "MICH-V-1390993%20b.jpg"]);
+        assert_eq!(percent_decode("MICH-V-1390993%20b.jpg"), "MICH-V-1390993 b.jpg");
+    }
+}

@@ -1,0 +1,178 @@
+//! Images already on a web server: `harvest` of directory listings served
+//! here on 127.0.0.1 in Apache and nginx formats, and `import-links`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::sync::{Arc, Mutex};
+
+use crate::support::*;
+
+/// A web server for fixed pages; remembers every path asked for.
+struct Site {
+    base: String,
+    asked: Arc<Mutex<Vec<String>>>,
+}
+
+fn site(pages: Vec<(&'static str, String)>) -> Site {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let base = format!("http://{}", listener.local_addr().unwrap_or_else(|e| panic!("{e}")));
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let log = asked.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(&stream);
+            let mut request = String::new();
+            if reader.read_line(&mut request).is_err() {
+                continue;
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            if let Ok(mut l) = log.lock() {
+                l.push(path.clone());
+            }
+            let (status, body) = match pages.iter().find(|(p, _)| *p == path) {
+                Some((_, body)) => ("200 OK", body.clone()),
+                None => ("404 Not Found", "not found".to_string()),
+            };
+            let mut out = &stream;
+            let _ = write!(
+                out,
+                "HTTP/1.1 {status}\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    Site { base, asked }
+}
+
+fn listings() -> Vec<(&'static str, String)> {
+    let apache = r#"<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2 Final//EN"><html><head><title>Index of /imglib/mich</title></head><body>
+<h1>Index of /imglib/mich</h1><table>
+<tr><th><a href="?C=N;O=D">Name</a></th><th><a href="?C=M;O=A">Last modified</a></th></tr>
+<tr><td><a href="/imglib/">Parent Directory</a></td></tr>
+<tr><td><a href="MICH-V-1390992.jpg">MICH-V-1390992.jpg</a></td><td>2024-06-10 12:00</td></tr>
+<tr><td><a href="IMG_0001.jpg">IMG_0001.jpg</a></td></tr>
+<tr><td><a href="notes.txt">notes.txt</a></td></tr>
+<tr><td><a href="box2/">box2/</a></td></tr>
+</table></body></html>"#;
+    let nginx = "<html><head><title>Index of /imglib/mich/box2/</title></head><body><h1>Index of /imglib/mich/box2/</h1><hr><pre><a href=\"../\">../</a>\n\
+<a href=\"MICH-V-1390993%20b.jpg\">MICH-V-1390993 b.jpg</a>                               10-Jun-2024 12:00    812345\n\
+<a href=\"MICH-V-7654321.jpg\">MICH-V-7654321.jpg</a>                                  10-Jun-2024 12:01    712345\n\
+</pre><hr></body></html>";
+    vec![
+        ("/imglib/mich/", apache.to_string()),
+        ("/imglib/mich/box2/", nginx.to_string()),
+        ("/imglib/", "<a href=\"other/secret.jpg\">outside</a>".to_string()),
+    ]
+}
+
+#[tokio::test]
+async fn harvest_links_every_listed_image_and_fetches_only_listings() {
+    let env = Env::new(Backend::MariaDb).await;
+    let site = site(listings());
+    let url = format!("{}/imglib/mich", site.base);
+    let args = [
+        "harvest",
+        url.as_str(),
+        "--collection",
+        "MICH-V",
+        "--config",
+        "specdrop.toml",
+    ];
+
+    let dry = env.run(&[&args[..], &["--dry-run"]].concat());
+    assert_eq!(dry.code, 0, "{}\n{}", dry.stdout, dry.stderr);
+    assert!(dry.stdout.contains("would link"), "{}", dry.stdout);
+    assert_eq!(env.image_rows().await, 1, "a dry run writes nothing");
+
+    let run = env.run(&args);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.summary(), [2, 1, 0, 0, 1], "{}", run.stdout);
+    assert!(
+        run.line_for("IMG_0001.jpg").contains("no catalog number"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.line_for("box2/MICH-V-7654321.jpg").starts_with("parked"),
+        "{}",
+        run.stdout
+    );
+    let rows = env.media_of(201).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].0, format!("{}/imglib/mich/MICH-V-1390992.jpg", site.base));
+    assert_eq!(rows[0].0, rows[0].2);
+    let rows = env.media_of(202).await;
+    assert_eq!(
+        rows[0].0,
+        format!("{}/imglib/mich/box2/MICH-V-1390993%20b.jpg", site.base)
+    );
+
+    let again = env.run(&args);
+    assert!(again.stdout.contains("already there"), "{}", again.stdout);
+    assert_eq!(env.image_rows().await, 3, "the seed's row and two links, once");
+
+    let asked = site.asked.lock().map(|a| a.clone()).unwrap_or_default();
+    assert!(
+        asked.iter().all(|p| p.ends_with('/')),
+        "only listings are fetched: {asked:?}"
+    );
+    assert!(
+        !asked.contains(&"/imglib/".to_string()),
+        "the parent is not visited: {asked:?}"
+    );
+}
+
+#[tokio::test]
+async fn import_links_reads_names_or_catalog_numbers_and_urls() {
+    let env = Env::new(Backend::Sqlite).await;
+    env.write_file(
+        "mia.csv",
+        b"OriginalFileName,MediaURL,notes\n\
+          MICH-V-1390992.jpg,https://media.example.org/a/1.jpg,x\n\
+          MICH-V-1390993_b.jpg,https://media.example.org/a/2.jpg,\n\
+          MICH-V-1390995.jpg,ftp://media.example.org/a/3.jpg,\n",
+    );
+    let run = env.run(&[
+        "import-links",
+        "mia.csv",
+        "--collection",
+        "MICH-V",
+        "--config",
+        "specdrop.toml",
+    ]);
+    assert_eq!(run.code, 1, "the ftp row fails: {}", run.stdout);
+    assert_eq!(run.summary(), [2, 0, 0, 1, 0], "{}", run.stdout);
+    assert!(run.line_for("line 4").contains("not an http(s) URL"), "{}", run.stdout);
+    assert_eq!(env.media_of(202).await[0].0, "https://media.example.org/a/2.jpg");
+
+    env.write_file("cat.csv", b"cat;link\n0045678;https://media.example.org/b/9.jpg\n");
+    let run = env.run(&[
+        "import-links",
+        "cat.csv",
+        "--collection",
+        "MICH-V",
+        "--catalog-column",
+        "cat",
+        "--url-column",
+        "link",
+        "--config",
+        "specdrop.toml",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(env.media_of(203).await.len(), 1);
+    let missing = env.run(&[
+        "import-links",
+        "cat.csv",
+        "--collection",
+        "MICH-V",
+        "--url-column",
+        "nope",
+        "--config",
+        "specdrop.toml",
+    ]);
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(missing.stderr.contains("no column \"nope\""), "{}", missing.stderr);
+}
