@@ -232,3 +232,31 @@ async fn windows_1252_files_are_read_and_bad_values_named() {
     ]);
     assert_eq!(bad.code, 2);
 }
+
+#[tokio::test]
+async fn a_tab_separated_file_in_the_drop_folder_is_applied() {
+    let env = Env::new(Backend::MariaDb).await;
+    env.write_file(
+        "var/drop/mich/day1/batch.TAB",
+        b"catalogNumber\tcounty\thabitat\n1390995\tAllegan\t\"dry, oak\twoods\"\n",
+    );
+    let run = env.scan();
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.line_for("day1/batch.TAB").contains("0 created, 1 filled"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        text_of(
+            &env,
+            "SELECT CAST(habitat AS CHAR) FROM omoccurrences WHERE occid = 205"
+        )
+        .await,
+        "dry, oak\twoods"
+    );
+    assert_eq!(
+        env.files_under("var/archive/mich"),
+        ["day1/batch.TAB", "day1/batch.TAB.result.txt"]
+    );
+}

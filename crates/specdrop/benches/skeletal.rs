@@ -12,7 +12,9 @@ use std::time::Instant;
 const ROWS: usize = 10_000;
 
 fn file() -> String {
-    let mut text = String::from("catalogNumber,sciname,family,recordedBy,recordNumber,eventDate,country,stateProvince,county,locality\n");
+    let mut text = String::from(
+        "catalogNumber,sciname,family,recordedBy,recordNumber,eventDate,country,stateProvince,county,locality\n",
+    );
     for i in 0..ROWS {
         text.push_str(&format!(
             "{},Carex lacustris,Cyperaceae,A. A. Reznicek,{},2001-09-13,USA,Michigan,Washtenaw,\"Ann Arbor, marsh {i}\"\n",
@@ -35,7 +37,14 @@ fn run(dir: &std::path::Path, db_url: &str, label: &str) {
     for pass in ["first (creates)", "second (unchanged)"] {
         let started = Instant::now();
         let out = Command::new(env!("CARGO_BIN_EXE_specdrop"))
-            .args(["import-skeletal", "rows.csv", "--collection", "MICH-V", "--config", "specdrop.toml"])
+            .args([
+                "import-skeletal",
+                "rows.csv",
+                "--collection",
+                "MICH-V",
+                "--config",
+                "specdrop.toml",
+            ])
             .current_dir(dir)
             .output()
             .unwrap_or_else(|e| panic!("{e}"));
@@ -43,7 +52,10 @@ fn run(dir: &std::path::Path, db_url: &str, label: &str) {
         let text = String::from_utf8_lossy(&out.stdout);
         let counts = text.lines().find(|l| l.starts_with("rows:")).unwrap_or("?").to_string();
         assert!(out.status.success(), "{text}");
-        println!("{label:<8} {pass:<20} {took:>7.2} s  {:>8.0} rows/s   {counts}", ROWS as f64 / took);
+        println!(
+            "{label:<8} {pass:<20} {took:>7.2} s  {:>8.0} rows/s   {counts}",
+            ROWS as f64 / took
+        );
     }
 }
 
@@ -57,7 +69,10 @@ async fn main() {
     let portal = specdrop_mapper::Portal::connect(&sqlite, specdrop_mapper::SchemaChoice::Auto)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    portal.execute_script(mariadb::SEED).await.unwrap_or_else(|e| panic!("{e}"));
+    portal
+        .execute_script(mariadb::SEED)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     portal.close().await;
     run(dir.path(), &sqlite, "SQLite");
 
