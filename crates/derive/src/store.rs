@@ -3,8 +3,9 @@
 //! that an existing file is never replaced; a set is all there or not
 //! there at all.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,6 +16,24 @@ use crate::{Derivative, Derivatives, DeriveError, Web};
 /// by [`remove_temp_files`].
 pub const TEMP_PREFIX: &str = ".specdrop-";
 const MAX_ATTEMPTS: u32 = 1000;
+
+/// Permissions given to what is written, whatever the process umask, so
+/// the web server can read the derivatives (`storage.file_mode`,
+/// `storage.dir_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Modes {
+    pub file: u32,
+    pub dir: u32,
+}
+
+impl Default for Modes {
+    fn default() -> Self {
+        Modes {
+            file: 0o644,
+            dir: 0o755,
+        }
+    }
+}
 
 /// A derivative file in place under the storage root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,9 +87,19 @@ pub fn write_set(
     source_file_name: &str,
     tag: Option<&str>,
     set: &Derivatives,
+    modes: Modes,
 ) -> Result<StoredSet, DeriveError> {
     let dir = root.join(relative_dir);
+    // Only folders made here get the dir mode: one an admin made (perhaps
+    // owned by someone else) keeps its own.
+    let made: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|folder| *folder != root && folder.starts_with(root) && !folder.exists())
+        .collect();
     fs::create_dir_all(&dir).map_err(|e| DeriveError::write(&dir, e))?;
+    for folder in made {
+        fs::set_permissions(folder, Permissions::from_mode(modes.dir)).map_err(|e| DeriveError::write(folder, e))?;
+    }
     let web = match &set.web {
         Some(Web::Own(d)) => Some(d),
         _ => None,
@@ -89,7 +118,7 @@ pub fn write_set(
         let mut taken = false;
         for ((derivative, name), slot) in wanted.into_iter().zip(files.iter_mut()) {
             let Some(derivative) = derivative else { continue };
-            match write_new(&dir, name, derivative) {
+            match write_new(&dir, name, derivative, modes.file) {
                 Ok(path) => {
                     *slot = Some(StoredFile {
                         relative: format!("{}/{name}", relative_dir.trim_end_matches('/')),
@@ -127,7 +156,7 @@ pub fn write_set(
 
 /// Write `derivative` as `dir/name`, failing with `AlreadyExists` rather
 /// than replacing a file that is there.
-fn write_new(dir: &Path, name: &str, derivative: &Derivative) -> io::Result<PathBuf> {
+fn write_new(dir: &Path, name: &str, derivative: &Derivative, mode: u32) -> io::Result<PathBuf> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let target = dir.join(name);
     let temp = dir.join(format!(
@@ -137,6 +166,7 @@ fn write_new(dir: &Path, name: &str, derivative: &Derivative) -> io::Result<Path
     ));
     let result = (|| {
         let mut file = OpenOptions::new().write(true).create_new(true).open(&temp)?;
+        file.set_permissions(Permissions::from_mode(mode))?;
         file.write_all(&derivative.data)?;
         file.sync_all()?;
         drop(file);
@@ -201,9 +231,34 @@ mod tests {
     }
 
     #[test]
+    fn files_and_folders_get_the_configured_modes() -> Result<(), Box<dyn std::error::Error>> {
+        let root = tempfile::tempdir()?;
+        let modes = Modes {
+            file: 0o640,
+            dir: 0o750,
+        };
+        let stored = write_set(root.path(), "C/01", "x.jpg", None, &three(), modes)?;
+        for file in stored.files() {
+            let mode = fs::metadata(root.path().join(&file.relative))?.permissions().mode() & 0o777;
+            assert_eq!(mode, 0o640, "{}", file.relative);
+        }
+        for dir in ["C", "C/01"] {
+            assert_eq!(fs::metadata(root.path().join(dir))?.permissions().mode() & 0o777, 0o750);
+        }
+        Ok(())
+    }
+
+    #[test]
     fn writes_three_files_and_never_overwrites() -> Result<(), Box<dyn std::error::Error>> {
         let root = tempfile::tempdir()?;
-        let first = write_set(root.path(), "MICH_V/01390", "1390992.jpeg", None, &three())?;
+        let first = write_set(
+            root.path(),
+            "MICH_V/01390",
+            "1390992.jpeg",
+            None,
+            &three(),
+            Modes::default(),
+        )?;
         let rel: Vec<_> = first.files().map(|f| f.relative.as_str()).collect();
         assert_eq!(
             rel,
@@ -218,7 +273,14 @@ mod tests {
             vec![2; 100]
         );
 
-        let second = write_set(root.path(), "MICH_V/01390", "1390992.jpg", None, &three())?;
+        let second = write_set(
+            root.path(),
+            "MICH_V/01390",
+            "1390992.jpg",
+            None,
+            &three(),
+            Modes::default(),
+        )?;
         let large = second.large.as_ref().map(|f| f.relative.clone());
         assert_eq!(large.as_deref(), Some("MICH_V/01390/1390992_1.jpg"));
         assert_eq!(fs::read(root.path().join("MICH_V/01390/1390992.jpg"))?, vec![1; 100]);
@@ -234,7 +296,7 @@ mod tests {
         let root = tempfile::tempdir()?;
         let mut set = three();
         set.web = Some(Web::SameAsLarge);
-        let stored = write_set(root.path(), "A", "x.jpg", None, &set)?;
+        let stored = write_set(root.path(), "A", "x.jpg", None, &set, Modes::default())?;
         assert_eq!(stored.files().count(), 2);
         assert!(stored.web.is_none());
         Ok(())

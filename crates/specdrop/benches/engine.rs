@@ -168,7 +168,8 @@ fn peak_of(dir: &Path) {
     in_parallel(files.len(), 2, &|i: usize| {
         let data = std::fs::read(&files[i]).unwrap_or_else(|e| panic!("{e}"));
         let set = specdrop_derive::build(&data, &config).unwrap_or_else(|e| panic!("{e}"));
-        specdrop_derive::store::write_set(&out, &i.to_string(), "x.jpg", None, &set).unwrap_or_else(|e| panic!("{e}"));
+        specdrop_derive::store::write_set(&out, &i.to_string(), "x.jpg", None, &set, Default::default())
+            .unwrap_or_else(|e| panic!("{e}"));
     });
     println!("{:.0}", vm_hwm_kib(std::process::id()) as f64 / 1024.0);
 }
@@ -271,7 +272,8 @@ fn specdrop_engine(files: &[PathBuf], work: &Path) -> Measured {
     let job = |i: usize| {
         let data = std::fs::read(&files[i]).unwrap_or_else(|e| panic!("{e}"));
         let set = specdrop_derive::build(&data, &config).unwrap_or_else(|e| panic!("{e}"));
-        specdrop_derive::store::write_set(&out, &format!("{i}"), "x.jpg", None, &set).unwrap_or_else(|e| panic!("{e}"));
+        specdrop_derive::store::write_set(&out, &format!("{i}"), "x.jpg", None, &set, Default::default())
+            .unwrap_or_else(|e| panic!("{e}"));
     };
     in_parallel(1, 1, &job); // warm up, on a thread of its own like the rest
     let single = in_parallel(files.len().min(6), 1, &job) / files.len().min(6) as f64;

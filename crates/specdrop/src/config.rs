@@ -66,6 +66,8 @@ impl Default for DatabaseSection {
 struct StorageSection {
     root: Option<PathBuf>,
     url_base: Option<String>,
+    file_mode: Option<String>,
+    dir_mode: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -199,6 +201,8 @@ pub struct Config {
     pub database_wait: std::time::Duration,
     pub sink: Sink,
     pub storage_root: PathBuf,
+    /// `storage.file_mode` / `storage.dir_mode`.
+    pub modes: specdrop_derive::store::Modes,
     pub derive: DeriveConfig,
     pub threads: usize,
     /// Complete files waiting for a worker (`workers.queue`).
@@ -391,7 +395,26 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
     let storage = raw.storage.unwrap_or(StorageSection {
         root: None,
         url_base: None,
+        file_mode: None,
+        dir_mode: None,
     });
+    let mut mode = |key: &str, value: &Option<String>, default: u32| match value {
+        None => default,
+        Some(text) => match u32::from_str_radix(text.trim_start_matches("0o"), 8) {
+            Ok(m) if m <= 0o777 => m,
+            _ => {
+                problem(
+                    key,
+                    format!("{text:?} is not a file mode; write it in octal, e.g. \"0644\""),
+                );
+                default
+            }
+        },
+    };
+    let modes = specdrop_derive::store::Modes {
+        file: mode("storage.file_mode", &storage.file_mode, 0o644),
+        dir: mode("storage.dir_mode", &storage.dir_mode, 0o755),
+    };
     let storage_root = match &storage.root {
         Some(root) => Some(resolve(root)),
         None => {
@@ -567,6 +590,7 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
         database_wait: std::time::Duration::from_secs(raw.database.retry_mins.saturating_mul(60)),
         sink,
         storage_root: storage_root?,
+        modes,
         derive: raw.derive,
         threads,
         queue: raw.workers.queue.unwrap_or(64).max(1),

@@ -42,6 +42,8 @@ pub struct Context {
     pub portal: Portal,
     pub ledger: Ledger,
     pub storage_root: PathBuf,
+    /// Permissions of derivative files and folders.
+    pub modes: store::Modes,
     pub derive: DeriveConfig,
     pub sink: Sink,
     /// The threads that decode, resize and encode (`workers.threads`).
@@ -428,7 +430,8 @@ async fn store(
     );
     let root = ctx.storage_root.clone();
     let name = name.to_string();
-    tokio::task::spawn_blocking(move || store::write_set(&root, &dir, &name, tag.as_deref(), &set))
+    let modes = ctx.modes;
+    tokio::task::spawn_blocking(move || store::write_set(&root, &dir, &name, tag.as_deref(), &set, modes))
         .await
         .unwrap_or_else(|e| Err(DeriveError::Resize(format!("storage task failed: {e}"))))
 }

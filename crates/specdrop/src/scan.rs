@@ -95,6 +95,7 @@ impl Session {
             portal,
             ledger,
             storage_root: config.storage_root.clone(),
+            modes: config.modes,
             derive: config.derive.clone(),
             sink: config.sink.clone(),
             workers: specdrop_derive::Workers::new(config.threads),
