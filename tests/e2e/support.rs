@@ -259,11 +259,16 @@ archive = "var/archive/mich"
     }
 
     /// Every file below a folder of the installation, relative, sorted.
+    /// Files below `rel`, without the imaging team's report folder
+    /// (`_specdrop`), which tests of the report look at themselves.
     pub fn files_under(&self, rel: &str) -> Vec<String> {
         fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) {
             let Ok(entries) = std::fs::read_dir(dir) else { return };
             for entry in entries.flatten() {
                 let path = entry.path();
+                if path.is_dir() && entry.file_name() == "_specdrop" {
+                    continue;
+                }
                 if path.is_dir() {
                     walk(&path, base, out);
                 } else if let Ok(r) = path.strip_prefix(base) {

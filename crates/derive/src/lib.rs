@@ -68,6 +68,19 @@ impl Derivatives {
             + usize::from(matches!(self.web, Some(Web::Own(_))))
             + usize::from(self.thumbnail.is_some())
     }
+
+    /// Bytes this set will write.
+    pub fn bytes(&self) -> u64 {
+        let web = match &self.web {
+            Some(Web::Own(d)) => Some(d),
+            _ => None,
+        };
+        [self.large.as_ref(), web, self.thumbnail.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|d| d.data.len() as u64)
+            .sum()
+    }
 }
 
 /// Pixel size of `source` (as displayed) from its header alone, after the

@@ -83,6 +83,19 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Check the config, the folders, the free space and the database, and
+    /// say what each waiting file would become. Writes nothing.
+    Check,
+    /// Counts by outcome (today and in total), the daemon's queue, parked
+    /// files and the last failures.
+    Status {
+        /// As JSON, for scripts and monitoring.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a systemd drop-in whose ReadWritePaths are the configured
+    /// folders.
+    SystemdDropin,
     /// Make a demo folder (config, SQLite portal, sample sheets) and scan it.
     Demo {
         /// Where to make it.

@@ -10,6 +10,9 @@ use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::config_lines;
+pub use crate::config_lines::Problem;
 use specdrop_derive::DeriveConfig;
 use specdrop_mapper::{CatalogPattern, ExistingImage, MatchRules, MediaFields, SchemaChoice, Unmatched};
 
@@ -36,6 +39,8 @@ struct RawConfig {
     #[serde(default)]
     metrics: MetricsSection,
     #[serde(default)]
+    report: ReportSection,
+    #[serde(default)]
     collection: Vec<RawCollection>,
 }
 
@@ -46,7 +51,8 @@ fn default_state_dir() -> PathBuf {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct DatabaseSection {
-    url: String,
+    url: Option<String>,
+    url_file: Option<PathBuf>,
     schema: SchemaChoice,
     retry_mins: u64,
 }
@@ -54,12 +60,17 @@ struct DatabaseSection {
 impl Default for DatabaseSection {
     fn default() -> Self {
         DatabaseSection {
-            url: "sqlite://portal.db".into(),
+            url: None,
+            url_file: None,
             schema: SchemaChoice::Auto,
             retry_mins: 10,
         }
     }
 }
+
+/// Overrides `database.url` and `database.url_file`, so a password need
+/// not be in the config file at all.
+pub const DATABASE_URL_ENV: &str = "SPECDROP_DATABASE_URL";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -141,6 +152,41 @@ struct MetricsSection {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ReportSection {
+    folder: String,
+    portal_url: Option<String>,
+}
+
+impl Default for ReportSection {
+    fn default() -> Self {
+        ReportSection {
+            folder: "_specdrop".into(),
+            portal_url: None,
+        }
+    }
+}
+
+/// Where log lines go (`log.target`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogTarget {
+    /// The journal when systemd started us, stderr otherwise.
+    Auto,
+    Journald,
+    Stderr,
+}
+
+/// The imaging team's report in each drop folder (`[report]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportConfig {
+    /// The folder's name inside each drop folder; `None` when switched off
+    /// (`report.folder = ""`).
+    pub folder: Option<String>,
+    /// The portal's address, for links to specimen pages.
+    pub portal_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCollection {
     code: Option<String>,
@@ -211,6 +257,10 @@ pub struct Config {
     pub shutdown: std::time::Duration,
     pub retry_parked: std::time::Duration,
     pub log_filter: String,
+    pub log_target: LogTarget,
+    /// Where to serve Prometheus metrics (`metrics.listen`).
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    pub report: ReportConfig,
     pub collections: Vec<Collection>,
 }
 
@@ -284,7 +334,7 @@ impl UrlBase {
 #[derive(Debug)]
 pub struct ConfigError {
     pub file: PathBuf,
-    pub problems: Vec<(String, String)>,
+    pub problems: Vec<Problem>,
 }
 
 impl fmt::Display for ConfigError {
@@ -297,8 +347,11 @@ impl fmt::Display for ConfigError {
             if n == 1 { "" } else { "s" },
             self.file.display()
         )?;
-        for (key, message) in &self.problems {
-            writeln!(f, "  {key}: {message}")?;
+        for p in &self.problems {
+            match p.line {
+                Some(line) => writeln!(f, "  {} (line {line}): {}", p.key, p.message)?,
+                None => writeln!(f, "  {}: {}", p.key, p.message)?,
+            }
         }
         Ok(())
     }
@@ -308,21 +361,21 @@ impl std::error::Error for ConfigError {}
 
 impl Config {
     pub fn load(file: &Path) -> Result<Config, ConfigError> {
-        let fail = |key: &str, message: String| ConfigError {
+        let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
             file: file.to_path_buf(),
-            problems: vec![(key.to_string(), message)],
+            problems: vec![Problem {
+                key: "(file)".into(),
+                line: None,
+                message: format!("cannot read it: {e}; pass the right file with --config PATH"),
+            }],
+        })?;
+        let (raw, mut problems) = config_lines::parse_all::<RawConfig>(&text);
+        let Some(raw) = raw else {
+            return Err(ConfigError {
+                file: file.to_path_buf(),
+                problems,
+            });
         };
-        let text = std::fs::read_to_string(file).map_err(|e| {
-            fail(
-                "(file)",
-                format!("cannot read it: {e}; pass the right file with --config PATH"),
-            )
-        })?;
-        // toml's message quotes the offending line, so the key is in view.
-        let raw: RawConfig = toml::from_str(&text).map_err(|e| {
-            let shown = e.to_string().replace('\n', "\n    ");
-            fail("(syntax)", shown.trim_end().to_string())
-        })?;
         let base = file.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         let base = if base.as_os_str().is_empty() {
             PathBuf::from(".")
@@ -330,8 +383,14 @@ impl Config {
             base
         };
         let base = std::path::absolute(&base).unwrap_or(base);
-        let mut problems = Vec::new();
-        let config = check(raw, &base, &mut problems);
+        let mut found = Vec::new();
+        let config = check(raw, &base, &mut found);
+        let lines = config_lines::key_lines(&text);
+        problems.extend(found.into_iter().map(|(key, message)| Problem {
+            line: config_lines::locate(&lines, &key),
+            key,
+            message,
+        }));
         match config {
             Some(config) if problems.is_empty() => Ok(Config {
                 file: file.to_path_buf(),
@@ -349,7 +408,13 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
     let mut problem = |key: &str, message: String| problems.push((key.to_string(), message));
     let resolve = |p: &Path| normalize(&base.join(p));
 
-    let database_url = resolve_database_url(&raw.database.url, base);
+    let database_url = match database_url(&raw.database, base) {
+        Ok(url) => resolve_database_url(&url, base),
+        Err((key, message)) => {
+            problem(key, message);
+            String::new()
+        }
+    };
     let sink = match (raw.sink.kind, &raw.sink.path) {
         (SinkKind::Database, _) => Sink::Database,
         (SinkKind::Log, Some(path)) => Sink::Log(resolve(path)),
@@ -361,7 +426,33 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
             Sink::Database
         }
     };
-    let _ = &raw.metrics.listen;
+    let metrics_listen = raw.metrics.listen.as_deref().and_then(|listen| match listen.parse() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            problem(
+                "metrics.listen",
+                format!("{listen:?} is not an address and port; write e.g. \"127.0.0.1:9184\""),
+            );
+            None
+        }
+    });
+    let report_folder = raw.report.folder.trim().to_string();
+    if report_folder.contains('/') || report_folder == "." || report_folder == ".." {
+        problem(
+            "report.folder",
+            format!(
+                "{report_folder:?} must be a plain folder name (made inside each drop folder), or \"\" for no report"
+            ),
+        );
+    }
+    if let Some(url) = &raw.report.portal_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        problem(
+            "report.portal_url",
+            format!("{url:?} must be the portal's http(s) address, e.g. \"https://portal.example.org/portal\""),
+        );
+    }
     for (key, message) in raw.watch.validate() {
         problem(&key, message);
     }
@@ -371,12 +462,18 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
     if raw.daemon.retry_parked_mins == 0 {
         problem("daemon.retry_parked_mins", "must be at least 1 (default 30)".into());
     }
-    if !matches!(raw.log.target.as_str(), "auto" | "journald" | "stderr") {
-        problem(
-            "log.target",
-            format!("{:?}: use \"auto\", \"journald\" or \"stderr\"", raw.log.target),
-        );
-    }
+    let log_target = match raw.log.target.as_str() {
+        "auto" => LogTarget::Auto,
+        "journald" => LogTarget::Journald,
+        "stderr" => LogTarget::Stderr,
+        other => {
+            problem(
+                "log.target",
+                format!("{other:?}: use \"auto\", \"journald\" or \"stderr\""),
+            );
+            LogTarget::Auto
+        }
+    };
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&raw.log.filter) {
         problem("log.filter", format!("{:?} is not a valid filter: {e}", raw.log.filter));
     }
@@ -598,6 +695,12 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
         shutdown: std::time::Duration::from_secs(raw.daemon.shutdown_secs),
         retry_parked: std::time::Duration::from_secs(raw.daemon.retry_parked_mins.max(1) * 60),
         log_filter: raw.log.filter,
+        log_target,
+        metrics_listen,
+        report: ReportConfig {
+            folder: (!report_folder.is_empty()).then_some(report_folder),
+            portal_url: raw.report.portal_url.map(|u| u.trim_end_matches('/').to_string()),
+        },
         collections,
     })
 }
@@ -608,6 +711,43 @@ fn default_archive(drop: &Path) -> PathBuf {
         .file_name()
         .map_or_else(|| "drop".into(), |n| n.to_string_lossy().into_owned());
     drop.with_file_name(format!("{name}-archive"))
+}
+
+/// The database URL from, in this order, `SPECDROP_DATABASE_URL`,
+/// `database.url_file` (its first line) or `database.url`.
+fn database_url(section: &DatabaseSection, base: &Path) -> Result<String, (&'static str, String)> {
+    if let Ok(url) = std::env::var(DATABASE_URL_ENV)
+        && !url.trim().is_empty()
+    {
+        return Ok(url.trim().to_string());
+    }
+    match (&section.url, &section.url_file) {
+        (Some(_), Some(_)) => Err((
+            "database.url_file",
+            "set either database.url or database.url_file, not both".into(),
+        )),
+        (Some(url), None) => Ok(url.clone()),
+        (None, Some(file)) => {
+            let file = normalize(&base.join(file));
+            let text = std::fs::read_to_string(&file).map_err(|e| {
+                (
+                    "database.url_file",
+                    format!(
+                        "cannot read {}: {e}; it holds the database URL (mode 0640, readable by specdrop's group)",
+                        file.display()
+                    ),
+                )
+            })?;
+            match text.lines().map(str::trim).find(|l| !l.is_empty()) {
+                Some(url) => Ok(url.to_string()),
+                None => Err((
+                    "database.url_file",
+                    format!("{} is empty; write the database URL in it", file.display()),
+                )),
+            }
+        }
+        (None, None) => Ok("sqlite://portal.db".into()),
+    }
 }
 
 /// A relative `sqlite://PATH` is relative to the config file's folder.
@@ -643,12 +783,20 @@ mod tests {
     fn load(text: &str) -> Result<Config, ConfigError> {
         let dir = tempfile::tempdir().map_err(|e| ConfigError {
             file: PathBuf::new(),
-            problems: vec![("tempdir".into(), e.to_string())],
+            problems: vec![Problem {
+                key: "tempdir".into(),
+                line: None,
+                message: e.to_string(),
+            }],
         })?;
         let file = dir.path().join("specdrop.toml");
         std::fs::write(&file, text).map_err(|e| ConfigError {
             file: file.clone(),
-            problems: vec![("write".into(), e.to_string())],
+            problems: vec![Problem {
+                key: "write".into(),
+                line: None,
+                message: e.to_string(),
+            }],
         })?;
         Config::load(&file)
     }

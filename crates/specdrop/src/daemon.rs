@@ -25,9 +25,12 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::config::Config;
 use crate::exit::Failure;
+use crate::metrics::Metrics;
 use crate::outcome::{Kind, Report, Summary};
 use crate::pipeline::{self, Prepared};
 use crate::scan::Session;
+use crate::share::ShareReport;
+use crate::status::DaemonStatus;
 use crate::turnstile::Turnstile;
 
 /// A config put to work: its session, watcher and arrivals.
@@ -39,9 +42,9 @@ struct Running {
 }
 
 impl Running {
-    async fn start(config: Config) -> Result<Running, Failure> {
+    async fn start(config: Config, metrics: Arc<Metrics>) -> Result<Running, Failure> {
         // A daemon waits out a database outage for as long as it lasts.
-        let session = Session::open(&config, false, Duration::MAX).await?;
+        let session = Session::open(&config, false, Duration::MAX, metrics).await?;
         let mut roots = Vec::new();
         for c in &session.collections {
             let drop = &c.config.drop;
@@ -73,15 +76,25 @@ impl Running {
 /// specdrop's own folders that may lie below a drop folder and must never
 /// be taken as arrivals.
 fn skipped_below(drop: &Path, config: &Config, archive: &Path) -> Vec<PathBuf> {
+    let report = ShareReport::dir(&config.report, drop);
     [archive, config.storage_root.as_path(), config.state_dir.as_path()]
         .into_iter()
+        .chain(report.as_deref())
         .filter(|p| p.starts_with(drop))
         .map(Path::to_path_buf)
         .collect()
 }
 
 pub async fn run(config_file: &Path, config: Config) -> Result<ExitCode, Failure> {
-    let mut running = Running::start(config).await?;
+    let metrics = Arc::new(Metrics::default());
+    if let Some(listen) = config.metrics_listen {
+        let bound = crate::metrics::serve(listen, metrics.clone())
+            .await
+            .map_err(|e| Failure::Config(format!("metrics.listen: cannot listen on {listen}: {e}")))?;
+        tracing::info!("metrics on http://{bound}/metrics");
+    }
+    let mut running = Running::start(config, metrics.clone()).await?;
+    let mut status = DaemonStatus::new(&running.config);
     let mut in_flight: HashSet<PathBuf> = HashSet::new();
     let mut tasks: JoinSet<(PathBuf, Report)> = JoinSet::new();
     let turnstile = Arc::new(Turnstile::default());
@@ -123,20 +136,21 @@ pub async fn run(config_file: &Path, config: Config) -> Result<ExitCode, Failure
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
-                running = reload(config_file, running).await;
+                running = reload(config_file, running, &metrics).await;
             }
             _ = retry_tick.tick() => {
                 retry_parked(&mut tasks, &mut in_flight, &running, &turnstile).await;
             }
             _ = watchdog_tick.tick(), if watchdog.is_some() => notify(&[NotifyState::Watchdog]),
             _ = status_tick.tick() => {
-                let status = format!(
-                    "{} waiting, {} in progress; since start: {}",
-                    running.watcher.waiting() + running.arrivals.len(),
-                    tasks.len(),
-                    totals
-                );
-                notify(&[NotifyState::Status(&status)]);
+                let waiting = running.watcher.waiting() + running.arrivals.len();
+                let ctx = &running.session.ctx;
+                metrics.queue_depth.store((waiting + tasks.len()) as u64, Ordering::Relaxed);
+                metrics.database_errors.store(ctx.outage.errors() as u64, Ordering::Relaxed);
+                status.update(waiting, tasks.len(), &totals, ctx.outage.down_for());
+                notify(&[NotifyState::Status(&status.line())]);
+                let configs: Vec<_> = running.session.collections.iter().map(|c| &c.config).collect();
+                ctx.share.refresh(&ctx.ledger, &configs, false).await;
             }
         }
     }
@@ -159,7 +173,15 @@ pub async fn run(config_file: &Path, config: Config) -> Result<ExitCode, Failure
             }
         }
     }
+    let configs: Vec<_> = running.session.collections.iter().map(|c| &c.config).collect();
+    running
+        .session
+        .ctx
+        .share
+        .refresh(&running.session.ctx.ledger, &configs, false)
+        .await;
     running.stop().await;
+    status.stopped();
     tracing::info!("stopped; since start: {totals}");
     Ok(ExitCode::SUCCESS)
 }
@@ -191,7 +213,9 @@ fn finished(
     match done {
         Ok((path, report)) => {
             in_flight.remove(&path);
-            println!("{report}");
+            if crate::events::print_outcomes() {
+                println!("{report}");
+            }
             totals.add(report.kind);
         }
         Err(e) if e.is_cancelled() => {}
@@ -236,7 +260,7 @@ async fn retry_parked(
 
 /// SIGHUP: read the config again and, when it is good, switch to it; the
 /// files in progress finish under the old one.
-async fn reload(config_file: &Path, running: Running) -> Running {
+async fn reload(config_file: &Path, running: Running, metrics: &Arc<Metrics>) -> Running {
     notify(&[NotifyState::Reloading]);
     if let Ok(now) = NotifyState::monotonic_usec_now() {
         notify(&[now]);
@@ -257,14 +281,14 @@ async fn reload(config_file: &Path, running: Running) -> Running {
     // Files the old watcher had queued are found again by the new
     // watcher's start-up scan; files in progress keep their old context.
     watcher.stop().await;
-    let new = match Running::start(config).await {
+    let new = match Running::start(config, metrics.clone()).await {
         Ok(new) => {
             tracing::info!("config reloaded from {}", config_file.display());
             new
         }
         Err(failure) => {
             tracing::error!("config reload failed, keeping the old config: {failure:?}");
-            match Running::start(old_config).await {
+            match Running::start(old_config, metrics.clone()).await {
                 Ok(old) => old,
                 Err(again) => {
                     tracing::error!("the old config cannot be started again either ({again:?}); exiting");

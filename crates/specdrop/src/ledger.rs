@@ -54,6 +54,18 @@ pub struct Entry {
     pub occid: Option<i64>,
 }
 
+/// A ledger entry as `status` and the imaging team's report show it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Listed {
+    pub collection: String,
+    pub source: String,
+    pub outcome: Kind,
+    pub reason: String,
+    pub catalog_number: Option<String>,
+    /// UTC, `YYYY-MM-DD HH:MM:SS`.
+    pub updated: String,
+}
+
 /// One row to record.
 #[derive(Debug, Clone, Default)]
 pub struct Record<'a> {
@@ -171,6 +183,55 @@ impl Ledger {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// How many contents have each outcome: all of them, or (`today`)
+    /// those whose outcome was reached today, local time.
+    pub async fn counts(&self, today: bool) -> Result<Vec<(Kind, u64)>, LedgerError> {
+        let sql = if today {
+            "SELECT outcome, COUNT(*) FROM files WHERE date(updated, 'localtime') = date('now', 'localtime') \
+             GROUP BY outcome"
+        } else {
+            "SELECT outcome, COUNT(*) FROM files GROUP BY outcome"
+        };
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
+        let mut counts: Vec<(Kind, u64)> = Kind::ALL.iter().map(|k| (*k, 0)).collect();
+        for row in rows {
+            let outcome: String = row.try_get(0)?;
+            let n: i64 = row.try_get(1)?;
+            if let Some(slot) = counts.iter_mut().find(|(k, _)| k.as_str() == outcome) {
+                slot.1 = n.max(0) as u64;
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Entries with one of `outcomes`, most recently updated first.
+    pub async fn listed(&self, outcomes: &[Kind], limit: u32) -> Result<Vec<Listed>, LedgerError> {
+        let mut found = Vec::new();
+        for outcome in outcomes {
+            let rows = sqlx::query(
+                "SELECT collection, source, outcome, reason, catalog_number, updated FROM files \
+                 WHERE outcome = ? ORDER BY updated DESC, source LIMIT ?",
+            )
+            .bind(outcome.as_str())
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+            for row in rows {
+                let outcome: String = row.try_get(2)?;
+                found.push(Listed {
+                    collection: row.try_get(0)?,
+                    source: row.try_get(1)?,
+                    outcome: Kind::from_str(&outcome).unwrap_or(Kind::Failed),
+                    reason: row.try_get::<Option<String>, _>(3)?.unwrap_or_default(),
+                    catalog_number: row.try_get(4)?,
+                    updated: row.try_get(5)?,
+                });
+            }
+        }
+        found.sort_by(|a, b| b.updated.cmp(&a.updated).then_with(|| a.source.cmp(&b.source)));
+        Ok(found)
     }
 
     pub async fn close(&self) {

@@ -26,11 +26,8 @@ pub async fn load(config: &Config, file: &Path) -> Result<Summary, Failure> {
         .collect();
     let mut summary = Summary::default();
     for (number, line) in lines {
-        let report = |collection: &str, kind, detail: String| Report {
-            collection: collection.to_string(),
-            file: PathBuf::from(format!("line {number}")),
-            kind,
-            detail,
+        let report = |collection: &str, kind, detail: String| {
+            Report::new(collection, PathBuf::from(format!("line {number}")), kind, detail)
         };
         let line = match line {
             Ok(line) => line,

@@ -3,20 +3,29 @@
 //! `specdrop-mapper` crates.
 
 mod archive;
+mod check;
 mod cli;
+mod clock;
 mod config;
+mod config_lines;
 mod daemon;
 mod demo;
+mod dropin;
+mod events;
 mod exit;
 mod ledger;
 mod loadlog;
+mod metrics;
 mod outage;
 mod outcome;
 mod pipeline;
+mod progress;
 mod remote;
 mod scan;
+mod share;
 mod sink;
 mod skeletal;
+mod status;
 mod turnstile;
 
 use std::process::ExitCode;
@@ -30,6 +39,8 @@ use crate::outcome::{Kind, Summary};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before any thread exists: see clock.rs.
+    clock::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => return Failure::Run(e.into()).report(),
@@ -38,31 +49,31 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run => {
                 let config = Config::load(&cli.config)?;
-                init_logging(&config.log_filter);
+                events::init(config.log_target, &config.log_filter, true);
                 daemon::run(&cli.config, config).await
             }
             Command::Scan { dry_run } => {
                 let config = Config::load(&cli.config)?;
-                init_logging(&config.log_filter);
+                events::init(config.log_target, &config.log_filter, true);
                 let summary = scan::scan(&config, dry_run).await?;
                 Ok(finish(&summary))
             }
             Command::Retry { parked, failed } => {
                 let config = Config::load(&cli.config)?;
-                init_logging(&config.log_filter);
+                events::init(config.log_target, &config.log_filter, true);
                 let both = !parked && !failed;
                 let summary = scan::retry(&config, parked || both, failed || both).await?;
                 Ok(finish(&summary))
             }
             Command::LoadLog { file } => {
                 let config = Config::load(&cli.config)?;
-                init_logging(&config.log_filter);
+                events::init(config.log_target, &config.log_filter, true);
                 let summary = loadlog::load(&config, &file).await?;
                 Ok(finish(&summary))
             }
             Command::ImportSkeletal { file, collection } => {
                 let config = Config::load(&cli.config)?;
-                init_logging(&config.log_filter);
+                events::init(config.log_target, &config.log_filter, true);
                 skeletal::import(&config, &file, &collection).await
             }
             Command::Harvest {
@@ -71,7 +82,7 @@ fn main() -> ExitCode {
                 dry_run,
             } => {
                 let config = Config::load(&cli.config)?;
-                init_logging(&config.log_filter);
+                events::init(config.log_target, &config.log_filter, true);
                 let summary = remote::harvest(&config, &url, &collection, dry_run).await?;
                 Ok(finish(&summary))
             }
@@ -84,7 +95,7 @@ fn main() -> ExitCode {
                 dry_run,
             } => {
                 let config = Config::load(&cli.config)?;
-                init_logging(&config.log_filter);
+                events::init(config.log_target, &config.log_filter, true);
                 let columns = remote::Columns {
                     url: url_column,
                     file: file_column,
@@ -93,8 +104,21 @@ fn main() -> ExitCode {
                 let summary = remote::import_links(&config, &file, &collection, &columns, dry_run).await?;
                 Ok(finish(&summary))
             }
+            Command::Check => {
+                events::init(config::LogTarget::Stderr, "warn", true);
+                check::command(&cli.config).await
+            }
+            Command::Status { json } => {
+                let config = Config::load(&cli.config)?;
+                status::command(&config, json).await
+            }
+            Command::SystemdDropin => {
+                let config = Config::load(&cli.config)?;
+                print!("{}", dropin::render(&config));
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Demo { dir } => {
-                init_logging("info");
+                events::init(config::LogTarget::Stderr, "info", true);
                 demo::run(&dir).await
             }
         }
@@ -117,18 +141,4 @@ fn finish(summary: &Summary) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
-}
-
-/// Human-readable lines on stderr; `RUST_LOG` overrides `log.filter`.
-/// The database drivers only speak up for warnings.
-fn init_logging(filter: &str) {
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| format!("{filter},sqlx=warn"));
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
 }

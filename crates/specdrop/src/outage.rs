@@ -21,6 +21,7 @@ pub struct Outage {
     since: Mutex<Option<Instant>>,
     limit: Duration,
     deferred: AtomicUsize,
+    errors: AtomicUsize,
 }
 
 impl Outage {
@@ -29,6 +30,7 @@ impl Outage {
             since: Mutex::new(None),
             limit,
             deferred: AtomicUsize::new(0),
+            errors: AtomicUsize::new(0),
         }
     }
 
@@ -51,6 +53,7 @@ impl Outage {
                     return Ok(value);
                 }
                 Err(e) if e.is_transient() => {
+                    self.note_error();
                     let started = match self.since.lock() {
                         Ok(mut since) => *since.get_or_insert_with(Instant::now),
                         Err(_) => Instant::now(),
@@ -77,6 +80,20 @@ impl Outage {
     /// A file was left for the next run because of the outage.
     pub fn note_deferred(&self) {
         self.deferred.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A database operation failed (each retry counts).
+    pub fn note_error(&self) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn errors(&self) -> usize {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    /// How long the database has been unavailable, while it is.
+    pub fn down_for(&self) -> Option<Duration> {
+        self.since.lock().ok().and_then(|since| since.map(|s| s.elapsed()))
     }
 
     pub fn deferred(&self) -> usize {

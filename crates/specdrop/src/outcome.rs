@@ -49,6 +49,12 @@ impl FromStr for Kind {
     }
 }
 
+impl serde::Serialize for Kind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -59,9 +65,37 @@ impl fmt::Display for Kind {
 #[derive(Debug, Clone)]
 pub struct Report {
     pub collection: String,
+    /// Relative to the drop folder when it is in one.
     pub file: PathBuf,
     pub kind: Kind,
     pub detail: String,
+    pub known: Known,
+}
+
+/// What was learnt about the file on the way, for the journal's fields,
+/// the imaging team's report and the metrics.
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    pub catalog_number: Option<String>,
+    pub occid: Option<i64>,
+    pub media_id: Option<i64>,
+    /// The URL of the web (or main) derivative.
+    pub url: Option<String>,
+    /// Bytes of derivatives written.
+    pub bytes: u64,
+    pub elapsed: Option<std::time::Duration>,
+}
+
+impl Report {
+    pub fn new(collection: &str, file: impl Into<PathBuf>, kind: Kind, detail: impl Into<String>) -> Report {
+        Report {
+            collection: collection.to_string(),
+            file: file.into(),
+            kind,
+            detail: detail.into(),
+            known: Known::default(),
+        }
+    }
 }
 
 impl fmt::Display for Report {

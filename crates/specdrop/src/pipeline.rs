@@ -24,7 +24,7 @@ use crate::archive;
 use crate::config::{Collection, Sink};
 use crate::ledger::{Ledger, Record};
 use crate::outage::Outage;
-use crate::outcome::{Kind, Report};
+use crate::outcome::{Kind, Known, Report};
 use crate::sink::{self, LogLine};
 use crate::turnstile::Ticket;
 
@@ -54,6 +54,9 @@ pub struct Context {
     /// written) and are taken again at the next start.
     pub stopping: AtomicBool,
     pub dry_run: bool,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// The imaging team's report in each drop folder.
+    pub share: crate::share::ShareReport,
 }
 
 /// Everything `process` learns along the way, for the ledger.
@@ -69,19 +72,26 @@ struct Ending {
     detail: String,
     /// Remember as not done (parked, failed...) under this content hash.
     remember: Option<Facts>,
+    known: Known,
 }
 
 fn ending(kind: Kind, detail: impl Into<String>, remember: Option<Facts>) -> Ending {
+    let known = Known {
+        catalog_number: remember.as_ref().and_then(|f| f.catalog_number.clone()),
+        ..Known::default()
+    };
     Ending {
         kind,
         detail: detail.into(),
         remember,
+        known,
     }
 }
 
 /// Take one file. `ticket` orders its link step after every file started
 /// before it (see turnstile.rs).
 pub async fn process(ctx: Arc<Context>, collection: Arc<Prepared>, path: PathBuf, ticket: Ticket) -> Report {
+    let started = std::time::Instant::now();
     let end = match take(&ctx, &collection, &path, &ticket).await {
         Ok(end) | Err(end) => end,
     };
@@ -100,7 +110,7 @@ pub async fn process(ctx: Arc<Context>, collection: Arc<Prepared>, path: PathBuf
             tracing::warn!("{}: {e}", path.display());
         }
     }
-    Report {
+    let report = Report {
         collection: collection.config.code.clone(),
         file: path
             .strip_prefix(&collection.config.drop)
@@ -108,7 +118,13 @@ pub async fn process(ctx: Arc<Context>, collection: Arc<Prepared>, path: PathBuf
             .to_path_buf(),
         kind: end.kind,
         detail: end.detail,
-    }
+        known: Known {
+            elapsed: Some(started.elapsed()),
+            ..end.known
+        },
+    };
+    crate::events::told(&ctx, &collection.config, &report);
+    report
 }
 
 /// `Ok` and `Err` both end the file; `Err` is an early exit.
@@ -219,7 +235,7 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
         )
     };
     if ctx.dry_run {
-        return Ok(match found {
+        let mut end = match found {
             Some(o) => ending(
                 Kind::Linked,
                 format!("would link catalog number {catalog_number} to occid {}", o.occid),
@@ -230,7 +246,10 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
                 format!("would create a skeletal record for catalog number {catalog_number}"),
                 None,
             ),
-        });
+        };
+        end.known.catalog_number = Some(catalog_number);
+        end.known.occid = found.map(|o| o.occid);
+        return Ok(end);
     }
 
     let failed = |e: DeriveError| ending(Kind::Failed, e.to_string(), Some(facts.clone()));
@@ -242,6 +261,7 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
         return Err(abandoned());
     }
     let md5 = md5_of_original(&set);
+    let bytes = set.bytes();
     // From here on files go one at a time in name order: derivative names
     // (`_1` when taken) and sortSequence follow the order of the files,
     // not the order their pixels happened to be ready in.
@@ -267,6 +287,7 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
         .as_ref()
         .or(stored.web.as_ref())
         .map(|f| (f.width, f.height));
+    let request_url = urls.url.clone();
     let request = LinkRequest {
         collection: &collection.info,
         catalog_number: &catalog_number,
@@ -374,12 +395,22 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
     let media = media_id.map_or_else(String::new, |m| format!(", media {m}"));
     let mut detail = format!("catalog number {catalog_number} -> {target}{media} ({what})");
     detail.push_str(&archive_note(ctx, collection, path, Some(&facts.hash)).await);
-    Ok(ending(kind, detail, None))
+    let mut end = ending(kind, detail, None);
+    end.known = Known {
+        catalog_number: Some(catalog_number),
+        occid,
+        media_id,
+        url: Some(request_url),
+        bytes: if keep { bytes } else { 0 },
+        elapsed: None,
+    };
+    Ok(end)
 }
 
 /// A database problem ends the file: an outage leaves it untouched for the
 /// next run (never parked or failed for it); anything else is the file's.
 fn database_ending(ctx: &Context, e: MapperError, facts: &Facts) -> Ending {
+    ctx.outage.note_error();
     if e.is_transient() {
         ctx.outage.note_deferred();
         return ending(

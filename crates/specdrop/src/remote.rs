@@ -174,15 +174,7 @@ async fn map_links(
     let cfg = &collection.config;
     for link in links {
         let (kind, detail) = map_one(portal, collection, outage, &link, dry_run).await;
-        scan::tally(
-            &mut summary,
-            Report {
-                collection: cfg.code.clone(),
-                file: link.origin.clone().into(),
-                kind,
-                detail,
-            },
-        );
+        scan::tally(&mut summary, Report::new(&cfg.code, link.origin.clone(), kind, detail));
     }
     summary.deferred = outage.deferred();
     summary

@@ -15,6 +15,7 @@ use crate::ledger::Ledger;
 use crate::outage::Outage;
 use crate::outcome::{Kind, Report, Summary};
 use crate::pipeline::{self, Context, Prepared};
+use crate::progress::Progress;
 use crate::turnstile::Turnstile;
 
 /// Which files a run takes from a collection.
@@ -27,7 +28,7 @@ pub enum Selection {
 
 /// Process every waiting file; each outcome is printed as it happens.
 pub async fn scan(config: &Config, dry_run: bool) -> Result<Summary, Failure> {
-    run(config, dry_run, Selection::DropFolder).await
+    Ok(run(config, dry_run, Selection::DropFolder, Output::Print).await?.0)
 }
 
 /// Process again the files the ledger lists as parked and/or failed.
@@ -48,7 +49,9 @@ pub async fn retry(config: &Config, parked: bool, failed: bool) -> Result<Summar
     for (collection, source) in listed {
         by_collection.entry(collection).or_default().push(PathBuf::from(source));
     }
-    run(config, false, Selection::Listed(by_collection)).await
+    Ok(run(config, false, Selection::Listed(by_collection), Output::Print)
+        .await?
+        .0)
 }
 
 /// Open the portal database `config` names, waiting out an outage; a wrong
@@ -73,7 +76,12 @@ impl Session {
     /// Connect (waiting out an outage for up to `wait`), read the
     /// collections, open the ledger and remove temporary files a crash
     /// left.
-    pub async fn open(config: &Config, dry_run: bool, wait: std::time::Duration) -> Result<Session, Failure> {
+    pub async fn open(
+        config: &Config,
+        dry_run: bool,
+        wait: std::time::Duration,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Result<Session, Failure> {
         tracing::debug!("session with config {}", config.file.display());
         let outage = Outage::new(wait);
         let portal = connect(config, &outage).await?;
@@ -102,6 +110,8 @@ impl Session {
             outage,
             stopping: AtomicBool::new(false),
             dry_run,
+            metrics,
+            share: crate::share::ShareReport::new(&config.report),
         });
         Ok(Session {
             ctx,
@@ -115,36 +125,80 @@ impl Session {
     }
 }
 
-async fn run(config: &Config, dry_run: bool, selection: Selection) -> Result<Summary, Failure> {
-    let session = Session::open(config, dry_run, config.database_wait).await?;
+/// Where a run's outcomes go: printed as they happen (with progress), or
+/// kept for the caller (`check`'s table).
+pub enum Output {
+    Print,
+    Collect,
+}
+
+/// Outcomes so far.
+struct Tally {
+    summary: Summary,
+    progress: Progress,
+    kept: Option<Vec<Report>>,
+}
+
+impl Tally {
+    /// Count one report; 1 when it put an image into the portal.
+    fn add(&mut self, report: Report) -> usize {
+        self.summary.add(report.kind);
+        let done = usize::from(report.kind.is_done());
+        match &mut self.kept {
+            Some(kept) => kept.push(report),
+            None if crate::events::print_outcomes() => self.progress.println(&report.to_string()),
+            None => {}
+        }
+        done
+    }
+}
+
+pub async fn run(
+    config: &Config,
+    dry_run: bool,
+    selection: Selection,
+    output: Output,
+) -> Result<(Summary, Vec<Report>), Failure> {
+    let session = Session::open(config, dry_run, config.database_wait, Default::default()).await?;
     let ctx = &session.ctx;
-    let mut summary = Summary::default();
+    let mut found = Vec::new();
+    let mut refused = Vec::new();
+    for collection in &session.collections {
+        let files = match &selection {
+            Selection::DropFolder => find_files(collection, config, dry_run),
+            Selection::Listed(listed) => Ok(still_there(collection, listed)),
+        };
+        match files {
+            Ok(files) => {
+                refused.extend(files.refused.into_iter().map(|r| (collection, r)));
+                found.push((collection, files.images));
+            }
+            Err(report) => refused.push((collection, *report)),
+        }
+    }
+    let total = found.iter().map(|(_, images)| images.len()).sum();
+    let mut tally = Tally {
+        summary: Summary::default(),
+        progress: Progress::new(total, matches!(output, Output::Print)),
+        kept: matches!(output, Output::Collect).then(Vec::new),
+    };
+    for (collection, report) in refused {
+        crate::events::told(ctx, &collection.config, &report);
+        tally.add(report);
+    }
     // Enough files in flight to keep every worker busy while others wait
     // for the database or the disk; bounded so memory is too.
     let in_flight = config.threads + 2;
     let turnstile = Arc::new(Turnstile::default());
-    for collection in &session.collections {
-        let files = match &selection {
-            Selection::DropFolder => find_files(collection, dry_run, &config.accept()),
-            Selection::Listed(listed) => Ok(still_there(collection, listed)),
-        };
-        let files = match files {
-            Ok(files) => files,
-            Err(report) => {
-                tally(&mut summary, report);
-                continue;
-            }
-        };
+    for (collection, images) in found {
         let mut done_here = 0;
-        for report in files.refused {
-            tally(&mut summary, report);
-        }
         let mut tasks = JoinSet::new();
-        for path in files.images {
+        for path in images {
             if tasks.len() >= in_flight
                 && let Some(done) = tasks.join_next().await
             {
-                done_here += tally(&mut summary, joined(done, collection));
+                done_here += tally.add(joined(done, collection));
+                tally.progress.inc();
             }
             tasks.spawn(pipeline::process(
                 ctx.clone(),
@@ -154,7 +208,8 @@ async fn run(config: &Config, dry_run: bool, selection: Selection) -> Result<Sum
             ));
         }
         while let Some(done) = tasks.join_next().await {
-            done_here += tally(&mut summary, joined(done, collection));
+            done_here += tally.add(joined(done, collection));
+            tally.progress.inc();
         }
         if let Some(procedure) = &collection.config.after_batch_procedure
             && done_here > 0
@@ -170,38 +225,49 @@ async fn run(config: &Config, dry_run: bool, selection: Selection) -> Result<Sum
             match called {
                 Ok(()) => tracing::info!("called after_batch_procedure {procedure}({})", collection.config.collid),
                 Err(e) => {
-                    tally(
-                        &mut summary,
-                        Report {
-                            collection: collection.config.code.clone(),
-                            file: PathBuf::from("(after_batch_procedure)"),
-                            kind: Kind::Failed,
-                            detail: e.to_string(),
-                        },
+                    let report = Report::new(
+                        &collection.config.code,
+                        "(after_batch_procedure)",
+                        Kind::Failed,
+                        e.to_string(),
                     );
+                    crate::events::told(ctx, &collection.config, &report);
+                    tally.add(report);
                 }
             }
         }
     }
-    summary.deferred = ctx.outage.deferred();
+    tally.progress.finish();
+    tally.summary.deferred = ctx.outage.deferred();
+    if !dry_run {
+        let configs: Vec<_> = session.collections.iter().map(|c| &c.config).collect();
+        ctx.share.refresh(&ctx.ledger, &configs, false).await;
+    }
     session.close().await;
-    Ok(summary)
+    Ok((tally.summary, tally.kept.unwrap_or_default()))
 }
 
-/// Print and count one report; 1 when it put an image into the portal.
+/// Print and count one report of a command that is not a scan (`load-log`,
+/// `harvest`...); 1 when it put an image into the portal.
 pub fn tally(summary: &mut Summary, report: Report) -> usize {
-    println!("{report}");
+    if crate::events::print_outcomes() {
+        println!("{report}");
+    } else {
+        crate::events::log_outcome(&report);
+    }
     summary.add(report.kind);
     usize::from(report.kind.is_done())
 }
 
 /// A task that panicked is one failed file, not a failed run.
 fn joined(done: Result<Report, tokio::task::JoinError>, collection: &Prepared) -> Report {
-    done.unwrap_or_else(|e| Report {
-        collection: collection.config.code.clone(),
-        file: collection.config.drop.clone(),
-        kind: Kind::Failed,
-        detail: format!("internal error while processing a file: {e}"),
+    done.unwrap_or_else(|e| {
+        Report::new(
+            &collection.config.code,
+            collection.config.drop.clone(),
+            Kind::Failed,
+            format!("internal error while processing a file: {e}"),
+        )
     })
 }
 
@@ -253,22 +319,22 @@ fn still_there(collection: &Prepared, listed: &HashMap<String, Vec<PathBuf>>) ->
     }
 }
 
-fn find_files(collection: &Prepared, dry_run: bool, accept: &specdrop_watch::Accept) -> Result<Files, Report> {
+fn find_files(collection: &Prepared, config: &Config, dry_run: bool) -> Result<Files, Box<Report>> {
     let c = &collection.config;
-    let report = |file: PathBuf, kind, detail: String| Report {
-        collection: c.code.clone(),
-        file,
-        kind,
-        detail,
-    };
+    let report = |file: PathBuf, kind, detail: String| Report::new(&c.code, file, kind, detail);
     if !c.drop.exists() && !dry_run {
         // A drop folder is created on first run; the share is then ready.
         std::fs::create_dir_all(&c.drop)
             .with_context(|| format!("creating drop folder {}", c.drop.display()))
-            .map_err(|e| report(c.drop.clone(), Kind::Failed, format!("{e:#}")))?;
+            .map_err(|e| Box::new(report(c.drop.clone(), Kind::Failed, format!("{e:#}"))))?;
     }
-    let found = specdrop_watch::tree::walk(&c.drop, &[c.archive.as_path()], accept)
-        .map_err(|e| report(c.drop.clone(), Kind::Failed, e.to_string()))?;
+    let report_dir = crate::share::ShareReport::dir(&config.report, &c.drop);
+    let skip: Vec<&std::path::Path> = [Some(c.archive.as_path()), report_dir.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let found = specdrop_watch::tree::walk(&c.drop, &skip, &config.accept())
+        .map_err(|e| Box::new(report(c.drop.clone(), Kind::Failed, e.to_string())))?;
     let relative = |p: &std::path::Path| p.strip_prefix(&c.drop).unwrap_or(p).to_path_buf();
     let mut refused: Vec<Report> = found
         .links

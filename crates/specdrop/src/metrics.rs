@@ -1,0 +1,140 @@
+//! Prometheus metrics (`metrics.listen`): files by outcome, queue depth,
+//! processing time, bytes written and database errors, served as the
+//! text exposition format on `GET /metrics`.
+//!
+//! A handful of atomics and a few lines of HTTP: the endpoint answers one
+//! scraper on a private address, which does not need a web framework or a
+//! metrics crate's registry (see docs/decisions.md).
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpListener;
+
+use crate::outcome::{Kind, Report};
+
+/// Upper bounds of the processing-time histogram, in seconds.
+const BUCKETS: [f64; 10] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
+
+#[derive(Default)]
+pub struct Metrics {
+    files: [AtomicU64; 5],
+    /// Cumulative counts per bucket, then +Inf.
+    seconds_buckets: [AtomicU64; BUCKETS.len() + 1],
+    seconds_sum_micros: AtomicU64,
+    bytes_written: AtomicU64,
+    /// Files waiting: found complete but not yet taken, or in progress.
+    pub queue_depth: AtomicU64,
+    pub database_errors: AtomicU64,
+}
+
+impl Metrics {
+    pub fn count(&self, report: &Report) {
+        if let Some(i) = Kind::ALL.iter().position(|k| *k == report.kind) {
+            self.files[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.bytes_written.fetch_add(report.known.bytes, Ordering::Relaxed);
+        if let Some(elapsed) = report.known.elapsed {
+            let seconds = elapsed.as_secs_f64();
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                if seconds <= *bound {
+                    self.seconds_buckets[i].fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            self.seconds_buckets[BUCKETS.len()].fetch_add(1, Ordering::Relaxed);
+            self.seconds_sum_micros
+                .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut out = String::new();
+        out.push_str("# HELP specdrop_files_total Files processed, by outcome.\n# TYPE specdrop_files_total counter\n");
+        for (i, kind) in Kind::ALL.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "specdrop_files_total{{outcome=\"{kind}\"}} {}",
+                get(&self.files[i])
+            );
+        }
+        out.push_str("# HELP specdrop_queue_depth Files complete and waiting or in progress.\n# TYPE specdrop_queue_depth gauge\n");
+        let _ = writeln!(out, "specdrop_queue_depth {}", get(&self.queue_depth));
+        out.push_str(
+            "# HELP specdrop_processing_seconds Time from taking a file to its outcome.\n# TYPE specdrop_processing_seconds histogram\n",
+        );
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "specdrop_processing_seconds_bucket{{le=\"{bound}\"}} {}",
+                get(&self.seconds_buckets[i])
+            );
+        }
+        let count = get(&self.seconds_buckets[BUCKETS.len()]);
+        let _ = writeln!(out, "specdrop_processing_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "specdrop_processing_seconds_sum {}",
+            get(&self.seconds_sum_micros) as f64 / 1e6
+        );
+        let _ = writeln!(out, "specdrop_processing_seconds_count {count}");
+        out.push_str("# HELP specdrop_bytes_written_total Bytes of derivatives written.\n# TYPE specdrop_bytes_written_total counter\n");
+        let _ = writeln!(out, "specdrop_bytes_written_total {}", get(&self.bytes_written));
+        out.push_str(
+            "# HELP specdrop_database_errors_total Failed portal database operations (each retry counts).\n# TYPE specdrop_database_errors_total counter\n",
+        );
+        let _ = writeln!(out, "specdrop_database_errors_total {}", get(&self.database_errors));
+        out
+    }
+}
+
+/// Bind `addr` now (so a taken port is reported at start-up) and serve in
+/// the background.
+pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let metrics = metrics.clone();
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 2048];
+                let mut read = 0;
+                // Enough of the request to see its first line; a slow or
+                // silent client is dropped after a few seconds.
+                let got = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+                    while read < request.len() && !request[..read].windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut request[read..]).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => read += n,
+                        }
+                    }
+                })
+                .await;
+                if got.is_err() {
+                    return;
+                }
+                let line = String::from_utf8_lossy(&request[..read]);
+                let path = line.split_whitespace().nth(1).unwrap_or("");
+                let response = if line.starts_with("GET ") && (path == "/metrics" || path == "/") {
+                    let body = metrics.render();
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                } else {
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
+                };
+                let _ = stream.write_all(response.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    Ok(bound)
+}
