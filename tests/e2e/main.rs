@@ -30,5 +30,6 @@ mod mariadb;
 mod policies;
 mod remote;
 mod scan;
+mod service;
 mod skeletal;
 mod support;

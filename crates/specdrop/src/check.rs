@@ -146,6 +146,13 @@ fn writable(folder: &Path) -> Option<String> {
         });
     }
     let parent = folder.ancestors().skip(1).find(|p| p.exists())?;
+    if !parent.is_dir() {
+        return Some(format!(
+            "{} cannot be created: {} is a file, not a folder",
+            folder.display(),
+            parent.display()
+        ));
+    }
     access(parent, Access::WRITE_OK | Access::EXEC_OK).err().map(|_| {
         format!(
             "{} does not exist and cannot be created by this user ({} is not writable); create it and give specdrop's user write access",
