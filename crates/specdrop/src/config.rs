@@ -882,6 +882,125 @@ match = { other_catalog_numbers = true }
         assert!(err.is_some_and(|e| e.contains("collection[0].identifier")));
     }
 
+    /// Every key the code reads, as `section.key` (`collection.pattern`,
+    /// `derive.large.width`), asked of serde itself: an unknown key in a
+    /// table makes it list the table's keys.
+    fn keys_known_to_the_code() -> Vec<String> {
+        let probes: [(&str, &str); 14] = [
+            ("", "zz_probe = 1"),
+            ("database", "[database]\nzz_probe = 1"),
+            ("storage", "[storage]\nzz_probe = 1"),
+            ("derive", "[derive]\nzz_probe = 1"),
+            ("derive.large", "[derive]\nlarge = { zz_probe = 1 }"),
+            ("workers", "[workers]\nzz_probe = 1"),
+            ("watch", "[watch]\nzz_probe = 1"),
+            ("daemon", "[daemon]\nzz_probe = 1"),
+            ("sink", "[sink]\nzz_probe = 1"),
+            ("log", "[log]\nzz_probe = 1"),
+            ("metrics", "[metrics]\nzz_probe = 1"),
+            ("report", "[report]\nzz_probe = 1"),
+            ("collection", "[[collection]]\nzz_probe = 1"),
+            ("collection.match", "[[collection]]\nmatch = { zz_probe = 1 }"),
+        ];
+        let more = [
+            ("collection.media", "[[collection]]\nmedia = { zz_probe = 1 }"),
+            ("collection.barcode", "[[collection]]\nbarcode = { zz_probe = 1 }"),
+            ("collection.skeletal", "[[collection]]\nskeletal = { zz_probe = 1 }"),
+        ];
+        let mut keys = Vec::new();
+        for (section, text) in probes.into_iter().chain(more) {
+            let message = toml::from_str::<RawConfig>(text)
+                .err()
+                .map(|e| e.message().to_string())
+                .unwrap_or_default();
+            let expected = message
+                .split_once("expected")
+                .map(|(_, list)| list.to_string())
+                .unwrap_or_else(|| panic!("{section}: no list of keys in {message:?}"));
+            for name in expected.split('`').skip(1).step_by(2) {
+                keys.push(if section.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{section}.{name}")
+                });
+            }
+        }
+        keys
+    }
+
+    const PACKAGED: &str = include_str!("../../../packaging/specdrop.toml");
+
+    /// The packaged config with every key uncommented.
+    fn uncommented() -> String {
+        PACKAGED
+            .lines()
+            .map(|line| match line.strip_prefix('#') {
+                Some(rest)
+                    if rest.starts_with('[') || rest.split_once(" = ").is_some_and(|(k, _)| !k.contains(' ')) =>
+                {
+                    rest
+                }
+                _ => line,
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn the_packaged_config_lists_every_key_and_is_valid_uncommented() {
+        let text = uncommented();
+        let lines = crate::config_lines::key_lines(&text);
+        let tables = [
+            "derive",
+            "collection",
+            "database",
+            "storage",
+            "workers",
+            "watch",
+            "daemon",
+            "sink",
+            "log",
+        ];
+        for key in keys_known_to_the_code() {
+            let path = key.replacen("collection", "collection[0]", 1);
+            let (parent, name) = path.rsplit_once('.').unwrap_or(("", &path));
+            let listed = lines.contains_key(&path)
+                || ["metrics", "report"].contains(&path.as_str())
+                || tables.contains(&path.as_str())
+                || lines
+                    .get(parent)
+                    .and_then(|n| text.lines().nth(n - 1))
+                    .is_some_and(|line| line.contains(&format!(" {name} =")));
+            assert!(listed, "{key} is not in packaging/specdrop.toml");
+        }
+        // url and url_file are alternatives: one of them at a time.
+        let text = text.replace("\nurl_file = ", "\n#url_file = ");
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let file = dir.path().join("specdrop.toml");
+        std::fs::write(&file, text).unwrap_or_else(|e| panic!("{e}"));
+        if let Err(e) = Config::load(&file) {
+            panic!("{e}");
+        }
+    }
+
+    #[test]
+    fn the_admin_guide_documents_every_key() {
+        let guide = include_str!("../../../docs/admin.md");
+        for key in keys_known_to_the_code() {
+            // Inline tables' keys are described with their table.
+            let shown = match key.matches('.').count() {
+                2 => key
+                    .rsplit_once('.')
+                    .map_or(key.clone(), |(parent, _)| parent.to_string()),
+                _ => key.clone(),
+            };
+            assert!(
+                guide.contains(&format!("`{shown}`")),
+                "docs/admin.md does not document `{shown}`"
+            );
+        }
+    }
+
     #[test]
     fn url_bases() {
         assert!(UrlBase::parse("/imglib/").is_ok_and(|b| b.join("a/b.jpg") == "/imglib/a/b.jpg"));

@@ -38,7 +38,8 @@ pub fn render(config: &Config) -> String {
     let _ = writeln!(
         out,
         "# Written by `specdrop systemd-dropin --config {}`.\n\
-         # Install: specdrop systemd-dropin > /etc/systemd/system/specdrop.service.d/paths.conf\n\
+         # Install: mkdir -p /etc/systemd/system/specdrop.service.d\n\
+         #          specdrop systemd-dropin > /etc/systemd/system/specdrop.service.d/paths.conf\n\
          #          systemctl daemon-reload && systemctl restart specdrop",
         config.file.display()
     );
