@@ -25,6 +25,8 @@ macro_rules! on_every_backend {
 }
 
 mod daemon;
+mod faults;
+mod hostile;
 #[path = "../support/mariadb.rs"]
 mod mariadb;
 mod policies;

@@ -294,21 +294,44 @@ pub fn free_port() -> u16 {
 }
 
 /// A TCP forwarder from 127.0.0.1:`from` to 127.0.0.1:`to`, for as long as
-/// it lives: lets a test decide when "the database" becomes reachable.
+/// it lives: lets a test decide when "the database" is reachable. While it
+/// is down (`set_up(false)`) its port refuses connections and the ones it
+/// was carrying are cut, as when a database server goes away.
 pub struct Proxy {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Proxy {
     pub fn start(from: u16, to: u16) -> Proxy {
         use std::sync::atomic::{AtomicBool, Ordering};
-        let listener = std::net::TcpListener::bind(("127.0.0.1", from)).unwrap_or_else(|e| panic!("{e}"));
-        listener.set_nonblocking(true).unwrap_or_else(|e| panic!("{e}"));
+        let bind = move || {
+            let listener = std::net::TcpListener::bind(("127.0.0.1", from)).unwrap_or_else(|e| panic!("{e}"));
+            listener.set_nonblocking(true).unwrap_or_else(|e| panic!("{e}"));
+            listener
+        };
+        let mut listener = Some(bind());
         let stop = std::sync::Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
+        let up = std::sync::Arc::new(AtomicBool::new(true));
+        let (stopped, is_up) = (stop.clone(), up.clone());
         std::thread::spawn(move || {
+            let mut carried: Vec<std::net::TcpStream> = Vec::new();
             while !stopped.load(Ordering::Relaxed) {
-                match listener.accept() {
+                match (is_up.load(Ordering::Relaxed), listener.is_some()) {
+                    (false, true) => {
+                        listener = None;
+                        for stream in carried.drain(..) {
+                            let _ = stream.shutdown(std::net::Shutdown::Both);
+                        }
+                    }
+                    (true, false) => listener = Some(bind()),
+                    _ => {}
+                }
+                let Some(open) = &listener else {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    continue;
+                };
+                match open.accept() {
                     Ok((client, _)) => {
                         let _ = client.set_nonblocking(false);
                         let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", to)) else {
@@ -317,6 +340,8 @@ impl Proxy {
                         let (Ok(mut c2), Ok(mut s2)) = (client.try_clone(), server.try_clone()) else {
                             continue;
                         };
+                        carried.extend(client.try_clone().ok());
+                        carried.extend(server.try_clone().ok());
                         let (mut c1, mut s1) = (client, server);
                         std::thread::spawn(move || std::io::copy(&mut c1, &mut s1));
                         std::thread::spawn(move || std::io::copy(&mut s2, &mut c2));
@@ -328,7 +353,12 @@ impl Proxy {
                 }
             }
         });
-        Proxy { stop }
+        Proxy { stop, up }
+    }
+
+    /// Take "the database" away (`false`) or give it back (`true`).
+    pub fn set_up(&self, up: bool) {
+        self.up.store(up, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -42,6 +42,9 @@ pub struct DeriveConfig {
     pub large_only: bool,
     /// Sources with more pixels than this are refused before decoding.
     pub max_pixels: u64,
+    /// Source files larger than this many MiB are refused before they are
+    /// read (a source is held in memory while it is processed).
+    pub max_file_mb: u64,
     pub color: ColorMode,
     pub hash_in_name: bool,
     /// Source formats taken: JPEG by default; PNG and WebP when listed.
@@ -61,6 +64,7 @@ impl Default for DeriveConfig {
             thumbnail: size(200),
             large_only: false,
             max_pixels: 300_000_000,
+            max_file_mb: 256,
             color: ColorMode::Srgb,
             hash_in_name: false,
             formats: vec![crate::Format::Jpeg],
@@ -104,6 +108,9 @@ impl DeriveConfig {
         }
         if self.formats.is_empty() {
             problems.push(("derive.formats".into(), "is empty; list at least \"jpeg\"".into()));
+        }
+        if self.max_file_mb == 0 {
+            problems.push(("derive.max_file_mb".into(), "must be above 0 (default 256)".into()));
         }
         if self.max_pixels == 0 {
             problems.push(("derive.max_pixels".into(), "must be above 0 (default 300000000)".into()));

@@ -105,10 +105,24 @@ impl fmt::Display for Report {
             "{:<8} {} {}: {}",
             self.kind.as_str(),
             self.collection,
-            self.file.display(),
+            printable(&self.file.to_string_lossy()),
             self.detail
         )
     }
+}
+
+/// A file name as one line: control characters (a newline in a name would
+/// forge a second report line) written as escapes.
+pub fn printable(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Counts by outcome.

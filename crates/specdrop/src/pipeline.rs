@@ -148,9 +148,12 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
             None,
         ));
     }
-    let bytes = tokio::fs::read(path)
+    let limit = ctx.derive.max_file_mb;
+    let source = path.to_path_buf();
+    let bytes = tokio::task::spawn_blocking(move || read_source(&source, limit))
         .await
-        .map_err(|e| ending(Kind::Failed, format!("cannot read the file: {e}"), None))?;
+        .unwrap_or_else(|e| Err(format!("cannot read the file: {e}")))
+        .map_err(|detail| ending(Kind::Failed, detail, None))?;
     if let Arrived::Truncated(at) = complete::check(&bytes) {
         let detail = format!(
             "incomplete: the image ends at byte {at} before its end marker; still uploading? it is taken once complete"
@@ -405,6 +408,59 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
         elapsed: None,
     };
     Ok(end)
+}
+
+/// The source's bytes, read through one handle that is checked first: a
+/// regular file with one name (a symbolic or hard link could lead out of
+/// the drop folder, or to somebody else's file), no larger than
+/// `derive.max_file_mb`. The error is the reason for the report; the file
+/// stays where it is.
+fn read_source(path: &Path, max_file_mb: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        // Not blocking on a FIFO, not following a link swapped in.
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => {
+                "refused: a symbolic link, which could lead out of the drop folder; copy the file itself \
+                 (the link is left where it is)"
+                    .to_string()
+            }
+            _ => format!("cannot read the file: {e}"),
+        })?;
+    let meta = file.metadata().map_err(|e| format!("cannot read the file: {e}"))?;
+    if !meta.is_file() {
+        return Err("refused: not a regular file (a folder, pipe or device with an image's name)".into());
+    }
+    if meta.nlink() > 1 {
+        return Err(format!(
+            "refused: a hard link ({} names for one file), which could be a file from outside the drop folder; \
+             copy the file itself (the link is left where it is)",
+            meta.nlink()
+        ));
+    }
+    let limit = max_file_mb.saturating_mul(1 << 20);
+    if meta.len() > limit {
+        return Err(format!(
+            "refused: {} MiB, more than derive.max_file_mb = {max_file_mb}; export a smaller JPEG \
+             (the file is left where it is)",
+            meta.len() >> 20
+        ));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    // One byte past the limit tells a file that grew while read.
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the file: {e}"))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!(
+            "refused: grew past derive.max_file_mb = {max_file_mb} while being read"
+        ));
+    }
+    Ok(bytes)
 }
 
 /// A database problem ends the file: an outage leaves it untouched for the

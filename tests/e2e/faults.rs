@@ -1,0 +1,207 @@
+//! Faults while the daemon runs: the database going away mid-batch, the
+//! image library's file system filling up, and the limits that protect
+//! the host from one oversized file.
+
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+const SOON: Duration = Duration::from_secs(20);
+
+fn status(env: &Env) -> serde_json::Value {
+    let run = env.run(&["status", "--json", "--config", "specdrop.toml"]);
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+}
+
+fn outcome_lines<'a>(lines: &'a [String], file: &str) -> Vec<&'a String> {
+    lines.iter().filter(|l| l.contains(&format!(" {file}:"))).collect()
+}
+
+#[tokio::test]
+async fn a_database_outage_mid_batch_makes_files_wait_and_all_link_after_it() {
+    let env = Env::new(Backend::MariaDb).await;
+    let port = free_port();
+    let proxy = Proxy::start(port, 3306);
+    let proxied = env.db_url.replace("127.0.0.1:3306", &format!("127.0.0.1:{port}"));
+    assert_ne!(proxied, env.db_url, "the test server URL must name 127.0.0.1:3306");
+    env.edit_config(&env.db_url.clone(), &proxied);
+    env.quick_watch("");
+    let mut daemon = env.start_daemon(&[]);
+    daemon.wait_for("watching", SOON);
+    env.drop_sample(SMALL_7, "MICH-V-1390993.jpg");
+    let first = daemon.wait_for("MICH-V-1390993.jpg:", SOON);
+    assert!(first.starts_with("linked"), "{first}");
+
+    proxy.set_up(false);
+    let names = ["MICH-V-1390993_a.jpg", "MICH-V-1390993_b.jpg", "MICH-V-0045678.jpg"];
+    for (i, name) in names.iter().enumerate() {
+        env.write_file(
+            &format!("var/drop/mich/{name}"),
+            &distinct(&sample(SMALL_8), &format!("outage {i}")),
+        );
+    }
+    let warning = daemon.wait_for("portal database unavailable", SOON);
+    assert!(warning.contains("tries again"), "{warning}");
+    // status shows the outage while it lasts.
+    let deadline = Instant::now() + SOON;
+    loop {
+        let s = status(&env);
+        if s["daemon"]["database_unavailable_secs"].is_u64() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "status never showed the outage: {s}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let during = daemon.lines_for(Duration::from_secs(3));
+    for name in names {
+        assert!(
+            outcome_lines(&during, name).is_empty(),
+            "{name} was given an outcome during the outage: {during:?}"
+        );
+    }
+
+    proxy.set_up(true);
+    let reports = daemon.reports_for(&names, Duration::from_secs(90));
+    for report in &reports {
+        assert!(report.starts_with("linked"), "{report}");
+    }
+    assert_eq!(
+        env.media_of(202).await.len(),
+        3,
+        "one row per distinct file, none twice"
+    );
+    assert_eq!(env.media_of(203).await.len(), 1);
+    assert!(env.files_under("var/drop/mich").is_empty());
+    let gave_up: Vec<&String> = daemon
+        .seen
+        .iter()
+        .filter(|l| l.starts_with("failed ") || l.starts_with("parked "))
+        .collect();
+    assert!(gave_up.is_empty(), "{gave_up:?}");
+    let (code, _, _) = daemon.stop(Duration::from_secs(10));
+    assert_eq!(code, Some(0));
+}
+
+/// Mount a tmpfs of `size` on `dir`; `false` (and a loud message) where
+/// this machine does not allow it.
+fn small_filesystem(dir: &std::path::Path, size: &str) -> bool {
+    std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{e}"));
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir)
+        .output();
+    match mounted {
+        Ok(out) if out.status.success() => true,
+        Ok(out) => {
+            eprintln!(
+                "\n*** SKIPPED: cannot mount a small file system here ({}); the disk-full test needs root ***\n",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            false
+        }
+        Err(e) => {
+            eprintln!("\n*** SKIPPED: no mount command ({e}); the disk-full test did not run ***\n");
+            false
+        }
+    }
+}
+
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_image_library_fails_the_file_cleanly_and_the_daemon_recovers() {
+    let env = Env::new(Backend::Sqlite).await;
+    let library = env.path("var/www/imglib");
+    if !small_filesystem(&library, "1700k") {
+        return;
+    }
+    let _unmount = Unmount(library.clone());
+    env.quick_watch("");
+    let mut daemon = env.start_daemon(&[]);
+    daemon.wait_for("watching", SOON);
+
+    // A full sheet makes about 1.2 MB of derivatives: the first fits, the
+    // second does not.
+    env.drop_sample(FULL_1390992, "MICH-V-1390992.jpg");
+    let first = daemon.wait_for("MICH-V-1390992.jpg:", SOON);
+    assert!(first.starts_with("linked"), "{first}");
+    let kept = env.files_under("var/www/imglib");
+    let original = sample(FULL_1449838);
+    env.write_file("var/drop/mich/MICH-V-0045678.jpg", &original);
+    let second = daemon.wait_for("MICH-V-0045678.jpg:", SOON);
+    assert!(second.starts_with("failed"), "{second}");
+    assert!(second.contains("No space left on device"), "{second}");
+    assert_eq!(env.files_under("var/www/imglib"), kept, "no partial derivative");
+    let hidden: Vec<String> = walk_all(&library)
+        .into_iter()
+        .filter(|f| f.contains(".specdrop-"))
+        .collect();
+    assert!(hidden.is_empty(), "temporary files left: {hidden:?}");
+    assert_eq!(
+        std::fs::read(env.path("var/drop/mich/MICH-V-0045678.jpg")).unwrap_or_default(),
+        original,
+        "the source is untouched"
+    );
+    assert!(env.media_of(203).await.is_empty(), "no row without its files");
+
+    // Space comes back: the daemon is still there and takes the file
+    // again once it is touched (or at the next `retry --failed`).
+    let remount = std::process::Command::new("mount")
+        .args(["-o", "remount,size=64m"])
+        .arg(&library)
+        .status()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(remount.success());
+    let file = env.path("var/drop/mich/MICH-V-0045678.jpg");
+    let later = std::time::SystemTime::now() + Duration::from_secs(2);
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .and_then(|f| f.set_modified(later))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let again = daemon.wait_for("MICH-V-0045678.jpg:", SOON);
+    assert!(again.starts_with("linked"), "{again}");
+    assert_eq!(env.media_of(203).await.len(), 1);
+    let (code, _, _) = daemon.stop(Duration::from_secs(10));
+    assert_eq!(code, Some(0));
+}
+
+/// Every file below `dir`, hidden ones included.
+fn walk_all(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                out.push(path.display().to_string());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_source_over_max_file_mb_is_refused_before_it_is_read() {
+    let env = Env::new(Backend::Sqlite).await;
+    env.edit_config("[storage]", "[derive]\nmax_file_mb = 1\n\n[storage]");
+    // A real sheet with 2 MiB of trailer after its end marker: complete,
+    // valid, and too big.
+    let mut big = sample(SMALL_7);
+    big.extend(std::iter::repeat_n(0u8, 2 << 20));
+    env.write_file("var/drop/mich/MICH-V-1390993.jpg", &big);
+    env.drop_sample(SMALL_8, "MICH-V-0045678.jpg");
+    let run = env.scan();
+    assert_eq!(run.summary(), [1, 0, 0, 1, 0], "{}", run.stdout);
+    let line = run.line_for("MICH-V-1390993.jpg");
+    assert!(line.contains("more than derive.max_file_mb = 1"), "{line}");
+    assert!(env.path("var/drop/mich/MICH-V-1390993.jpg").exists());
+}
