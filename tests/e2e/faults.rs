@@ -205,3 +205,31 @@ async fn a_source_over_max_file_mb_is_refused_before_it_is_read() {
     assert!(line.contains("more than derive.max_file_mb = 1"), "{line}");
     assert!(env.path("var/drop/mich/MICH-V-1390993.jpg").exists());
 }
+
+#[tokio::test]
+async fn a_file_that_never_completes_is_reported_once() {
+    let env = Env::new(Backend::Sqlite).await;
+    env.quick_watch("incomplete_secs = 3");
+    let mut daemon = env.start_daemon(&[]);
+    daemon.wait_for("watching", SOON);
+    let sheet = sample(SMALL_7);
+    let started = Instant::now();
+    env.write_file("var/drop/mich/MICH-V-1390993.jpg", &sheet[..sheet.len() / 2]);
+    let line = daemon.wait_for("MICH-V-1390993.jpg:", SOON);
+    assert!(line.starts_with("skipped") && line.contains("incomplete"), "{line}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "reported before watch.incomplete_secs: {line}"
+    );
+    let later = daemon.lines_for(Duration::from_secs(5));
+    assert!(
+        outcome_lines(&later, "MICH-V-1390993.jpg").is_empty(),
+        "reported twice: {later:?}"
+    );
+    // The rest of the upload arrives: now it is taken.
+    env.write_file("var/drop/mich/MICH-V-1390993.jpg", &sheet);
+    let line = daemon.wait_for("MICH-V-1390993.jpg:", SOON);
+    assert!(line.starts_with("linked"), "{line}");
+    let (code, _, _) = daemon.stop(Duration::from_secs(10));
+    assert_eq!(code, Some(0));
+}

@@ -54,6 +54,7 @@ impl Running {
                 dir: drop.clone(),
                 skip: skipped_below(drop, &config, &c.config.archive),
                 accept: config.accept(),
+                max_read: config.derive.max_file_mb.saturating_mul(1 << 20),
             });
         }
         let (tx, arrivals) = mpsc::channel(config.queue);

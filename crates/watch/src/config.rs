@@ -25,6 +25,9 @@ pub struct WatchConfig {
     pub poll_secs: u64,
     /// A full rescan this often, whatever the events said.
     pub rescan_mins: u64,
+    /// A file still cut short after standing still this long is handed on
+    /// anyway, so it is reported ("incomplete") instead of waiting unseen.
+    pub incomplete_secs: u64,
 }
 
 impl Default for WatchConfig {
@@ -34,6 +37,7 @@ impl Default for WatchConfig {
             settle_secs: 5,
             poll_secs: 10,
             rescan_mins: 10,
+            incomplete_secs: 3600,
         }
     }
 }
@@ -51,11 +55,21 @@ impl WatchConfig {
         Duration::from_secs(self.rescan_mins.max(1) * 60)
     }
 
+    pub fn incomplete(&self) -> Duration {
+        Duration::from_secs(self.incomplete_secs.max(1))
+    }
+
     /// Problems with the values, each as `(key, what to do)`.
     pub fn validate(&self) -> Vec<(String, String)> {
         let mut problems = Vec::new();
         if self.poll_secs == 0 {
             problems.push(("watch.poll_secs".into(), "must be at least 1".into()));
+        }
+        if self.incomplete_secs == 0 {
+            problems.push((
+                "watch.incomplete_secs".into(),
+                "must be at least 1 (default 3600)".into(),
+            ));
         }
         if self.rescan_mins == 0 {
             problems.push(("watch.rescan_mins".into(), "must be at least 1".into()));

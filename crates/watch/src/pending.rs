@@ -98,6 +98,13 @@ impl Pending {
             .is_some_and(|e| !e.handed_on && now.duration_since(e.still_since) >= self.settle)
     }
 
+    /// How long `path` has stood still as of `now`.
+    pub fn still_for(&self, path: &Path, now: Instant) -> Duration {
+        self.entries
+            .get(path)
+            .map_or(Duration::ZERO, |e| now.duration_since(e.still_since))
+    }
+
     pub fn handed_on(&mut self, path: &Path) {
         if let Some(e) = self.entries.get_mut(path) {
             e.handed_on = true;

@@ -31,6 +31,9 @@ pub struct Root {
     pub skip: Vec<PathBuf>,
     /// Which file names are looked at.
     pub accept: Accept,
+    /// Files larger than this are handed on without being read (the
+    /// pipeline refuses them by size); the watcher never holds more.
+    pub max_read: u64,
 }
 
 /// A complete file in root number `root`.
@@ -325,8 +328,11 @@ impl Task {
             if !self.pending.settled(&path, now) {
                 continue;
             }
-            if !self.complete(root, &path, before).await {
-                self.pending.incomplete(&path, self.config.rescan(), now);
+            if !self.complete(root, &path, before).await
+                && self.pending.still_for(&path, now) < self.config.incomplete()
+            {
+                let later = self.config.rescan().min(self.config.incomplete());
+                self.pending.incomplete(&path, later, now);
                 continue;
             }
             let arrival = Arrival {
@@ -356,7 +362,7 @@ impl Task {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if self.roots[root].accept.classify(&name) == Class::Archive {
+        if self.roots[root].accept.classify(&name) == Class::Archive || before.size > self.roots[root].max_read {
             return true;
         }
         let data = match tokio::fs::read(path).await {
@@ -436,6 +442,7 @@ mod tests {
             dir: PathBuf::from("/drop"),
             skip: vec![PathBuf::from("/drop/_specdrop")],
             accept: Accept::default(),
+            max_read: u64::MAX,
         };
         assert!(wanted(&root, Path::new("/drop/a.jpg")));
         assert!(wanted(&root, Path::new("/drop/day1/a.jpg")));

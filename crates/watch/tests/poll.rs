@@ -29,11 +29,13 @@ async fn poll_mode_finds_files_without_inotify() {
         settle_secs: 1,
         poll_secs: 1,
         rescan_mins: 10,
+        incomplete_secs: 3600,
     };
     let roots = vec![Root {
         dir: dir.path().to_path_buf(),
         skip: Vec::new(),
         accept: specdrop_watch::Accept::default(),
+        max_read: u64::MAX,
     }];
     let mut watcher = Watcher::spawn(roots, config, tx);
     watcher.initial_scan_done().await;

@@ -21,6 +21,7 @@ fn config(mode: Mode) -> WatchConfig {
         settle_secs: 1,
         poll_secs: 1,
         rescan_mins: 10,
+        incomplete_secs: 3600,
     }
 }
 
@@ -43,6 +44,7 @@ async fn start(mode: Mode, before: impl FnOnce(&Path)) -> Setup {
         dir: drop.clone(),
         skip: vec![archive.clone()],
         accept: specdrop_watch::Accept::default(),
+        max_read: u64::MAX,
     }];
     let mut watcher = Watcher::spawn(roots, config(mode), tx);
     watcher.initial_scan_done().await;
