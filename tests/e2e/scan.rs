@@ -283,6 +283,12 @@ async fn demo_runs_on_a_fresh_folder() {
                 .join("demo/www/imglib/MICH_Vascular/01390/MICH-V-1390992_tn.jpg")
                 .exists()
         );
+        assert!(stdout.contains("What the imaging team sees:"), "{stdout}");
+        let page = std::fs::read_to_string(dir.path().join("demo/drop/mich/_specdrop/index.html")).unwrap_or_default();
+        assert!(
+            page.contains("MICH-V-7654321.jpg"),
+            "the parked sheet is on the page:\n{page}"
+        );
     }
     std::fs::create_dir_all(dir.path().join("mine")).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(dir.path().join("mine/keep.txt"), b"x").unwrap_or_else(|e| panic!("{e}"));

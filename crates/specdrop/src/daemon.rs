@@ -141,6 +141,10 @@ pub async fn run(config_file: &Path, config: Config) -> Result<ExitCode, Failure
             }
             _ = retry_tick.tick() => {
                 retry_parked(&mut tasks, &mut in_flight, &running, &turnstile).await;
+                // Files the team removed or replaced leave the waiting list.
+                let ctx = &running.session.ctx;
+                let configs: Vec<_> = running.session.collections.iter().map(|c| &c.config).collect();
+                ctx.share.refresh(&ctx.ledger, &configs, true).await;
             }
             _ = watchdog_tick.tick(), if watchdog.is_some() => notify(&[NotifyState::Watchdog]),
             _ = status_tick.tick() => {

@@ -135,6 +135,12 @@ async fn show(dir: &Path, config: &Config) -> anyhow::Result<()> {
     if let Some(c) = mich {
         println!("\nOriginals of linked sheets were moved to {}.", c.archive.display());
         println!("Sheets with no specimen record stay parked in {}.", c.drop.display());
+        if let Some(report) = crate::share::ShareReport::dir(&config.report, &c.drop) {
+            println!(
+                "What the imaging team sees: {} (and a CSV per day beside it).",
+                report.join(crate::share::PAGE_FILE).display()
+            );
+        }
     }
     println!(
         "Look for yourself: sqlite3 {} \"SELECT mediaID, occid, url FROM media\"",
