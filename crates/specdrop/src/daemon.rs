@@ -142,9 +142,7 @@ pub async fn run(config_file: &Path, config: Config) -> Result<ExitCode, Failure
             _ = retry_tick.tick() => {
                 retry_parked(&mut tasks, &mut in_flight, &running, &turnstile).await;
                 // Files the team removed or replaced leave the waiting list.
-                let ctx = &running.session.ctx;
-                let configs: Vec<_> = running.session.collections.iter().map(|c| &c.config).collect();
-                ctx.share.refresh(&ctx.ledger, &configs, true).await;
+                running.session.refresh_reports(true).await;
             }
             _ = watchdog_tick.tick(), if watchdog.is_some() => notify(&[NotifyState::Watchdog]),
             _ = status_tick.tick() => {
@@ -154,8 +152,7 @@ pub async fn run(config_file: &Path, config: Config) -> Result<ExitCode, Failure
                 metrics.database_errors.store(ctx.outage.errors() as u64, Ordering::Relaxed);
                 status.update(waiting, tasks.len(), &totals, ctx.outage.down_for());
                 notify(&[NotifyState::Status(&status.line())]);
-                let configs: Vec<_> = running.session.collections.iter().map(|c| &c.config).collect();
-                ctx.share.refresh(&ctx.ledger, &configs, false).await;
+                running.session.refresh_reports(false).await;
             }
         }
     }
@@ -178,13 +175,7 @@ pub async fn run(config_file: &Path, config: Config) -> Result<ExitCode, Failure
             }
         }
     }
-    let configs: Vec<_> = running.session.collections.iter().map(|c| &c.config).collect();
-    running
-        .session
-        .ctx
-        .share
-        .refresh(&running.session.ctx.ledger, &configs, false)
-        .await;
+    running.session.refresh_reports(false).await;
     running.stop().await;
     status.stopped();
     tracing::info!("stopped; since start: {totals}");

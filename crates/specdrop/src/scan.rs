@@ -119,6 +119,12 @@ impl Session {
         })
     }
 
+    /// Rewrite the imaging team's pages that have news (or all of them).
+    pub async fn refresh_reports(&self, all: bool) {
+        let configs: Vec<_> = self.collections.iter().map(|c| &c.config).collect();
+        self.ctx.share.refresh(&self.ctx.ledger, &configs, all).await;
+    }
+
     pub async fn close(&self) {
         self.ctx.ledger.close().await;
         self.ctx.portal.close().await;
@@ -240,8 +246,7 @@ pub async fn run(
     tally.progress.finish();
     tally.summary.deferred = ctx.outage.deferred();
     if !dry_run {
-        let configs: Vec<_> = session.collections.iter().map(|c| &c.config).collect();
-        ctx.share.refresh(&ctx.ledger, &configs, false).await;
+        session.refresh_reports(false).await;
     }
     session.close().await;
     Ok((tally.summary, tally.kept.unwrap_or_default()))
