@@ -338,11 +338,13 @@ fn http_get(port: u16, path: &str) -> String {
 
 #[tokio::test]
 async fn outcomes_reach_the_journal_with_their_fields() {
+    // A socket file whose journald has exited is still there but refuses
+    // messages, so try to connect rather than look for the file.
     let socket = std::path::Path::new("/run/systemd/journal/socket");
-    if !socket.exists() {
+    if let Err(e) = std::os::unix::net::UnixDatagram::unbound().and_then(|s| s.connect(socket)) {
         eprintln!(
             "\n*** SKIPPED outcomes_reach_the_journal_with_their_fields: journald is not running here \
-             (no {}); .ci/run starts it ***\n",
+             ({}: {e}); .ci/run starts it ***\n",
             socket.display()
         );
         return;
