@@ -512,6 +512,22 @@ impl Daemon {
             .unwrap_or(0)
     }
 
+    /// The next line, if one arrives within `within`.
+    pub fn next_line(&mut self, within: std::time::Duration) -> Option<String> {
+        let line = self.lines.recv_timeout(within).ok()?;
+        self.seen.push(line.clone());
+        Some(line)
+    }
+
+    /// SIGKILL (no chance to clean up anything), wait until the process is
+    /// gone, and return every line it wrote.
+    pub fn kill_hard(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.lines_for(std::time::Duration::from_millis(100));
+        std::mem::take(&mut self.seen)
+    }
+
     /// SIGTERM, then wait (at most `within`) for the exit code.
     pub fn stop(mut self, within: std::time::Duration) -> (Option<i32>, std::time::Duration, Vec<String>) {
         let asked = std::time::Instant::now();

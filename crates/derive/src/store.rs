@@ -78,6 +78,12 @@ fn remove_files<'a>(files: impl Iterator<Item = &'a StoredFile>) -> io::Result<(
     first_error.map_or(Ok(()), Err)
 }
 
+/// Told the paths a set is about to put in place, before the first of them
+/// appears. The caller writes them down somewhere durable, so that a crash
+/// between these files appearing and their database row being committed
+/// leaves files it can find and remove again; an error stops the write.
+pub type Claim<'a> = &'a mut dyn FnMut(&[&Path]) -> io::Result<()>;
+
 /// Write `set` into `root/relative_dir` under names made from
 /// `source_file_name` (and `tag`, see [`Names::for_source`]), adding `_1`,
 /// `_2`... when any of the names is taken.
@@ -88,6 +94,19 @@ pub fn write_set(
     tag: Option<&str>,
     set: &Derivatives,
     modes: Modes,
+) -> Result<StoredSet, DeriveError> {
+    write_set_claimed(root, relative_dir, source_file_name, tag, set, modes, &mut |_| Ok(()))
+}
+
+/// [`write_set`], telling `claim` the target paths before they are made.
+pub fn write_set_claimed(
+    root: &Path,
+    relative_dir: &str,
+    source_file_name: &str,
+    tag: Option<&str>,
+    set: &Derivatives,
+    modes: Modes,
+    claim: Claim<'_>,
 ) -> Result<StoredSet, DeriveError> {
     let dir = root.join(relative_dir);
     // Only folders made here get the dir mode: one an admin made (perhaps
@@ -114,6 +133,13 @@ pub fn write_set(
         if wanted.iter().any(|(d, name)| d.is_some() && dir.join(name).exists()) {
             continue;
         }
+        let targets: Vec<PathBuf> = wanted
+            .iter()
+            .filter(|(d, _)| d.is_some())
+            .map(|(_, name)| dir.join(name))
+            .collect();
+        let targets: Vec<&Path> = targets.iter().map(PathBuf::as_path).collect();
+        claim(&targets).map_err(|e| DeriveError::write(&dir, e))?;
         let mut files: [Option<StoredFile>; 3] = [None, None, None];
         let mut taken = false;
         for ((derivative, name), slot) in wanted.into_iter().zip(files.iter_mut()) {
@@ -143,7 +169,10 @@ pub fn write_set(
             let _ = remove_files(files.iter().flatten());
             continue;
         }
-        sync_dir(&dir).map_err(|e| DeriveError::write(&dir, e))?;
+        if let Err(e) = sync_dir(&dir) {
+            let _ = remove_files(files.iter().flatten());
+            return Err(DeriveError::write(&dir, e));
+        }
         let [large, web, thumbnail] = files;
         return Ok(StoredSet { large, web, thumbnail });
     }
@@ -299,6 +328,36 @@ mod tests {
         let stored = write_set(root.path(), "A", "x.jpg", None, &set, Modes::default())?;
         assert_eq!(stored.files().count(), 2);
         assert!(stored.web.is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn the_claim_hears_every_path_before_it_exists_and_can_stop_the_write() -> Result<(), Box<dyn std::error::Error>> {
+        let root = tempfile::tempdir()?;
+        let mut told: Vec<PathBuf> = Vec::new();
+        let stored = write_set_claimed(
+            root.path(),
+            "A",
+            "x.jpg",
+            None,
+            &three(),
+            Modes::default(),
+            &mut |paths| {
+                for path in paths {
+                    assert!(!path.exists(), "{} exists before it was claimed", path.display());
+                    told.push(path.to_path_buf());
+                }
+                Ok(())
+            },
+        )?;
+        let written: Vec<PathBuf> = stored.files().map(|f| f.path.clone()).collect();
+        assert_eq!(told, written);
+
+        let refused = write_set_claimed(root.path(), "B", "x.jpg", None, &three(), Modes::default(), &mut |_| {
+            Err(io::Error::other("ledger is read-only"))
+        });
+        assert!(refused.is_err());
+        assert!(!root.path().join("B/x.jpg").exists(), "nothing is written unclaimed");
         Ok(())
     }
 

@@ -172,6 +172,22 @@ impl Portal {
         Ok(row.try_get(0)?)
     }
 
+    /// Whether any image row points at `url` (as its url, thumbnailUrl or
+    /// originalUrl): files behind it are in use and must stay.
+    pub async fn refers_to(&self, url: &str) -> Result<bool, MapperError> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM {} WHERE url = ? OR thumbnailUrl = ? OR originalUrl = ?",
+            self.media.table
+        );
+        let row = sqlx::query(&sql)
+            .bind(url)
+            .bind(url)
+            .bind(url)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>(0)? > 0)
+    }
+
     /// Call the portal's stored procedure `name` with the collection id, as
     /// Symbiota's processor can after each collection. `name` must be a
     /// plain (optionally schema-qualified) identifier: it cannot be bound

@@ -30,6 +30,15 @@ CREATE TABLE IF NOT EXISTS files (
     updated        TEXT NOT NULL DEFAULT (datetime('now'))
 );
 CREATE INDEX IF NOT EXISTS files_outcome ON files (outcome);
+-- Derivatives being put in place whose row is not yet committed: written
+-- before the first of them appears, removed once the row (or the undo)
+-- is done. What a crash leaves here is settled at the next start.
+CREATE TABLE IF NOT EXISTS writing (
+    path  TEXT PRIMARY KEY,
+    url   TEXT NOT NULL,
+    hash  TEXT NOT NULL,
+    since TEXT NOT NULL DEFAULT (datetime('now'))
+);
 ";
 
 #[derive(Debug, thiserror::Error)]
@@ -232,6 +241,42 @@ impl Ledger {
         }
         found.sort_by(|a, b| b.updated.cmp(&a.updated).then_with(|| a.source.cmp(&b.source)));
         Ok(found)
+    }
+
+    /// Note that derivatives of content `hash` are about to appear at
+    /// these (path, URL) pairs.
+    pub async fn claim(&self, hash: &str, files: &[(String, String)]) -> Result<(), LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        for (path, url) in files {
+            sqlx::query("INSERT OR REPLACE INTO writing (path, url, hash) VALUES (?, ?, ?)")
+                .bind(path)
+                .bind(url)
+                .bind(hash)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The derivatives of `hash` are settled: committed with their row, or
+    /// removed again.
+    pub async fn release(&self, hash: &str) -> Result<(), LedgerError> {
+        sqlx::query("DELETE FROM writing WHERE hash = ?")
+            .bind(hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every claim not yet released, as (hash, path, URL), grouped by hash.
+    pub async fn claims(&self) -> Result<Vec<(String, String, String)>, LedgerError> {
+        let rows = sqlx::query("SELECT hash, path, url FROM writing ORDER BY hash, path")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+            .collect()
     }
 
     pub async fn close(&self) {

@@ -4,6 +4,7 @@
 
 mod archive;
 mod check;
+mod claims;
 mod cli;
 mod clock;
 mod config;

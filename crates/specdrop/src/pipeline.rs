@@ -275,9 +275,14 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
     // A short content hash in the names, when asked, so a replaced image
     // never shows a cached old one.
     let tag = ctx.derive.hash_in_name.then(|| facts.hash[..8].to_string());
-    let stored = store(ctx, collection, &catalog_number, &name, tag, set)
-        .await
-        .map_err(failed)?;
+    let stored = match store(ctx, collection, &catalog_number, &name, tag, &facts.hash, set).await {
+        Ok(stored) => stored,
+        Err(e) => {
+            // write_set removed whatever it had put in place.
+            crate::claims::release(&ctx.ledger, &facts.hash).await;
+            return Err(failed(e));
+        }
+    };
     let Some(urls) = urls_of(cfg, &stored) else {
         return Err(ending(
             Kind::Failed,
@@ -311,7 +316,7 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
     let (kind, occid, media_id, what, keep) = match &ctx.sink {
         Sink::Log(log) => {
             if let Err(e) = sink::append(log, &log_line(cfg, &request)) {
-                let _ = stored.remove();
+                crate::claims::undo(ctx, &stored, &facts.hash, path).await;
                 let detail = format!("cannot append to sink.path {}: {e}", log.display());
                 return Err(ending(Kind::Failed, detail, Some(facts)));
             }
@@ -330,9 +335,7 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
             let linked = match linked {
                 Ok(linked) => linked,
                 Err(e) => {
-                    if let Err(undo) = stored.remove() {
-                        tracing::warn!("could not remove the derivatives of {}: {undo}", path.display());
-                    }
+                    crate::claims::undo(ctx, &stored, &facts.hash, path).await;
                     return Err(database_trouble(e, &facts));
                 }
             };
@@ -342,7 +345,7 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
                 Action::AlreadyThere { .. } => {
                     // The portal already had this image (an earlier run
                     // stopped before its ledger entry): no new copies needed.
-                    let _ = stored.remove();
+                    crate::claims::undo(ctx, &stored, &facts.hash, path).await;
                     "row was already there".to_string()
                 }
                 Action::Replaced { old, .. } => {
@@ -354,7 +357,7 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
                     )
                 }
                 Action::Skipped { images } => {
-                    let _ = stored.remove();
+                    crate::claims::undo(ctx, &stored, &facts.hash, path).await;
                     let detail = format!(
                         "occid {} already has {images} image(s) and existing_image = \"skip\"; left in place",
                         linked.occid
@@ -389,6 +392,7 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
         .record(kind, &record)
         .await
         .map_err(|e| ending(Kind::Failed, format!("linked but {e}"), None))?;
+    crate::claims::release(&ctx.ledger, &facts.hash).await;
 
     let target = match (kind, occid) {
         (Kind::Skeletal, Some(occid)) => format!("new skeletal record occid {occid}"),
@@ -502,12 +506,15 @@ async fn derive(ctx: &Context, bytes: Vec<u8>) -> Result<specdrop_derive::Deriva
         .unwrap_or_else(|_| Err(DeriveError::Corrupt("the image crashed the decoder".into())))
 }
 
+/// Put the set in place, its paths claimed in the ledger under `hash`
+/// first (see claims.rs).
 async fn store(
     ctx: &Context,
     collection: &Prepared,
     catalog_number: &str,
     name: &str,
     tag: Option<String>,
+    hash: &str,
     set: specdrop_derive::Derivatives,
 ) -> Result<StoredSet, DeriveError> {
     let dir = format!(
@@ -518,9 +525,25 @@ async fn store(
     let root = ctx.storage_root.clone();
     let name = name.to_string();
     let modes = ctx.modes;
-    tokio::task::spawn_blocking(move || store::write_set(&root, &dir, &name, tag.as_deref(), &set, modes))
-        .await
-        .unwrap_or_else(|e| Err(DeriveError::Resize(format!("storage task failed: {e}"))))
+    let (ledger, hash, url_base) = (ctx.ledger.clone(), hash.to_string(), collection.config.url_base.clone());
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let mut claim = |paths: &[&Path]| {
+            let files: Vec<(String, String)> = paths
+                .iter()
+                .map(|path| {
+                    let relative = path.strip_prefix(&root).unwrap_or(path).to_string_lossy();
+                    (path.to_string_lossy().into_owned(), url_base.join(&relative))
+                })
+                .collect();
+            runtime
+                .block_on(ledger.claim(&hash, &files))
+                .map_err(std::io::Error::other)
+        };
+        store::write_set_claimed(&root, &dir, &name, tag.as_deref(), &set, modes, &mut claim)
+    })
+    .await
+    .unwrap_or_else(|e| Err(DeriveError::Resize(format!("storage task failed: {e}"))))
 }
 
 /// url = the web file (or the large one doing its job), originalUrl = the

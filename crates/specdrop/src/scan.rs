@@ -74,8 +74,8 @@ pub struct Session {
 
 impl Session {
     /// Connect (waiting out an outage for up to `wait`), read the
-    /// collections, open the ledger and remove temporary files a crash
-    /// left.
+    /// collections, open the ledger and remove temporary files and
+    /// unlinked derivatives a crash left.
     pub async fn open(
         config: &Config,
         dry_run: bool,
@@ -113,6 +113,9 @@ impl Session {
             metrics,
             share: crate::share::ShareReport::new(&config.report),
         });
+        if !dry_run {
+            crate::claims::settle(&ctx).await;
+        }
         Ok(Session {
             ctx,
             collections: collections.into_iter().map(Arc::new).collect(),
