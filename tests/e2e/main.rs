@@ -24,6 +24,7 @@ macro_rules! on_every_backend {
     };
 }
 
+mod barcode;
 mod crash;
 mod daemon;
 mod faults;

@@ -385,6 +385,8 @@ async fn outcomes_reach_the_journal_with_their_fields() {
     assert_eq!(entry["OUTCOME"], "linked", "{entry}");
     assert_eq!(entry["COLLECTION"], "MICH-V", "{entry}");
     assert_eq!(entry["CATALOG_NUMBER"], "1390993", "{entry}");
+    assert_eq!(entry["NUMBER_FROM"], "filename", "{entry}");
+    assert!(entry.get("SYMBOLOGY").is_none(), "no barcode was read: {entry}");
     assert_eq!(entry["OCCID"], "202", "{entry}");
     assert!(
         entry["MEDIA_ID"].as_str().is_some_and(|m| m.parse::<u64>().is_ok()),

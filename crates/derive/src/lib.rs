@@ -102,12 +102,46 @@ pub fn probe(source: &[u8], max_pixels: u64, formats: &[Format]) -> Result<(u32,
     }
 }
 
+/// Decoded pixels at one width, lent to a caller while [`build_and_look`]
+/// has them: 1 (grey) or 3 (RGB) interleaved 8-bit channels, row by row.
+#[derive(Debug, Clone, Copy)]
+pub struct View<'a> {
+    pub width: u32,
+    pub height: u32,
+    pub channels: u8,
+    pub pixels: &'a [u8],
+}
+
 /// Decode `source` (the bytes of a JPEG file) once and build the derivatives
 /// `config` asks for.
 ///
 /// Fails with a reason that names what is wrong with the file; nothing is
 /// half-made: a truncated or corrupt JPEG never yields a derivative.
 pub fn build(source: &[u8], config: &DeriveConfig) -> Result<Derivatives, DeriveError> {
+    build_inner(source, config, None)
+}
+
+/// [`build`], then lend `look` the image scaled to `width` (the source's
+/// own width when it is narrower), made from the pixels already decoded
+/// and resized for the derivatives: a size the large image already has
+/// costs nothing more.
+pub fn build_and_look(
+    source: &[u8],
+    config: &DeriveConfig,
+    width: u32,
+    look: Look<'_>,
+) -> Result<Derivatives, DeriveError> {
+    build_inner(source, config, Some((width, look)))
+}
+
+/// What [`build_and_look`] lends the pixels to.
+pub type Look<'a> = &'a mut dyn FnMut(View<'_>);
+
+fn build_inner(
+    source: &[u8],
+    config: &DeriveConfig,
+    look: Option<(u32, Look<'_>)>,
+) -> Result<Derivatives, DeriveError> {
     let opened = decode::open(source, config.max_pixels, &config.formats)?;
     let header = opened.header.clone();
     let plan = Plan::new(
@@ -145,6 +179,15 @@ pub fn build(source: &[u8], config: &DeriveConfig) -> Result<Derivatives, Derive
         Step::Copy => Some(copy_of(source, &header)),
         Step::Resize(width) => Some(encoded(&mut cascade, width, config.thumbnail.quality, carry)?),
     };
+    if let Some((width, look)) = look {
+        let image = cascade.at_width(width)?;
+        look(View {
+            width: image.width,
+            height: image.height,
+            channels: image.channels,
+            pixels: &image.pixels,
+        });
+    }
     Ok(Derivatives {
         source_width: header.width,
         source_height: header.height,

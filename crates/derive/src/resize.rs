@@ -32,6 +32,7 @@ impl Cascade {
     /// The image at `width` (never wider than the source), made from the
     /// narrowest level that is at least that wide.
     pub fn at_width(&mut self, width: u32) -> Result<&Decoded, DeriveError> {
+        let width = width.min(self.levels[0].width).max(1);
         if let Some(i) = self.levels.iter().position(|l| l.width == width) {
             return Ok(&self.levels[i]);
         }

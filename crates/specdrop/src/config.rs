@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::config_lines;
 pub use crate::config_lines::Problem;
+use specdrop_barcode::Symbology;
 use specdrop_derive::DeriveConfig;
 use specdrop_mapper::{CatalogPattern, ExistingImage, MatchRules, MediaFields, SchemaChoice, Unmatched};
 
@@ -204,30 +205,63 @@ struct RawCollection {
     after_batch_procedure: Option<String>,
     #[serde(default, rename = "match")]
     match_rules: MatchRules,
-    #[serde(default = "default_identifier")]
-    identifier: String,
     #[serde(default)]
-    barcode: Option<BarcodeSection>,
+    identifier: Identifier,
+    #[serde(default)]
+    barcode: BarcodeSection,
     #[serde(default)]
     skeletal: SkeletalSection,
     url_base: Option<String>,
 }
 
-fn default_identifier() -> String {
-    "filename".into()
+/// Where a file's catalog number comes from (`collection.identifier`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Identifier {
+    #[default]
+    Filename,
+    Barcode,
+    FilenameThenBarcode,
 }
 
-#[derive(Debug, Deserialize)]
+/// What to do when the file name and the barcode give different numbers
+/// (`barcode.conflict`, with `barcode.verify = true`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Conflict {
+    #[default]
+    Park,
+    Filename,
+    Barcode,
+}
+
+#[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)] // read so that configs written for barcode reading parse
 struct BarcodeSection {
     symbologies: Option<Vec<String>>,
     pattern: Option<String>,
     replace: Option<(String, String)>,
     #[serde(default)]
     verify: bool,
-    conflict: Option<String>,
+    #[serde(default)]
+    conflict: Conflict,
 }
+
+/// How barcodes on a sheet become a catalog number.
+#[derive(Debug, Clone)]
+pub struct BarcodeRules {
+    pub symbologies: Vec<Symbology>,
+    /// A value read counts when it matches; group 1 (then `replace`) is
+    /// the catalog number.
+    pub pattern: CatalogPattern,
+    /// Read the barcode even when the file name gives a number, and
+    /// compare.
+    pub verify: bool,
+    pub conflict: Conflict,
+}
+
+/// Any value read, whole.
+const ANY_VALUE: &str = r"^\s*(.+?)\s*$";
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -279,6 +313,8 @@ pub struct Collection {
     /// Skeletal files may replace non-empty values (`skeletal.overwrite`).
     pub skeletal_overwrite: bool,
     pub url_base: UrlBase,
+    pub identifier: Identifier,
+    pub barcode: BarcodeRules,
 }
 
 impl Config {
@@ -636,21 +672,7 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
         {
             problem(&at("after_batch_procedure"), e.to_string());
         }
-        if c.identifier != "filename" {
-            problem(
-                &at("identifier"),
-                format!(
-                    "{:?}: reading barcodes is not supported by this version; use \"filename\"",
-                    c.identifier
-                ),
-            );
-        }
-        if c.barcode.as_ref().is_some_and(|b| b.verify) {
-            problem(
-                &at("barcode.verify"),
-                "reading barcodes is not supported by this version".into(),
-            );
-        }
+        let barcode = barcode_rules(&c.barcode, &mut |key, message| problem(&at(key), message));
         let collection_url_base = match c.url_base.as_deref().map(UrlBase::parse) {
             Some(Ok(base)) => Some(base),
             Some(Err(e)) => {
@@ -659,8 +681,8 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
             }
             None => url_base.clone(),
         };
-        if let (Some(pattern), Some(drop), Some(archive), Some(url_base)) =
-            (pattern, drop, archive, collection_url_base)
+        if let (Some(pattern), Some(drop), Some(archive), Some(url_base), Some(barcode)) =
+            (pattern, drop, archive, collection_url_base, barcode)
         {
             collections.push(Collection {
                 code,
@@ -675,6 +697,8 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
                 after_batch_procedure: c.after_batch_procedure,
                 skeletal_overwrite: c.skeletal.overwrite,
                 url_base,
+                identifier: c.identifier,
+                barcode,
             });
         }
     }
@@ -702,6 +726,45 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
             portal_url: raw.report.portal_url.map(|u| u.trim_end_matches('/').to_string()),
         },
         collections,
+    })
+}
+
+/// The checked `barcode` table; problems go to `problem(key, message)`.
+fn barcode_rules(section: &BarcodeSection, problem: &mut dyn FnMut(&str, String)) -> Option<BarcodeRules> {
+    let symbologies = match &section.symbologies {
+        None => Symbology::ALL.to_vec(),
+        Some(names) => {
+            let mut known = Vec::new();
+            for name in names {
+                match Symbology::from_name(name) {
+                    Some(s) if !known.contains(&s) => known.push(s),
+                    Some(_) => {}
+                    None => problem(
+                        "barcode.symbologies",
+                        format!(
+                            "{name:?} is not a barcode kind specdrop reads; use \"code39\", \"code128\", \"qr\" or \"datamatrix\""
+                        ),
+                    ),
+                }
+            }
+            if names.is_empty() {
+                problem(
+                    "barcode.symbologies",
+                    "is empty; name at least one of \"code39\", \"code128\", \"qr\", \"datamatrix\" (or leave it out for all four)".into(),
+                );
+            }
+            known
+        }
+    };
+    let replace = section.replace.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
+    let pattern = CatalogPattern::new(section.pattern.as_deref().unwrap_or(ANY_VALUE), replace)
+        .map_err(|e| problem("barcode.pattern", e))
+        .ok()?;
+    (!symbologies.is_empty()).then_some(BarcodeRules {
+        symbologies,
+        pattern,
+        verify: section.verify,
+        conflict: section.conflict,
     })
 }
 
@@ -876,10 +939,56 @@ match = { other_catalog_numbers = true }
                 .is_some_and(|e| e.contains("unknown field `roots`") && e.contains("line")),
             "{err:?}"
         );
-        let err = load(&MINIMAL.replace("unmatched = \"park\"", "identifier = \"barcode\""))
+        let err = load(&MINIMAL.replace("unmatched = \"park\"", "identifier = \"qr-only\""))
             .err()
             .map(|e| e.to_string());
-        assert!(err.is_some_and(|e| e.contains("collection[0].identifier")));
+        assert!(err.is_some_and(|e| e.contains("unknown variant `qr-only`")));
+    }
+
+    #[test]
+    fn barcode_rules_are_read_and_checked() {
+        let config = load(&MINIMAL.replace(
+            "unmatched = \"park\"",
+            "identifier = \"filename-then-barcode\"\nbarcode = { symbologies = [\"Code 39\"], pattern = '^(\\d{7})$', \
+             replace = ['^', 'MICH-V-'], verify = true, conflict = \"barcode\" }",
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let c = &config.collections[0];
+        assert_eq!(c.identifier, Identifier::FilenameThenBarcode);
+        assert_eq!(c.barcode.symbologies, [Symbology::Code39]);
+        assert_eq!(
+            c.barcode.pattern.catalog_number("1556924").as_deref(),
+            Some("MICH-V-1556924")
+        );
+        assert_eq!(c.barcode.pattern.catalog_number("QR-1556924"), None);
+        assert!(c.barcode.verify);
+        assert_eq!(c.barcode.conflict, Conflict::Barcode);
+
+        let defaults = load(MINIMAL).unwrap_or_else(|e| panic!("{e}"));
+        let c = &defaults.collections[0];
+        assert_eq!(c.identifier, Identifier::Filename);
+        assert_eq!(c.barcode.symbologies, Symbology::ALL);
+        assert_eq!(
+            c.barcode.pattern.catalog_number(" 0045678 ").as_deref(),
+            Some("0045678")
+        );
+        assert_eq!(c.barcode.conflict, Conflict::Park);
+
+        let err = load(&MINIMAL.replace(
+            "unmatched = \"park\"",
+            "barcode = { symbologies = [\"ean13\"], pattern = '\\d+' }",
+        ))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(
+            err.contains("collection[0].barcode.symbologies") && err.contains("\"ean13\""),
+            "{err}"
+        );
+        assert!(
+            err.contains("collection[0].barcode.pattern") && err.contains("no capture group"),
+            "{err}"
+        );
     }
 
     /// Every key the code reads, as `section.key` (`collection.pattern`,

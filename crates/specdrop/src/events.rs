@@ -3,7 +3,8 @@
 //!
 //! Every outcome is one event of target `specdrop::outcome` whose fields
 //! become journal fields as they are named here, upper-cased (FILE=,
-//! COLLECTION=, CATALOG_NUMBER=, OCCID=, MEDIA_ID=, OUTCOME=, REASON=,
+//! COLLECTION=, CATALOG_NUMBER=, NUMBER_FROM= (filename or barcode),
+//! SYMBOLOGY= (the barcode's kind), OCCID=, MEDIA_ID=, OUTCOME=, REASON=,
 //! ELAPSED_MS=), so `journalctl -u specdrop OUTCOME=failed` works.
 
 use std::sync::OnceLock;
@@ -14,7 +15,7 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{Layer as _, Registry};
 
 use crate::config::{Collection, LogTarget};
-use crate::outcome::{Kind, Report};
+use crate::outcome::{Kind, NumberFrom, Report};
 use crate::pipeline::Context;
 
 pub const OUTCOME_TARGET: &str = "specdrop::outcome";
@@ -107,6 +108,8 @@ pub fn log_outcome(report: &Report) {
                 file = &*file,
                 collection = report.collection.as_str(),
                 catalog_number = known.catalog_number.as_deref(),
+                number_from = known.number_from.map(NumberFrom::code),
+                symbology = known.number_from.and_then(NumberFrom::symbology).map(|s| s.as_str()),
                 occid = known.occid,
                 media_id = known.media_id,
                 outcome = report.kind.as_str(),

@@ -26,6 +26,8 @@ CREATE TABLE IF NOT EXISTS files (
     web            TEXT,
     thumbnail      TEXT,
     archived_to    TEXT,
+    number_from    TEXT,
+    symbology      TEXT,
     first_seen     TEXT NOT NULL DEFAULT (datetime('now')),
     updated        TEXT NOT NULL DEFAULT (datetime('now'))
 );
@@ -88,6 +90,31 @@ pub struct Record<'a> {
     pub large: Option<&'a str>,
     pub web: Option<&'a str>,
     pub thumbnail: Option<&'a str>,
+    /// `filename` or `barcode`: where the catalog number came from.
+    pub number_from: Option<&'a str>,
+    /// The barcode's kind, when read from one.
+    pub symbology: Option<&'a str>,
+}
+
+/// Columns later versions added to `files`, for ledgers an earlier
+/// version made.
+const ADDED_COLUMNS: [&str; 2] = ["number_from", "symbology"];
+
+async fn add_missing_columns(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    let have: Vec<String> = sqlx::query("SELECT name FROM pragma_table_info('files')")
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?;
+    for column in ADDED_COLUMNS {
+        if !have.iter().any(|h| h == column) {
+            sqlx::raw_sql(&format!("ALTER TABLE files ADD COLUMN {column} TEXT"))
+                .execute(pool)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +152,7 @@ impl Ledger {
             .map_err(|e| fail(&e))?;
         if !(read_only && file.exists()) {
             sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(|e| fail(&e))?;
+            add_missing_columns(&pool).await.map_err(|e| fail(&e))?;
         }
         Ok(Ledger { pool })
     }
@@ -147,11 +175,12 @@ impl Ledger {
     pub async fn record(&self, outcome: Kind, record: &Record<'_>) -> Result<(), LedgerError> {
         sqlx::query(
             "INSERT INTO files (hash, collection, source, outcome, reason, catalog_number, occid, media_id, \
-             large, web, thumbnail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             large, web, thumbnail, number_from, symbology) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (hash) DO UPDATE SET collection = excluded.collection, source = excluded.source, \
              outcome = excluded.outcome, reason = excluded.reason, catalog_number = excluded.catalog_number, \
              occid = excluded.occid, media_id = excluded.media_id, large = excluded.large, web = excluded.web, \
-             thumbnail = excluded.thumbnail, updated = datetime('now')",
+             thumbnail = excluded.thumbnail, number_from = excluded.number_from, \
+             symbology = excluded.symbology, updated = datetime('now')",
         )
         .bind(record.hash)
         .bind(record.collection)
@@ -164,6 +193,8 @@ impl Ledger {
         .bind(record.large)
         .bind(record.web)
         .bind(record.thumbnail)
+        .bind(record.number_from)
+        .bind(record.symbology)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -281,5 +312,46 @@ impl Ledger {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A ledger made before `number_from` and `symbology` existed gets them
+    /// when opened, and keeps its entries.
+    #[tokio::test]
+    async fn an_older_ledger_gains_the_new_columns() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
+        let options = SqliteConnectOptions::from_str(&url)?.create_if_missing(true);
+        let old = SqlitePoolOptions::new().connect_with(options).await?;
+        let before = SCHEMA.replace("    number_from    TEXT,\n    symbology      TEXT,\n", "");
+        assert_ne!(before, SCHEMA);
+        sqlx::raw_sql(&before).execute(&old).await?;
+        sqlx::query("INSERT INTO files (hash, collection, source, outcome) VALUES ('h0', 'C', 'a.jpg', 'linked')")
+            .execute(&old)
+            .await?;
+        old.close().await;
+
+        let ledger = Ledger::open(dir.path(), false).await?;
+        let record = Record {
+            hash: "h1",
+            collection: "C",
+            source: "IMG_0001.jpg",
+            catalog_number: Some("1122841"),
+            number_from: Some("barcode"),
+            symbology: Some("Code 39"),
+            ..Record::default()
+        };
+        ledger.record(Kind::Linked, &record).await?;
+        let row = sqlx::query("SELECT number_from, symbology FROM files WHERE hash = 'h1'")
+            .fetch_one(&ledger.pool)
+            .await?;
+        assert_eq!(row.try_get::<String, _>(0)?, "barcode");
+        assert_eq!(row.try_get::<String, _>(1)?, "Code 39");
+        assert!(ledger.get("h0").await?.is_some(), "older entries are kept");
+        Ok(())
     }
 }

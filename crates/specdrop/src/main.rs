@@ -14,6 +14,7 @@ mod demo;
 mod dropin;
 mod events;
 mod exit;
+mod identify;
 mod ledger;
 mod loadlog;
 mod metrics;

@@ -84,6 +84,41 @@ pub struct Known {
     /// Bytes of derivatives written.
     pub bytes: u64,
     pub elapsed: Option<std::time::Duration>,
+    /// Where the catalog number came from.
+    pub number_from: Option<NumberFrom>,
+}
+
+/// Where a file's catalog number was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberFrom {
+    FileName,
+    Barcode(specdrop_barcode::Symbology),
+}
+
+impl NumberFrom {
+    /// `filename` or `barcode`: the ledger's and the journal's code.
+    pub fn code(self) -> &'static str {
+        match self {
+            NumberFrom::FileName => "filename",
+            NumberFrom::Barcode(_) => "barcode",
+        }
+    }
+
+    pub fn symbology(self) -> Option<specdrop_barcode::Symbology> {
+        match self {
+            NumberFrom::FileName => None,
+            NumberFrom::Barcode(s) => Some(s),
+        }
+    }
+}
+
+impl fmt::Display for NumberFrom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NumberFrom::FileName => f.write_str("file name"),
+            NumberFrom::Barcode(s) => write!(f, "barcode, {s}"),
+        }
+    }
 }
 
 impl Report {

@@ -21,10 +21,11 @@ use specdrop_watch::complete::{self, Arrived};
 use specdrop_watch::{Accept, Class};
 
 use crate::archive;
-use crate::config::{Collection, Sink};
+use crate::config::{BarcodeRules, Collection, Identifier, Sink};
+use crate::identify;
 use crate::ledger::{Ledger, Record};
 use crate::outage::Outage;
-use crate::outcome::{Kind, Known, Report};
+use crate::outcome::{Kind, Known, NumberFrom, Report};
 use crate::sink::{self, LogLine};
 use crate::turnstile::Ticket;
 
@@ -64,6 +65,7 @@ pub struct Context {
 struct Facts {
     hash: String,
     catalog_number: Option<String>,
+    number_from: Option<NumberFrom>,
 }
 
 /// How a file ended, and whether the ledger should remember it.
@@ -78,6 +80,7 @@ struct Ending {
 fn ending(kind: Kind, detail: impl Into<String>, remember: Option<Facts>) -> Ending {
     let known = Known {
         catalog_number: remember.as_ref().and_then(|f| f.catalog_number.clone()),
+        number_from: remember.as_ref().and_then(|f| f.number_from),
         ..Known::default()
     };
     Ending {
@@ -104,6 +107,8 @@ pub async fn process(ctx: Arc<Context>, collection: Arc<Prepared>, path: PathBuf
             source: &path.to_string_lossy(),
             reason: Some(&end.detail),
             catalog_number: facts.catalog_number.as_deref(),
+            number_from: facts.number_from.map(NumberFrom::code),
+            symbology: facts.number_from.and_then(NumberFrom::symbology).map(|s| s.as_str()),
             ..Record::default()
         };
         if let Err(e) = ctx.ledger.record(end.kind, &record).await {
@@ -163,6 +168,7 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
     let mut facts = Facts {
         hash: format!("{:x}", Sha256::digest(&bytes)),
         catalog_number: None,
+        number_from: None,
     };
 
     let seen = ctx
@@ -186,11 +192,85 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
     if let Err(e) = specdrop_derive::probe(&bytes, ctx.derive.max_pixels, &ctx.derive.formats) {
         return Err(ending(Kind::Failed, e.to_string(), Some(facts)));
     }
-    let Some(catalog_number) = cfg.pattern.catalog_number(&name) else {
-        return Err(ending(Kind::Skipped, "no catalog number in name", Some(facts)));
+    let stopping = || ctx.stopping.load(Ordering::Relaxed);
+    let abandoned = || {
+        ending(
+            Kind::Skipped,
+            "not finished: specdrop is stopping; it is taken again at the next start",
+            None,
+        )
+    };
+    let database_trouble = |e: MapperError, facts: &Facts| database_ending(ctx, e, facts);
+
+    let from_name = match cfg.identifier {
+        Identifier::Barcode => None,
+        _ => cfg.pattern.catalog_number(&name),
+    };
+    let mut source = Some(bytes);
+    // Derivatives made early, when their pixels were needed to read the
+    // barcodes.
+    let mut made = None;
+    let (catalog_number, note) = if identify::needs_barcode(cfg.identifier, cfg.barcode.verify, from_name.as_deref()) {
+        if ctx.dry_run {
+            let detail = match &from_name {
+                Some(n) => format!("would read the sheet's barcode to check catalog number {n}"),
+                None => "would read the sheet's barcode for its catalog number".to_string(),
+            };
+            let mut end = ending(Kind::Skipped, detail, None);
+            end.known.catalog_number = from_name;
+            return Ok(end);
+        }
+        if stopping() {
+            return Err(abandoned());
+        }
+        let bytes = source.take().unwrap_or_default();
+        let (set, read) = derive_and_read(ctx, bytes, &cfg.barcode)
+            .await
+            .map_err(|e| ending(Kind::Failed, e.to_string(), Some(facts.clone())))?;
+        made = Some(set);
+        let (number, from, note) = match identify::decide(&cfg.barcode, from_name.as_deref(), &read) {
+            identify::Decision::Use { number, from, note } => (number, from, note),
+            identify::Decision::Park(reason) => return Err(ending(Kind::Parked, reason, Some(facts))),
+            identify::Decision::ByRecord { candidates, note } => {
+                let mut with_records = Vec::new();
+                for candidate in &candidates {
+                    let lookup = ctx
+                        .outage
+                        .retry(&name, || {
+                            ctx.portal.find(cfg.collid, &candidate.number, cfg.match_rules)
+                        })
+                        .await
+                        .map_err(|e| database_trouble(e, &facts))?;
+                    if !matches!(lookup, Lookup::NotFound) {
+                        with_records.push(candidate);
+                    }
+                }
+                match with_records[..] {
+                    [only] => (only.number.clone(), NumberFrom::Barcode(only.symbology), note),
+                    _ => {
+                        let reason = identify::not_one_record(&candidates, with_records.len());
+                        return Err(ending(Kind::Parked, reason, Some(facts)));
+                    }
+                }
+            }
+        };
+        facts.number_from = Some(from);
+        (number, note)
+    } else {
+        let Some(number) = from_name else {
+            return Err(ending(Kind::Skipped, "no catalog number in name", Some(facts)));
+        };
+        facts.number_from = Some(NumberFrom::FileName);
+        (number, None)
     };
     facts.catalog_number = Some(catalog_number.clone());
-    let database_trouble = |e: MapperError, facts: &Facts| database_ending(ctx, e, facts);
+    // Read from a barcode, the camera's name means nothing: derivatives
+    // are named after the catalog number, so IMG_0001.jpg from two
+    // sessions never collide.
+    let stored_name = match facts.number_from {
+        Some(NumberFrom::Barcode(_)) => format!("{catalog_number}.jpg"),
+        _ => name.clone(),
+    };
 
     let lookup = ctx
         .outage
@@ -229,14 +309,6 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
             return Err(ending(Kind::Skipped, detail, Some(facts)));
         }
     }
-    let stopping = || ctx.stopping.load(Ordering::Relaxed);
-    let abandoned = || {
-        ending(
-            Kind::Skipped,
-            "not finished: specdrop is stopping; it is taken again at the next start",
-            None,
-        )
-    };
     if ctx.dry_run {
         let mut end = match found {
             Some(o) => ending(
@@ -259,7 +331,11 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
     if stopping() {
         return Err(abandoned());
     }
-    let set = derive(ctx, bytes).await.map_err(failed)?;
+    let set = match (made, source) {
+        (Some(set), _) => set,
+        (None, Some(bytes)) => derive(ctx, bytes).await.map_err(failed)?,
+        (None, None) => return Err(failed(DeriveError::Resize("the source was already used".into()))),
+    };
     if stopping() {
         return Err(abandoned());
     }
@@ -275,7 +351,7 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
     // A short content hash in the names, when asked, so a replaced image
     // never shows a cached old one.
     let tag = ctx.derive.hash_in_name.then(|| facts.hash[..8].to_string());
-    let stored = match store(ctx, collection, &catalog_number, &name, tag, &facts.hash, set).await {
+    let stored = match store(ctx, collection, &catalog_number, &stored_name, tag, &facts.hash, set).await {
         Ok(stored) => stored,
         Err(e) => {
             // write_set removed whatever it had put in place.
@@ -306,7 +382,7 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
         urls,
         md5: Some(&md5),
         source_name: &name,
-        stem: &specdrop_derive::layout::stem(&name),
+        stem: &specdrop_derive::layout::stem(&stored_name),
         size,
         format: "image/jpeg",
     };
@@ -387,6 +463,8 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
         large: large.as_deref(),
         web: web.as_deref(),
         thumbnail: thumbnail.as_deref(),
+        number_from: facts.number_from.map(NumberFrom::code),
+        symbology: facts.number_from.and_then(NumberFrom::symbology).map(|s| s.as_str()),
     };
     ctx.ledger
         .record(kind, &record)
@@ -400,7 +478,12 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
         (_, None) => "a new skeletal record".to_string(),
     };
     let media = media_id.map_or_else(String::new, |m| format!(", media {m}"));
-    let mut detail = format!("catalog number {catalog_number} -> {target}{media} ({what})");
+    let from = match facts.number_from {
+        Some(from @ NumberFrom::Barcode(_)) => format!(" ({from})"),
+        _ => String::new(),
+    };
+    let note = note.map_or_else(String::new, |n| format!("; {n}"));
+    let mut detail = format!("catalog number {catalog_number}{from} -> {target}{media} ({what}){note}");
     detail.push_str(&archive_note(ctx, collection, path, Some(&facts.hash)).await);
     let mut end = ending(kind, detail, None);
     end.known = Known {
@@ -410,6 +493,7 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
         url: Some(request_url),
         bytes: if keep { bytes } else { 0 },
         elapsed: None,
+        number_from: facts.number_from,
     };
     Ok(end)
 }
@@ -492,10 +576,46 @@ fn files_made(stored: &StoredSet) -> String {
 }
 
 async fn derive(ctx: &Context, bytes: Vec<u8>) -> Result<specdrop_derive::Derivatives, DeriveError> {
-    let (reply, result) = tokio::sync::oneshot::channel();
     let config = ctx.derive.clone();
+    on_worker(ctx, move || specdrop_derive::build(&bytes, &config)).await
+}
+
+/// [`derive`], reading the sheet's barcodes from the full-size pixels on
+/// the way (docs/performance.md: what reads, and what it costs).
+async fn derive_and_read(
+    ctx: &Context,
+    bytes: Vec<u8>,
+    rules: &BarcodeRules,
+) -> Result<(specdrop_derive::Derivatives, Vec<specdrop_barcode::Found>), DeriveError> {
+    let config = ctx.derive.clone();
+    let (kinds, pattern) = (rules.symbologies.clone(), rules.pattern.clone());
+    on_worker(ctx, move || {
+        let mut read = Vec::new();
+        let set = specdrop_derive::build_and_look(&bytes, &config, u32::MAX, &mut |view| {
+            let pixels = specdrop_barcode::Pixels {
+                width: view.width,
+                height: view.height,
+                channels: view.channels,
+                data: view.pixels,
+            };
+            match specdrop_barcode::read(pixels, &kinds, &|text| pattern.catalog_number(text).is_some()) {
+                Ok(found) => read = found,
+                Err(e) => tracing::warn!("{e}"),
+            }
+        })?;
+        Ok((set, read))
+    })
+    .await
+}
+
+/// Run `job` on the derivative workers and wait for it.
+async fn on_worker<T: Send + 'static>(
+    ctx: &Context,
+    job: impl FnOnce() -> Result<T, DeriveError> + Send + 'static,
+) -> Result<T, DeriveError> {
+    let (reply, result) = tokio::sync::oneshot::channel();
     let submitted = ctx.workers.submit(move || {
-        let _ = reply.send(specdrop_derive::build(&bytes, &config));
+        let _ = reply.send(job());
     });
     if !submitted {
         return Err(DeriveError::Resize("the worker pool is shut down".into()));
@@ -506,8 +626,6 @@ async fn derive(ctx: &Context, bytes: Vec<u8>) -> Result<specdrop_derive::Deriva
         .unwrap_or_else(|_| Err(DeriveError::Corrupt("the image crashed the decoder".into())))
 }
 
-/// Put the set in place, its paths claimed in the ledger under `hash`
-/// first (see claims.rs).
 async fn store(
     ctx: &Context,
     collection: &Prepared,

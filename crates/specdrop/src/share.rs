@@ -24,7 +24,9 @@ use crate::config::{Collection, ReportConfig};
 use crate::ledger::{Ledger, Listed};
 use crate::outcome::{Kind, Report};
 
-const HEADER: [&str; 8] = [
+/// New columns go at the end: a day's file may hold rows of an earlier
+/// version.
+const HEADER: [&str; 9] = [
     "time",
     "file",
     "outcome",
@@ -33,6 +35,7 @@ const HEADER: [&str; 8] = [
     "occid",
     "specimen",
     "image",
+    "number_from",
 ];
 /// Rows of today's table on the page; the CSV has them all.
 const PAGE_ROWS: usize = 1000;
@@ -80,6 +83,7 @@ impl ShareReport {
             known.occid.map(|o| o.to_string()).unwrap_or_default(),
             known.occid.map(|o| self.specimen_link(o)).unwrap_or_default(),
             known.url.clone().unwrap_or_default(),
+            known.number_from.map(|n| n.to_string()).unwrap_or_default(),
         ];
         let file = dir.join(format!("{}.csv", clock::today()));
         match append(&dir, &file, &row) {
@@ -263,6 +267,10 @@ fn page(
         html.push_str("<table><tr><th>time</th><th>file</th><th>outcome</th><th>reason</th><th>catalog number</th><th>specimen</th></tr>\n");
         for row in rows.iter().rev().take(PAGE_ROWS) {
             let cell = |i: usize| row.get(i).map_or("", String::as_str);
+            let number = match (cell(4), cell(8)) {
+                (number, "") => escape(number),
+                (number, from) => format!("{} ({})", escape(number), escape(from)),
+            };
             let specimen = match (cell(5), cell(6)) {
                 ("", _) => String::new(),
                 (occid, "") => format!("occid {}", escape(occid)),
@@ -270,13 +278,12 @@ fn page(
             };
             let _ = writeln!(
                 html,
-                "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{specimen}</td></tr>",
+                "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{number}</td><td>{specimen}</td></tr>",
                 escape(cell(2)),
                 escape(cell(0)),
                 escape(cell(1)),
                 escape(cell(2)),
                 escape(cell(3)),
-                escape(cell(4))
             );
         }
         html.push_str("</table>\n");

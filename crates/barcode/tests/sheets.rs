@@ -1,0 +1,82 @@
+//! The real sheets in `samples/`: the three MICH-V sheets carry Code 39
+//! labels with the number in their file names, MICH_16205594 one with
+//! 1122841; the 1400×2100 sheets carry none.
+
+use std::path::Path;
+
+use specdrop_barcode::{Found, Pixels, Symbology, read};
+use zune_jpeg::JpegDecoder;
+use zune_jpeg::zune_core::bytestream::ZCursor;
+use zune_jpeg::zune_core::colorspace::ColorSpace;
+use zune_jpeg::zune_core::options::DecoderOptions;
+
+fn rgb(name: &str) -> (u32, u32, Vec<u8>) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples").join(name);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB);
+    let mut decoder = JpegDecoder::new_with_options(ZCursor::new(&bytes[..]), options);
+    let pixels = decoder.decode().unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    let (w, h) = decoder.dimensions().unwrap_or_else(|| panic!("{name}: no size"));
+    (w as u32, h as u32, pixels)
+}
+
+fn read_all(name: &str, kinds: &[Symbology]) -> Vec<Found> {
+    let (width, height, data) = rgb(name);
+    let pixels = Pixels {
+        width,
+        height,
+        channels: 3,
+        data: &data,
+    };
+    read(pixels, kinds, &|_| true).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn each_full_sheet_gives_its_code_39_number() {
+    for (name, number) in [
+        (
+            "herb00ic_1390992_MICH-V-1390992_MICH-V-1390992_3753x5634.jpg",
+            "1390992",
+        ),
+        (
+            "herb00ic_1449838_MICH-V-1449838_MICH-V-1449838_3753x5634.jpg",
+            "1449838",
+        ),
+        (
+            "herb00ic_1450812_MICH-V-1450812_MICH-V-1450812_3744x5616.jpg",
+            "1450812",
+        ),
+        ("MICH_16205594_Poaceae_Jouvea_pilosa_full.jpg", "1122841"),
+    ] {
+        let found = read_all(name, &Symbology::ALL);
+        assert_eq!(
+            found,
+            [Found {
+                text: number.to_string(),
+                symbology: Symbology::Code39
+            }],
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_small_sheet_and_a_kind_not_asked_for_give_nothing() {
+    assert_eq!(read_all("LM_Validate_LowRes_7.jpg", &Symbology::ALL), []);
+    let only_2d = [Symbology::Qr, Symbology::DataMatrix];
+    assert_eq!(
+        read_all("herb00ic_1390992_MICH-V-1390992_MICH-V-1390992_3753x5634.jpg", &only_2d),
+        []
+    );
+}
+
+#[test]
+fn a_grey_image_of_the_wrong_size_is_an_error_not_a_panic() {
+    let pixels = Pixels {
+        width: 10,
+        height: 10,
+        channels: 1,
+        data: &[0; 99],
+    };
+    assert!(read(pixels, &Symbology::ALL, &|_| true).is_err());
+}

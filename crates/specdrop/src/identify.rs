@@ -1,0 +1,302 @@
+//! Which catalog number a file is for, from its name, its sheet's
+//! barcodes, or both (`collection.identifier`, `collection.barcode`).
+//! Never a guess: several candidates are settled by which of them has a
+//! record, and anything still open parks the file with every value read.
+
+use specdrop_barcode::{Found, Symbology};
+
+use crate::config::{BarcodeRules, Conflict, Identifier};
+use crate::outcome::NumberFrom;
+
+/// Whether the sheet's barcodes must be read, given the number the file
+/// name gave (if any).
+pub fn needs_barcode(identifier: Identifier, verify: bool, from_name: Option<&str>) -> bool {
+    match identifier {
+        Identifier::Filename => verify && from_name.is_some(),
+        Identifier::Barcode => true,
+        Identifier::FilenameThenBarcode => from_name.is_none() || verify,
+    }
+}
+
+/// A barcode value that passed `barcode.pattern`, normalised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub number: String,
+    pub symbology: Symbology,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// This number; `note` goes into the report (a confirmation, or a
+    /// conflict that `barcode.conflict` settled).
+    Use {
+        number: String,
+        from: NumberFrom,
+        note: Option<String>,
+    },
+    /// Several barcode numbers: the one with a record wins, if exactly one
+    /// has. `note` as for `Use`.
+    ByRecord {
+        candidates: Vec<Candidate>,
+        note: Option<String>,
+    },
+    /// Park with this reason.
+    Park(String),
+}
+
+/// Decide from the file name's number and the values read from the sheet.
+pub fn decide(rules: &BarcodeRules, from_name: Option<&str>, read: &[Found]) -> Decision {
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for found in read {
+        if let Some(number) = rules.pattern.catalog_number(&found.text)
+            && !candidates.iter().any(|c| c.number == number)
+        {
+            candidates.push(Candidate {
+                number,
+                symbology: found.symbology,
+            });
+        }
+    }
+    let Some(name_number) = from_name else {
+        return from_barcodes(rules, candidates, read, None);
+    };
+    // Verifying: the file name gave a number, the barcodes are a check.
+    if candidates.is_empty() {
+        let note = if read.is_empty() {
+            "barcode not read, the file name's number is used".to_string()
+        } else {
+            format!(
+                "barcode {} does not match barcode.pattern, the file name's number is used",
+                values(read)
+            )
+        };
+        return Decision::Use {
+            number: name_number.to_string(),
+            from: NumberFrom::FileName,
+            note: Some(note),
+        };
+    }
+    if let Some(same) = candidates.iter().find(|c| c.number == name_number) {
+        return Decision::Use {
+            number: name_number.to_string(),
+            from: NumberFrom::FileName,
+            note: Some(format!("confirmed by its {} barcode", same.symbology)),
+        };
+    }
+    let disagreement = format!(
+        "the file name gives {name_number} but the barcode {}",
+        candidates
+            .iter()
+            .map(|c| c.number.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    match rules.conflict {
+        Conflict::Park => Decision::Park(format!(
+            "{disagreement}; barcode.conflict = \"park\": rename the file, or set barcode.conflict to \"filename\" \
+             or \"barcode\""
+        )),
+        Conflict::Filename => Decision::Use {
+            number: name_number.to_string(),
+            from: NumberFrom::FileName,
+            note: Some(format!(
+                "{disagreement}; the file name wins (barcode.conflict = \"filename\")"
+            )),
+        },
+        Conflict::Barcode => from_barcodes(
+            rules,
+            candidates,
+            read,
+            Some(format!(
+                "{disagreement}; the barcode wins (barcode.conflict = \"barcode\")"
+            )),
+        ),
+    }
+}
+
+fn from_barcodes(
+    rules: &BarcodeRules,
+    mut candidates: Vec<Candidate>,
+    read: &[Found],
+    note: Option<String>,
+) -> Decision {
+    match candidates.len() {
+        0 if read.is_empty() => Decision::Park(format!(
+            "no barcode read ({} looked for): the sheet may carry none, or be too small or blurred to read \
+             (about 2400 px across is the least that read here); put the catalog number in the file name",
+            rules
+                .symbologies
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        0 => Decision::Park(format!(
+            "barcode {} does not match barcode.pattern; check the pattern, or put the catalog number in the file name",
+            values(read)
+        )),
+        1 => {
+            let only = candidates.remove(0);
+            Decision::Use {
+                number: only.number,
+                from: NumberFrom::Barcode(only.symbology),
+                note,
+            }
+        }
+        _ => Decision::ByRecord { candidates, note },
+    }
+}
+
+/// Every value read, as a reason shows it: `1390992 (Code 39), X (QR)`.
+pub fn values(read: &[Found]) -> String {
+    read.iter()
+        .map(|f| format!("{} ({})", crate::outcome::printable(&f.text), f.symbology))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The park reason when several barcodes gave numbers and not exactly one
+/// has a record; `with_records` counts those that have.
+pub fn not_one_record(candidates: &[Candidate], with_records: usize) -> String {
+    let numbers = candidates
+        .iter()
+        .map(|c| c.number.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let matched = match with_records {
+        0 => "no record matches".to_string(),
+        1 => "1 record matches".to_string(),
+        n => format!("{n} records match"),
+    };
+    format!(
+        "barcodes {numbers}: {matched}; which one is this sheet's is not guessed: put its catalog number in the file name"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use specdrop_mapper::CatalogPattern;
+
+    fn rules(pattern: &str, conflict: Conflict) -> BarcodeRules {
+        BarcodeRules {
+            symbologies: Symbology::ALL.to_vec(),
+            pattern: CatalogPattern::new(pattern, None).unwrap_or_else(|e| panic!("{e}")),
+            verify: true,
+            conflict,
+        }
+    }
+
+    fn code39(text: &str) -> Found {
+        Found {
+            text: text.to_string(),
+            symbology: Symbology::Code39,
+        }
+    }
+
+    #[test]
+    fn when_the_barcode_is_read_at_all() {
+        use Identifier::*;
+        assert!(!needs_barcode(Filename, false, Some("1")));
+        assert!(!needs_barcode(Filename, false, None));
+        assert!(needs_barcode(Filename, true, Some("1")));
+        assert!(needs_barcode(Barcode, false, Some("1")));
+        assert!(!needs_barcode(FilenameThenBarcode, false, Some("1")));
+        assert!(needs_barcode(FilenameThenBarcode, false, None));
+        assert!(needs_barcode(FilenameThenBarcode, true, Some("1")));
+    }
+
+    #[test]
+    fn one_matching_barcode_gives_the_number_and_others_are_ignored() {
+        let r = rules(r"^(\d{7})$", Conflict::Park);
+        let read = [code39("ACC-99"), code39("1122841")];
+        assert_eq!(
+            decide(&r, None, &read),
+            Decision::Use {
+                number: "1122841".into(),
+                from: NumberFrom::Barcode(Symbology::Code39),
+                note: None
+            }
+        );
+    }
+
+    #[test]
+    fn nothing_read_or_nothing_matching_parks_and_says_what_was_read() {
+        let r = rules(r"^(\d{7})$", Conflict::Park);
+        let Decision::Park(reason) = decide(&r, None, &[]) else {
+            panic!("not parked")
+        };
+        assert!(
+            reason.starts_with("no barcode read (Code 39, Code 128, QR, DataMatrix looked for)"),
+            "{reason}"
+        );
+        let Decision::Park(reason) = decide(&r, None, &[code39("ACC-99")]) else {
+            panic!("not parked")
+        };
+        assert!(
+            reason.contains("ACC-99 (Code 39) does not match barcode.pattern"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn several_numbers_go_to_the_records_and_the_same_value_twice_is_one() {
+        let r = rules(r"^(\d{7})$", Conflict::Park);
+        let read = [code39("1387491"), code39("1560612"), code39("1387491")];
+        let Decision::ByRecord { candidates, .. } = decide(&r, None, &read) else {
+            panic!("not by record")
+        };
+        assert_eq!(candidates.len(), 2);
+        assert_eq!(
+            not_one_record(&candidates, 2),
+            "barcodes 1387491, 1560612: 2 records match; which one is this sheet's is not guessed: put its catalog \
+             number in the file name"
+        );
+    }
+
+    #[test]
+    fn verifying_confirms_parks_or_follows_the_conflict_rule() {
+        let read = [code39("1122841")];
+        let agree = decide(&rules(r"^(\d{7})$", Conflict::Park), Some("1122841"), &read);
+        assert!(
+            matches!(&agree, Decision::Use { from: NumberFrom::FileName, note: Some(n), .. } if n.contains("confirmed")),
+            "{agree:?}"
+        );
+        let Decision::Park(reason) = decide(&rules(r"^(\d{7})$", Conflict::Park), Some("1390992"), &read) else {
+            panic!("not parked")
+        };
+        assert!(
+            reason.starts_with("the file name gives 1390992 but the barcode 1122841; barcode.conflict = \"park\""),
+            "{reason}"
+        );
+        let name_wins = decide(&rules(r"^(\d{7})$", Conflict::Filename), Some("1390992"), &read);
+        assert!(
+            matches!(&name_wins, Decision::Use { number, .. } if number == "1390992"),
+            "{name_wins:?}"
+        );
+        let barcode_wins = decide(&rules(r"^(\d{7})$", Conflict::Barcode), Some("1390992"), &read);
+        assert!(
+            matches!(&barcode_wins, Decision::Use { number, from: NumberFrom::Barcode(_), note: Some(_) } if number == "1122841"),
+            "{barcode_wins:?}"
+        );
+        // Nothing read: the file name's number stands.
+        let unread = decide(&rules(r"^(\d{7})$", Conflict::Park), Some("1390992"), &[]);
+        assert!(
+            matches!(&unread, Decision::Use { number, .. } if number == "1390992"),
+            "{unread:?}"
+        );
+    }
+
+    #[test]
+    fn the_replacement_normalises_before_comparing() {
+        let r = BarcodeRules {
+            pattern: CatalogPattern::new(r"^(\d+)$", Some(("^", "MICH-V-"))).unwrap_or_else(|e| panic!("{e}")),
+            ..rules(r"^(\d+)$", Conflict::Park)
+        };
+        let agree = decide(&r, Some("MICH-V-0045678"), &[code39("0045678")]);
+        assert!(
+            matches!(&agree, Decision::Use { note: Some(n), .. } if n.contains("confirmed")),
+            "{agree:?}"
+        );
+    }
+}
