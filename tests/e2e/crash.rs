@@ -202,12 +202,7 @@ async fn killed_at_random_moments(backend: Backend) {
         files - linked_files.len(),
         "{by_outcome:?}"
     );
-    let claims: i64 = sqlx::query("SELECT COUNT(*) FROM writing")
-        .fetch_one(&mut ledger)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .get(0);
-    assert_eq!(claims, 0, "claims left unsettled");
+    assert_eq!(open_claims(&mut ledger).await, 0, "claims left unsettled");
 
     eprintln!(
         "crash harness ({backend:?}): {kills} SIGKILLs survived (files reported before each: {reported_before_kills:?}); \
@@ -313,10 +308,14 @@ async fn start_up_removes_claimed_derivatives_no_row_points_to() {
     let mut ledger = sqlx::SqliteConnection::connect(&ledger_url)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let left: i64 = sqlx::query("SELECT COUNT(*) FROM writing")
-        .fetch_one(&mut ledger)
+    assert_eq!(open_claims(&mut ledger).await, 0, "every claim is settled");
+}
+
+/// Claims in the ledger's `writing` table not yet settled.
+async fn open_claims(ledger: &mut sqlx::SqliteConnection) -> i64 {
+    sqlx::query("SELECT COUNT(*) FROM writing")
+        .fetch_one(ledger)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
-        .get(0);
-    assert_eq!(left, 0, "every claim is settled");
+        .get(0)
 }

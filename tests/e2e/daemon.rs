@@ -136,6 +136,7 @@ async fn a_thousand_files_at_once_are_each_processed_exactly_once() {
     let mut reported = 0;
     let mut tenths = Vec::new();
     let mut rss = Vec::new();
+    let mut fds = Vec::new();
     let mut first_report = Duration::ZERO;
     while reported < n {
         let line = daemon.wait_for("MICH-V-3", Duration::from_secs(120));
@@ -148,6 +149,7 @@ async fn a_thousand_files_at_once_are_each_processed_exactly_once() {
         if reported % (n / 10) == 0 {
             tenths.push(started.elapsed());
             rss.push(daemon.peak_rss_kib() / 1024);
+            fds.push(open_files(daemon.pid()));
         }
     }
     let took = started.elapsed();
@@ -175,11 +177,17 @@ async fn a_thousand_files_at_once_are_each_processed_exactly_once() {
     let last = rate(n / 10, tenths[8], tenths[9]);
     eprintln!(
         "{n} files at once: all linked in {took:.1?}; first tenth {first:.0} files/s, last tenth {last:.0} files/s; \
-         daemon peak RSS after each tenth {rss:?} MiB, at the end {} MiB",
+         daemon peak RSS after each tenth {rss:?} MiB, at the end {} MiB; open files after each tenth {fds:?}",
         peak / 1024
     );
+    // systemd/specdrop.service sets LimitNOFILE=1024.
+    assert!(fds.iter().all(|n| *n < 256), "open files {fds:?}");
     let (code, _, _) = daemon.stop(Duration::from_secs(10));
     assert_eq!(code, Some(0));
+}
+
+fn open_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |entries| entries.count())
 }
 
 fn inotify_instances(pid: u32) -> usize {
