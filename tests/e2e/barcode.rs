@@ -220,3 +220,38 @@ async fn in_filename_then_barcode_mode_a_name_with_a_number_is_not_decoded_for_b
         (Some("filename".into()), None)
     );
 }
+
+#[tokio::test]
+async fn several_numbers_with_no_record_park_and_old_and_new_numbers_of_one_specimen_link() {
+    let env = Env::new(Backend::Sqlite).await;
+    env.write_config("identifier = \"barcode\"\nmatch = { other_catalog_numbers = true }");
+    // Neither 1450812 nor 1122841 has a record here.
+    env.write_file(
+        "var/drop/mich/IMG_0201.jpg",
+        &with_label(FULL_1450812, LABEL_1122841, 400, 3400),
+    );
+    let run = env.scan();
+    let none = run.line_for("IMG_0201.jpg");
+    assert!(
+        none.starts_with("parked")
+            && none.contains("1450812")
+            && none.contains("1122841")
+            && none.contains("no record matches"),
+        "{none}"
+    );
+
+    // 1122841 becomes the old number of the specimen 1390992: two labels,
+    // one specimen.
+    let mut db = env.db().await;
+    sqlx::query("UPDATE omoccurrences SET otherCatalogNumbers = '1122841' WHERE occid = 201")
+        .execute(&mut db)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    env.write_file(
+        "var/drop/mich/IMG_0202.jpg",
+        &with_label(FULL_1390992, LABEL_1122841, 400, 3400),
+    );
+    let again = env.scan();
+    let one = again.line_for("IMG_0202.jpg");
+    assert!(one.starts_with("linked") && one.contains("-> occid 201"), "{one}");
+}

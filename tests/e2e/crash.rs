@@ -8,6 +8,7 @@
 //! 20, and `SPECDROP_CRASH_SEED` repeats a run's moments.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
 use std::time::Duration;
 
 use sqlx::{Connection as _, Row as _};
@@ -238,6 +239,62 @@ async fn sigkill_at_random_moments_loses_and_doubles_nothing_mariadb() {
     killed_at_random_moments(Backend::MariaDb).await;
 }
 
+/// Killed exactly between a file's derivatives appearing and its row (a
+/// test hook aborts there): the next start removes them and the file is
+/// linked once, with nothing left over.
+#[tokio::test]
+async fn killed_between_derivatives_and_row_leaves_nothing_behind() {
+    let env = Env::new(Backend::Sqlite).await;
+    env.drop_sample(FULL_1390992, "MICH-V-1390993.jpg");
+    let killed = Command::new(env!("CARGO_BIN_EXE_specdrop"))
+        .args(["scan", "--config", "specdrop.toml"])
+        .current_dir(env.dir.path())
+        .env("SPECDROP_TEST_ABORT_AFTER_STORE", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!killed.status.success(), "the hook did not stop the run");
+    let left = env.files_under("var/www/imglib");
+    assert_eq!(left.len(), 3, "derivatives in place when it died: {left:?}");
+    assert_eq!(env.media_of(202).await.len(), 0, "no row yet");
+    let ledger_url = format!("sqlite://{}", env.path("var/state/ledger.db").display());
+    {
+        let mut ledger = sqlx::SqliteConnection::connect(&ledger_url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            open_claims(&mut ledger).await,
+            3,
+            "they were claimed before they appeared"
+        );
+    }
+
+    let next = env.scan();
+    assert_eq!(next.summary(), [1, 0, 0, 0, 0], "{}\n{}", next.stdout, next.stderr);
+    assert_eq!(
+        removed_count(&next.stderr.lines().map(str::to_string).collect::<Vec<_>>()),
+        3,
+        "{}",
+        next.stderr
+    );
+    let media = env.media_of(202).await;
+    assert_eq!(media.len(), 1);
+    let on_disk = env.files_under("var/www/imglib");
+    assert_eq!(on_disk.len(), 3, "only the linked set is left: {on_disk:?}");
+    for (url, thumbnail, original) in &media {
+        for u in [url, thumbnail, original] {
+            assert!(env.served(u).is_file(), "{u}");
+        }
+    }
+    let mut ledger = sqlx::SqliteConnection::connect(&ledger_url)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        open_claims(&mut ledger).await,
+        0,
+        "the finished run released its claims"
+    );
+}
+
 /// The window a kill can hit between derivatives appearing and their row
 /// being committed, set up by hand: one claimed set no row points to (it
 /// must go) and one whose row was committed (it must stay).
@@ -247,6 +304,13 @@ async fn start_up_removes_claimed_derivatives_no_row_points_to() {
     env.drop_sample(SMALL_7, "MICH-V-1390993.jpg");
     let first = env.scan();
     assert_eq!(first.summary(), [1, 0, 0, 0, 0], "{}", first.stdout);
+    let ledger_url = format!("sqlite://{}", env.path("var/state/ledger.db").display());
+    {
+        let mut ledger = sqlx::SqliteConnection::connect(&ledger_url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(open_claims(&mut ledger).await, 0, "a finished run releases its claims");
+    }
     let linked = env.media_of(202).await;
     let (url, thumbnail, original) = &linked[0];
     // The large file is the web one too when the sheet is small.
@@ -267,7 +331,6 @@ async fn start_up_removes_claimed_derivatives_no_row_points_to() {
         std::fs::copy(path, &copy).unwrap_or_else(|e| panic!("{e}"));
         unlinked.push(copy);
     }
-    let ledger_url = format!("sqlite://{}", env.path("var/state/ledger.db").display());
     let mut ledger = sqlx::SqliteConnection::connect(&ledger_url)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -281,7 +344,7 @@ async fn start_up_removes_claimed_derivatives_no_row_points_to() {
             .unwrap_or_else(|e| panic!("{e}"))
             .to_string_lossy()
             .into_owned();
-        sqlx::query("INSERT INTO writing (path, url, hash) VALUES (?, ?, ?)")
+        sqlx::query("INSERT INTO writing (path, url, hash, run) VALUES (?, ?, ?, 'a run that was killed')")
             .bind(path.to_string_lossy().into_owned())
             .bind(format!("/imglib/{relative}"))
             .bind(hash)
@@ -318,4 +381,43 @@ async fn open_claims(ledger: &mut sqlx::SqliteConnection) -> i64 {
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .get(0)
+}
+
+/// Claims are only settled when no other specdrop is running: a `scan`
+/// while the daemon runs must not touch files the daemon may be about to
+/// link; once the daemon is gone, the next start settles them.
+#[tokio::test]
+async fn claims_are_settled_only_when_no_other_specdrop_runs() {
+    let env = Env::new(Backend::Sqlite).await;
+    env.quick_watch("");
+    let mut daemon = env.start_daemon(&[]);
+    daemon.wait_for("watching", SOON);
+    // A file as a live run would have it: in place, claimed, no row yet.
+    let live = env.path("var/www/imglib/MICH_Vascular/01390/in-flight_med.jpg");
+    std::fs::create_dir_all(live.parent().unwrap_or_else(|| panic!("no parent"))).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&live, b"derivative").unwrap_or_else(|e| panic!("{e}"));
+    let ledger_url = format!("sqlite://{}", env.path("var/state/ledger.db").display());
+    let mut ledger = sqlx::SqliteConnection::connect(&ledger_url)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query("INSERT INTO writing (path, url, hash, run) VALUES (?, '/imglib/MICH_Vascular/01390/in-flight_med.jpg', 'h', 'the daemon')")
+        .bind(live.to_string_lossy().into_owned())
+        .execute(&mut ledger)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let beside = env.scan();
+    assert_eq!(beside.code, 0, "{}", beside.stderr);
+    assert!(
+        live.exists(),
+        "a scan beside the running daemon settled the daemon's claim"
+    );
+    assert_eq!(open_claims(&mut ledger).await, 1);
+
+    let (code, _, _) = daemon.stop(Duration::from_secs(10));
+    assert_eq!(code, Some(0));
+    let after = env.scan();
+    assert_eq!(after.code, 0, "{}", after.stderr);
+    assert!(!live.exists(), "with no specdrop left running, the claim is settled");
+    assert_eq!(open_claims(&mut ledger).await, 0);
 }

@@ -78,11 +78,27 @@ fn remove_files<'a>(files: impl Iterator<Item = &'a StoredFile>) -> io::Result<(
     first_error.map_or(Ok(()), Err)
 }
 
-/// Told the paths a set is about to put in place, before the first of them
-/// appears. The caller writes them down somewhere durable, so that a crash
-/// between these files appearing and their database row being committed
-/// leaves files it can find and remove again; an error stops the write.
-pub type Claim<'a> = &'a mut dyn FnMut(&[&Path]) -> io::Result<()>;
+/// Where the paths a set is about to put in place are written down before
+/// the first of them appears, so that a crash between these files
+/// appearing and their database row being committed leaves files the
+/// caller can find and remove again.
+pub trait Claims {
+    /// These paths are about to appear; an error stops the write.
+    fn claim(&mut self, paths: &[&Path]) -> io::Result<()>;
+    /// These claimed paths are not ours after all: another writer took
+    /// one of the names, or the write failed and removed what it made.
+    fn unclaim(&mut self, paths: &[&Path]);
+}
+
+/// For callers that keep no record.
+pub struct NoClaims;
+
+impl Claims for NoClaims {
+    fn claim(&mut self, _: &[&Path]) -> io::Result<()> {
+        Ok(())
+    }
+    fn unclaim(&mut self, _: &[&Path]) {}
+}
 
 /// Write `set` into `root/relative_dir` under names made from
 /// `source_file_name` (and `tag`, see [`Names::for_source`]), adding `_1`,
@@ -95,7 +111,7 @@ pub fn write_set(
     set: &Derivatives,
     modes: Modes,
 ) -> Result<StoredSet, DeriveError> {
-    write_set_claimed(root, relative_dir, source_file_name, tag, set, modes, &mut |_| Ok(()))
+    write_set_claimed(root, relative_dir, source_file_name, tag, set, modes, &mut NoClaims)
 }
 
 /// [`write_set`], telling `claim` the target paths before they are made.
@@ -106,7 +122,7 @@ pub fn write_set_claimed(
     tag: Option<&str>,
     set: &Derivatives,
     modes: Modes,
-    claim: Claim<'_>,
+    claims: &mut dyn Claims,
 ) -> Result<StoredSet, DeriveError> {
     let dir = root.join(relative_dir);
     // Only folders made here get the dir mode: one an admin made (perhaps
@@ -139,7 +155,7 @@ pub fn write_set_claimed(
             .map(|(_, name)| dir.join(name))
             .collect();
         let targets: Vec<&Path> = targets.iter().map(PathBuf::as_path).collect();
-        claim(&targets).map_err(|e| DeriveError::write(&dir, e))?;
+        claims.claim(&targets).map_err(|e| DeriveError::write(&dir, e))?;
         let mut files: [Option<StoredFile>; 3] = [None, None, None];
         let mut taken = false;
         for ((derivative, name), slot) in wanted.into_iter().zip(files.iter_mut()) {
@@ -159,18 +175,20 @@ pub fn write_set_claimed(
                     break;
                 }
                 Err(e) => {
-                    let _ = remove_files(files.iter().flatten());
+                    undo(&files, &targets, claims);
                     return Err(DeriveError::write(dir.join(name), e));
                 }
             }
         }
         if taken {
-            // Another writer took a name between our check and our link.
+            // Another writer took a name between our check and our link:
+            // that file is theirs, never ours to remove.
             let _ = remove_files(files.iter().flatten());
+            claims.unclaim(&targets);
             continue;
         }
         if let Err(e) = sync_dir(&dir) {
-            let _ = remove_files(files.iter().flatten());
+            undo(&files, &targets, claims);
             return Err(DeriveError::write(&dir, e));
         }
         let [large, web, thumbnail] = files;
@@ -209,6 +227,14 @@ fn write_new(dir: &Path, name: &str, derivative: &Derivative, mode: u32) -> io::
     })();
     let _ = fs::remove_file(&temp);
     result.map(|()| target)
+}
+
+/// Remove what an attempt made; the claims of whatever is gone go too, a
+/// file that would not go stays claimed for the caller's clean-up.
+fn undo(files: &[Option<StoredFile>], targets: &[&Path], claims: &mut dyn Claims) {
+    let _ = remove_files(files.iter().flatten());
+    let gone: Vec<&Path> = targets.iter().copied().filter(|p| !p.exists()).collect();
+    claims.unclaim(&gone);
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -334,30 +360,52 @@ mod tests {
     #[test]
     fn the_claim_hears_every_path_before_it_exists_and_can_stop_the_write() -> Result<(), Box<dyn std::error::Error>> {
         let root = tempfile::tempdir()?;
-        let mut told: Vec<PathBuf> = Vec::new();
-        let stored = write_set_claimed(
-            root.path(),
-            "A",
-            "x.jpg",
-            None,
-            &three(),
-            Modes::default(),
-            &mut |paths| {
-                for path in paths {
-                    assert!(!path.exists(), "{} exists before it was claimed", path.display());
-                    told.push(path.to_path_buf());
-                }
-                Ok(())
-            },
-        )?;
+        let mut told = Told::default();
+        let stored = write_set_claimed(root.path(), "A", "x.jpg", None, &three(), Modes::default(), &mut told)?;
         let written: Vec<PathBuf> = stored.files().map(|f| f.path.clone()).collect();
-        assert_eq!(told, written);
+        assert_eq!(told.claimed, written);
+        assert!(told.unclaimed.is_empty());
 
-        let refused = write_set_claimed(root.path(), "B", "x.jpg", None, &three(), Modes::default(), &mut |_| {
-            Err(io::Error::other("ledger is read-only"))
-        });
+        told.refuse = true;
+        let refused = write_set_claimed(root.path(), "B", "x.jpg", None, &three(), Modes::default(), &mut told);
         assert!(refused.is_err());
         assert!(!root.path().join("B/x.jpg").exists(), "nothing is written unclaimed");
+        Ok(())
+    }
+
+    #[derive(Default)]
+    struct Told {
+        claimed: Vec<PathBuf>,
+        unclaimed: Vec<PathBuf>,
+        refuse: bool,
+    }
+
+    impl Claims for Told {
+        fn claim(&mut self, paths: &[&Path]) -> io::Result<()> {
+            if self.refuse {
+                return Err(io::Error::other("ledger is read-only"));
+            }
+            for path in paths {
+                assert!(!path.exists(), "{} exists before it was claimed", path.display());
+                self.claimed.push(path.to_path_buf());
+            }
+            Ok(())
+        }
+        fn unclaim(&mut self, paths: &[&Path]) {
+            self.unclaimed.extend(paths.iter().map(|p| p.to_path_buf()));
+        }
+    }
+
+    #[test]
+    fn an_undone_attempt_gives_back_the_claims_of_what_it_removed() -> Result<(), Box<dyn std::error::Error>> {
+        let root = tempfile::tempdir()?;
+        let stored = write_set(root.path(), "A", "x.jpg", None, &three(), Modes::default())?;
+        let files = [stored.large.clone(), stored.web.clone(), stored.thumbnail.clone()];
+        let targets: Vec<&Path> = stored.files().map(|f| f.path.as_path()).collect();
+        let mut told = Told::default();
+        undo(&files, &targets, &mut told);
+        assert!(targets.iter().all(|p| !p.exists()));
+        assert_eq!(told.unclaimed.len(), 3, "{:?}", told.unclaimed);
         Ok(())
     }
 

@@ -2,23 +2,114 @@
 //! row committed. A kill in that window would leave files no row points
 //! to, so the paths are claimed in the ledger before they appear (see
 //! `store::write_set_claimed`) and released once the row, or the undo, is
-//! done. At start-up every claim still there is settled: files a row (or
-//! the sink log) points to stay, the others are removed.
+//! done. At start-up the claims a dead process left are settled: files a
+//! row (or the sink log) points to stay, the others are removed.
+//!
+//! Only claims of processes that are gone may be settled: every process
+//! that writes holds a shared lock on `<state_dir>/specdrop.lock` for its
+//! life, and settling needs that lock exclusively, so it happens only
+//! when no other specdrop (a daemon, a `scan`) is running, and never on a
+//! reload, whose old session is still finishing its files.
 
-use std::path::Path;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 
-use specdrop_derive::store::StoredSet;
+use specdrop_derive::store::{Claims, StoredSet};
 
-use crate::config::Sink;
+use crate::config::{Sink, UrlBase};
 use crate::ledger::Ledger;
 use crate::pipeline::Context;
+
+pub const LOCK_FILE: &str = "specdrop.lock";
+
+/// An id for this session's claims: process id and start time.
+pub fn new_run() -> String {
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{started}", std::process::id())
+}
+
+/// Take the state folder's lock: exclusively if no other specdrop holds
+/// it (then the caller may settle, and must call [`share`] after), else
+/// shared. `None` when the lock file cannot be opened: nothing is settled.
+pub fn lock(state_dir: &Path) -> Option<(File, bool)> {
+    use rustix::fs::{FlockOperation, flock};
+    let path = state_dir.join(LOCK_FILE);
+    let file = match std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+    {
+        Ok(file) => file,
+        Err(e) => {
+            tracing::warn!(
+                "cannot open {} ({e}): derivatives an interrupted run left are not cleaned up",
+                path.display()
+            );
+            return None;
+        }
+    };
+    if flock(&file, FlockOperation::NonBlockingLockExclusive).is_ok() {
+        return Some((file, true));
+    }
+    // Blocks only while another process settles.
+    match flock(&file, FlockOperation::LockShared) {
+        Ok(()) => Some((file, false)),
+        Err(e) => {
+            tracing::warn!("cannot lock {}: {e}", path.display());
+            None
+        }
+    }
+}
+
+/// Let other processes start writing once settling is done.
+pub fn share(file: &File) {
+    if let Err(e) = rustix::fs::flock(file, rustix::fs::FlockOperation::LockShared) {
+        tracing::warn!("cannot share the state folder's lock: {e}");
+    }
+}
+
+/// Claims in the ledger for one file's derivatives, from the blocking
+/// thread that writes them.
+pub struct LedgerClaims {
+    pub runtime: tokio::runtime::Handle,
+    pub ledger: Ledger,
+    pub run: String,
+    pub hash: String,
+    pub root: PathBuf,
+    pub url_base: UrlBase,
+}
+
+impl Claims for LedgerClaims {
+    fn claim(&mut self, paths: &[&Path]) -> std::io::Result<()> {
+        let files: Vec<(String, String)> = paths
+            .iter()
+            .map(|path| {
+                let relative = path.strip_prefix(&self.root).unwrap_or(path).to_string_lossy();
+                (path.to_string_lossy().into_owned(), self.url_base.join(&relative))
+            })
+            .collect();
+        self.runtime
+            .block_on(self.ledger.claim(&self.run, &self.hash, &files))
+            .map_err(std::io::Error::other)
+    }
+
+    fn unclaim(&mut self, paths: &[&Path]) {
+        let paths: Vec<String> = paths.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        if let Err(e) = self.runtime.block_on(self.ledger.unclaim(&self.run, &paths)) {
+            tracing::warn!("{e}");
+        }
+    }
+}
 
 /// Take back a set whose row was not written: remove its files and, once
 /// they are gone, its claim. A file that cannot be removed keeps its claim,
 /// so the next start tries again.
 pub async fn undo(ctx: &Context, stored: &StoredSet, hash: &str, source: &Path) {
     match stored.remove() {
-        Ok(()) => release(&ctx.ledger, hash).await,
+        Ok(()) => release(ctx, hash).await,
         Err(e) => tracing::warn!(
             "could not remove the derivatives of {}: {e}; the next start removes them",
             source.display()
@@ -26,9 +117,18 @@ pub async fn undo(ctx: &Context, stored: &StoredSet, hash: &str, source: &Path) 
     }
 }
 
-/// The files of `hash` are settled (committed with their row, or gone).
-pub async fn release(ledger: &Ledger, hash: &str) {
-    if let Err(e) = ledger.release(hash).await {
+/// This session's files of `hash` are settled (committed with their row,
+/// or gone).
+pub async fn release(ctx: &Context, hash: &str) {
+    if let Err(e) = ctx.ledger.release(&ctx.run, hash).await {
+        tracing::warn!("{e}");
+    }
+}
+
+/// Leave this session's files of `hash` and their claim for the next
+/// start to settle: whether a row points at them cannot be told now.
+pub async fn set_aside(ctx: &Context, hash: &str) {
+    if let Err(e) = ctx.ledger.set_aside(&ctx.run, hash).await {
         tracing::warn!("{e}");
     }
 }
@@ -42,9 +142,10 @@ pub struct Settled {
     pub kept: usize,
 }
 
-/// Settle every claim left by a run that was killed. Nothing is removed
-/// while it cannot be known whether a row points at it (the database does
-/// not answer): that claim waits for the next start.
+/// Settle every claim left by processes that are gone (the caller holds
+/// the lock exclusively). Nothing is removed while it cannot be known
+/// whether a row points at it (the database does not answer, the sink log
+/// cannot be read): that claim waits for the next start.
 pub async fn settle(ctx: &Context) -> Settled {
     let claims = match ctx.ledger.claims().await {
         Ok(claims) => claims,
@@ -53,20 +154,24 @@ pub async fn settle(ctx: &Context) -> Settled {
             return Settled::default();
         }
     };
+    if claims.is_empty() {
+        return Settled::default();
+    }
     let sink_log = match &ctx.sink {
         Sink::Database => None,
-        // Read once: a line in it is what commits a set in that mode.
-        Sink::Log(path) => Some(std::fs::read_to_string(path).unwrap_or_default()),
+        // Read once: a line in it is what commits a set in that mode. A log
+        // that cannot be read (rotated away, say) tells nothing.
+        Sink::Log(path) => Some(std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))),
     };
     let mut settled = Settled::default();
     for set in claims.chunk_by(|a, b| a.0 == b.0) {
-        let hash = &set[0].0;
         let mut in_use = false;
         let mut unknown = false;
         for (_, path, url) in set {
             let referred = match &sink_log {
-                Some(text) => Ok(text.contains(url.as_str())),
-                None => ctx.portal.refers_to(url).await,
+                Some(Ok(text)) => Ok(text.contains(url.as_str())),
+                Some(Err(e)) => Err(e.clone()),
+                None => ctx.portal.refers_to(url).await.map_err(|e| e.to_string()),
             };
             match referred {
                 Ok(true) => in_use = true,
@@ -82,28 +187,27 @@ pub async fn settle(ctx: &Context) -> Settled {
         }
         if in_use {
             settled.kept += 1;
-            release(&ctx.ledger, hash).await;
+            for (_, path, _) in set {
+                forget(&ctx.ledger, path).await;
+            }
             continue;
         }
-        let mut all_gone = true;
         for (_, path, _) in set {
-            let path = Path::new(path);
+            let file = Path::new(path);
             // Only ever inside the image library, whatever the ledger says.
-            if !path.starts_with(&ctx.storage_root) || path.components().any(|c| c.as_os_str() == "..") {
-                tracing::warn!("a claim outside storage.root is ignored: {}", path.display());
+            if !file.starts_with(&ctx.storage_root) || file.components().any(|c| c.as_os_str() == "..") {
+                tracing::warn!("a claim outside storage.root is ignored: {}", file.display());
+                forget(&ctx.ledger, path).await;
                 continue;
             }
-            match std::fs::remove_file(path) {
-                Ok(()) => settled.removed += 1,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    tracing::warn!("could not remove {} (an interrupted run's): {e}", path.display());
-                    all_gone = false;
+            match std::fs::remove_file(file) {
+                Ok(()) => {
+                    settled.removed += 1;
+                    forget(&ctx.ledger, path).await;
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => forget(&ctx.ledger, path).await,
+                Err(e) => tracing::warn!("could not remove {} (an interrupted run's): {e}", file.display()),
             }
-        }
-        if all_gone {
-            release(&ctx.ledger, hash).await;
         }
     }
     if settled.removed > 0 {
@@ -113,4 +217,10 @@ pub async fn settle(ctx: &Context) -> Settled {
         );
     }
     settled
+}
+
+async fn forget(ledger: &Ledger, path: &str) {
+    if let Err(e) = ledger.forget_claim(path).await {
+        tracing::warn!("{e}");
+    }
 }

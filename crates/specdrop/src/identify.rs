@@ -44,8 +44,10 @@ pub enum Decision {
     Park(String),
 }
 
-/// Decide from the file name's number and the values read from the sheet.
-pub fn decide(rules: &BarcodeRules, from_name: Option<&str>, read: &[Found]) -> Decision {
+/// Decide from the file name's number and the values read from the sheet;
+/// with `leading_zeros` (`match.leading_zeros`), `0045678` and `45678`
+/// are the same number, as the lookup treats them.
+pub fn decide(rules: &BarcodeRules, leading_zeros: bool, from_name: Option<&str>, read: &[Found]) -> Decision {
     let mut candidates: Vec<Candidate> = Vec::new();
     for found in read {
         if let Some(number) = rules.pattern.catalog_number(&found.text)
@@ -76,7 +78,14 @@ pub fn decide(rules: &BarcodeRules, from_name: Option<&str>, read: &[Found]) -> 
             note: Some(note),
         };
     }
-    if let Some(same) = candidates.iter().find(|c| c.number == name_number) {
+    let same_number = |number: &str| {
+        number == name_number
+            || (leading_zeros
+                && specdrop_mapper::lookup::zero_variants(name_number)
+                    .iter()
+                    .any(|v| v == number))
+    };
+    if let Some(same) = candidates.iter().find(|c| same_number(&c.number)) {
         return Decision::Use {
             number: name_number.to_string(),
             from: NumberFrom::FileName,
@@ -123,7 +132,8 @@ fn from_barcodes(
     match candidates.len() {
         0 if read.is_empty() => Decision::Park(format!(
             "no barcode read ({} looked for): the sheet may carry none, or be too small or blurred to read \
-             (about 2400 px across is the least that read here); put the catalog number in the file name",
+             (labels read on full 3750 px wide sheets, not on 1400-2000 px wide copies); put the catalog number \
+             in the file name",
             rules
                 .symbologies
                 .iter()
@@ -155,15 +165,15 @@ pub fn values(read: &[Found]) -> String {
         .join(", ")
 }
 
-/// The park reason when several barcodes gave numbers and not exactly one
-/// has a record; `with_records` counts those that have.
-pub fn not_one_record(candidates: &[Candidate], with_records: usize) -> String {
+/// The park reason when several barcodes gave numbers and they do not
+/// lead to exactly one record; `records` counts the specimens found.
+pub fn not_one_record(candidates: &[Candidate], records: usize) -> String {
     let numbers = candidates
         .iter()
         .map(|c| c.number.as_str())
         .collect::<Vec<_>>()
         .join(", ");
-    let matched = match with_records {
+    let matched = match records {
         0 => "no record matches".to_string(),
         1 => "1 record matches".to_string(),
         n => format!("{n} records match"),
@@ -211,7 +221,7 @@ mod tests {
         let r = rules(r"^(\d{7})$", Conflict::Park);
         let read = [code39("ACC-99"), code39("1122841")];
         assert_eq!(
-            decide(&r, None, &read),
+            decide(&r, true, None, &read),
             Decision::Use {
                 number: "1122841".into(),
                 from: NumberFrom::Barcode(Symbology::Code39),
@@ -223,14 +233,14 @@ mod tests {
     #[test]
     fn nothing_read_or_nothing_matching_parks_and_says_what_was_read() {
         let r = rules(r"^(\d{7})$", Conflict::Park);
-        let Decision::Park(reason) = decide(&r, None, &[]) else {
+        let Decision::Park(reason) = decide(&r, true, None, &[]) else {
             panic!("not parked")
         };
         assert!(
             reason.starts_with("no barcode read (Code 39, Code 128, QR, DataMatrix looked for)"),
             "{reason}"
         );
-        let Decision::Park(reason) = decide(&r, None, &[code39("ACC-99")]) else {
+        let Decision::Park(reason) = decide(&r, true, None, &[code39("ACC-99")]) else {
             panic!("not parked")
         };
         assert!(
@@ -243,7 +253,7 @@ mod tests {
     fn several_numbers_go_to_the_records_and_the_same_value_twice_is_one() {
         let r = rules(r"^(\d{7})$", Conflict::Park);
         let read = [code39("1387491"), code39("1560612"), code39("1387491")];
-        let Decision::ByRecord { candidates, .. } = decide(&r, None, &read) else {
+        let Decision::ByRecord { candidates, .. } = decide(&r, true, None, &read) else {
             panic!("not by record")
         };
         assert_eq!(candidates.len(), 2);
@@ -257,30 +267,30 @@ mod tests {
     #[test]
     fn verifying_confirms_parks_or_follows_the_conflict_rule() {
         let read = [code39("1122841")];
-        let agree = decide(&rules(r"^(\d{7})$", Conflict::Park), Some("1122841"), &read);
+        let agree = decide(&rules(r"^(\d{7})$", Conflict::Park), true, Some("1122841"), &read);
         assert!(
             matches!(&agree, Decision::Use { from: NumberFrom::FileName, note: Some(n), .. } if n.contains("confirmed")),
             "{agree:?}"
         );
-        let Decision::Park(reason) = decide(&rules(r"^(\d{7})$", Conflict::Park), Some("1390992"), &read) else {
+        let Decision::Park(reason) = decide(&rules(r"^(\d{7})$", Conflict::Park), true, Some("1390992"), &read) else {
             panic!("not parked")
         };
         assert!(
             reason.starts_with("the file name gives 1390992 but the barcode 1122841; barcode.conflict = \"park\""),
             "{reason}"
         );
-        let name_wins = decide(&rules(r"^(\d{7})$", Conflict::Filename), Some("1390992"), &read);
+        let name_wins = decide(&rules(r"^(\d{7})$", Conflict::Filename), true, Some("1390992"), &read);
         assert!(
             matches!(&name_wins, Decision::Use { number, .. } if number == "1390992"),
             "{name_wins:?}"
         );
-        let barcode_wins = decide(&rules(r"^(\d{7})$", Conflict::Barcode), Some("1390992"), &read);
+        let barcode_wins = decide(&rules(r"^(\d{7})$", Conflict::Barcode), true, Some("1390992"), &read);
         assert!(
             matches!(&barcode_wins, Decision::Use { number, from: NumberFrom::Barcode(_), note: Some(_) } if number == "1122841"),
             "{barcode_wins:?}"
         );
         // Nothing read: the file name's number stands.
-        let unread = decide(&rules(r"^(\d{7})$", Conflict::Park), Some("1390992"), &[]);
+        let unread = decide(&rules(r"^(\d{7})$", Conflict::Park), true, Some("1390992"), &[]);
         assert!(
             matches!(&unread, Decision::Use { number, .. } if number == "1390992"),
             "{unread:?}"
@@ -293,10 +303,23 @@ mod tests {
             pattern: CatalogPattern::new(r"^(\d+)$", Some(("^", "MICH-V-"))).unwrap_or_else(|e| panic!("{e}")),
             ..rules(r"^(\d+)$", Conflict::Park)
         };
-        let agree = decide(&r, Some("MICH-V-0045678"), &[code39("0045678")]);
+        let agree = decide(&r, true, Some("MICH-V-0045678"), &[code39("0045678")]);
         assert!(
             matches!(&agree, Decision::Use { note: Some(n), .. } if n.contains("confirmed")),
             "{agree:?}"
         );
+    }
+
+    #[test]
+    fn a_leading_zero_is_no_conflict_when_the_lookup_ignores_it() {
+        let r = rules(r"^(\d+)$", Conflict::Park);
+        let read = [code39("0045678")];
+        let agree = decide(&r, true, Some("45678"), &read);
+        assert!(
+            matches!(&agree, Decision::Use { note: Some(n), .. } if n.contains("confirmed")),
+            "{agree:?}"
+        );
+        let strict = decide(&r, false, Some("45678"), &read);
+        assert!(matches!(strict, Decision::Park(_)), "{strict:?}");
     }
 }

@@ -34,11 +34,13 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE INDEX IF NOT EXISTS files_outcome ON files (outcome);
 -- Derivatives being put in place whose row is not yet committed: written
 -- before the first of them appears, removed once the row (or the undo)
--- is done. What a crash leaves here is settled at the next start.
+-- is done, by the run (one process's session) that wrote them. What a
+-- crash leaves here is settled at the next start (claims.rs).
 CREATE TABLE IF NOT EXISTS writing (
     path  TEXT PRIMARY KEY,
     url   TEXT NOT NULL,
     hash  TEXT NOT NULL,
+    run   TEXT NOT NULL,
     since TEXT NOT NULL DEFAULT (datetime('now'))
 );
 ";
@@ -275,14 +277,15 @@ impl Ledger {
     }
 
     /// Note that derivatives of content `hash` are about to appear at
-    /// these (path, URL) pairs.
-    pub async fn claim(&self, hash: &str, files: &[(String, String)]) -> Result<(), LedgerError> {
+    /// these (path, URL) pairs, written by `run`.
+    pub async fn claim(&self, run: &str, hash: &str, files: &[(String, String)]) -> Result<(), LedgerError> {
         let mut tx = self.pool.begin().await?;
         for (path, url) in files {
-            sqlx::query("INSERT OR REPLACE INTO writing (path, url, hash) VALUES (?, ?, ?)")
+            sqlx::query("INSERT OR REPLACE INTO writing (path, url, hash, run) VALUES (?, ?, ?, ?)")
                 .bind(path)
                 .bind(url)
                 .bind(hash)
+                .bind(run)
                 .execute(&mut *tx)
                 .await?;
         }
@@ -290,11 +293,47 @@ impl Ledger {
         Ok(())
     }
 
-    /// The derivatives of `hash` are settled: committed with their row, or
-    /// removed again.
-    pub async fn release(&self, hash: &str) -> Result<(), LedgerError> {
-        sqlx::query("DELETE FROM writing WHERE hash = ?")
+    /// These paths `run` claimed are not its files after all.
+    pub async fn unclaim(&self, run: &str, paths: &[String]) -> Result<(), LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        for path in paths {
+            sqlx::query("DELETE FROM writing WHERE path = ? AND run = ?")
+                .bind(path)
+                .bind(run)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The derivatives `run` wrote of `hash` are settled: committed with
+    /// their row, or removed again. Another run's claims on the same
+    /// content stay for the start-up clean-up.
+    pub async fn release(&self, run: &str, hash: &str) -> Result<(), LedgerError> {
+        sqlx::query("DELETE FROM writing WHERE hash = ? AND run = ?")
             .bind(hash)
+            .bind(run)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Hand `run`'s claims on `hash` to the next start-up's clean-up: no
+    /// later release by this run touches them.
+    pub async fn set_aside(&self, run: &str, hash: &str) -> Result<(), LedgerError> {
+        sqlx::query("UPDATE writing SET run = 'set aside by ' || run WHERE hash = ? AND run = ?")
+            .bind(hash)
+            .bind(run)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Forget one claim (settled at start-up).
+    pub async fn forget_claim(&self, path: &str) -> Result<(), LedgerError> {
+        sqlx::query("DELETE FROM writing WHERE path = ?")
+            .bind(path)
             .execute(&self.pool)
             .await?;
         Ok(())

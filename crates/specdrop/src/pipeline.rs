@@ -29,6 +29,11 @@ use crate::outcome::{Kind, Known, NumberFrom, Report};
 use crate::sink::{self, LogLine};
 use crate::turnstile::Ticket;
 
+/// Test hook (tests/e2e/crash.rs): when set, the process dies right after
+/// a file's derivatives are in place and before its row, the moment a
+/// kill is hardest to survive, so the test need not hit it by chance.
+const ABORT_AFTER_STORE: &str = "SPECDROP_TEST_ABORT_AFTER_STORE";
+
 /// A configured collection with what the portal says about it.
 #[derive(Debug, Clone)]
 pub struct Prepared {
@@ -58,6 +63,11 @@ pub struct Context {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The imaging team's report in each drop folder.
     pub share: crate::share::ShareReport,
+    /// This session's id on its claims (claims.rs).
+    pub run: String,
+    /// The state folder's lock, held for the session's life, and whether
+    /// it was taken exclusively (claims.rs).
+    pub lock: Option<(std::fs::File, bool)>,
 }
 
 /// Everything `process` learns along the way, for the ledger.
@@ -224,36 +234,8 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
             return Err(abandoned());
         }
         let bytes = source.take().unwrap_or_default();
-        let (set, read) = derive_and_read(ctx, bytes, &cfg.barcode)
-            .await
-            .map_err(|e| ending(Kind::Failed, e.to_string(), Some(facts.clone())))?;
+        let (set, number, from, note) = by_barcode(ctx, cfg, &name, from_name.as_deref(), bytes, &facts).await?;
         made = Some(set);
-        let (number, from, note) = match identify::decide(&cfg.barcode, from_name.as_deref(), &read) {
-            identify::Decision::Use { number, from, note } => (number, from, note),
-            identify::Decision::Park(reason) => return Err(ending(Kind::Parked, reason, Some(facts))),
-            identify::Decision::ByRecord { candidates, note } => {
-                let mut with_records = Vec::new();
-                for candidate in &candidates {
-                    let lookup = ctx
-                        .outage
-                        .retry(&name, || {
-                            ctx.portal.find(cfg.collid, &candidate.number, cfg.match_rules)
-                        })
-                        .await
-                        .map_err(|e| database_trouble(e, &facts))?;
-                    if !matches!(lookup, Lookup::NotFound) {
-                        with_records.push(candidate);
-                    }
-                }
-                match with_records[..] {
-                    [only] => (only.number.clone(), NumberFrom::Barcode(only.symbology), note),
-                    _ => {
-                        let reason = identify::not_one_record(&candidates, with_records.len());
-                        return Err(ending(Kind::Parked, reason, Some(facts)));
-                    }
-                }
-            }
-        };
         facts.number_from = Some(from);
         (number, note)
     } else {
@@ -355,10 +337,13 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
         Ok(stored) => stored,
         Err(e) => {
             // write_set removed whatever it had put in place.
-            crate::claims::release(&ctx.ledger, &facts.hash).await;
+            crate::claims::release(ctx, &facts.hash).await;
             return Err(failed(e));
         }
     };
+    if std::env::var_os(ABORT_AFTER_STORE).is_some() {
+        std::process::abort();
+    }
     let Some(urls) = urls_of(cfg, &stored) else {
         return Err(ending(
             Kind::Failed,
@@ -410,19 +395,40 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
             let linked = ctx.outage.retry(&name, || ctx.portal.link(&request)).await;
             let linked = match linked {
                 Ok(linked) => linked,
+                Err(e) if e.is_transient() => {
+                    // The connection may have dropped after the commit went
+                    // through: the files stay until the next start asks the
+                    // portal whether a row points at them.
+                    crate::claims::set_aside(ctx, &facts.hash).await;
+                    return Err(database_trouble(e, &facts));
+                }
                 Err(e) => {
                     crate::claims::undo(ctx, &stored, &facts.hash, path).await;
                     return Err(database_trouble(e, &facts));
                 }
             };
-            let already_there = matches!(linked.action, Action::AlreadyThere { .. });
+            // A retry can find the row an earlier try of this very link
+            // committed before its answer was lost: it points at these
+            // files, which then stay.
+            let ours = match &linked.action {
+                Action::AlreadyThere { .. } => ctx.portal.refers_to(&request_url).await.ok(),
+                _ => Some(true),
+            };
+            let already_there = ours == Some(false);
             let what = match &linked.action {
                 Action::Inserted { .. } => files_made(&stored),
-                Action::AlreadyThere { .. } => {
+                Action::AlreadyThere { .. } if ours == Some(true) => {
+                    format!("{}; its row was committed by an earlier try", files_made(&stored))
+                }
+                Action::AlreadyThere { .. } if already_there => {
                     // The portal already had this image (an earlier run
                     // stopped before its ledger entry): no new copies needed.
                     crate::claims::undo(ctx, &stored, &facts.hash, path).await;
                     "row was already there".to_string()
+                }
+                Action::AlreadyThere { .. } => {
+                    crate::claims::set_aside(ctx, &facts.hash).await;
+                    "row was already there (new copies are checked at the next start)".to_string()
                 }
                 Action::Replaced { old, .. } => {
                     let removed =
@@ -470,7 +476,7 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
         .record(kind, &record)
         .await
         .map_err(|e| ending(Kind::Failed, format!("linked but {e}"), None))?;
-    crate::claims::release(&ctx.ledger, &facts.hash).await;
+    crate::claims::release(ctx, &facts.hash).await;
 
     let target = match (kind, occid) {
         (Kind::Skeletal, Some(occid)) => format!("new skeletal record occid {occid}"),
@@ -551,6 +557,51 @@ fn read_source(path: &Path, max_file_mb: u64) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
+/// Make the derivatives, reading the sheet's barcodes on the way, and
+/// decide its catalog number (identify.rs); several numbers are settled by
+/// which specimens they find, counted by specimen (an old and a new number
+/// of one specimen are one record).
+async fn by_barcode(
+    ctx: &Context,
+    cfg: &Collection,
+    name: &str,
+    from_name: Option<&str>,
+    bytes: Vec<u8>,
+    facts: &Facts,
+) -> Result<(specdrop_derive::Derivatives, String, NumberFrom, Option<String>), Ending> {
+    let (set, read) = derive_and_read(ctx, bytes, &cfg.barcode)
+        .await
+        .map_err(|e| ending(Kind::Failed, e.to_string(), Some(facts.clone())))?;
+    let park = |reason: String| ending(Kind::Parked, reason, Some(facts.clone()));
+    match identify::decide(&cfg.barcode, cfg.match_rules.leading_zeros, from_name, &read) {
+        identify::Decision::Use { number, from, note } => Ok((set, number, from, note)),
+        identify::Decision::Park(reason) => Err(park(reason)),
+        identify::Decision::ByRecord { candidates, note } => {
+            let mut first_found = None;
+            let mut occids = std::collections::BTreeSet::new();
+            for candidate in &candidates {
+                let find = || ctx.portal.find(cfg.collid, &candidate.number, cfg.match_rules);
+                let lookup = ctx
+                    .outage
+                    .retry(name, find)
+                    .await
+                    .map_err(|e| database_ending(ctx, e, facts))?;
+                let found = match lookup {
+                    Lookup::Found(occurrence) => vec![occurrence.occid],
+                    Lookup::Ambiguous(ids) => ids,
+                    Lookup::NotFound => continue,
+                };
+                first_found.get_or_insert(candidate);
+                occids.extend(found);
+            }
+            match (first_found, occids.len()) {
+                (Some(only), 1) => Ok((set, only.number.clone(), NumberFrom::Barcode(only.symbology), note)),
+                (_, records) => Err(park(identify::not_one_record(&candidates, records))),
+            }
+        }
+    }
+}
+
 /// A database problem ends the file: an outage leaves it untouched for the
 /// next run (never parked or failed for it); anything else is the file's.
 fn database_ending(ctx: &Context, e: MapperError, facts: &Facts) -> Ending {
@@ -598,9 +649,16 @@ async fn derive_and_read(
                 channels: view.channels,
                 data: view.pixels,
             };
-            match specdrop_barcode::read(pixels, &kinds, &|text| pattern.catalog_number(text).is_some()) {
-                Ok(found) => read = found,
-                Err(e) => tracing::warn!("{e}"),
+            let wanted = |text: &str| pattern.catalog_number(text).is_some();
+            // A reader crash on one sheet costs its barcodes, not its
+            // derivatives: the file is parked as carrying none.
+            let reading = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                specdrop_barcode::read(pixels, &kinds, &wanted)
+            }));
+            match reading {
+                Ok(Ok(found)) => read = found,
+                Ok(Err(e)) => tracing::warn!("{e}"),
+                Err(_) => tracing::warn!("the barcode reader crashed on a sheet; it is treated as carrying none"),
             }
         })?;
         Ok((set, read))
@@ -643,22 +701,16 @@ async fn store(
     let root = ctx.storage_root.clone();
     let name = name.to_string();
     let modes = ctx.modes;
-    let (ledger, hash, url_base) = (ctx.ledger.clone(), hash.to_string(), collection.config.url_base.clone());
-    let runtime = tokio::runtime::Handle::current();
+    let mut claims = crate::claims::LedgerClaims {
+        runtime: tokio::runtime::Handle::current(),
+        ledger: ctx.ledger.clone(),
+        run: ctx.run.clone(),
+        hash: hash.to_string(),
+        root: root.clone(),
+        url_base: collection.config.url_base.clone(),
+    };
     tokio::task::spawn_blocking(move || {
-        let mut claim = |paths: &[&Path]| {
-            let files: Vec<(String, String)> = paths
-                .iter()
-                .map(|path| {
-                    let relative = path.strip_prefix(&root).unwrap_or(path).to_string_lossy();
-                    (path.to_string_lossy().into_owned(), url_base.join(&relative))
-                })
-                .collect();
-            runtime
-                .block_on(ledger.claim(&hash, &files))
-                .map_err(std::io::Error::other)
-        };
-        store::write_set_claimed(&root, &dir, &name, tag.as_deref(), &set, modes, &mut claim)
+        store::write_set_claimed(&root, &dir, &name, tag.as_deref(), &set, modes, &mut claims)
     })
     .await
     .unwrap_or_else(|e| Err(DeriveError::Resize(format!("storage task failed: {e}"))))

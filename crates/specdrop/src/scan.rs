@@ -89,6 +89,15 @@ impl Session {
         let ledger = Ledger::open(&config.state_dir, dry_run)
             .await
             .map_err(|e| Failure::Run(e.into()))?;
+        let lock = if dry_run {
+            None
+        } else {
+            let dir = config.state_dir.clone();
+            tokio::task::spawn_blocking(move || crate::claims::lock(&dir))
+                .await
+                .ok()
+                .flatten()
+        };
         if !dry_run {
             for c in &collections {
                 let dir = config.storage_root.join(&c.folder);
@@ -112,9 +121,12 @@ impl Session {
             dry_run,
             metrics,
             share: crate::share::ShareReport::new(&config.report),
+            run: crate::claims::new_run(),
+            lock,
         });
-        if !dry_run {
+        if let Some((lock, true)) = &ctx.lock {
             crate::claims::settle(&ctx).await;
+            crate::claims::share(lock);
         }
         Ok(Session {
             ctx,
