@@ -333,14 +333,12 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
     // A short content hash in the names, when asked, so a replaced image
     // never shows a cached old one.
     let tag = ctx.derive.hash_in_name.then(|| facts.hash[..8].to_string());
-    let stored = match store(ctx, collection, &catalog_number, &stored_name, tag, &facts.hash, set).await {
-        Ok(stored) => stored,
-        Err(e) => {
-            // write_set removed whatever it had put in place.
-            crate::claims::release(ctx, &facts.hash).await;
-            return Err(failed(e));
-        }
-    };
+    // On failure write_set removed what it had put in place and gave back
+    // those claims; a file it could not remove stays claimed for the next
+    // start.
+    let stored = store(ctx, collection, &catalog_number, &stored_name, tag, &facts.hash, set)
+        .await
+        .map_err(failed)?;
     if std::env::var_os(ABORT_AFTER_STORE).is_some() {
         std::process::abort();
     }
