@@ -83,7 +83,9 @@ fn remove_files<'a>(files: impl Iterator<Item = &'a StoredFile>) -> io::Result<(
 /// appearing and their database row being committed leaves files the
 /// caller can find and remove again.
 pub trait Claims {
-    /// These paths are about to appear; an error stops the write.
+    /// These paths are about to appear; `AlreadyExists` means another
+    /// writer claimed one (the next names are tried), any other error stops
+    /// the write.
     fn claim(&mut self, paths: &[&Path]) -> io::Result<()>;
     /// These claimed paths are not ours after all: another writer took
     /// one of the names, or the write failed and removed what it made.
@@ -155,7 +157,12 @@ pub fn write_set_claimed(
             .map(|(_, name)| dir.join(name))
             .collect();
         let targets: Vec<&Path> = targets.iter().map(PathBuf::as_path).collect();
-        claims.claim(&targets).map_err(|e| DeriveError::write(&dir, e))?;
+        match claims.claim(&targets) {
+            Ok(()) => {}
+            // Claimed by another writer that has not put it in place yet.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(DeriveError::write(&dir, e)),
+        }
         let mut files: [Option<StoredFile>; 3] = [None, None, None];
         let mut taken = false;
         for ((derivative, name), slot) in wanted.into_iter().zip(files.iter_mut()) {
@@ -378,12 +385,17 @@ mod tests {
         claimed: Vec<PathBuf>,
         unclaimed: Vec<PathBuf>,
         refuse: bool,
+        /// Paths another writer has claimed.
+        taken: Vec<PathBuf>,
     }
 
     impl Claims for Told {
         fn claim(&mut self, paths: &[&Path]) -> io::Result<()> {
             if self.refuse {
                 return Err(io::Error::other("ledger is read-only"));
+            }
+            if paths.iter().any(|p| self.taken.iter().any(|t| t == p)) {
+                return Err(io::Error::from(io::ErrorKind::AlreadyExists));
             }
             for path in paths {
                 assert!(!path.exists(), "{} exists before it was claimed", path.display());
@@ -394,6 +406,20 @@ mod tests {
         fn unclaim(&mut self, paths: &[&Path]) {
             self.unclaimed.extend(paths.iter().map(|p| p.to_path_buf()));
         }
+    }
+
+    #[test]
+    fn a_name_another_writer_claimed_is_passed_over() -> Result<(), Box<dyn std::error::Error>> {
+        let root = tempfile::tempdir()?;
+        let mut told = Told {
+            taken: vec![root.path().join("A/x_med.jpg")],
+            ..Told::default()
+        };
+        let stored = write_set_claimed(root.path(), "A", "x.jpg", None, &three(), Modes::default(), &mut told)?;
+        let large = stored.large.as_ref().map(|f| f.relative.as_str());
+        assert_eq!(large, Some("A/x_1.jpg"));
+        assert!(!root.path().join("A/x.jpg").exists());
+        Ok(())
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use specdrop_derive::store::{Claims, StoredSet};
 
 use crate::config::{Sink, UrlBase};
-use crate::ledger::Ledger;
+use crate::ledger::{Claimed, Ledger};
 use crate::pipeline::Context;
 
 pub const LOCK_FILE: &str = "specdrop.lock";
@@ -31,44 +31,42 @@ pub fn new_run() -> String {
 }
 
 /// Take the state folder's lock: exclusively if no other specdrop holds
-/// it (then the caller may settle, and must call [`share`] after), else
-/// shared. `None` when the lock file cannot be opened: nothing is settled.
-pub fn lock(state_dir: &Path) -> Option<(File, bool)> {
+/// it (then the caller may clean up, and must call [`share`] after), else
+/// shared. Without it a session may not write: another process could
+/// clean up files it is about to link. The error is a sentence for the
+/// user.
+pub fn lock(state_dir: &Path) -> Result<(File, bool), String> {
     use rustix::fs::{FlockOperation, flock};
     let path = state_dir.join(LOCK_FILE);
-    let file = match std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-    {
-        Ok(file) => file,
-        Err(e) => {
-            tracing::warn!(
-                "cannot open {} ({e}): derivatives an interrupted run left are not cleaned up",
+        .map_err(|e| {
+            format!(
+                "cannot open {} ({e}); specdrop's user must be able to write in state_dir",
                 path.display()
-            );
-            return None;
-        }
-    };
+            )
+        })?;
     if flock(&file, FlockOperation::NonBlockingLockExclusive).is_ok() {
-        return Some((file, true));
+        return Ok((file, true));
     }
-    // Blocks only while another process settles.
-    match flock(&file, FlockOperation::LockShared) {
-        Ok(()) => Some((file, false)),
-        Err(e) => {
-            tracing::warn!("cannot lock {}: {e}", path.display());
-            None
-        }
-    }
+    // Blocks only while another process cleans up.
+    flock(&file, FlockOperation::LockShared)
+        .map(|()| (file, false))
+        .map_err(|e| {
+            format!(
+                "cannot lock {} ({e}); is state_dir on a file system without locks?",
+                path.display()
+            )
+        })
 }
 
-/// Let other processes start writing once settling is done.
-pub fn share(file: &File) {
-    if let Err(e) = rustix::fs::flock(file, rustix::fs::FlockOperation::LockShared) {
-        tracing::warn!("cannot share the state folder's lock: {e}");
-    }
+/// Let other processes start writing once cleaning up is done.
+pub fn share(file: &File) -> Result<(), String> {
+    rustix::fs::flock(file, rustix::fs::FlockOperation::LockShared)
+        .map_err(|e| format!("cannot share the state folder's lock ({e})"))
 }
 
 /// Claims in the ledger for one file's derivatives, from the blocking
@@ -93,7 +91,13 @@ impl Claims for LedgerClaims {
             .collect();
         self.runtime
             .block_on(self.ledger.claim(&self.run, &self.hash, &files))
-            .map_err(std::io::Error::other)
+            .map_err(|e| {
+                if e.is_taken() {
+                    std::io::Error::new(std::io::ErrorKind::AlreadyExists, e.to_string())
+                } else {
+                    std::io::Error::other(e)
+                }
+            })
     }
 
     fn unclaim(&mut self, paths: &[&Path]) {
@@ -110,10 +114,13 @@ impl Claims for LedgerClaims {
 pub async fn undo(ctx: &Context, stored: &StoredSet, hash: &str, source: &Path) {
     match stored.remove() {
         Ok(()) => release(ctx, hash).await,
-        Err(e) => tracing::warn!(
-            "could not remove the derivatives of {}: {e}; the next start removes them",
-            source.display()
-        ),
+        Err(e) => {
+            tracing::warn!(
+                "could not remove the derivatives of {}: {e}; the next start removes them",
+                source.display()
+            );
+            set_aside(ctx, hash).await;
+        }
     }
 }
 
@@ -164,10 +171,11 @@ pub async fn settle(ctx: &Context) -> Settled {
         Sink::Log(path) => Some(std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))),
     };
     let mut settled = Settled::default();
-    for set in claims.chunk_by(|a, b| a.0 == b.0) {
+    // One set: the files one session wrote for one content.
+    for set in claims.chunk_by(|a, b| a.set == b.set) {
         let mut in_use = false;
         let mut unknown = false;
-        for (_, path, url) in set {
+        for Claimed { path, url, .. } in set {
             let referred = match &sink_log {
                 Some(Ok(text)) => Ok(text.contains(url.as_str())),
                 Some(Err(e)) => Err(e.clone()),
@@ -187,12 +195,12 @@ pub async fn settle(ctx: &Context) -> Settled {
         }
         if in_use {
             settled.kept += 1;
-            for (_, path, _) in set {
+            for Claimed { path, .. } in set {
                 forget(&ctx.ledger, path).await;
             }
             continue;
         }
-        for (_, path, _) in set {
+        for Claimed { path, .. } in set {
             let file = Path::new(path);
             // Only ever inside the image library, whatever the ledger says.
             if !file.starts_with(&ctx.storage_root) || file.components().any(|c| c.as_os_str() == "..") {

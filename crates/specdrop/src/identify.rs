@@ -165,9 +165,11 @@ pub fn values(read: &[Found]) -> String {
         .join(", ")
 }
 
-/// The park reason when several barcodes gave numbers and they do not
-/// lead to exactly one record; `records` counts the specimens found.
-pub fn not_one_record(candidates: &[Candidate], records: usize) -> String {
+/// The park reason when several barcodes gave numbers and not exactly one
+/// of them finds a record (`records` of them do): every value read is
+/// named. Two numbers of one specimen (an old and a new label) count as
+/// two: which label is current is not guessed.
+pub fn not_one_record(candidates: &[Candidate], records: usize, read: &[Found]) -> String {
     let numbers = candidates
         .iter()
         .map(|c| c.number.as_str())
@@ -178,8 +180,16 @@ pub fn not_one_record(candidates: &[Candidate], records: usize) -> String {
         1 => "1 record matches".to_string(),
         n => format!("{n} records match"),
     };
+    // Values the pattern turned into these numbers, or did not take, are
+    // named too: the team sees everything the sheet gave.
+    let also = if read.iter().all(|f| candidates.iter().any(|c| c.number == f.text)) {
+        String::new()
+    } else {
+        format!(" (values read: {})", values(read))
+    };
     format!(
-        "barcodes {numbers}: {matched}; which one is this sheet's is not guessed: put its catalog number in the file name"
+        "barcodes {numbers}: {matched}{also}; which one is this sheet's is not guessed: put its catalog number in \
+         the file name"
     )
 }
 
@@ -258,9 +268,15 @@ mod tests {
         };
         assert_eq!(candidates.len(), 2);
         assert_eq!(
-            not_one_record(&candidates, 2),
+            not_one_record(&candidates, 2, &read),
             "barcodes 1387491, 1560612: 2 records match; which one is this sheet's is not guessed: put its catalog \
              number in the file name"
+        );
+        let with_other = [code39("1387491"), code39("1560612"), code39("ACC-99")];
+        assert!(
+            not_one_record(&candidates, 0, &with_other)
+                .contains("no record matches (values read: 1387491 (Code 39), 1560612 (Code 39), ACC-99 (Code 39))"),
+            "every value read is named"
         );
     }
 

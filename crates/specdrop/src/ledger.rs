@@ -53,6 +53,13 @@ pub enum LedgerError {
     Query(sqlx::Error),
 }
 
+impl LedgerError {
+    /// A path claimed already (by another session).
+    pub fn is_taken(&self) -> bool {
+        matches!(self, LedgerError::Query(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+}
+
 impl From<sqlx::Error> for LedgerError {
     fn from(e: sqlx::Error) -> Self {
         LedgerError::Query(e)
@@ -100,23 +107,37 @@ pub struct Record<'a> {
 
 /// Columns later versions added to `files`, for ledgers an earlier
 /// version made.
-const ADDED_COLUMNS: [&str; 2] = ["number_from", "symbology"];
+const ADDED_COLUMNS: [(&str, &str, &str); 3] = [
+    ("files", "number_from", "TEXT"),
+    ("files", "symbology", "TEXT"),
+    ("writing", "run", "TEXT NOT NULL DEFAULT 'an earlier version'"),
+];
 
 async fn add_missing_columns(pool: &SqlitePool) -> Result<(), sqlx::Error> {
-    let have: Vec<String> = sqlx::query("SELECT name FROM pragma_table_info('files')")
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|row| row.try_get(0))
-        .collect::<Result<_, _>>()?;
-    for column in ADDED_COLUMNS {
+    for (table, column, kind) in ADDED_COLUMNS {
+        let have: Vec<String> = sqlx::query("SELECT name FROM pragma_table_info(?)")
+            .bind(table)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()?;
         if !have.iter().any(|h| h == column) {
-            sqlx::raw_sql(&format!("ALTER TABLE files ADD COLUMN {column} TEXT"))
+            sqlx::raw_sql(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
                 .execute(pool)
                 .await?;
         }
     }
     Ok(())
+}
+
+/// A claim not yet released.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// (hash, run): the files one session wrote for one content.
+    pub set: (String, String),
+    pub path: String,
+    pub url: String,
 }
 
 #[derive(Debug, Clone)]
@@ -281,7 +302,9 @@ impl Ledger {
     pub async fn claim(&self, run: &str, hash: &str, files: &[(String, String)]) -> Result<(), LedgerError> {
         let mut tx = self.pool.begin().await?;
         for (path, url) in files {
-            sqlx::query("INSERT OR REPLACE INTO writing (path, url, hash, run) VALUES (?, ?, ?, ?)")
+            // A path another session has claimed is taken: the insert
+            // fails and the caller tries the next name.
+            sqlx::query("INSERT INTO writing (path, url, hash, run) VALUES (?, ?, ?, ?)")
                 .bind(path)
                 .bind(url)
                 .bind(hash)
@@ -339,13 +362,19 @@ impl Ledger {
         Ok(())
     }
 
-    /// Every claim not yet released, as (hash, path, URL), grouped by hash.
-    pub async fn claims(&self) -> Result<Vec<(String, String, String)>, LedgerError> {
-        let rows = sqlx::query("SELECT hash, path, url FROM writing ORDER BY hash, path")
+    /// Every claim not yet released, grouped by set.
+    pub async fn claims(&self) -> Result<Vec<Claimed>, LedgerError> {
+        let rows = sqlx::query("SELECT hash, run, path, url FROM writing ORDER BY hash, run, path")
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+            .map(|row| {
+                Ok(Claimed {
+                    set: (row.try_get(0)?, row.try_get(1)?),
+                    path: row.try_get(2)?,
+                    url: row.try_get(3)?,
+                })
+            })
             .collect()
     }
 
@@ -366,8 +395,13 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
         let options = SqliteConnectOptions::from_str(&url)?.create_if_missing(true);
         let old = SqlitePoolOptions::new().connect_with(options).await?;
-        let before = SCHEMA.replace("    number_from    TEXT,\n    symbology      TEXT,\n", "");
-        assert_ne!(before, SCHEMA);
+        let before = SCHEMA
+            .replace("    number_from    TEXT,\n    symbology      TEXT,\n", "")
+            .replace("    run   TEXT NOT NULL,\n", "");
+        assert!(
+            !before.contains("number_from") && !before.contains("run   TEXT"),
+            "both older shapes are made"
+        );
         sqlx::raw_sql(&before).execute(&old).await?;
         sqlx::query("INSERT INTO files (hash, collection, source, outcome) VALUES ('h0', 'C', 'a.jpg', 'linked')")
             .execute(&old)
@@ -391,6 +425,16 @@ mod tests {
         assert_eq!(row.try_get::<String, _>(0)?, "barcode");
         assert_eq!(row.try_get::<String, _>(1)?, "Code 39");
         assert!(ledger.get("h0").await?.is_some(), "older entries are kept");
+        ledger
+            .claim("run", "h1", &[("/lib/a.jpg".into(), "/imglib/a.jpg".into())])
+            .await?;
+        let taken = ledger
+            .claim("other", "h2", &[("/lib/a.jpg".into(), "/imglib/a.jpg".into())])
+            .await;
+        assert!(
+            taken.is_err_and(|e| e.is_taken()),
+            "a path claimed by another run is taken"
+        );
         Ok(())
     }
 }

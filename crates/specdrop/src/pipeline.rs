@@ -334,11 +334,15 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
     // never shows a cached old one.
     let tag = ctx.derive.hash_in_name.then(|| facts.hash[..8].to_string());
     // On failure write_set removed what it had put in place and gave back
-    // those claims; a file it could not remove stays claimed for the next
+    // those claims; a file it could not remove stays claimed, for the next
     // start.
-    let stored = store(ctx, collection, &catalog_number, &stored_name, tag, &facts.hash, set)
-        .await
-        .map_err(failed)?;
+    let stored = match store(ctx, collection, &catalog_number, &stored_name, tag, &facts.hash, set).await {
+        Ok(stored) => stored,
+        Err(e) => {
+            crate::claims::set_aside(ctx, &facts.hash).await;
+            return Err(failed(e));
+        }
+    };
     if std::env::var_os(ABORT_AFTER_STORE).is_some() {
         std::process::abort();
     }
@@ -375,7 +379,9 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
     let (kind, occid, media_id, what, keep) = match &ctx.sink {
         Sink::Log(log) => {
             if let Err(e) = sink::append(log, &log_line(cfg, &request)) {
-                crate::claims::undo(ctx, &stored, &facts.hash, path).await;
+                // The line may be in the log all the same (a failed flush):
+                // the next start looks for it before removing anything.
+                crate::claims::set_aside(ctx, &facts.hash).await;
                 let detail = format!("cannot append to sink.path {}: {e}", log.display());
                 return Err(ending(Kind::Failed, detail, Some(facts)));
             }
@@ -393,15 +399,15 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
             let linked = ctx.outage.retry(&name, || ctx.portal.link(&request)).await;
             let linked = match linked {
                 Ok(linked) => linked,
-                Err(e) if e.is_transient() => {
-                    // The connection may have dropped after the commit went
-                    // through: the files stay until the next start asks the
-                    // portal whether a row points at them.
-                    crate::claims::set_aside(ctx, &facts.hash).await;
-                    return Err(database_trouble(e, &facts));
-                }
                 Err(e) => {
-                    crate::claims::undo(ctx, &stored, &facts.hash, path).await;
+                    // The commit may have gone through before the error (or
+                    // an earlier try's did): the files go only when the
+                    // portal says no row points at them; when it cannot
+                    // say, the next start asks again.
+                    match ctx.portal.refers_to(&request_url).await {
+                        Ok(false) => crate::claims::undo(ctx, &stored, &facts.hash, path).await,
+                        _ => crate::claims::set_aside(ctx, &facts.hash).await,
+                    }
                     return Err(database_trouble(e, &facts));
                 }
             };
@@ -413,6 +419,7 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
                 _ => Some(true),
             };
             let already_there = ours == Some(false);
+            let keep = !matches!(linked.action, Action::AlreadyThere { .. }) || ours == Some(true);
             let what = match &linked.action {
                 Action::Inserted { .. } => files_made(&stored),
                 Action::AlreadyThere { .. } if ours == Some(true) => {
@@ -450,9 +457,12 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
             } else {
                 Kind::Linked
             };
-            (kind, Some(linked.occid), linked.media_id(), what, !already_there)
+            (kind, Some(linked.occid), linked.media_id(), what, keep)
         }
     };
+    // Committed (or given back above): from here a row or a log line
+    // points at the files, whatever happens to the ledger entry.
+    crate::claims::release(ctx, &facts.hash).await;
 
     let rel = |f: &Option<StoredFile>| f.as_ref().filter(|_| keep).map(|f| f.relative.clone());
     let (large, web, thumbnail) = (rel(&stored.large), rel(&stored.web), rel(&stored.thumbnail));
@@ -474,7 +484,6 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
         .record(kind, &record)
         .await
         .map_err(|e| ending(Kind::Failed, format!("linked but {e}"), None))?;
-    crate::claims::release(ctx, &facts.hash).await;
 
     let target = match (kind, occid) {
         (Kind::Skeletal, Some(occid)) => format!("new skeletal record occid {occid}"),
@@ -556,9 +565,8 @@ fn read_source(path: &Path, max_file_mb: u64) -> Result<Vec<u8>, String> {
 }
 
 /// Make the derivatives, reading the sheet's barcodes on the way, and
-/// decide its catalog number (identify.rs); several numbers are settled by
-/// which specimens they find, counted by specimen (an old and a new number
-/// of one specimen are one record).
+/// decide its catalog number (identify.rs); of several numbers, the one
+/// that finds a record is used when it is the only one that does.
 async fn by_barcode(
     ctx: &Context,
     cfg: &Collection,
@@ -575,8 +583,7 @@ async fn by_barcode(
         identify::Decision::Use { number, from, note } => Ok((set, number, from, note)),
         identify::Decision::Park(reason) => Err(park(reason)),
         identify::Decision::ByRecord { candidates, note } => {
-            let mut first_found = None;
-            let mut occids = std::collections::BTreeSet::new();
+            let mut with_records = Vec::new();
             for candidate in &candidates {
                 let find = || ctx.portal.find(cfg.collid, &candidate.number, cfg.match_rules);
                 let lookup = ctx
@@ -584,17 +591,13 @@ async fn by_barcode(
                     .retry(name, find)
                     .await
                     .map_err(|e| database_ending(ctx, e, facts))?;
-                let found = match lookup {
-                    Lookup::Found(occurrence) => vec![occurrence.occid],
-                    Lookup::Ambiguous(ids) => ids,
-                    Lookup::NotFound => continue,
-                };
-                first_found.get_or_insert(candidate);
-                occids.extend(found);
+                if !matches!(lookup, Lookup::NotFound) {
+                    with_records.push(candidate);
+                }
             }
-            match (first_found, occids.len()) {
-                (Some(only), 1) => Ok((set, only.number.clone(), NumberFrom::Barcode(only.symbology), note)),
-                (_, records) => Err(park(identify::not_one_record(&candidates, records))),
+            match with_records[..] {
+                [only] => Ok((set, only.number.clone(), NumberFrom::Barcode(only.symbology), note)),
+                _ => Err(park(identify::not_one_record(&candidates, with_records.len(), &read))),
             }
         }
     }

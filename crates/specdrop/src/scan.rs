@@ -89,16 +89,19 @@ impl Session {
         let ledger = Ledger::open(&config.state_dir, dry_run)
             .await
             .map_err(|e| Failure::Run(e.into()))?;
+        // Writing needs the state folder's lock; whoever has it alone
+        // cleans up after processes that are gone (claims.rs).
         let lock = if dry_run {
             None
         } else {
             let dir = config.state_dir.clone();
-            tokio::task::spawn_blocking(move || crate::claims::lock(&dir))
+            let locked = tokio::task::spawn_blocking(move || crate::claims::lock(&dir))
                 .await
-                .ok()
-                .flatten()
+                .map_err(|e| Failure::Run(anyhow::anyhow!("locking the state folder: {e}")))?;
+            Some(locked.map_err(|e| Failure::Run(anyhow::anyhow!(e)))?)
         };
-        if !dry_run {
+        let alone = matches!(lock, Some((_, true)));
+        if alone {
             for c in &collections {
                 let dir = config.storage_root.join(&c.folder);
                 match specdrop_derive::store::remove_temp_files(&dir) {
@@ -126,7 +129,7 @@ impl Session {
         });
         if let Some((lock, true)) = &ctx.lock {
             crate::claims::settle(&ctx).await;
-            crate::claims::share(lock);
+            crate::claims::share(lock).map_err(|e| Failure::Run(anyhow::anyhow!(e)))?;
         }
         Ok(Session {
             ctx,
