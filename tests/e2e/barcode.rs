@@ -3,7 +3,7 @@
 //! (made here by pasting one sheet's label onto another), a name that
 //! disagrees with its barcode, and a sheet with no readable barcode.
 
-use sqlx::{Connection as _, Row as _};
+use sqlx::Row as _;
 
 use crate::support::*;
 
@@ -65,10 +65,7 @@ async fn occid_of(env: &Env, number: &str) -> i64 {
 
 /// (number_from, symbology) the ledger holds for the file named `name`.
 async fn ledger_source(env: &Env, name: &str) -> (Option<String>, Option<String>) {
-    let url = format!("sqlite://{}", env.path("var/state/ledger.db").display());
-    let mut ledger = sqlx::SqliteConnection::connect(&url)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut ledger = env.ledger().await;
     let row = sqlx::query("SELECT number_from, symbology FROM files WHERE source LIKE ?")
         .bind(format!("%/{name}"))
         .fetch_one(&mut ledger)

@@ -169,10 +169,7 @@ async fn killed_at_random_moments(backend: Backend) {
     assert!(orphans.is_empty(), "derivatives no row points to: {orphans:?}");
 
     // The ledger agrees with the portal.
-    let ledger_url = format!("sqlite://{}", env.path("var/state/ledger.db").display());
-    let mut ledger = sqlx::SqliteConnection::connect(&ledger_url)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut ledger = env.ledger().await;
     let entries = sqlx::query("SELECT source, outcome, media_id FROM files")
         .fetch_all(&mut ledger)
         .await
@@ -203,7 +200,7 @@ async fn killed_at_random_moments(backend: Backend) {
         files - linked_files.len(),
         "{by_outcome:?}"
     );
-    assert_eq!(open_claims(&mut ledger).await, 0, "claims left unsettled");
+    assert_eq!(env.open_claims().await, 0, "claims left unsettled");
 
     eprintln!(
         "crash harness ({backend:?}): {kills} SIGKILLs survived (files reported before each: {reported_before_kills:?}); \
@@ -256,17 +253,7 @@ async fn killed_between_derivatives_and_row_leaves_nothing_behind() {
     let left = env.files_under("var/www/imglib");
     assert_eq!(left.len(), 3, "derivatives in place when it died: {left:?}");
     assert_eq!(env.media_of(202).await.len(), 0, "no row yet");
-    let ledger_url = format!("sqlite://{}", env.path("var/state/ledger.db").display());
-    {
-        let mut ledger = sqlx::SqliteConnection::connect(&ledger_url)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            open_claims(&mut ledger).await,
-            3,
-            "they were claimed before they appeared"
-        );
-    }
+    assert_eq!(env.open_claims().await, 3, "they were claimed before they appeared");
 
     let next = env.scan();
     assert_eq!(next.summary(), [1, 0, 0, 0, 0], "{}\n{}", next.stdout, next.stderr);
@@ -285,14 +272,7 @@ async fn killed_between_derivatives_and_row_leaves_nothing_behind() {
             assert!(env.served(u).is_file(), "{u}");
         }
     }
-    let mut ledger = sqlx::SqliteConnection::connect(&ledger_url)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        open_claims(&mut ledger).await,
-        0,
-        "the finished run released its claims"
-    );
+    assert_eq!(env.open_claims().await, 0, "the finished run released its claims");
 }
 
 /// The window a kill can hit between derivatives appearing and their row
@@ -304,13 +284,7 @@ async fn start_up_removes_claimed_derivatives_no_row_points_to() {
     env.drop_sample(SMALL_7, "MICH-V-1390993.jpg");
     let first = env.scan();
     assert_eq!(first.summary(), [1, 0, 0, 0, 0], "{}", first.stdout);
-    let ledger_url = format!("sqlite://{}", env.path("var/state/ledger.db").display());
-    {
-        let mut ledger = sqlx::SqliteConnection::connect(&ledger_url)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(open_claims(&mut ledger).await, 0, "a finished run releases its claims");
-    }
+    assert_eq!(env.open_claims().await, 0, "a finished run releases its claims");
     let linked = env.media_of(202).await;
     let (url, thumbnail, original) = &linked[0];
     // The large file is the web one too when the sheet is small.
@@ -331,9 +305,7 @@ async fn start_up_removes_claimed_derivatives_no_row_points_to() {
         std::fs::copy(path, &copy).unwrap_or_else(|e| panic!("{e}"));
         unlinked.push(copy);
     }
-    let mut ledger = sqlx::SqliteConnection::connect(&ledger_url)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut ledger = env.ledger().await;
     let claims = unlinked
         .iter()
         .map(|p| (p, "unlinked"))
@@ -368,19 +340,7 @@ async fn start_up_removes_claimed_derivatives_no_row_points_to() {
     for path in &linked_paths {
         assert!(path.exists(), "{} is in a row and must stay", path.display());
     }
-    let mut ledger = sqlx::SqliteConnection::connect(&ledger_url)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(open_claims(&mut ledger).await, 0, "every claim is settled");
-}
-
-/// Claims in the ledger's `writing` table not yet settled.
-async fn open_claims(ledger: &mut sqlx::SqliteConnection) -> i64 {
-    sqlx::query("SELECT COUNT(*) FROM writing")
-        .fetch_one(ledger)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .get(0)
+    assert_eq!(env.open_claims().await, 0, "every claim is settled");
 }
 
 /// Claims are only settled when no other specdrop is running: a `scan`
@@ -396,10 +356,7 @@ async fn claims_are_settled_only_when_no_other_specdrop_runs() {
     let live = env.path("var/www/imglib/MICH_Vascular/01390/in-flight_med.jpg");
     std::fs::create_dir_all(live.parent().unwrap_or_else(|| panic!("no parent"))).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(&live, b"derivative").unwrap_or_else(|e| panic!("{e}"));
-    let ledger_url = format!("sqlite://{}", env.path("var/state/ledger.db").display());
-    let mut ledger = sqlx::SqliteConnection::connect(&ledger_url)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut ledger = env.ledger().await;
     sqlx::query("INSERT INTO writing (path, url, hash, run) VALUES (?, '/imglib/MICH_Vascular/01390/in-flight_med.jpg', 'h', 'the daemon')")
         .bind(live.to_string_lossy().into_owned())
         .execute(&mut ledger)
@@ -412,12 +369,12 @@ async fn claims_are_settled_only_when_no_other_specdrop_runs() {
         live.exists(),
         "a scan beside the running daemon settled the daemon's claim"
     );
-    assert_eq!(open_claims(&mut ledger).await, 1);
+    assert_eq!(env.open_claims().await, 1);
 
     let (code, _, _) = daemon.stop(Duration::from_secs(10));
     assert_eq!(code, Some(0));
     let after = env.scan();
     assert_eq!(after.code, 0, "{}", after.stderr);
     assert!(!live.exists(), "with no specdrop left running, the claim is settled");
-    assert_eq!(open_claims(&mut ledger).await, 0);
+    assert_eq!(env.open_claims().await, 0);
 }

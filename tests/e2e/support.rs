@@ -212,6 +212,26 @@ archive = "var/archive/mich"
         row.try_get::<i64, _>(0).unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// specdrop's ledger (`var/state/ledger.db`).
+    pub async fn ledger(&self) -> sqlx::SqliteConnection {
+        use sqlx::Connection as _;
+        let url = format!("sqlite://{}", self.path("var/state/ledger.db").display());
+        sqlx::SqliteConnection::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Claims in the ledger not yet settled (claims.rs).
+    pub async fn open_claims(&self) -> i64 {
+        let mut ledger = self.ledger().await;
+        sqlx::query("SELECT COUNT(*) FROM writing")
+            .fetch_one(&mut ledger)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .try_get(0)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// The image table and its id column.
     pub fn table(&self) -> (&'static str, &'static str) {
         match self.backend {

@@ -12,11 +12,13 @@
 //!
 //! `cargo bench -p specdrop --bench barcode [-- DIR]`
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use specdrop_barcode::{Pixels, Symbology};
 use specdrop_derive::DeriveConfig;
+
+mod support;
 
 const RUNS: usize = 5;
 
@@ -25,7 +27,7 @@ fn main() {
         .nth(1)
         .filter(|a| !a.starts_with('-'))
         .map(PathBuf::from)
-        .unwrap_or_else(default_dir);
+        .unwrap_or_else(support::default_dir);
     let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -151,14 +153,4 @@ fn median(mut job: impl FnMut()) -> f64 {
         .collect();
     times.sort_by(f64::total_cmp);
     times[RUNS / 2]
-}
-
-fn default_dir() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let corpus = here.join("../../../shared/corpus");
-    if corpus.is_dir() {
-        corpus
-    } else {
-        here.join("../../samples")
-    }
 }

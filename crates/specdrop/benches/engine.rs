@@ -21,6 +21,8 @@ use fast_image_resize::images::Image;
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use specdrop_derive::DeriveConfig;
 
+mod support;
+
 const SIZES: [u32; 3] = [3200, 1400, 200];
 const SHEETS: usize = 20;
 
@@ -44,7 +46,7 @@ fn main() {
         .nth(1)
         .filter(|a| !a.starts_with('-'))
         .map(PathBuf::from)
-        .unwrap_or_else(default_dir);
+        .unwrap_or_else(support::default_dir);
     let sheets = load_sheets(&dir);
     let work = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let inputs = work.path().join("in");
@@ -181,16 +183,6 @@ fn rgb(data: &[u8]) -> (u32, u32, Vec<u8>) {
     let pixels = d.decode().unwrap_or_else(|e| panic!("{e}"));
     let info = d.info().unwrap_or_else(|| panic!("no info"));
     (u32::from(info.width), u32::from(info.height), pixels)
-}
-
-fn default_dir() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let corpus = here.join("../../../shared/corpus");
-    if corpus.is_dir() {
-        corpus
-    } else {
-        here.join("../../samples")
-    }
 }
 
 /// The sheets wider than the large size, as (name, bytes).
