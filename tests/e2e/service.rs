@@ -225,7 +225,7 @@ async fn the_imaging_teams_report_lists_every_file_and_is_never_taken_as_an_arri
     let mut lines = day.lines();
     assert_eq!(
         lines.next(),
-        Some("time,file,outcome,reason,catalog_number,occid,specimen,image")
+        Some("time,file,outcome,reason,catalog_number,occid,specimen,image,number_from")
     );
     let row = |file: &str| {
         day.lines()
@@ -238,6 +238,10 @@ async fn the_imaging_teams_report_lists_every_file_and_is_never_taken_as_an_arri
             ",linked,,1390993,202,https://portal.example.org/portal/collections/individual/index.php?occid=202,/imglib/"
         ),
         "{day}"
+    );
+    assert!(
+        row("MICH-V-1390993.jpg").ends_with(",file name"),
+        "where the number came from: {day}"
     );
     assert!(row("MICH-V-9999999.jpg").contains(",parked,no specimen"), "{day}");
     assert!(row("MICH-V-0045678.jpg").contains(",failed,"), "{day}");
