@@ -102,8 +102,9 @@ pub fn probe(source: &[u8], max_pixels: u64, formats: &[Format]) -> Result<(u32,
     }
 }
 
-/// Decoded pixels at one width, lent to a caller while [`build_and_look`]
-/// has them: 1 (grey) or 3 (RGB) interleaved 8-bit channels, row by row.
+/// The decoded source at full size, lent to a caller while
+/// [`build_and_look`] has it: 1 (grey) or 3 (RGB) interleaved 8-bit
+/// channels, row by row.
 #[derive(Debug, Clone, Copy)]
 pub struct View<'a> {
     pub width: u32,
@@ -121,27 +122,16 @@ pub fn build(source: &[u8], config: &DeriveConfig) -> Result<Derivatives, Derive
     build_inner(source, config, None)
 }
 
-/// [`build`], then lend `look` the image scaled to `width` (the source's
-/// own width when it is narrower), made from the pixels already decoded
-/// and resized for the derivatives: a size the large image already has
-/// costs nothing more.
-pub fn build_and_look(
-    source: &[u8],
-    config: &DeriveConfig,
-    width: u32,
-    look: Look<'_>,
-) -> Result<Derivatives, DeriveError> {
-    build_inner(source, config, Some((width, look)))
+/// [`build`], then lend `look` the full-size pixels already decoded for
+/// the derivatives: no second decode.
+pub fn build_and_look(source: &[u8], config: &DeriveConfig, look: Look<'_>) -> Result<Derivatives, DeriveError> {
+    build_inner(source, config, Some(look))
 }
 
 /// What [`build_and_look`] lends the pixels to.
 pub type Look<'a> = &'a mut dyn FnMut(View<'_>);
 
-fn build_inner(
-    source: &[u8],
-    config: &DeriveConfig,
-    look: Option<(u32, Look<'_>)>,
-) -> Result<Derivatives, DeriveError> {
+fn build_inner(source: &[u8], config: &DeriveConfig, look: Option<Look<'_>>) -> Result<Derivatives, DeriveError> {
     let opened = decode::open(source, config.max_pixels, &config.formats)?;
     let header = opened.header.clone();
     let plan = Plan::new(
@@ -179,8 +169,8 @@ fn build_inner(
         Step::Copy => Some(copy_of(source, &header)),
         Step::Resize(width) => Some(encoded(&mut cascade, width, config.thumbnail.quality, carry)?),
     };
-    if let Some((width, look)) = look {
-        let image = cascade.at_width(width)?;
+    if let Some(look) = look {
+        let image = cascade.full();
         look(View {
             width: image.width,
             height: image.height,

@@ -29,10 +29,14 @@ impl Cascade {
         }
     }
 
+    /// The decoded source itself.
+    pub fn full(&self) -> &Decoded {
+        &self.levels[0]
+    }
+
     /// The image at `width` (never wider than the source), made from the
     /// narrowest level that is at least that wide.
     pub fn at_width(&mut self, width: u32) -> Result<&Decoded, DeriveError> {
-        let width = width.min(self.levels[0].width).max(1);
         if let Some(i) = self.levels.iter().position(|l| l.width == width) {
             return Ok(&self.levels[i]);
         }

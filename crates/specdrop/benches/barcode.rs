@@ -52,7 +52,7 @@ fn main() {
         let mut read = Vec::new();
         let mut size = (0, 0);
         let looking = median(|| {
-            specdrop_derive::build_and_look(&bytes, &config, u32::MAX, &mut |view| {
+            specdrop_derive::build_and_look(&bytes, &config, &mut |view| {
                 size = (view.width, view.height);
                 let pixels = Pixels {
                     width: view.width,
@@ -115,7 +115,7 @@ fn read_without_label(bytes: &[u8], config: &DeriveConfig) -> (f64, usize) {
 /// bottom 15 % whitened when `blank_label`): (median ms, values found).
 fn read_copy(bytes: &[u8], config: &DeriveConfig, kinds: &[Symbology], blank_label: bool) -> (f64, usize) {
     let mut copy = None;
-    specdrop_derive::build_and_look(bytes, config, u32::MAX, &mut |view| {
+    specdrop_derive::build_and_look(bytes, config, &mut |view| {
         let mut pixels = view.pixels.to_vec();
         let row = view.width as usize * usize::from(view.channels);
         if blank_label {

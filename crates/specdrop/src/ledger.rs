@@ -10,7 +10,7 @@ use std::str::FromStr;
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
-use crate::outcome::Kind;
+use crate::outcome::{Kind, NumberFrom};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS files (
@@ -99,14 +99,12 @@ pub struct Record<'a> {
     pub large: Option<&'a str>,
     pub web: Option<&'a str>,
     pub thumbnail: Option<&'a str>,
-    /// `filename` or `barcode`: where the catalog number came from.
-    pub number_from: Option<&'a str>,
-    /// The barcode's kind, when read from one.
-    pub symbology: Option<&'a str>,
+    /// Where the catalog number came from: stored as `filename` or
+    /// `barcode`, and the barcode's kind.
+    pub number_from: Option<NumberFrom>,
 }
 
-/// Columns later versions added to `files`, for ledgers an earlier
-/// version made.
+/// Columns later versions added, for ledgers an earlier version made.
 const ADDED_COLUMNS: [(&str, &str, &str); 3] = [
     ("files", "number_from", "TEXT"),
     ("files", "symbology", "TEXT"),
@@ -216,8 +214,8 @@ impl Ledger {
         .bind(record.large)
         .bind(record.web)
         .bind(record.thumbnail)
-        .bind(record.number_from)
-        .bind(record.symbology)
+        .bind(record.number_from.map(NumberFrom::code))
+        .bind(record.number_from.and_then(NumberFrom::symbology).map(|s| s.as_str()))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -414,8 +412,7 @@ mod tests {
             collection: "C",
             source: "IMG_0001.jpg",
             catalog_number: Some("1122841"),
-            number_from: Some("barcode"),
-            symbology: Some("Code 39"),
+            number_from: Some(NumberFrom::Barcode(specdrop_barcode::Symbology::Code39)),
             ..Record::default()
         };
         ledger.record(Kind::Linked, &record).await?;

@@ -117,8 +117,7 @@ pub async fn process(ctx: Arc<Context>, collection: Arc<Prepared>, path: PathBuf
             source: &path.to_string_lossy(),
             reason: Some(&end.detail),
             catalog_number: facts.catalog_number.as_deref(),
-            number_from: facts.number_from.map(NumberFrom::code),
-            symbology: facts.number_from.and_then(NumberFrom::symbology).map(|s| s.as_str()),
+            number_from: facts.number_from,
             ..Record::default()
         };
         if let Err(e) = ctx.ledger.record(end.kind, &record).await {
@@ -374,8 +373,8 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
         format: "image/jpeg",
     };
 
-    // `keep`: the ledger lists the new files (not when the row was already
-    // there and they were removed again).
+    // `keep`: the new files are in use, and the ledger lists them (not
+    // when the row was already there and they were removed again).
     let (kind, occid, media_id, what, keep) = match &ctx.sink {
         Sink::Log(log) => {
             if let Err(e) = sink::append(log, &log_line(cfg, &request)) {
@@ -418,14 +417,13 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
                 Action::AlreadyThere { .. } => ctx.portal.refers_to(&request_url).await.ok(),
                 _ => Some(true),
             };
-            let already_there = ours == Some(false);
-            let keep = !matches!(linked.action, Action::AlreadyThere { .. }) || ours == Some(true);
+            let keep = ours == Some(true);
             let what = match &linked.action {
                 Action::Inserted { .. } => files_made(&stored),
                 Action::AlreadyThere { .. } if ours == Some(true) => {
                     format!("{}; its row was committed by an earlier try", files_made(&stored))
                 }
-                Action::AlreadyThere { .. } if already_there => {
+                Action::AlreadyThere { .. } if ours == Some(false) => {
                     // The portal already had this image (an earlier run
                     // stopped before its ledger entry): no new copies needed.
                     crate::claims::undo(ctx, &stored, &facts.hash, path).await;
@@ -477,8 +475,7 @@ async fn take(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket
         large: large.as_deref(),
         web: web.as_deref(),
         thumbnail: thumbnail.as_deref(),
-        number_from: facts.number_from.map(NumberFrom::code),
-        symbology: facts.number_from.and_then(NumberFrom::symbology).map(|s| s.as_str()),
+        number_from: facts.number_from,
     };
     ctx.ledger
         .record(kind, &record)
@@ -643,7 +640,7 @@ async fn derive_and_read(
     let (kinds, pattern) = (rules.symbologies.clone(), rules.pattern.clone());
     on_worker(ctx, move || {
         let mut read = Vec::new();
-        let set = specdrop_derive::build_and_look(&bytes, &config, u32::MAX, &mut |view| {
+        let set = specdrop_derive::build_and_look(&bytes, &config, &mut |view| {
             let pixels = specdrop_barcode::Pixels {
                 width: view.width,
                 height: view.height,
