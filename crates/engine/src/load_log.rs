@@ -7,19 +7,20 @@ use std::path::{Path, PathBuf};
 
 use specdrop_mapper::{Action, LinkRequest, MapperError, MediaUrls};
 
+use crate::Error;
+use crate::batch;
 use crate::config::Config;
-use crate::exit::Failure;
 use crate::outage::Outage;
 use crate::outcome::{Kind, Report, Summary};
 use crate::pipeline::remove_replaced;
-use crate::scan;
+use crate::{collection, session};
 
-pub async fn load(config: &Config, file: &Path) -> Result<Summary, Failure> {
-    let lines = crate::sink::read(file)
-        .map_err(|e| Failure::Run(anyhow::anyhow!("cannot read the log {}: {e}", file.display())))?;
+pub async fn load(config: &Config, file: &Path) -> Result<Summary, Error> {
+    let lines =
+        crate::sink::read(file).map_err(|e| Error::Run(format!("cannot read the log {}: {e}", file.display())))?;
     let outage = Outage::new(config.database_wait);
-    let portal = scan::connect(config, &outage).await?;
-    let collections: HashMap<String, _> = scan::prepare(config, &portal)
+    let portal = session::connect(config, &outage).await?;
+    let collections: HashMap<String, _> = collection::prepare(config, &portal)
         .await?
         .into_iter()
         .map(|c| (c.config.code.clone(), c))
@@ -32,7 +33,7 @@ pub async fn load(config: &Config, file: &Path) -> Result<Summary, Failure> {
         let line = match line {
             Ok(line) => line,
             Err(e) => {
-                scan::tally(&mut summary, report("-", Kind::Failed, format!("unreadable line: {e}")));
+                batch::tally(&mut summary, report("-", Kind::Failed, format!("unreadable line: {e}")));
                 continue;
             }
         };
@@ -42,7 +43,7 @@ pub async fn load(config: &Config, file: &Path) -> Result<Summary, Failure> {
                 line.collection,
                 config.file.display()
             );
-            scan::tally(&mut summary, report(&line.collection, Kind::Failed, detail));
+            batch::tally(&mut summary, report(&line.collection, Kind::Failed, detail));
             continue;
         };
         let cfg = &collection.config;
@@ -103,7 +104,7 @@ pub async fn load(config: &Config, file: &Path) -> Result<Summary, Failure> {
             }
             Err(e) => (Kind::Failed, format!("{} {}: {e}", line.file, line.catalog_number)),
         };
-        scan::tally(&mut summary, report(&cfg.code, kind, detail));
+        batch::tally(&mut summary, report(&cfg.code, kind, detail));
     }
     portal.close().await;
     Ok(summary)

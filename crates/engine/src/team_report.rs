@@ -42,16 +42,16 @@ const PAGE_ROWS: usize = 1000;
 pub const WAITING_FILE: &str = "waiting.csv";
 pub const PAGE_FILE: &str = "index.html";
 
-pub struct ShareReport {
+pub struct TeamReport {
     config: ReportConfig,
     /// Drop folders whose page is out of date. Appends go one at a time.
     dirty: Mutex<BTreeSet<PathBuf>>,
     warned: std::sync::atomic::AtomicBool,
 }
 
-impl ShareReport {
-    pub fn new(config: &ReportConfig) -> ShareReport {
-        ShareReport {
+impl TeamReport {
+    pub fn new(config: &ReportConfig) -> TeamReport {
+        TeamReport {
             config: config.clone(),
             dirty: Mutex::new(BTreeSet::new()),
             warned: std::sync::atomic::AtomicBool::new(false),
@@ -69,7 +69,7 @@ impl ShareReport {
             return;
         };
         let Ok(mut dirty) = self.dirty.lock() else { return };
-        let known = &report.known;
+        let fields = &report.fields;
         let row = [
             clock::time_of_day(),
             report.file.to_string_lossy().into_owned(),
@@ -79,11 +79,11 @@ impl ShareReport {
             } else {
                 report.detail.clone()
             },
-            known.catalog_number.clone().unwrap_or_default(),
-            known.occid.map(|o| o.to_string()).unwrap_or_default(),
-            known.occid.map(|o| self.specimen_link(o)).unwrap_or_default(),
-            known.url.clone().unwrap_or_default(),
-            known.number_from.map(|n| n.to_string()).unwrap_or_default(),
+            fields.catalog_number.clone().unwrap_or_default(),
+            fields.occid.map(|o| o.to_string()).unwrap_or_default(),
+            fields.occid.map(|o| self.specimen_link(o)).unwrap_or_default(),
+            fields.url.clone().unwrap_or_default(),
+            fields.number_from.map(|n| n.to_string()).unwrap_or_default(),
         ];
         let file = dir.join(format!("{}.csv", clock::today()));
         match append(&dir, &file, &row) {

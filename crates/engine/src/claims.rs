@@ -6,21 +6,18 @@
 //! row (or the sink log) points to stay, the others are removed.
 //!
 //! Only claims of processes that are gone may be settled: every process
-//! that writes holds a shared lock on `<state_dir>/specdrop.lock` for its
-//! life, and settling needs that lock exclusively, so it happens only
+//! that writes holds the state folder's lock shared for its life
+//! (state_lock.rs), and settling needs that lock exclusively, so it happens only
 //! when no other specdrop (a daemon, a `scan`) is running, and never on a
 //! reload, whose old session is still finishing its files.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use specdrop_derive::store::{Claims, StoredSet};
 
 use crate::config::{Sink, UrlBase};
+use crate::context::Context;
 use crate::ledger::{Claimed, Ledger};
-use crate::pipeline::Context;
-
-pub const LOCK_FILE: &str = "specdrop.lock";
 
 /// An id for this session's claims: process id and start time.
 pub fn new_run() -> String {
@@ -28,45 +25,6 @@ pub fn new_run() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!("{}-{started}", std::process::id())
-}
-
-/// Take the state folder's lock: exclusively if no other specdrop holds
-/// it (then the caller may clean up, and must call [`share`] after), else
-/// shared. Without it a session may not write: another process could
-/// clean up files it is about to link. The error is a sentence for the
-/// user.
-pub fn lock(state_dir: &Path) -> Result<(File, bool), String> {
-    use rustix::fs::{FlockOperation, flock};
-    let path = state_dir.join(LOCK_FILE);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| {
-            format!(
-                "cannot open {} ({e}); specdrop's user must be able to write in state_dir",
-                path.display()
-            )
-        })?;
-    if flock(&file, FlockOperation::NonBlockingLockExclusive).is_ok() {
-        return Ok((file, true));
-    }
-    // Blocks only while another process cleans up.
-    flock(&file, FlockOperation::LockShared)
-        .map(|()| (file, false))
-        .map_err(|e| {
-            format!(
-                "cannot lock {} ({e}); is state_dir on a file system without locks?",
-                path.display()
-            )
-        })
-}
-
-/// Let other processes start writing once cleaning up is done.
-pub fn share(file: &File) -> Result<(), String> {
-    rustix::fs::flock(file, rustix::fs::FlockOperation::LockShared)
-        .map_err(|e| format!("cannot share the state folder's lock ({e})"))
 }
 
 /// Claims in the ledger for one file's derivatives, from the blocking

@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use specdrop_mapper::{Action, ExistingImage, LinkRequest, Lookup, MapperError, MediaUrls, Portal};
 
+use crate::Error;
+use crate::batch;
+use crate::collection::Prepared;
 use crate::config::Config;
-use crate::exit::Failure;
 use crate::outage::Outage;
 use crate::outcome::{Kind, Report, Summary};
-use crate::pipeline::Prepared;
-use crate::scan;
 
 /// Listings larger than this are not read.
 const LISTING_LIMIT: u64 = 16 * 1024 * 1024;
@@ -32,33 +32,19 @@ struct Link {
     catalog_number: Option<String>,
 }
 
-async fn open(config: &Config, code: &str) -> Result<(Portal, Prepared, Outage), Failure> {
-    let Some(index) = config.collections.iter().position(|c| c.code == code) else {
-        let known: Vec<&str> = config.collections.iter().map(|c| c.code.as_str()).collect();
-        return Err(Failure::Config(format!(
-            "--collection {code:?} is not in the config; it has {}",
-            known.join(", ")
-        )));
-    };
-    let outage = Outage::new(config.database_wait);
-    let portal = scan::connect(config, &outage).await?;
-    let mut collections = scan::prepare(config, &portal).await?;
-    Ok((portal, collections.swap_remove(index), outage))
-}
-
 /// `specdrop harvest URL --collection CODE [--dry-run]`.
-pub async fn harvest(config: &Config, start: &str, code: &str, dry_run: bool) -> Result<Summary, Failure> {
+pub async fn harvest(config: &Config, start: &str, code: &str, dry_run: bool) -> Result<Summary, Error> {
     let start = if start.ends_with('/') {
         start.to_string()
     } else {
         format!("{start}/")
     };
     if !(start.starts_with("http://") || start.starts_with("https://")) {
-        return Err(Failure::Config(format!(
+        return Err(Error::Config(format!(
             "{start:?}: harvest reads http:// or https:// directory listings"
         )));
     }
-    let (portal, collection, outage) = open(config, code).await?;
+    let (portal, collection, outage) = crate::session::open_collection(config, code).await?;
     let extensions: Vec<&str> = config
         .derive
         .formats
@@ -72,8 +58,8 @@ pub async fn harvest(config: &Config, start: &str, code: &str, dry_run: bool) ->
         move || crawl(&start, &extensions)
     })
     .await
-    .map_err(|e| Failure::Run(e.into()))?
-    .map_err(Failure::Run)?;
+    .map_err(|e| Error::Run(format!("the harvest task failed: {e}")))?
+    .map_err(Error::Run)?;
     let links = listed
         .into_iter()
         .map(|url| Link {
@@ -103,17 +89,16 @@ pub async fn import_links(
     code: &str,
     columns: &Columns,
     dry_run: bool,
-) -> Result<Summary, Failure> {
-    let bytes =
-        std::fs::read(file).map_err(|e| Failure::Run(anyhow::anyhow!("cannot read {}: {e}", file.display())))?;
-    let fail = |why: String| Failure::Run(anyhow::anyhow!("{}: {why}", file.display()));
+) -> Result<Summary, Error> {
+    let bytes = std::fs::read(file).map_err(|e| Error::Run(format!("cannot read {}: {e}", file.display())))?;
+    let fail = |why: String| Error::Run(format!("{}: {why}", file.display()));
     let (text, _) = specdrop_mapper::textfile::decode(&bytes).map_err(fail)?;
     let (header, rows) = specdrop_mapper::textfile::records(&text).map_err(fail)?;
-    let find = |given: &Option<String>, defaults: &[&str]| -> Result<Option<usize>, Failure> {
+    let find = |given: &Option<String>, defaults: &[&str]| -> Result<Option<usize>, Error> {
         let position = |name: &str| header.iter().position(|h| h.eq_ignore_ascii_case(name));
         match given {
             Some(name) => position(name).map(Some).ok_or_else(|| {
-                Failure::Config(format!(
+                Error::Config(format!(
                     "{}: no column {name:?}; the columns are {}",
                     file.display(),
                     header.join(", ")
@@ -127,7 +112,7 @@ pub async fn import_links(
         &["url", "accessURI", "mediaURL", "media url", "identifier"],
     )?
     .ok_or_else(|| {
-        Failure::Config(format!(
+        Error::Config(format!(
             "{}: no URL column found; name it with --url-column",
             file.display()
         ))
@@ -143,7 +128,7 @@ pub async fn import_links(
         ],
     )?;
     let catalog_at = find(&columns.catalog, &["catalogNumber", "catalog number"])?;
-    let (portal, collection, outage) = open(config, code).await?;
+    let (portal, collection, outage) = crate::session::open_collection(config, code).await?;
     let value = |row: &[String], at: Option<usize>| at.and_then(|i| row.get(i)).filter(|v| !v.is_empty()).cloned();
     let links = rows
         .iter()
@@ -174,7 +159,7 @@ async fn map_links(
     let cfg = &collection.config;
     for link in links {
         let (kind, detail) = map_one(portal, collection, outage, &link, dry_run).await;
-        scan::tally(&mut summary, Report::new(&cfg.code, link.origin.clone(), kind, detail));
+        batch::tally(&mut summary, Report::new(&cfg.code, link.origin.clone(), kind, detail));
     }
     summary.deferred = outage.deferred();
     summary
@@ -274,7 +259,7 @@ fn image_format(url: &str) -> &'static str {
 
 /// Every image URL under `start` (a directory listing), walking into
 /// sub-directories; nothing outside `start` is visited.
-fn crawl(start: &str, extensions: &[String]) -> anyhow::Result<Vec<String>> {
+fn crawl(start: &str, extensions: &[String]) -> Result<Vec<String>, String> {
     let agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(60)))
         .build()
@@ -286,15 +271,16 @@ fn crawl(start: &str, extensions: &[String]) -> anyhow::Result<Vec<String>> {
         if !visited.insert(page.clone()) {
             continue;
         }
-        anyhow::ensure!(
-            visited.len() <= MAX_PAGES,
-            "more than {MAX_PAGES} directory pages under {start}; harvest a sub-directory"
-        );
+        if visited.len() > MAX_PAGES {
+            return Err(format!(
+                "more than {MAX_PAGES} directory pages under {start}; harvest a sub-directory"
+            ));
+        }
         let html = agent
             .get(&page)
             .call()
             .and_then(|mut r| r.body_mut().with_config().limit(LISTING_LIMIT).read_to_string())
-            .map_err(|e| anyhow::anyhow!("cannot read the listing {page}: {e}"))?;
+            .map_err(|e| format!("cannot read the listing {page}: {e}"))?;
         for href in hrefs(&html) {
             let Some(target) = resolve(&page, &href) else { continue };
             // Parent directories, other sites and sort links are not followed.

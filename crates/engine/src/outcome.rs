@@ -37,6 +37,24 @@ impl Kind {
     pub fn is_done(self) -> bool {
         matches!(self, Kind::Linked | Kind::Skeletal)
     }
+
+    /// A committed link: to a record that was there, or to one made for it.
+    pub fn of_link(linked: &specdrop_mapper::Linked) -> Kind {
+        if linked.created_occurrence {
+            Kind::Skeletal
+        } else {
+            Kind::Linked
+        }
+    }
+
+    /// A link the portal would not make: parked when new records may yet
+    /// settle it (several records, or the record vanished), else failed.
+    pub fn of_link_error(e: &specdrop_mapper::MapperError) -> Kind {
+        match e {
+            specdrop_mapper::MapperError::Ambiguous(_) | specdrop_mapper::MapperError::Vanished { .. } => Kind::Parked,
+            _ => Kind::Failed,
+        }
+    }
 }
 
 impl FromStr for Kind {
@@ -69,13 +87,13 @@ pub struct Report {
     pub file: PathBuf,
     pub kind: Kind,
     pub detail: String,
-    pub known: Known,
+    pub fields: ReportFields,
 }
 
 /// What was learnt about the file on the way, for the journal's fields,
 /// the imaging team's report and the metrics.
 #[derive(Debug, Clone, Default)]
-pub struct Known {
+pub struct ReportFields {
     pub catalog_number: Option<String>,
     pub occid: Option<i64>,
     pub media_id: Option<i64>,
@@ -128,7 +146,7 @@ impl Report {
             file: file.into(),
             kind,
             detail: detail.into(),
-            known: Known::default(),
+            fields: ReportFields::default(),
         }
     }
 }
@@ -177,6 +195,24 @@ impl Summary {
 
     pub fn count(&self, kind: Kind) -> usize {
         Kind::ALL.iter().position(|k| *k == kind).map_or(0, |i| self.counts[i])
+    }
+
+    /// A batch command exits 1 when a file failed or had to wait for the
+    /// database.
+    pub fn has_trouble(&self) -> bool {
+        self.count(Kind::Failed) > 0 || self.deferred > 0
+    }
+
+    /// The lines a batch command ends with.
+    pub fn closing_lines(&self) -> String {
+        let mut text = format!("summary: {self}");
+        if self.deferred > 0 {
+            text.push_str(&format!(
+                "\n{} file(s) left untouched for the next run: the portal database was unavailable",
+                self.deferred
+            ));
+        }
+        text
     }
 }
 

@@ -9,11 +9,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use sqlx::{Connection, Row, SqliteConnection};
 
+use crate::Error;
 use crate::config::Config;
-use crate::exit::Failure;
 
 /// Marks a folder as made by `specdrop demo`, so a rerun may replace it.
 const MARKER: &str = ".specdrop-demo";
@@ -58,32 +57,32 @@ pattern = '^MICH-V-(\d{7})'
 unmatched = "park"
 "#;
 
-pub async fn run(dir: &Path) -> Result<std::process::ExitCode, Failure> {
-    prepare(dir).await.map_err(Failure::Run)?;
+/// Make the demo folder and return its config, ready to scan (the binary
+/// runs the scan, then [`show`]).
+pub async fn make(dir: &Path) -> Result<Config, Error> {
+    prepare(dir).await?;
     let config_file = dir.join("specdrop.toml");
     println!(
         "Made {}: config, SQLite portal (portal.db), 4 sheets in drop/mich/.",
         dir.display()
     );
     println!("Running: specdrop scan --config {}\n", config_file.display());
-    let config = Config::load(&config_file)?;
-    let summary = crate::scan::scan(&config, false).await?;
-    let code = crate::finish(&summary);
-    show(dir, &config).await.map_err(Failure::Run)?;
-    Ok(code)
+    Ok(Config::load(&config_file)?)
 }
 
-async fn prepare(dir: &Path) -> anyhow::Result<()> {
+async fn prepare(dir: &Path) -> Result<(), Error> {
     if dir.exists() {
-        anyhow::ensure!(
-            dir.join(MARKER).exists(),
-            "{} exists and was not made by `specdrop demo`; pass --dir with another folder",
-            dir.display()
-        );
-        std::fs::remove_dir_all(dir).with_context(|| format!("clearing the old demo in {}", dir.display()))?;
+        if !dir.join(MARKER).exists() {
+            return Err(Error::Run(format!(
+                "{} exists and was not made by `specdrop demo`; pass --dir with another folder",
+                dir.display()
+            )));
+        }
+        std::fs::remove_dir_all(dir)
+            .map_err(|e| Error::Run(format!("clearing the old demo in {}: {e}", dir.display())))?;
     }
     let drop = dir.join("drop/mich");
-    std::fs::create_dir_all(&drop).with_context(|| format!("creating {}", drop.display()))?;
+    std::fs::create_dir_all(&drop).map_err(|e| Error::Run(format!("creating {}: {e}", drop.display())))?;
     std::fs::write(dir.join(MARKER), "made by specdrop demo; safe to delete\n")?;
     std::fs::write(dir.join("specdrop.toml"), CONFIG)?;
     for (name, bytes) in SHEETS {
@@ -94,12 +93,13 @@ async fn prepare(dir: &Path) -> anyhow::Result<()> {
     portal
         .execute_script(SEED)
         .await
-        .context("loading the sample collections")?;
+        .map_err(|e| Error::Run(format!("loading the sample collections: {e}")))?;
     portal.close().await;
     Ok(())
 }
 
-async fn show(dir: &Path, config: &Config) -> anyhow::Result<()> {
+/// What the scan made: the derivatives, the rows, where the originals went.
+pub async fn show(dir: &Path, config: &Config) -> Result<(), Error> {
     println!("\nDerivatives under {}:", config.storage_root.display());
     let mut files: Vec<PathBuf> = walk(&config.storage_root);
     files.sort();
@@ -111,20 +111,24 @@ async fn show(dir: &Path, config: &Config) -> anyhow::Result<()> {
         println!("  {:<48} {:>10} px {:>9} bytes", rel.display(), size, bytes.len());
     }
     let db = dir.join("portal.db");
-    let mut conn = SqliteConnection::connect(&format!("sqlite://{}", db.display())).await?;
+    let demo_db = |e: sqlx::Error| Error::Run(format!("reading the demo portal {}: {e}", db.display()));
+    let mut conn = SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .map_err(demo_db)?;
     let rows = sqlx::query(
         "SELECT m.mediaID, m.occid, o.catalogNumber, m.url, m.thumbnailUrl, m.originalUrl \
          FROM media m JOIN omoccurrences o ON o.occid = m.occid WHERE m.sourceIdentifier IS NOT NULL ORDER BY m.mediaID",
     )
     .fetch_all(&mut conn)
-    .await?;
+    .await
+    .map_err(demo_db)?;
     println!("\nRows linked in {} (table media):", db.display());
     for row in rows {
         let text = |i: usize| row.try_get::<Option<String>, _>(i).ok().flatten().unwrap_or_default();
         println!(
             "  mediaID {} -> occid {} (catalogNumber {})\n    url          {}\n    thumbnailUrl {}\n    originalUrl  {}",
-            row.try_get::<i64, _>(0)?,
-            row.try_get::<i64, _>(1)?,
+            row.try_get::<i64, _>(0).map_err(demo_db)?,
+            row.try_get::<i64, _>(1).map_err(demo_db)?,
             text(2),
             text(3),
             text(4),
@@ -135,10 +139,10 @@ async fn show(dir: &Path, config: &Config) -> anyhow::Result<()> {
     if let Some(c) = mich {
         println!("\nOriginals of linked sheets were moved to {}.", c.archive.display());
         println!("Sheets with no specimen record stay parked in {}.", c.drop.display());
-        if let Some(report) = crate::share::ShareReport::dir(&config.report, &c.drop) {
+        if let Some(report) = crate::team_report::TeamReport::dir(&config.report, &c.drop) {
             println!(
                 "What the imaging team sees: {} (and a CSV per day beside it).",
-                report.join(crate::share::PAGE_FILE).display()
+                report.join(crate::team_report::PAGE_FILE).display()
             );
         }
     }

@@ -1,18 +1,14 @@
 //! Prometheus metrics (`metrics.listen`): files by outcome, queue depth,
-//! processing time, bytes written and database errors, served as the
-//! text exposition format on `GET /metrics`.
+//! processing time, bytes written and database errors, rendered as the
+//! text exposition format (the binary's http.rs serves it on
+//! `GET /metrics`).
 //!
-//! A handful of atomics and a few lines of HTTP: the endpoint answers one
-//! scraper on a private address, which does not need a web framework or a
-//! metrics crate's registry (see docs/decisions.md).
+//! A handful of atomics: the endpoint answers one scraper on a private
+//! address, which does not need a metrics crate's registry (see
+//! docs/decisions.md).
 
 use std::fmt::Write as _;
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpListener;
 
 use crate::outcome::{Kind, Report};
 
@@ -36,8 +32,8 @@ impl Metrics {
         if let Some(i) = Kind::ALL.iter().position(|k| *k == report.kind) {
             self.files[i].fetch_add(1, Ordering::Relaxed);
         }
-        self.bytes_written.fetch_add(report.known.bytes, Ordering::Relaxed);
-        if let Some(elapsed) = report.known.elapsed {
+        self.bytes_written.fetch_add(report.fields.bytes, Ordering::Relaxed);
+        if let Some(elapsed) = report.fields.elapsed {
             let seconds = elapsed.as_secs_f64();
             for (i, bound) in BUCKETS.iter().enumerate() {
                 if seconds <= *bound {
@@ -90,51 +86,4 @@ impl Metrics {
         let _ = writeln!(out, "specdrop_database_errors_total {}", get(&self.database_errors));
         out
     }
-}
-
-/// Bind `addr` now (so a taken port is reported at start-up) and serve in
-/// the background.
-pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let metrics = metrics.clone();
-            tokio::spawn(async move {
-                let mut request = vec![0u8; 2048];
-                let mut read = 0;
-                // Enough of the request to see its first line; a slow or
-                // silent client is dropped after a few seconds.
-                let got = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-                    while read < request.len() && !request[..read].windows(4).any(|w| w == b"\r\n\r\n") {
-                        match stream.read(&mut request[read..]).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => read += n,
-                        }
-                    }
-                })
-                .await;
-                if got.is_err() {
-                    return;
-                }
-                let line = String::from_utf8_lossy(&request[..read]);
-                let path = line.split_whitespace().nth(1).unwrap_or("");
-                let response = if line.starts_with("GET ") && (path == "/metrics" || path == "/") {
-                    let body = metrics.render();
-                    format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    )
-                } else {
-                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
-                };
-                let _ = stream.write_all(response.as_bytes()).await;
-                let _ = stream.shutdown().await;
-            });
-        }
-    });
-    Ok(bound)
 }

@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::Error;
 use crate::config::Config;
-use crate::exit::Failure;
 use crate::ledger::{Ledger, Listed};
 use crate::outcome::{Kind, Summary};
 
@@ -172,11 +172,11 @@ pub struct Status {
     pub last_failures: Vec<Listed>,
 }
 
-pub async fn gather(config: &Config) -> Result<Status, Failure> {
+pub async fn gather(config: &Config) -> Result<Status, Error> {
     let ledger = Ledger::open(&config.state_dir, true)
         .await
-        .map_err(|e| Failure::Run(e.into()))?;
-    let run = |e: crate::ledger::LedgerError| Failure::Run(e.into());
+        .map_err(Error::from)?;
+    let run = |e: crate::ledger::LedgerError| Error::from(e);
     let today = Counts::from_pairs(&ledger.counts(true).await.map_err(run)?);
     let total = Counts::from_pairs(&ledger.counts(false).await.map_err(run)?);
     let parked: Vec<Listed> = ledger
@@ -215,10 +215,10 @@ fn read_daemon(state_dir: &Path) -> Option<Daemon> {
     Some(daemon)
 }
 
-pub async fn command(config: &Config, json: bool) -> Result<ExitCode, Failure> {
+pub async fn command(config: &Config, json: bool) -> Result<ExitCode, Error> {
     let status = gather(config).await?;
     if json {
-        let text = serde_json::to_string_pretty(&status).map_err(|e| Failure::Run(e.into()))?;
+        let text = serde_json::to_string_pretty(&status).map_err(|e| Error::Run(format!("status as JSON: {e}")))?;
         println!("{text}");
         return Ok(ExitCode::SUCCESS);
     }

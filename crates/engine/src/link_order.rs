@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 #[derive(Default)]
-pub struct Turnstile {
+pub struct LinkOrder {
     state: Mutex<State>,
     turned: Notify,
     issued: Mutex<u64>,
@@ -29,10 +29,10 @@ struct State {
 /// file through.
 pub struct Ticket {
     number: u64,
-    turnstile: Arc<Turnstile>,
+    order: Arc<LinkOrder>,
 }
 
-impl Turnstile {
+impl LinkOrder {
     /// Tickets must be taken in the order files are started.
     pub fn ticket(self: &Arc<Self>) -> Ticket {
         let mut issued = self.issued.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -40,7 +40,7 @@ impl Turnstile {
         *issued += 1;
         Ticket {
             number,
-            turnstile: self.clone(),
+            order: self.clone(),
         }
     }
 }
@@ -49,8 +49,8 @@ impl Ticket {
     /// Wait until every earlier file is finished.
     pub async fn my_turn(&self) {
         loop {
-            let turned = self.turnstile.turned.notified();
-            if self.turnstile.lock().next >= self.number {
+            let turned = self.order.turned.notified();
+            if self.order.lock().next >= self.number {
                 return;
             }
             turned.await;
@@ -58,7 +58,7 @@ impl Ticket {
     }
 }
 
-impl Turnstile {
+impl LinkOrder {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -66,7 +66,7 @@ impl Turnstile {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        let mut state = self.turnstile.lock();
+        let mut state = self.order.lock();
         state.finished.insert(self.number);
         loop {
             let next = state.next;
@@ -76,7 +76,7 @@ impl Drop for Ticket {
             state.next += 1;
         }
         drop(state);
-        self.turnstile.turned.notify_waiters();
+        self.order.turned.notify_waiters();
     }
 }
 
@@ -86,7 +86,7 @@ mod tests {
 
     #[tokio::test]
     async fn later_tickets_wait_for_all_earlier_ones() {
-        let t = Arc::new(Turnstile::default());
+        let t = Arc::new(LinkOrder::default());
         let (a, b, c) = (t.ticket(), t.ticket(), t.ticket());
         let order = Arc::new(Mutex::new(Vec::new()));
         let o = order.clone();

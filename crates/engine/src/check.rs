@@ -11,11 +11,12 @@ use std::process::ExitCode;
 
 use rustix::fs::{Access, access, statvfs};
 
+use crate::Error;
+use crate::batch::{self, Output, Selection};
 use crate::config::{Config, Sink};
-use crate::exit::Failure;
 use crate::outage::Outage;
 use crate::outcome::{Kind, Report};
-use crate::scan::{self, Output, Selection};
+use crate::{collection, session};
 
 /// Less free space than this on the storage or archive file system is a
 /// problem: a day of a busy imaging line writes a few GiB.
@@ -28,7 +29,7 @@ struct Finding {
     message: String,
 }
 
-pub async fn command(config_file: &Path) -> Result<ExitCode, Failure> {
+pub async fn command(config_file: &Path) -> Result<ExitCode, Error> {
     let config = match Config::load(config_file) {
         Ok(config) => config,
         Err(e) => {
@@ -46,7 +47,7 @@ pub async fn command(config_file: &Path) -> Result<ExitCode, Failure> {
 
     let mut would_fail = 0;
     if database_ok {
-        let (_, reports) = scan::run(&config, true, Selection::DropFolder, Output::Collect).await?;
+        let (_, reports) = batch::run(&config, true, Selection::DropFolder, Output::Collect).await?;
         would_fail = reports.iter().filter(|r| r.kind == Kind::Failed).count();
         print_table(&reports);
     } else {
@@ -189,13 +190,10 @@ fn secrets(config: &Config) -> Vec<Finding> {
 /// configured collections?
 async fn database(config: &Config) -> Vec<Finding> {
     let outage = Outage::new(std::time::Duration::ZERO);
-    let portal = match scan::connect(config, &outage).await {
+    let portal = match session::connect(config, &outage).await {
         Ok(portal) => portal,
         Err(failure) => {
-            let message = match failure {
-                Failure::Config(m) => m,
-                Failure::Run(e) => format!("{e:#}"),
-            };
+            let message = failure.to_string();
             return vec![Finding {
                 key: "database.url".into(),
                 message: format!(
@@ -204,15 +202,12 @@ async fn database(config: &Config) -> Vec<Finding> {
             }];
         }
     };
-    let prepared = scan::prepare(config, &portal).await;
+    let prepared = collection::prepare(config, &portal).await;
     portal.close().await;
     match prepared {
         Ok(_) => Vec::new(),
         Err(failure) => {
-            let message = match failure {
-                Failure::Config(m) => m,
-                Failure::Run(e) => format!("{e:#}"),
-            };
+            let message = failure.to_string();
             let (key, message) = message.split_once(": ").map_or_else(
                 || ("database".to_string(), message.clone()),
                 |(k, m)| (k.to_string(), m.to_string()),
@@ -245,11 +240,11 @@ fn print_table(reports: &[Report]) {
 
 fn would(r: &Report) -> String {
     let catalog = r
-        .known
+        .fields
         .catalog_number
         .as_deref()
         .map_or_else(String::new, |c| format!(" (catalog number {c})"));
-    match (r.kind, r.known.occid) {
+    match (r.kind, r.fields.occid) {
         (Kind::Linked, Some(occid)) => format!("link to occid {occid}{catalog}"),
         (Kind::Skeletal, _) => format!("skeletal: new record{catalog}"),
         (Kind::Parked, _) => format!("park: {}", r.detail),

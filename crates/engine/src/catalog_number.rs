@@ -201,7 +201,7 @@ mod tests {
     fn rules(pattern: &str, conflict: Conflict) -> BarcodeRules {
         BarcodeRules {
             symbologies: Symbology::ALL.to_vec(),
-            pattern: CatalogPattern::new(pattern, None).unwrap_or_else(|e| panic!("{e}")),
+            pattern: CatalogPattern::new(pattern, None).expect("test setup"),
             verify: true,
             conflict,
         }
@@ -316,7 +316,7 @@ mod tests {
     #[test]
     fn the_replacement_normalises_before_comparing() {
         let r = BarcodeRules {
-            pattern: CatalogPattern::new(r"^(\d+)$", Some(("^", "MICH-V-"))).unwrap_or_else(|e| panic!("{e}")),
+            pattern: CatalogPattern::new(r"^(\d+)$", Some(("^", "MICH-V-"))).expect("test setup"),
             ..rules(r"^(\d+)$", Conflict::Park)
         };
         let agree = decide(&r, true, Some("MICH-V-0045678"), &[code39("0045678")]);

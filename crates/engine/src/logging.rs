@@ -14,9 +14,8 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{Layer as _, Registry};
 
-use crate::config::{Collection, LogTarget};
+use crate::config::LogTarget;
 use crate::outcome::{Kind, NumberFrom, Report};
-use crate::pipeline::Context;
 
 pub const OUTCOME_TARGET: &str = "specdrop::outcome";
 const IDENTIFIER: &str = "specdrop";
@@ -84,21 +83,10 @@ fn under_systemd() -> bool {
         .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
 }
 
-/// Tell everyone who wants to know about one file's outcome: the log (or
-/// journal), the metrics and the imaging team's report.
-pub fn told(ctx: &Context, collection: &Collection, report: &Report) {
-    if ctx.dry_run {
-        return;
-    }
-    log_outcome(report);
-    ctx.metrics.count(report);
-    ctx.share.record(collection, report);
-}
-
 pub fn log_outcome(report: &Report) {
-    let known = &report.known;
+    let fields = &report.fields;
     let file = report.file.to_string_lossy();
-    let elapsed_ms = known.elapsed.map(|e| e.as_millis() as u64);
+    let elapsed_ms = fields.elapsed.map(|e| e.as_millis() as u64);
     let reason = (!report.kind.is_done()).then_some(report.detail.as_str());
     macro_rules! outcome {
         ($level:expr) => {
@@ -107,11 +95,11 @@ pub fn log_outcome(report: &Report) {
                 $level,
                 file = &*file,
                 collection = report.collection.as_str(),
-                catalog_number = known.catalog_number.as_deref(),
-                number_from = known.number_from.map(NumberFrom::code),
-                symbology = known.number_from.and_then(NumberFrom::symbology).map(|s| s.as_str()),
-                occid = known.occid,
-                media_id = known.media_id,
+                catalog_number = fields.catalog_number.as_deref(),
+                number_from = fields.number_from.map(NumberFrom::code),
+                symbology = fields.number_from.and_then(NumberFrom::symbology).map(|s| s.as_str()),
+                occid = fields.occid,
+                media_id = fields.media_id,
                 outcome = report.kind.as_str(),
                 reason,
                 elapsed_ms,

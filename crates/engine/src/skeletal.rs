@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use specdrop_mapper::skeletal::{self, Applied, SkeletalFile, SkeletalOptions};
 use specdrop_mapper::{MapperError, Portal};
 
+use crate::Error;
+use crate::collection::Prepared;
 use crate::config::{Collection, Config, Sink};
-use crate::exit::Failure;
+use crate::context::Context;
 use crate::outcome::Kind;
-use crate::pipeline::{Context, Prepared};
 
 /// The result file written beside `file` (`NAME.result.txt`).
 pub fn result_path(file: &Path) -> PathBuf {
@@ -204,30 +205,19 @@ fn write_result(path: &Path, text: &str) -> String {
 
 /// `specdrop import-skeletal FILE --collection CODE`: apply the file where
 /// it is and print the result. Exit 0 applied, 1 refused or rows rejected.
-pub async fn import(config: &Config, file: &Path, code: &str) -> Result<std::process::ExitCode, Failure> {
-    let Some(index) = config.collections.iter().position(|c| c.code == code) else {
-        let known: Vec<&str> = config.collections.iter().map(|c| c.code.as_str()).collect();
-        return Err(Failure::Config(format!(
-            "--collection {code:?} is not in the config; it has {}",
-            known.join(", ")
-        )));
-    };
-    let bytes =
-        std::fs::read(file).map_err(|e| Failure::Run(anyhow::anyhow!("cannot read {}: {e}", file.display())))?;
-    let outage = crate::outage::Outage::new(config.database_wait);
-    let portal = crate::scan::connect(config, &outage).await?;
-    let collections = crate::scan::prepare(config, &portal).await?;
-    let collection = &collections[index];
+pub async fn import(config: &Config, file: &Path, code: &str) -> Result<std::process::ExitCode, Error> {
+    crate::collection::position(config, code)?;
+    let bytes = std::fs::read(file).map_err(|e| Error::Run(format!("cannot read {}: {e}", file.display())))?;
+    let (portal, collection, _) = crate::session::open_collection(config, code).await?;
+    let collection = &collection;
     let name = file
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let checked = read(&portal, &bytes).await.map_err(|e| Failure::Run(e.into()))?;
+    let checked = read(&portal, &bytes).await?;
     let (warnings, outcome) = match checked {
         Err(why) => (Vec::new(), Err(why)),
         Ok(file) => {
-            let applied = apply(&portal, collection, &file)
-                .await
-                .map_err(|e| Failure::Run(e.into()))?;
+            let applied = apply(&portal, collection, &file).await?;
             (file.warnings.clone(), Ok(applied))
         }
     };

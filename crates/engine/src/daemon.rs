@@ -23,15 +23,16 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::Error;
+use crate::collection::Prepared;
 use crate::config::Config;
-use crate::exit::Failure;
+use crate::link_order::LinkOrder;
 use crate::metrics::Metrics;
 use crate::outcome::{Kind, Report, Summary};
-use crate::pipeline::{self, Prepared};
-use crate::scan::Session;
-use crate::share::ShareReport;
+use crate::pipeline;
+use crate::session::{self, Session};
 use crate::status::DaemonStatus;
-use crate::turnstile::Turnstile;
+use crate::team_report::TeamReport;
 
 /// A config put to work: its session, watcher and arrivals.
 struct Running {
@@ -42,14 +43,19 @@ struct Running {
 }
 
 impl Running {
-    async fn start(config: Config, metrics: Arc<Metrics>) -> Result<Running, Failure> {
+    async fn start(config: Config, metrics: Arc<Metrics>) -> Result<Running, Error> {
         // A daemon waits out a database outage for as long as it lasts.
-        let session = Session::open(&config, false, Duration::MAX, metrics).await?;
+        let options = session::Options {
+            wait: Duration::MAX,
+            metrics,
+            ..session::Options::new(&config, false)
+        };
+        let session = Session::open(&config, options).await?;
         let mut roots = Vec::new();
         for c in &session.collections {
             let drop = &c.config.drop;
             std::fs::create_dir_all(drop)
-                .map_err(|e| Failure::Run(anyhow::anyhow!("cannot create drop folder {}: {e}", drop.display())))?;
+                .map_err(|e| Error::Run(format!("cannot create drop folder {}: {e}", drop.display())))?;
             roots.push(Root {
                 dir: drop.clone(),
                 skip: skipped_below(drop, &config, &c.config.archive),
@@ -77,7 +83,7 @@ impl Running {
 /// specdrop's own folders that may lie below a drop folder and must never
 /// be taken as arrivals.
 fn skipped_below(drop: &Path, config: &Config, archive: &Path) -> Vec<PathBuf> {
-    let report = ShareReport::dir(&config.report, drop);
+    let report = TeamReport::dir(&config.report, drop);
     [archive, config.storage_root.as_path(), config.state_dir.as_path()]
         .into_iter()
         .chain(report.as_deref())
@@ -86,24 +92,19 @@ fn skipped_below(drop: &Path, config: &Config, archive: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-pub async fn run(config_file: &Path, config: Config) -> Result<ExitCode, Failure> {
-    let metrics = Arc::new(Metrics::default());
-    if let Some(listen) = config.metrics_listen {
-        let bound = crate::metrics::serve(listen, metrics.clone())
-            .await
-            .map_err(|e| Failure::Config(format!("metrics.listen: cannot listen on {listen}: {e}")))?;
-        tracing::info!("metrics on http://{bound}/metrics");
-    }
+/// Run until SIGTERM or SIGINT; `metrics` are the ones `metrics.listen`
+/// serves (the binary starts the listener).
+pub async fn run(config_file: &Path, config: Config, metrics: Arc<Metrics>) -> Result<ExitCode, Error> {
     let mut running = Running::start(config, metrics.clone()).await?;
     let mut status = DaemonStatus::new(&running.config);
     let mut in_flight: HashSet<PathBuf> = HashSet::new();
     let mut tasks: JoinSet<(PathBuf, Report)> = JoinSet::new();
-    let turnstile = Arc::new(Turnstile::default());
+    let order = Arc::new(LinkOrder::default());
     let mut totals = Summary::default();
 
-    let mut term = signal(SignalKind::terminate()).map_err(|e| Failure::Run(e.into()))?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| Failure::Run(e.into()))?;
-    let mut hup = signal(SignalKind::hangup()).map_err(|e| Failure::Run(e.into()))?;
+    let mut term = signal(SignalKind::terminate()).map_err(Error::from)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(Error::from)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(Error::from)?;
 
     let watchdog = sd_notify::watchdog_enabled();
     // Ping at half the watchdog interval, as systemd recommends.
@@ -128,7 +129,7 @@ pub async fn run(config_file: &Path, config: Config) -> Result<ExitCode, Failure
         tokio::select! {
             Some(arrival) = running.arrivals.recv(), if room => {
                 if let Some(collection) = running.session.collections.get(arrival.root) {
-                    start(&mut tasks, &mut in_flight, &running, collection.clone(), arrival.path, &turnstile);
+                    start(&mut tasks, &mut in_flight, &running, collection.clone(), arrival.path, &order);
                 }
             }
             Some(done) = tasks.join_next() => {
@@ -140,7 +141,7 @@ pub async fn run(config_file: &Path, config: Config) -> Result<ExitCode, Failure
                 running = reload(config_file, running, &metrics).await;
             }
             _ = retry_tick.tick() => {
-                retry_parked(&mut tasks, &mut in_flight, &running, &turnstile).await;
+                retry_parked(&mut tasks, &mut in_flight, &running, &order).await;
                 // Files the team removed or replaced leave the waiting list.
                 running.session.refresh_reports(true).await;
             }
@@ -188,13 +189,13 @@ fn start(
     running: &Running,
     collection: Arc<Prepared>,
     path: PathBuf,
-    turnstile: &Arc<Turnstile>,
+    order: &Arc<LinkOrder>,
 ) {
     if !in_flight.insert(path.clone()) {
         return;
     }
     let ctx = running.session.ctx.clone();
-    let ticket = turnstile.ticket();
+    let ticket = order.ticket();
     tasks.spawn(async move {
         let report = pipeline::process(ctx, collection, path.clone(), ticket).await;
         (path, report)
@@ -209,7 +210,7 @@ fn finished(
     match done {
         Ok((path, report)) => {
             in_flight.remove(&path);
-            if crate::events::print_outcomes() {
+            if crate::logging::print_outcomes() {
                 println!("{report}");
             }
             totals.add(report.kind);
@@ -228,7 +229,7 @@ async fn retry_parked(
     tasks: &mut JoinSet<(PathBuf, Report)>,
     in_flight: &mut HashSet<PathBuf>,
     running: &Running,
-    turnstile: &Arc<Turnstile>,
+    order: &Arc<LinkOrder>,
 ) {
     let parked = match running.session.ctx.ledger.sources(&[Kind::Parked]).await {
         Ok(parked) => parked,
@@ -245,7 +246,7 @@ async fn retry_parked(
             && path.starts_with(&collection.config.drop)
             && path.is_file()
         {
-            start(tasks, in_flight, running, collection.clone(), path, turnstile);
+            start(tasks, in_flight, running, collection.clone(), path, order);
             queued += 1;
         }
     }

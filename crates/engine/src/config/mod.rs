@@ -11,8 +11,8 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config_lines;
-pub use crate::config_lines::Problem;
+pub mod lines;
+pub use crate::config::lines::Problem;
 use specdrop_barcode::Symbology;
 use specdrop_derive::DeriveConfig;
 use specdrop_mapper::{CatalogPattern, ExistingImage, MatchRules, MediaFields, SchemaChoice, Unmatched};
@@ -405,7 +405,7 @@ impl Config {
                 message: format!("cannot read it: {e}; pass the right file with --config PATH"),
             }],
         })?;
-        let (raw, mut problems) = config_lines::parse_all::<RawConfig>(&text);
+        let (raw, mut problems) = lines::parse_all::<RawConfig>(&text);
         let Some(raw) = raw else {
             return Err(ConfigError {
                 file: file.to_path_buf(),
@@ -421,9 +421,9 @@ impl Config {
         let base = std::path::absolute(&base).unwrap_or(base);
         let mut found = Vec::new();
         let config = check(raw, &base, &mut found);
-        let lines = config_lines::key_lines(&text);
+        let lines = lines::key_lines(&text);
         problems.extend(found.into_iter().map(|(key, message)| Problem {
-            line: config_lines::locate(&lines, &key),
+            line: lines::locate(&lines, &key),
             key,
             message,
         }));
@@ -952,7 +952,7 @@ match = { other_catalog_numbers = true }
             "identifier = \"filename-then-barcode\"\nbarcode = { symbologies = [\"Code 39\"], pattern = '^(\\d{7})$', \
              replace = ['^', 'MICH-V-'], verify = true, conflict = \"barcode\" }",
         ))
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("test setup");
         let c = &config.collections[0];
         assert_eq!(c.identifier, Identifier::FilenameThenBarcode);
         assert_eq!(c.barcode.symbologies, [Symbology::Code39]);
@@ -964,7 +964,7 @@ match = { other_catalog_numbers = true }
         assert!(c.barcode.verify);
         assert_eq!(c.barcode.conflict, Conflict::Barcode);
 
-        let defaults = load(MINIMAL).unwrap_or_else(|e| panic!("{e}"));
+        let defaults = load(MINIMAL).expect("test setup");
         let c = &defaults.collections[0];
         assert_eq!(c.identifier, Identifier::Filename);
         assert_eq!(c.barcode.symbologies, Symbology::ALL);
@@ -1037,7 +1037,7 @@ match = { other_catalog_numbers = true }
         keys
     }
 
-    const PACKAGED: &str = include_str!("../../../packaging/specdrop.toml");
+    const PACKAGED: &str = include_str!("../../../../packaging/specdrop.toml");
 
     /// The packaged config with every key uncommented.
     fn uncommented() -> String {
@@ -1058,7 +1058,7 @@ match = { other_catalog_numbers = true }
     #[test]
     fn the_packaged_config_lists_every_key_and_is_valid_uncommented() {
         let text = uncommented();
-        let lines = crate::config_lines::key_lines(&text);
+        let lines = crate::config::lines::key_lines(&text);
         let tables = [
             "derive",
             "collection",
@@ -1084,9 +1084,9 @@ match = { other_catalog_numbers = true }
         }
         // url and url_file are alternatives: one of them at a time.
         let text = text.replace("\nurl_file = ", "\n#url_file = ");
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().expect("test setup");
         let file = dir.path().join("specdrop.toml");
-        std::fs::write(&file, text).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&file, text).expect("test setup");
         if let Err(e) = Config::load(&file) {
             panic!("{e}");
         }
@@ -1094,7 +1094,7 @@ match = { other_catalog_numbers = true }
 
     #[test]
     fn the_admin_guide_documents_every_key() {
-        let guide = include_str!("../../../docs/admin.md");
+        let guide = include_str!("../../../../docs/admin.md");
         for key in keys_known_to_the_code() {
             // Inline tables' keys are described with their table.
             let shown = match key.matches('.').count() {

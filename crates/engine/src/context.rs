@@ -1,0 +1,51 @@
+//! What every file's way through the pipeline shares, for one session.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use specdrop_derive::DeriveConfig;
+use specdrop_derive::store;
+use specdrop_mapper::Portal;
+
+use crate::checkpoint::Checkpoints;
+use crate::config::Sink;
+use crate::ledger::Ledger;
+use crate::metrics::Metrics;
+use crate::outage::Outage;
+use crate::state_lock::StateLock;
+use crate::team_report::TeamReport;
+
+pub struct Context {
+    pub portal: Portal,
+    pub ledger: Ledger,
+    pub storage_root: PathBuf,
+    /// Permissions of derivative files and folders.
+    pub modes: store::Modes,
+    pub derive: DeriveConfig,
+    pub sink: Sink,
+    /// The threads that decode, resize and encode (`workers.threads`).
+    pub workers: specdrop_derive::Workers,
+    /// Waiting out an unreachable or locked portal database.
+    pub outage: Outage,
+    /// Set on shutdown: files between stages stop cleanly (nothing half
+    /// written) and are taken again at the next start.
+    pub stopping: AtomicBool,
+    pub dry_run: bool,
+    pub metrics: Arc<Metrics>,
+    /// The imaging team's report in each drop folder.
+    pub team_report: TeamReport,
+    /// This session's id on its claims (claims.rs).
+    pub run: String,
+    /// The state folder's lock, held for the session's life (none in a
+    /// dry run, which writes nothing).
+    pub lock: Option<StateLock>,
+    /// Where a test may stop the process (checkpoint.rs).
+    pub checkpoints: Arc<dyn Checkpoints>,
+}
+
+impl Context {
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,86 @@
+//! Stage 5, derive: the large, web and thumbnail images, made on the
+//! derivative workers (`workers.threads`, each reusing its big pixel
+//! buffers); with barcodes read from the full-size pixels on the way when
+//! the collection asks (docs/performance.md: what reads, and what it
+//! costs).
+
+use specdrop_derive::{Derivatives, DeriveError};
+
+use super::verdict::{LedgerEntry, Step, Verdict};
+use crate::config::BarcodeRules;
+use crate::context::Context;
+use crate::outcome::Kind;
+
+/// A source image on its way: still bytes, or already derived (when its
+/// pixels were needed to read its barcodes).
+pub enum Image {
+    Bytes(Vec<u8>),
+    Derived(Derivatives),
+}
+
+/// The derivatives of `image`; a file that cannot be decoded or resized
+/// fails with the reason.
+pub async fn make(ctx: &Context, image: Image, entry: &LedgerEntry) -> Step<Derivatives> {
+    match image {
+        Image::Derived(set) => Ok(set),
+        Image::Bytes(bytes) => {
+            let config = ctx.derive.clone();
+            on_worker(ctx, move || specdrop_derive::build(&bytes, &config))
+                .await
+                .map_err(|e| Verdict::new(Kind::Failed, e.to_string(), Some(entry)))
+        }
+    }
+}
+
+/// [`make`], reading the sheet's barcodes from the full-size pixels on
+/// the way.
+pub async fn derive_and_read(
+    ctx: &Context,
+    bytes: Vec<u8>,
+    rules: &BarcodeRules,
+) -> Result<(Derivatives, Vec<specdrop_barcode::Found>), DeriveError> {
+    let config = ctx.derive.clone();
+    let (kinds, pattern) = (rules.symbologies.clone(), rules.pattern.clone());
+    on_worker(ctx, move || {
+        let mut read = Vec::new();
+        let set = specdrop_derive::build_and_look(&bytes, &config, &mut |view| {
+            let pixels = specdrop_barcode::Pixels {
+                width: view.width,
+                height: view.height,
+                channels: view.channels,
+                data: view.pixels,
+            };
+            let wanted = |text: &str| pattern.catalog_number(text).is_some();
+            // A reader crash on one sheet costs its barcodes, not its
+            // derivatives: the file is parked as carrying none.
+            let reading = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                specdrop_barcode::read(pixels, &kinds, &wanted)
+            }));
+            match reading {
+                Ok(Ok(found)) => read = found,
+                Ok(Err(e)) => tracing::warn!("{e}"),
+                Err(_) => tracing::warn!("the barcode reader crashed on a sheet; it is treated as carrying none"),
+            }
+        })?;
+        Ok((set, read))
+    })
+    .await
+}
+
+/// Run `job` on the derivative workers and wait for it.
+async fn on_worker<T: Send + 'static>(
+    ctx: &Context,
+    job: impl FnOnce() -> Result<T, DeriveError> + Send + 'static,
+) -> Result<T, DeriveError> {
+    let (reply, result) = tokio::sync::oneshot::channel();
+    let submitted = ctx.workers.submit(move || {
+        let _ = reply.send(job());
+    });
+    if !submitted {
+        return Err(DeriveError::Resize("the worker pool is shut down".into()));
+    }
+    // No reply: the job panicked inside a decoder or resizer.
+    result
+        .await
+        .unwrap_or_else(|_| Err(DeriveError::Corrupt("the image crashed the decoder".into())))
+}

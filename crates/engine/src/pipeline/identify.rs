@@ -1,0 +1,124 @@
+//! Stage 3, identify: the file's catalog number, from its name or the
+//! sheet's barcodes as the collection's `identifier` says
+//! (catalog_number.rs decides; this stage reads what it needs). Reading
+//! barcodes needs the full-size pixels, so the derivatives are made here
+//! on the way.
+
+use specdrop_derive::Derivatives;
+use specdrop_mapper::Lookup;
+
+use super::derive::{self, Image};
+use super::source::Source;
+use super::verdict::{LedgerEntry, Step, Verdict, unless_stopping};
+use crate::catalog_number::{self, Decision};
+use crate::collection::Prepared;
+use crate::config::Identifier;
+use crate::context::Context;
+use crate::outcome::{Kind, NumberFrom};
+
+/// A file whose catalog number is known.
+pub struct Identified {
+    pub number: String,
+    pub from: NumberFrom,
+    /// A remark for the report (a barcode that disagreed, say).
+    pub note: Option<String>,
+    /// The bytes, or the derivatives when reading barcodes made them.
+    pub image: Image,
+    /// The name the derivatives are made from: the file's own, or, when
+    /// the number came from a barcode, `<number>.jpg` (a camera's
+    /// IMG_0001.jpg from two sessions must never collide).
+    pub stored_name: String,
+}
+
+/// Find the catalog number; `entry` learns it. No number in the name (and
+/// none to read): skipped; barcodes that do not settle one: parked.
+pub async fn identify(
+    ctx: &Context,
+    collection: &Prepared,
+    source: Source,
+    entry: &mut LedgerEntry,
+) -> Step<Identified> {
+    let cfg = &collection.config;
+    let Source { name, bytes, .. } = source;
+    let from_name = match cfg.identifier {
+        Identifier::Barcode => None,
+        _ => cfg.pattern.catalog_number(&name),
+    };
+    let needs_barcode = catalog_number::needs_barcode(cfg.identifier, cfg.barcode.verify, from_name.as_deref());
+    let (number, from, note, image) = if needs_barcode {
+        if ctx.dry_run {
+            let detail = match &from_name {
+                Some(n) => format!("would read the sheet's barcode to check catalog number {n}"),
+                None => "would read the sheet's barcode for its catalog number".to_string(),
+            };
+            let mut verdict = Verdict::new(Kind::Skipped, detail, None);
+            verdict.fields.catalog_number = from_name;
+            return Err(verdict);
+        }
+        unless_stopping(ctx)?;
+        let (set, number, from, note) = by_barcode(ctx, collection, &name, bytes, from_name.as_deref(), entry).await?;
+        (number, from, note, Image::Derived(set))
+    } else {
+        let Some(number) = from_name else {
+            return Err(Verdict::new(Kind::Skipped, "no catalog number in name", Some(entry)));
+        };
+        (number, NumberFrom::FileName, None, Image::Bytes(bytes))
+    };
+    entry.number_from = Some(from);
+    entry.catalog_number = Some(number.clone());
+    let stored_name = match from {
+        NumberFrom::Barcode(_) => format!("{number}.jpg"),
+        NumberFrom::FileName => name,
+    };
+    Ok(Identified {
+        number,
+        from,
+        note,
+        image,
+        stored_name,
+    })
+}
+
+/// Make the derivatives, reading the sheet's barcodes on the way, and
+/// decide its catalog number; of several numbers, the one that finds a
+/// record is used when it is the only one that does.
+async fn by_barcode(
+    ctx: &Context,
+    collection: &Prepared,
+    name: &str,
+    bytes: Vec<u8>,
+    from_name: Option<&str>,
+    entry: &LedgerEntry,
+) -> Step<(Derivatives, String, NumberFrom, Option<String>)> {
+    let cfg = &collection.config;
+    let (set, read) = derive::derive_and_read(ctx, bytes, &cfg.barcode)
+        .await
+        .map_err(|e| Verdict::new(Kind::Failed, e.to_string(), Some(entry)))?;
+    let park = |reason: String| Verdict::new(Kind::Parked, reason, Some(entry));
+    match catalog_number::decide(&cfg.barcode, cfg.match_rules.leading_zeros, from_name, &read) {
+        Decision::Use { number, from, note } => Ok((set, number, from, note)),
+        Decision::Park(reason) => Err(park(reason)),
+        Decision::ByRecord { candidates, note } => {
+            let mut with_records = Vec::new();
+            for candidate in &candidates {
+                let find = || ctx.portal.find(cfg.collid, &candidate.number, cfg.match_rules);
+                let lookup = ctx
+                    .outage
+                    .retry(name, find)
+                    .await
+                    .map_err(|e| Verdict::of_database(ctx, e, entry))?;
+                if !matches!(lookup, Lookup::NotFound) {
+                    with_records.push(candidate);
+                }
+            }
+            match with_records[..] {
+                [only] => Ok((set, only.number.clone(), NumberFrom::Barcode(only.symbology), note)),
+                _ => Err(park(catalog_number::not_one_record(
+                    &candidates,
+                    with_records.len(),
+                    &read,
+                ))),
+            }
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Stage 7, link: the media row committed in one transaction (or, with
+//! `sink.kind = "log"`, a CSV line appended and fsynced for `load-log`).
+//! After this stage a row or a log line points at the files, whatever
+//! happens next; before it, derivatives no row points at are removed.
+
+use std::path::Path;
+
+use specdrop_derive::store::StoredSet;
+use specdrop_mapper::{Action, MediaUrls};
+
+use super::specimen::Specimen;
+use super::store::Stored;
+use super::verdict::{LedgerEntry, Step, Verdict};
+use crate::collection::Prepared;
+use crate::config::{Collection, Sink};
+use crate::context::Context;
+use crate::outcome::Kind;
+use crate::sink::{self, LogLine};
+
+/// The row (or log line) is committed.
+pub struct Committed {
+    /// Linked, or skeletal when a record was made for the image.
+    pub kind: Kind,
+    pub occid: Option<i64>,
+    pub media_id: Option<i64>,
+    /// What was written, for the report.
+    pub what: String,
+    /// The new files are in use and the ledger lists them (not when the
+    /// row was already there and they were removed again).
+    pub keep: bool,
+}
+
+/// What the link is of.
+pub struct Linking<'a> {
+    pub path: &'a Path,
+    pub name: &'a str,
+    pub number: &'a str,
+    pub stored_name: &'a str,
+    pub specimen: Specimen,
+}
+
+pub async fn link(
+    ctx: &Context,
+    collection: &Prepared,
+    what: &Linking<'_>,
+    stored: &Stored,
+    entry: &LedgerEntry,
+) -> Step<Committed> {
+    let cfg = &collection.config;
+    let stem = specdrop_derive::layout::stem(what.stored_name);
+    let request = specdrop_mapper::LinkRequest {
+        md5: Some(&stored.md5),
+        size: stored.size,
+        ..collection.link_request(what.number, stored.urls.clone(), what.name, &stem)
+    };
+    let committed = match &ctx.sink {
+        Sink::Log(log) => {
+            if let Err(e) = sink::append(log, &log_line(cfg, &request)) {
+                // The line may be in the log all the same (a failed flush):
+                // the next start looks for it before removing anything.
+                crate::claims::set_aside(ctx, &entry.hash).await;
+                let detail = format!("cannot append to sink.path {}: {e}", log.display());
+                return Err(Verdict::new(Kind::Failed, detail, Some(entry)));
+            }
+            Committed {
+                kind: if what.specimen.is_some() {
+                    Kind::Linked
+                } else {
+                    Kind::Skeletal
+                },
+                occid: what.specimen.map(|o| o.occid),
+                media_id: None,
+                what: format!("logged to {} for load-log", log.display()),
+                keep: true,
+            }
+        }
+        Sink::Database => in_portal(ctx, cfg, what.path, &request, stored, entry).await?,
+    };
+    // Committed (or given back above): from here a row or a log line
+    // points at the files, whatever happens to the ledger entry.
+    crate::claims::release(ctx, &entry.hash).await;
+    Ok(committed)
+}
+
+async fn in_portal(
+    ctx: &Context,
+    cfg: &Collection,
+    path: &Path,
+    request: &specdrop_mapper::LinkRequest<'_>,
+    stored: &Stored,
+    entry: &LedgerEntry,
+) -> Step<Committed> {
+    let url = &stored.urls.url;
+    let files = &stored.files;
+    let linked = match ctx.outage.retry(request.source_name, || ctx.portal.link(request)).await {
+        Ok(linked) => linked,
+        Err(e) => {
+            // The commit may have gone through before the error (or an
+            // earlier try's did): the files go only when the portal says
+            // no row points at them; when it cannot say, the next start
+            // asks again.
+            match ctx.portal.refers_to(url).await {
+                Ok(false) => crate::claims::undo(ctx, files, &entry.hash, path).await,
+                _ => crate::claims::set_aside(ctx, &entry.hash).await,
+            }
+            return Err(Verdict::of_database(ctx, e, entry));
+        }
+    };
+    // A retry can find the row an earlier try of this very link committed
+    // before its answer was lost: it points at these files, which then
+    // stay.
+    let ours = match &linked.action {
+        Action::AlreadyThere { .. } => ctx.portal.refers_to(url).await.ok(),
+        _ => Some(true),
+    };
+    let what = match &linked.action {
+        Action::Inserted { .. } => files_made(files),
+        Action::AlreadyThere { .. } if ours == Some(true) => {
+            format!("{}; its row was committed by an earlier try", files_made(files))
+        }
+        Action::AlreadyThere { .. } if ours == Some(false) => {
+            // The portal already had this image (an earlier run stopped
+            // before its ledger entry): no new copies needed.
+            crate::claims::undo(ctx, files, &entry.hash, path).await;
+            "row was already there".to_string()
+        }
+        Action::AlreadyThere { .. } => {
+            crate::claims::set_aside(ctx, &entry.hash).await;
+            "row was already there (new copies are checked at the next start)".to_string()
+        }
+        Action::Replaced { old, .. } => {
+            let removed = remove_replaced(&ctx.storage_root, cfg, old, files.files().map(|f| f.path.as_path()));
+            format!(
+                "{}, replacing the image of the same name ({removed} old file(s) removed)",
+                files_made(files)
+            )
+        }
+        Action::Skipped { images } => {
+            crate::claims::undo(ctx, files, &entry.hash, path).await;
+            let detail = format!(
+                "occid {} already has {images} image(s) and existing_image = \"skip\"; left in place",
+                linked.occid
+            );
+            return Err(Verdict::new(Kind::Skipped, detail, Some(entry)));
+        }
+    };
+    Ok(Committed {
+        kind: Kind::of_link(&linked),
+        occid: Some(linked.occid),
+        media_id: linked.media_id(),
+        what,
+        keep: ours == Some(true),
+    })
+}
+
+fn files_made(stored: &StoredSet) -> String {
+    let n = stored.files().count();
+    format!("{n} file{}", if n == 1 { "" } else { "s" })
+}
+
+fn log_line(cfg: &Collection, request: &specdrop_mapper::LinkRequest<'_>) -> LogLine {
+    let now = time::OffsetDateTime::now_utc();
+    LogLine {
+        collection: cfg.code.clone(),
+        catalog_number: request.catalog_number.to_string(),
+        file: request.source_name.to_string(),
+        url: request.urls.url.clone(),
+        thumbnail_url: request.urls.thumbnail_url.clone(),
+        original_url: request.urls.original_url.clone(),
+        width: request.size.map(|s| s.0),
+        height: request.size.map(|s| s.1),
+        md5: request.md5.unwrap_or_default().to_string(),
+        time: now
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+    }
+}
+
+/// After a replace is committed, remove the files the row pointed to
+/// before, when they are specdrop's to remove: under this collection's URL
+/// base (hence under the storage root) and not one of the new files.
+pub fn remove_replaced<'a>(
+    storage_root: &Path,
+    cfg: &Collection,
+    old: &MediaUrls,
+    new: impl Iterator<Item = &'a Path>,
+) -> usize {
+    let new: Vec<&Path> = new.collect();
+    let olds = [Some(&old.url), old.thumbnail_url.as_ref(), old.original_url.as_ref()];
+    let mut removed = 0;
+    let mut seen = Vec::new();
+    for url in olds.into_iter().flatten() {
+        let Some(relative) = cfg.url_base.relative(url) else {
+            continue;
+        };
+        if relative.split('/').any(|part| part == ".." || part.is_empty()) {
+            continue;
+        }
+        let path = storage_root.join(relative);
+        if new.contains(&path.as_path()) || seen.contains(&path) {
+            continue;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("could not remove the replaced file {}: {e}", path.display()),
+        }
+        seen.push(path);
+    }
+    removed
+}

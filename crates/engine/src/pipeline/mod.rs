@@ -1,0 +1,201 @@
+//! One file through the whole path, in stages, each in its own file with
+//! a typed hand-off to the next:
+//!
+//! ```text
+//! source::read        the bytes, through one checked handle; complete?   -> Source
+//! seen                linked before (same content)? then only archived
+//! Source::check_image a JPEG of allowed size, from its header
+//! identify            catalog number from name or barcode                 -> Identified
+//! specimen::find      the record it names (never a guess)                 -> Specimen
+//! derive::make        large, web, thumbnail on the workers                -> Derivatives
+//!    (wait for the file's turn: link order is name order, link_order.rs)
+//! store               claimed, written, fsynced, linked into place        -> Stored
+//! link                the row committed (or the log line appended)        -> Committed
+//! record              the ledger's entry
+//! archive             the original leaves the drop folder
+//! ```
+//!
+//! A stage that ends the file returns its [`Verdict`] (parked, failed,
+//! skipped...); [`process`] records, reports and publishes it.
+//!
+//! # Why an original is never lost and an image never linked twice
+//!
+//! - The source is moved only in the last stage, after its derivatives are
+//!   on disk (store: fsynced before they appear under their names) and its
+//!   row is committed (link) and recorded (record). Before that nothing
+//!   touches the source; a stage that fails leaves it where it is.
+//! - Nothing is deleted except specdrop's own derivatives whose row was
+//!   not committed (or turned out to exist already): derivative paths are
+//!   claimed in the ledger before they appear (store), released once the
+//!   row is committed (link), and a kill in between leaves a claim that
+//!   the next start settles (claims.rs: files no row points to go, the
+//!   others stay). A derivative path is never replaced.
+//! - A kill at any other moment is handled by the normal path: a source
+//!   not yet in the ledger is taken again (the mapper finds its row by
+//!   mediaMD5 or URL, and the new copies are removed: link), a source the
+//!   ledger has as linked is only archived (seen).
+//! - Files are linked one at a time in name order (link_order.rs), so two
+//!   images of one unknown number cannot both create a skeletal record.
+//! - A database outage makes a file wait and, past `database.retry_mins`,
+//!   leaves it untouched; it is never parked or failed for it (outage.rs,
+//!   [`Verdict::of_database`]).
+
+// A verdict ends a file once per file; its 200 bytes cost nothing next
+// to decoding a sheet, and unboxed it reads plainly at every stage.
+#![allow(clippy::result_large_err)]
+
+mod archive;
+mod derive;
+mod identify;
+mod link;
+mod record;
+mod seen;
+mod source;
+mod specimen;
+mod store;
+mod verdict;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use specdrop_watch::{Accept, Class};
+
+use self::identify::Identified;
+use self::link::Linking;
+pub use self::link::remove_replaced;
+pub use self::verdict::{LedgerEntry, Verdict};
+use self::verdict::{Step, unless_stopping};
+use crate::collection::Prepared;
+use crate::context::Context;
+use crate::link_order::Ticket;
+use crate::outcome::{Kind, NumberFrom, Report, ReportFields};
+
+/// Take one file. `ticket` orders its link step after every file started
+/// before it (link_order.rs).
+pub async fn process(ctx: Arc<Context>, collection: Arc<Prepared>, path: PathBuf, ticket: Ticket) -> Report {
+    let started = std::time::Instant::now();
+    let verdict = match stages(&ctx, &collection, &path, &ticket).await {
+        Ok(verdict) | Err(verdict) => verdict,
+    };
+    record::unfinished(&ctx, &collection, &path, &verdict).await;
+    let report = Report {
+        collection: collection.config.code.clone(),
+        file: path
+            .strip_prefix(&collection.config.drop)
+            .unwrap_or(&path)
+            .to_path_buf(),
+        kind: verdict.kind,
+        detail: verdict.detail,
+        fields: ReportFields {
+            elapsed: Some(started.elapsed()),
+            ..verdict.fields
+        },
+    };
+    crate::publish::publish(&ctx, &collection.config, &report);
+    report
+}
+
+/// The stages in order; `Err` is a file that ended early.
+async fn stages(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket) -> Step<Verdict> {
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    match Accept::default().classify(&name) {
+        Class::Skeletal => return Ok(skeletal_file(ctx, collection, path, ticket).await),
+        Class::Archive => return Err(archive_master()),
+        _ => {}
+    }
+    let source = source::read(ctx, path, &name).await?;
+    seen::not_linked_before(ctx, collection, path, &source.hash).await?;
+    let mut entry = source.ledger_entry();
+    source.check_image(ctx, &entry)?;
+    let Identified {
+        number,
+        from,
+        note,
+        image,
+        stored_name,
+    } = identify::identify(ctx, collection, source, &mut entry).await?;
+    let specimen = specimen::find(ctx, collection, &name, &number, &entry).await?;
+    unless_stopping(ctx)?;
+    let set = derive::make(ctx, image, &entry).await?;
+    unless_stopping(ctx)?;
+    // From here on files go one at a time in name order: derivative names
+    // (`_1` when taken) and sortSequence follow the order of the files,
+    // not the order their pixels happened to be ready in.
+    ticket.my_turn().await;
+    unless_stopping(ctx)?;
+    let stored = store::store(ctx, collection, &number, &stored_name, set, &entry).await?;
+    let linking = Linking {
+        path,
+        name: &name,
+        number: &number,
+        stored_name: &stored_name,
+        specimen,
+    };
+    let committed = link::link(ctx, collection, &linking, &stored, &entry).await?;
+    record::linked(ctx, collection, path, &number, &committed, &stored, &entry).await?;
+    let archived = archive::move_source(ctx, collection, path, Some(&entry.hash)).await;
+    Ok(linked_verdict(
+        &number,
+        from,
+        note.as_deref(),
+        &committed,
+        &stored,
+        &archived,
+    ))
+}
+
+/// The report of a linked file: what it was linked to, and how.
+fn linked_verdict(
+    number: &str,
+    from: NumberFrom,
+    note: Option<&str>,
+    committed: &link::Committed,
+    stored: &store::Stored,
+    archived: &str,
+) -> Verdict {
+    let target = match (committed.kind, committed.occid) {
+        (Kind::Skeletal, Some(occid)) => format!("new skeletal record occid {occid}"),
+        (_, Some(occid)) => format!("occid {occid}"),
+        (_, None) => "a new skeletal record".to_string(),
+    };
+    let media = committed.media_id.map_or_else(String::new, |m| format!(", media {m}"));
+    let from_text = match from {
+        NumberFrom::Barcode(_) => format!(" ({from})"),
+        NumberFrom::FileName => String::new(),
+    };
+    let note = note.map_or_else(String::new, |n| format!("; {n}"));
+    let what = &committed.what;
+    Verdict {
+        kind: committed.kind,
+        detail: format!("catalog number {number}{from_text} -> {target}{media} ({what}){note}{archived}"),
+        unfinished: None,
+        fields: ReportFields {
+            catalog_number: Some(number.to_string()),
+            occid: committed.occid,
+            media_id: committed.media_id,
+            url: Some(stored.urls.url.clone()),
+            bytes: if committed.keep { stored.bytes } else { 0 },
+            elapsed: None,
+            number_from: Some(from),
+        },
+    }
+}
+
+/// A skeletal data file in the drop folder: applied in turn with the
+/// images (records change), one at a time.
+async fn skeletal_file(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket) -> Verdict {
+    ticket.my_turn().await;
+    let (kind, detail) = crate::skeletal::from_drop(ctx, collection, path).await;
+    Verdict::new(kind, detail, None)
+}
+
+fn archive_master() -> Verdict {
+    Verdict::new(
+        Kind::Failed,
+        "refused: an archive format (TIFF, DNG or camera RAW), not for the web; export a JPEG for the portal \
+         (the file is left where it is)",
+        None,
+    )
+}

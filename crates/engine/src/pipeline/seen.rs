@@ -1,0 +1,32 @@
+//! Stage 2, seen before: content the ledger has as linked is not linked
+//! again; the copy is archived beside the first.
+
+use std::path::Path;
+
+use super::archive;
+use super::verdict::{Step, Verdict};
+use crate::collection::Prepared;
+use crate::context::Context;
+use crate::outcome::Kind;
+
+/// Ends the file (skipped, archived) when its content is already linked.
+pub async fn not_linked_before(ctx: &Context, collection: &Prepared, path: &Path, hash: &str) -> Step<()> {
+    let seen = ctx
+        .ledger
+        .get(hash)
+        .await
+        .map_err(|e| Verdict::new(Kind::Failed, e.to_string(), None))?;
+    let Some(seen) = seen.filter(|seen| seen.outcome.is_done()) else {
+        return Ok(());
+    };
+    let occid = seen.occid.map_or_else(String::new, |o| format!(" (occid {o})"));
+    let first = Path::new(&seen.source)
+        .file_name()
+        .map_or(seen.source.clone(), |n| n.to_string_lossy().into_owned());
+    let mut detail = format!("duplicate of {first}{occid}: already linked, nothing new written");
+    if !ctx.dry_run {
+        // The ledger keeps where the first copy went.
+        detail.push_str(&archive::move_source(ctx, collection, path, None).await);
+    }
+    Err(Verdict::new(Kind::Skipped, detail, None))
+}

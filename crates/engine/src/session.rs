@@ -1,0 +1,146 @@
+//! What one run opens and closes: the portal, the collections with the
+//! portal's facts, the ledger, the workers and the state folder's lock;
+//! and the clean-up after processes that are gone.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use specdrop_mapper::{MapperError, Portal};
+
+use crate::Error;
+use crate::checkpoint::{Checkpoints, NoCheckpoints};
+use crate::collection::{self, Prepared};
+use crate::config::Config;
+use crate::context::Context;
+use crate::ledger::Ledger;
+use crate::metrics::Metrics;
+use crate::outage::Outage;
+use crate::state_lock::StateLock;
+use crate::team_report::TeamReport;
+
+/// Everything a run needs: the shared context and the collections with
+/// their portal facts, in config order.
+pub struct Session {
+    pub ctx: Arc<Context>,
+    pub collections: Vec<Arc<Prepared>>,
+}
+
+/// How a session is opened.
+pub struct Options {
+    /// Say what would happen; write nothing (no lock, no clean-up).
+    pub dry_run: bool,
+    /// How long to wait out an unreachable database (a daemon: for ever).
+    pub wait: Duration,
+    pub metrics: Arc<Metrics>,
+    pub checkpoints: Arc<dyn Checkpoints>,
+}
+
+impl Options {
+    pub fn new(config: &Config, dry_run: bool) -> Options {
+        Options {
+            dry_run,
+            wait: config.database_wait,
+            metrics: Arc::default(),
+            checkpoints: Arc::new(NoCheckpoints),
+        }
+    }
+}
+
+/// Open the portal database `config` names, waiting out an outage; a wrong
+/// URL or schema is the config's fault (exit 2).
+pub async fn connect(config: &Config, outage: &Outage) -> Result<Portal, Error> {
+    let connect = || Portal::connect(&config.database_url, config.schema);
+    outage.retry("the run", connect).await.map_err(|e| match e {
+        MapperError::BadUrl { .. } => Error::Config(format!("database.url: {e}")),
+        MapperError::Schema { .. } => Error::Config(format!("database: {e}")),
+        other => Error::from(other),
+    })
+}
+
+impl Session {
+    /// Connect (waiting out an outage for up to `options.wait`), read the
+    /// collections, open the ledger and, when no other specdrop runs,
+    /// remove temporary files and unlinked derivatives a crash left.
+    pub async fn open(config: &Config, options: Options) -> Result<Session, Error> {
+        tracing::debug!("session with config {}", config.file.display());
+        let dry_run = options.dry_run;
+        let outage = Outage::new(options.wait);
+        let portal = connect(config, &outage).await?;
+        let collections = collection::prepare(config, &portal).await?;
+        let ledger = Ledger::open(&config.state_dir, dry_run).await?;
+        // Writing needs the state folder's lock; whoever has it alone
+        // cleans up after processes that are gone (claims.rs).
+        let lock = if dry_run {
+            None
+        } else {
+            let dir = config.state_dir.clone();
+            let locked = tokio::task::spawn_blocking(move || StateLock::take(&dir))
+                .await
+                .map_err(|e| Error::Run(format!("locking the state folder: {e}")))?;
+            Some(locked.map_err(Error::Run)?)
+        };
+        let alone = lock.as_ref().is_some_and(StateLock::alone);
+        if alone {
+            remove_temp_files(config, &collections);
+        }
+        let ctx = Arc::new(Context {
+            portal,
+            ledger,
+            storage_root: config.storage_root.clone(),
+            modes: config.modes,
+            derive: config.derive.clone(),
+            sink: config.sink.clone(),
+            workers: specdrop_derive::Workers::new(config.threads),
+            outage,
+            stopping: AtomicBool::new(false),
+            dry_run,
+            metrics: options.metrics,
+            team_report: TeamReport::new(&config.report),
+            run: crate::claims::new_run(),
+            lock,
+            checkpoints: options.checkpoints,
+        });
+        if alone && let Some(lock) = &ctx.lock {
+            crate::claims::settle(&ctx).await;
+            lock.let_others_write().map_err(Error::Run)?;
+        }
+        Ok(Session {
+            ctx,
+            collections: collections.into_iter().map(Arc::new).collect(),
+        })
+    }
+
+    /// Rewrite the imaging team's pages that have news (or all of them).
+    pub async fn refresh_reports(&self, all: bool) {
+        let configs: Vec<_> = self.collections.iter().map(|c| &c.config).collect();
+        self.ctx.team_report.refresh(&self.ctx.ledger, &configs, all).await;
+    }
+
+    pub async fn close(&self) {
+        self.ctx.ledger.close().await;
+        self.ctx.portal.close().await;
+    }
+}
+
+/// Temporary files of writes a killed process never finished.
+fn remove_temp_files(config: &Config, collections: &[Prepared]) {
+    for c in collections {
+        let dir = config.storage_root.join(&c.folder);
+        match specdrop_derive::store::remove_temp_files(&dir) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("removed {n} temporary file(s) an earlier run left in {}", dir.display()),
+            Err(e) => tracing::warn!("could not clean temporary files in {}: {e}", dir.display()),
+        }
+    }
+}
+
+/// The portal and collection `code` alone, for a command that works on
+/// one collection (`import-skeletal`, `harvest`, `import-links`).
+pub async fn open_collection(config: &Config, code: &str) -> Result<(Portal, Prepared, Outage), Error> {
+    let index = collection::position(config, code)?;
+    let outage = Outage::new(config.database_wait);
+    let portal = connect(config, &outage).await?;
+    let mut collections = collection::prepare(config, &portal).await?;
+    Ok((portal, collections.swap_remove(index), outage))
+}
