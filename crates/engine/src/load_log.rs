@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use specdrop_mapper::{Action, LinkRequest, MapperError, MediaUrls};
+use specdrop_mapper::{Action, LinkRequest, MediaUrls};
 
 use crate::Error;
 use crate::batch;
@@ -47,31 +47,20 @@ pub async fn load(config: &Config, file: &Path) -> Result<Summary, Error> {
             continue;
         };
         let cfg = &collection.config;
+        let urls = MediaUrls {
+            url: line.url.clone(),
+            thumbnail_url: line.thumbnail_url.clone(),
+            original_url: line.original_url.clone(),
+        };
+        let stem = specdrop_derive::layout::stem(&line.file);
         let request = LinkRequest {
-            collection: &collection.info,
-            catalog_number: &line.catalog_number,
-            rules: cfg.match_rules,
-            unmatched: cfg.unmatched,
-            existing: cfg.existing,
-            fields: &cfg.fields,
-            urls: MediaUrls {
-                url: line.url.clone(),
-                thumbnail_url: line.thumbnail_url.clone(),
-                original_url: line.original_url.clone(),
-            },
             md5: Some(line.md5.as_str()).filter(|m| !m.is_empty()),
-            source_name: &line.file,
-            stem: &specdrop_derive::layout::stem(&line.file),
             size: line.width.zip(line.height),
-            format: "image/jpeg",
+            ..collection.link_request(&line.catalog_number, urls, &line.file, &stem)
         };
         let (kind, detail) = match outage.retry(&line.file, || portal.link(&request)).await {
             Ok(linked) => {
-                let kind = if linked.created_occurrence {
-                    Kind::Skeletal
-                } else {
-                    Kind::Linked
-                };
+                let kind = Kind::of_link(&linked);
                 let what = match &linked.action {
                     Action::Inserted { media_id } => (kind, format!("media {media_id}")),
                     Action::AlreadyThere { media_id } => (kind, format!("media {media_id} was already there")),
@@ -99,10 +88,10 @@ pub async fn load(config: &Config, file: &Path) -> Result<Summary, Error> {
                     ),
                 )
             }
-            Err(e @ (MapperError::Ambiguous(_) | MapperError::Vanished { .. })) => {
-                (Kind::Parked, format!("{} {}: {e}", line.file, line.catalog_number))
-            }
-            Err(e) => (Kind::Failed, format!("{} {}: {e}", line.file, line.catalog_number)),
+            Err(e) => (
+                Kind::of_link_error(&e),
+                format!("{} {}: {e}", line.file, line.catalog_number),
+            ),
         };
         batch::tally(&mut summary, report(&cfg.code, kind, detail));
     }

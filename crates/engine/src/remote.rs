@@ -195,35 +195,23 @@ async fn map_one(
             Err(e) => (Kind::Failed, format!("database: {e}")),
         };
     }
+    let urls = MediaUrls {
+        url: link.url.clone(),
+        thumbnail_url: None,
+        original_url: Some(link.url.clone()),
+    };
     let request = LinkRequest {
-        collection: &collection.info,
-        catalog_number: &catalog,
-        rules: cfg.match_rules,
-        unmatched: cfg.unmatched,
         existing: match cfg.existing {
             // Replacing removes old files; remote links own none.
             ExistingImage::Replace => ExistingImage::Add,
             other => other,
         },
-        fields: &cfg.fields,
-        urls: MediaUrls {
-            url: link.url.clone(),
-            thumbnail_url: None,
-            original_url: Some(link.url.clone()),
-        },
-        md5: None,
-        source_name: &link.name,
-        stem: &link.name,
-        size: None,
         format: image_format(&link.url),
+        ..collection.link_request(&catalog, urls, &link.name, &link.name)
     };
     match outage.retry(&link.name, || portal.link(&request)).await {
         Ok(linked) => {
-            let kind = if linked.created_occurrence {
-                Kind::Skeletal
-            } else {
-                Kind::Linked
-            };
+            let kind = Kind::of_link(&linked);
             let what = match linked.action {
                 Action::Inserted { media_id } => format!("media {media_id}"),
                 Action::AlreadyThere { media_id } => format!("media {media_id} was already there"),

@@ -173,9 +173,7 @@ pub struct Status {
 }
 
 pub async fn gather(config: &Config) -> Result<Status, Error> {
-    let ledger = Ledger::open(&config.state_dir, true)
-        .await
-        .map_err(Error::from)?;
+    let ledger = Ledger::open(&config.state_dir, true).await.map_err(Error::from)?;
     let run = |e: crate::ledger::LedgerError| Error::from(e);
     let today = Counts::from_pairs(&ledger.counts(true).await.map_err(run)?);
     let total = Counts::from_pairs(&ledger.counts(false).await.map_err(run)?);
