@@ -12,7 +12,7 @@
 use moxcms::{ColorProfile, DataColorSpace, Layout, TransformOptions};
 
 use crate::DeriveError;
-use crate::decode::Decoded;
+use crate::pixels::Decoded;
 
 /// What to do with a source's profile.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,6 +9,7 @@ use zune_jpeg::zune_core::options::DecoderOptions;
 use crate::DeriveError;
 use crate::formats::{self, Format, Sniffed};
 use crate::orient::{self, Orientation};
+use crate::pixels::Decoded;
 
 /// What the header says, read before any pixel buffer is allocated.
 #[derive(Debug, Clone)]
@@ -24,15 +25,6 @@ pub struct Header {
     pub web_safe: bool,
     /// The embedded ICC profile, if any.
     pub icc: Option<Vec<u8>>,
-}
-
-/// Decoded pixels, rows top to bottom, `channels` bytes per pixel.
-#[derive(Debug, Clone)]
-pub struct Decoded {
-    pub width: u32,
-    pub height: u32,
-    pub channels: u8,
-    pub pixels: Vec<u8>,
 }
 
 /// A source whose header has been read and accepted.

@@ -10,7 +10,7 @@ use std::io::Cursor;
 use serde::Deserialize;
 
 use crate::DeriveError;
-use crate::decode::Decoded;
+use crate::pixels::Decoded;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -1,5 +1,5 @@
 //! Where derivatives live in the image library and what they are called:
-//! Symbiota's layout (symbiota/README.md (b)) with names made URL-safe, so
+//! Symbiota's layout (docs/symbiota.md (b)) with names made URL-safe, so
 //! stored URLs never need escaping.
 
 /// Replace every character outside `A-Z a-z 0-9 . _ -` with `_`.

@@ -16,6 +16,7 @@ mod error;
 pub mod formats;
 pub mod layout;
 mod orient;
+mod pixels;
 pub mod plan;
 mod pool;
 mod resize;
@@ -28,7 +29,7 @@ pub use error::DeriveError;
 pub use formats::Format;
 pub use workers::Workers;
 
-use decode::Decoded;
+use pixels::Decoded;
 use plan::{Plan, Step, WebStep};
 
 /// One encoded derivative, ready to be written.

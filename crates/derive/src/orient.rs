@@ -2,7 +2,7 @@
 //! tag that says how to turn them. Derivatives are written upright with no
 //! EXIF, so nothing downstream can turn them twice.
 
-use crate::decode::Decoded;
+use crate::pixels::Decoded;
 
 /// The eight EXIF orientation values (TIFF tag 0x0112).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! Which derivative is copied, resized or left out: Symbiota's sizing
-//! rules (symbiota/README.md (b)), made safe: never upscale, and only copy a
+//! rules (docs/symbiota.md (b)), made safe: never upscale, and only copy a
 //! source that a browser shows exactly as we would.
 
 use crate::DeriveConfig;

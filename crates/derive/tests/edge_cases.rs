@@ -2,6 +2,8 @@
 //! test itself: EXIF orientations 1-8, CMYK and YCCK, progressive, grey,
 //! Adobe RGB with its ICC profile, and hostile headers.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use jpeg_encoder::{ColorType, Encoder};
 use specdrop_derive::{ColorMode, Derivatives, DeriveConfig, DeriveError, Web, build};
 use zune_jpeg::JpegDecoder;
@@ -58,8 +60,8 @@ fn sample(name: &str) -> Vec<u8> {
 fn decode_rgb(jpeg: &[u8]) -> Rgb {
     let options = DecoderOptions::new_fast().jpeg_set_out_colorspace(ColorSpace::RGB);
     let mut d = JpegDecoder::new_with_options(ZCursor::new(jpeg), options);
-    let px = d.decode().unwrap_or_else(|e| panic!("decoding a test image: {e}"));
-    let info = d.info().unwrap_or_else(|| panic!("no info"));
+    let px = d.decode().expect("a test image decodes");
+    let info = d.info().expect("a decoded image has its frame info");
     Rgb {
         w: usize::from(info.width),
         h: usize::from(info.height),
@@ -73,7 +75,7 @@ fn encode(image: &Rgb, color: ColorType, pixels: &[u8], tweak: impl FnOnce(&mut 
     tweak(&mut encoder);
     encoder
         .encode(pixels, image.w as u16, image.h as u16, color)
-        .unwrap_or_else(|e| panic!("encoding a test image: {e}"));
+        .expect("a test image encodes");
     out
 }
 
@@ -87,13 +89,13 @@ fn small_sheet() -> Rgb {
         },
         ..DeriveConfig::default()
     };
-    let set = build(&sample("LM_Validate_LowRes_7.jpg"), &config).unwrap_or_else(|e| panic!("{e}"));
+    let set = build(&sample("LM_Validate_LowRes_7.jpg"), &config).expect("the sample sheet gives derivatives");
     decode_rgb(&set.thumbnail.map(|t| t.data).unwrap_or_default())
 }
 
 /// Build with thumbnails of the source's own width (nothing resized away).
 fn thumbnail_of(source: &[u8], config: &DeriveConfig) -> Rgb {
-    let set = build(source, config).unwrap_or_else(|e| panic!("{e}"));
+    let set = build(source, config).expect("the test image gives derivatives");
     decode_rgb(&set.thumbnail.map(|t| t.data).unwrap_or_default())
 }
 
@@ -147,9 +149,9 @@ fn every_exif_orientation_ends_upright_with_the_right_corner_top_left() {
     for (orientation, image) in stored {
         let jpeg = encode(&image, ColorType::Rgb, &image.px, |e| {
             e.add_app_segment(1, exif_orientation(orientation))
-                .unwrap_or_else(|e| panic!("{e}"));
+                .expect("an EXIF segment fits in APP1");
         });
-        let set = build(&jpeg, &same_size_config(w as u32)).unwrap_or_else(|e| panic!("{e}"));
+        let set = build(&jpeg, &same_size_config(w as u32)).expect("every orientation gives derivatives");
         assert_eq!(
             (set.source_width, set.source_height),
             (w as u32, h as u32),
@@ -207,8 +209,8 @@ fn progressive_sheet_gives_the_same_derivatives_as_baseline() {
     let baseline = encode(&full, ColorType::Rgb, &full.px, |_| {});
     let config = DeriveConfig::default();
     let (p, b) = (
-        build(&progressive, &config).unwrap_or_else(|e| panic!("{e}")),
-        build(&baseline, &config).unwrap_or_else(|e| panic!("{e}")),
+        build(&progressive, &config).expect("a progressive JPEG gives derivatives"),
+        build(&baseline, &config).expect("a baseline JPEG gives derivatives"),
     );
     let web = |s: &Derivatives| match &s.web {
         Some(Web::Own(d)) => decode_rgb(&d.data),
@@ -227,13 +229,13 @@ fn grey_sources_give_grey_jpegs() {
         .map(|p| ((u32::from(p[0]) * 3 + u32::from(p[1]) * 6 + u32::from(p[2])) / 10) as u8)
         .collect();
     let jpeg = encode(&rgb, ColorType::Luma, &luma, |_| {});
-    let set = build(&jpeg, &same_size_config(200)).unwrap_or_else(|e| panic!("{e}"));
+    let set = build(&jpeg, &same_size_config(200)).expect("a grey JPEG gives derivatives");
     let thumb = set.thumbnail.map(|t| t.data).unwrap_or_default();
     // SOF0: FF C0, length, precision, height, width, component count.
     let sof = thumb
         .windows(2)
         .position(|w| w == [0xFF, 0xC0])
-        .unwrap_or_else(|| panic!("no SOF0"));
+        .expect("the thumbnail is a baseline JPEG (SOF0)");
     assert_eq!(thumb[sof + 9], 1, "one component");
 }
 
@@ -245,9 +247,10 @@ fn to_profile(image: &Rgb, from: &moxcms::ColorProfile, to: &moxcms::ColorProfil
             moxcms::Layout::Rgb,
             moxcms::TransformOptions::default(),
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("moxcms builds a transform between two RGB profiles");
     let mut out = vec![0; image.px.len()];
-    t.transform(&image.px, &mut out).unwrap_or_else(|e| panic!("{e}"));
+    t.transform(&image.px, &mut out)
+        .expect("the transform runs on a buffer of the same size");
     out
 }
 
@@ -259,9 +262,9 @@ fn adobe_rgb_is_converted_to_srgb_or_its_profile_kept() {
         px: to_profile(&srgb, &s, &a),
         ..srgb.clone()
     };
-    let icc = a.encode().unwrap_or_else(|e| panic!("{e}"));
+    let icc = a.encode().expect("moxcms encodes its own Adobe RGB profile");
     let jpeg = encode(&adobe_values, ColorType::Rgb, &adobe_values.px, |e| {
-        e.add_icc_profile(&icc).unwrap_or_else(|e| panic!("{e}"));
+        e.add_icc_profile(&icc).expect("an ICC profile fits in APP2 segments");
     });
 
     let converted = thumbnail_of(&jpeg, &same_size_config(srgb.w as u32));
@@ -276,7 +279,7 @@ fn adobe_rgb_is_converted_to_srgb_or_its_profile_kept() {
         color: ColorMode::Keep,
         ..same_size_config(srgb.w as u32)
     };
-    let set = build(&jpeg, &keep).unwrap_or_else(|e| panic!("{e}"));
+    let set = build(&jpeg, &keep).expect("an Adobe RGB JPEG gives derivatives");
     let thumb = set.thumbnail.map(|t| t.data).unwrap_or_default();
     assert!(
         thumb.windows(12).any(|w| w == b"ICC_PROFILE\0"),
@@ -294,7 +297,7 @@ fn a_header_claiming_a_huge_image_is_refused_before_decoding() {
     let sof = jpeg
         .windows(2)
         .position(|w| w == [0xFF, 0xC0] || w == [0xFF, 0xC2])
-        .unwrap_or_else(|| panic!("no SOF"));
+        .expect("the sample has a SOF0 or SOF2 header");
     jpeg[sof + 5..sof + 9].copy_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF]);
     let started = std::time::Instant::now();
     match build(&jpeg, &DeriveConfig::default()) {
@@ -338,11 +341,9 @@ fn png_of(rgb: &Rgb) -> Vec<u8> {
     let mut encoder = png::Encoder::new(&mut out, rgb.w as u32, rgb.h as u32);
     encoder.set_color(png::ColorType::Rgba);
     encoder.set_depth(png::BitDepth::Eight);
-    let mut writer = encoder.write_header().unwrap_or_else(|e| panic!("{e}"));
-    writer
-        .write_image_data(&with_alpha(rgb))
-        .unwrap_or_else(|e| panic!("{e}"));
-    writer.finish().unwrap_or_else(|e| panic!("{e}"));
+    let mut writer = encoder.write_header().expect("PNG header");
+    writer.write_image_data(&with_alpha(rgb)).expect("PNG image data");
+    writer.finish().expect("PNG end");
     out
 }
 
@@ -355,7 +356,7 @@ fn webp_of(rgb: &Rgb) -> Vec<u8> {
             rgb.h as u32,
             image_webp::ColorType::Rgba8,
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("WebP encoding of a test image");
     out
 }
 

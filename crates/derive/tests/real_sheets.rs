@@ -1,5 +1,7 @@
 //! The derivative engine on real herbarium sheets from `samples/`.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use specdrop_derive::{DeriveConfig, DeriveError, Web, build};
 
 fn sample(name: &str) -> Vec<u8> {

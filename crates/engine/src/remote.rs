@@ -92,8 +92,8 @@ pub async fn import_links(
 ) -> Result<Summary, Error> {
     let bytes = std::fs::read(file).map_err(|e| Error::Run(format!("cannot read {}: {e}", file.display())))?;
     let fail = |why: String| Error::Run(format!("{}: {why}", file.display()));
-    let (text, _) = specdrop_mapper::textfile::decode(&bytes).map_err(fail)?;
-    let (header, rows) = specdrop_mapper::textfile::records(&text).map_err(fail)?;
+    let text = specdrop_textfile::read(&bytes).map_err(|e| fail(e.to_string()))?;
+    let (header, rows) = (text.header, text.records);
     let find = |given: &Option<String>, defaults: &[&str]| -> Result<Option<usize>, Error> {
         let position = |name: &str| header.iter().position(|h| h.eq_ignore_ascii_case(name));
         match given {
@@ -206,7 +206,7 @@ async fn map_one(
             ExistingImage::Replace => ExistingImage::Add,
             other => other,
         },
-        format: image_format(&link.url),
+        format: specdrop_mapper::media_format::for_url(&link.url),
         ..collection.link_request(&catalog, urls, &link.name, &link.name)
     };
     match outage.retry(&link.name, || portal.link(&request)).await {
@@ -231,17 +231,6 @@ async fn map_one(
         Err(MapperError::Vanished { .. }) => (Kind::Parked, format!("no specimen with catalog number {catalog}")),
         Err(e @ MapperError::Ambiguous(_)) => (Kind::Parked, e.to_string()),
         Err(e) => (Kind::Failed, e.to_string()),
-    }
-}
-
-fn image_format(url: &str) -> &'static str {
-    let lower = url.to_ascii_lowercase();
-    if lower.ends_with(".png") {
-        "image/png"
-    } else if lower.ends_with(".webp") {
-        "image/webp"
-    } else {
-        "image/jpeg"
     }
 }
 

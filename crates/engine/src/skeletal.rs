@@ -25,7 +25,16 @@ pub fn result_path(file: &Path) -> PathBuf {
 /// Read and check a file against the portal's fields.
 pub async fn read(portal: &Portal, bytes: &[u8]) -> Result<Result<SkeletalFile, String>, MapperError> {
     let fields = portal.occurrence_fields().await?;
-    Ok(skeletal::read(bytes, &fields))
+    let text = match specdrop_textfile::read(bytes) {
+        Ok(text) => text,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let table = skeletal::Table {
+        header: text.header,
+        rows: text.records.into_iter().map(skeletal::Row::from).collect(),
+        notes: text.note.into_iter().collect(),
+    };
+    Ok(skeletal::check(table, &fields))
 }
 
 /// Apply a checked file for `collection`.

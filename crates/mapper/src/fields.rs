@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-/// Columns Symbiota never loads from skeletal files (symbiota/README.md
+/// Columns Symbiota never loads from skeletal files (docs/symbiota.md
 /// (e)): keys, bookkeeping and values that other tools maintain.
 pub const NEVER_LOADED: [&str; 9] = [
     "occid",

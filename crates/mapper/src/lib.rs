@@ -6,24 +6,29 @@
 //! - [`portal`]: connecting, creating the embedded database, collection facts;
 //! - [`lookup`]: finding the occurrence, never guessing between two;
 //! - [`link`]: one transaction that (if asked) creates a skeletal record and
-//!   inserts the media row, idempotently.
+//!   inserts the media row, idempotently;
+//! - [`skeletal`]: checking a skeletal data file's table (already split into
+//!   rows by the caller) against the portal's fields, and applying it;
+//! - [`media_format`]: the MIME type a media row gets from a file's name.
 //!
 //! Every statement is parameterised; nothing from a file name is ever
 //! spliced into SQL.
 
+mod backend;
 mod error;
 pub mod fields;
 pub mod link;
 pub mod lookup;
+pub mod media_format;
 pub mod pattern;
 pub mod portal;
 pub mod schema;
 pub mod skeletal;
-pub mod textfile;
 
+pub use backend::Backend;
 pub use error::MapperError;
 pub use link::{Action, ExistingImage, LinkRequest, Linked, MediaFields, MediaUrls, Unmatched};
 pub use lookup::{Lookup, MatchRules};
 pub use pattern::CatalogPattern;
-pub use portal::{Backend, CollectionInfo, Portal};
+pub use portal::{CollectionInfo, Portal};
 pub use schema::{MediaTable, SchemaChoice};

@@ -11,24 +11,10 @@ use sqlx::{AnyPool, Executor, Row};
 use crate::MapperError;
 use crate::schema::{MediaTable, SchemaChoice};
 
+// Still reachable as `portal::Backend`, where it was defined before.
+pub use crate::backend::Backend;
+
 const SQLITE_SCHEMA: &str = include_str!("../sql/schema-sqlite.sql");
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    MySql,
-}
-
-impl Backend {
-    /// SQL for "now" as Symbiota stores it: server local time in MariaDB,
-    /// UTC text in the embedded database (see schema-sqlite.sql).
-    pub(crate) fn now(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "datetime('now')",
-            Backend::MySql => "NOW()",
-        }
-    }
-}
 
 /// Facts about a collection that names and rows need.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use sqlx::{AnyPool, Row};
 
 use crate::MapperError;
+use crate::backend::Backend;
 use crate::fields::{Field, FieldSet, Kind};
-use crate::portal::Backend;
 
 /// Symbiota's MariaDB DDL: the lengths SQLite does not keep.
 const MARIADB_SCHEMA: &str = include_str!("../sql/schema-mariadb.sql");

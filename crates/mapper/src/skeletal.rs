@@ -2,23 +2,54 @@
 //! whose columns are Symbiota occurrence fields, written by the imaging
 //! team beside the images, that seeds and fills specimen records.
 //!
-//! [`read`] checks the whole file against the portal's fields before
-//! anything is written: an unknown column refuses the file. [`Portal::
+//! The caller reads the file's bytes into a [`Table`] (header, rows with
+//! their line numbers, notes such as a converted encoding); [`check`] then
+//! checks the whole table against the portal's fields before anything is
+//! written: an unknown column refuses the file. [`Portal::
 //! apply_skeletal`] then applies it in one transaction: an existing record
 //! gets only its empty fields filled (unless `overwrite`), a missing one is
 //! created with processingStatus `unprocessed` when the row carries more
 //! than the catalog number, and a row with a bad value is rejected by its
 //! line number while the others are applied.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
+use sqlx::Row as _;
 
 use crate::MapperError;
 use crate::fields::{Field, FieldSet, NEVER_LOADED};
 use crate::link::{ExistingImage, LinkRequest, MediaFields, MediaUrls, Unmatched};
 use crate::lookup::{self, Lookup, MatchRules, Occurrence};
+use crate::media_format;
 use crate::pattern::CatalogPattern;
 use crate::portal::{CollectionInfo, Portal};
-use crate::textfile;
+
+/// A skeletal file split into its header and rows, as the caller read it
+/// (the engine, with specdrop-textfile).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Table {
+    /// Column names, trimmed, in the file's order.
+    pub header: Vec<String>,
+    pub rows: Vec<Row>,
+    /// Notes for the result file from reading it (e.g. "the file was read
+    /// as Windows-1252 (not UTF-8) and converted"); they come first in
+    /// [`SkeletalFile::warnings`].
+    pub notes: Vec<String>,
+}
+
+/// One record of the file: its values, trimmed, and the line of the file
+/// it starts on (what the team looks up in an editor).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub line: u64,
+    pub values: Vec<String>,
+}
+
+/// `(line, values)`, as specdrop-textfile gives each record.
+impl From<(u64, Vec<String>)> for Row {
+    fn from((line, values): (u64, Vec<String>)) -> Row {
+        Row { line, values }
+    }
+}
 
 /// What a column of the file holds.
 #[derive(Debug, Clone)]
@@ -36,7 +67,7 @@ enum Column {
 #[derive(Debug, Clone)]
 pub struct SkeletalFile {
     columns: Vec<Column>,
-    rows: Vec<textfile::Record>,
+    rows: Vec<Row>,
     /// Notes for the result file (ignored columns, a converted encoding).
     pub warnings: Vec<String>,
 }
@@ -47,12 +78,11 @@ impl SkeletalFile {
     }
 }
 
-/// Read `bytes` and check its header against `fields`; the error says why
-/// the whole file is refused (nothing is written then).
-pub fn read(bytes: &[u8], fields: &FieldSet) -> Result<SkeletalFile, String> {
-    let (text, note) = textfile::decode(bytes)?;
-    let (header, rows) = textfile::records(&text)?;
-    let mut warnings: Vec<String> = note.into_iter().collect();
+/// Check `table`'s header against `fields`; the error says why the whole
+/// file is refused (nothing is written then).
+pub fn check(table: Table, fields: &FieldSet) -> Result<SkeletalFile, String> {
+    let Table { header, rows, notes } = table;
+    let mut warnings = notes;
     let mut unknown = Vec::new();
     let mut columns = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -63,7 +93,7 @@ pub fn read(bytes: &[u8], fields: &FieldSet) -> Result<SkeletalFile, String> {
             return Err(format!("column {position} {name:?} appears twice; keep one"));
         }
         let column = match lower.as_str() {
-            "" if rows.iter().all(|(_, v)| v.get(i).is_none_or(String::is_empty)) => Column::Ignored,
+            "" if rows.iter().all(|row| row.values.get(i).is_none_or(String::is_empty)) => Column::Ignored,
             "" => return Err(format!("column {position} has values but no name in the header line")),
             "catalognumber" => Column::CatalogNumber,
             "associatedmedia" => Column::Media,
@@ -144,7 +174,7 @@ struct Checked {
 }
 
 impl Portal {
-    /// The occurrence fields of this portal, for [`read`].
+    /// The occurrence fields of this portal, for [`check`].
     pub async fn occurrence_fields(&self) -> Result<FieldSet, MapperError> {
         crate::schema::occurrence_fields(&self.pool, self.backend).await
     }
@@ -158,15 +188,15 @@ impl Portal {
     ) -> Result<Applied, MapperError> {
         let mut tx = self.pool.begin().await?;
         let mut applied = Applied::default();
-        for (line, values) in &file.rows {
-            let checked = match self.check_row(file, values, options) {
+        for row in &file.rows {
+            let checked = match self.check_row(file, &row.values, options) {
                 Ok(checked) => checked,
                 Err(why) => {
-                    applied.rejected.push((*line, why));
+                    applied.rejected.push((row.line, why));
                     continue;
                 }
             };
-            if let Err(e) = self.apply_row(&mut tx, *line, &checked, options, &mut applied).await {
+            if let Err(e) = self.apply_row(&mut tx, row.line, &checked, options, &mut applied).await {
                 let _ = tx.rollback().await;
                 return Err(e);
             }
@@ -308,7 +338,7 @@ impl Portal {
                 source_name: name,
                 stem: name,
                 size: None,
-                format: image_format(url),
+                format: media_format::for_url(url),
             };
             if matches!(
                 self.attach(tx, occurrence, &request).await?,
@@ -426,23 +456,21 @@ fn same_value(now: &str, new: &str) -> bool {
         || now.starts_with(new) && now[new.len()..].trim() == "00:00:00"
 }
 
-fn image_format(url: &str) -> &'static str {
-    let lower = url.to_ascii_lowercase();
-    if lower.ends_with(".png") {
-        "image/png"
-    } else if lower.ends_with(".webp") {
-        "image/webp"
-    } else if lower.ends_with(".tif") || lower.ends_with(".tiff") {
-        "image/tiff"
-    } else {
-        "image/jpeg"
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::fields::Kind;
+
+    /// The file's bytes as the engine reads them.
+    fn read(bytes: &[u8], fields: &FieldSet) -> Result<SkeletalFile, String> {
+        let text = specdrop_textfile::read(bytes).map_err(|e| e.to_string())?;
+        let table = Table {
+            header: text.header,
+            rows: text.records.into_iter().map(Row::from).collect(),
+            notes: text.note.into_iter().collect(),
+        };
+        check(table, fields)
+    }
 
     fn fields() -> FieldSet {
         let f = |name: &str, kind| Field {
@@ -486,6 +514,27 @@ mod tests {
             "{:?}",
             file.warnings
         );
+        Ok(())
+    }
+
+    #[test]
+    fn the_readers_notes_come_first_in_the_warnings() -> Result<(), String> {
+        let table = Table {
+            header: vec!["catalogNumber".into(), "collid".into()],
+            rows: vec![Row::from((2, vec!["1".into(), "5".into()]))],
+            notes: vec!["the file was read as Windows-1252 (not UTF-8) and converted".into()],
+        };
+        let file = check(table, &fields())?;
+        assert_eq!(
+            file.warnings,
+            [
+                "the file was read as Windows-1252 (not UTF-8) and converted",
+                "column 2 \"collid\" is never loaded from skeletal files; ignored"
+            ]
+        );
+        let file = read(b"catalogNumber;collid\nS\xE3o;5\n", &fields())?;
+        assert_eq!(file.warnings.len(), 2);
+        assert!(file.warnings[0].contains("Windows-1252"), "{:?}", file.warnings);
         Ok(())
     }
 

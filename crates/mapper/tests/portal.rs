@@ -1,6 +1,8 @@
 //! The mapper against real databases: a fresh MariaDB database per test
 //! (Symbiota DDL + seed) and the embedded SQLite one, same assertions.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 #[path = "../../../tests/support/mariadb.rs"]
 mod mariadb;
 
@@ -19,15 +21,15 @@ struct Seeded {
 }
 
 async fn sqlite() -> Seeded {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("portal.db").display());
     let portal = Portal::connect(&url, SchemaChoice::Auto)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("a fresh embedded portal is created");
     portal
         .execute_script(mariadb::SEED)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the seed loads into the embedded portal");
     Seeded {
         portal,
         url,
@@ -47,7 +49,7 @@ async fn legacy() -> Seeded {
 async fn seeded_from(db: mariadb::TestDb) -> Seeded {
     let portal = Portal::connect(&db.url, SchemaChoice::Auto)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the seeded test database accepts connections");
     Seeded {
         portal,
         url: db.url.clone(),
@@ -61,7 +63,7 @@ impl Seeded {
         sqlx::any::install_default_drivers();
         AnyConnection::connect(&self.url)
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("a second connection to the test database")
     }
 
     async fn count(&self, sql: &str) -> i64 {
@@ -177,13 +179,13 @@ impl Seeded {
 }
 
 async fn link(p: &Portal, req: &LinkRequest<'_>) -> specdrop_mapper::Linked {
-    p.link(req).await.unwrap_or_else(|e| panic!("{e}"))
+    p.link(req).await.expect("the link is made")
 }
 
 async fn link_writes_symbiotas_columns_once(db: Seeded) {
     let p = &db.portal;
     let (table, id) = db.table();
-    let mich = p.collection(2).await.unwrap_or_else(|e| panic!("{e}"));
+    let mich = p.collection(2).await.expect("the seed has collid 2");
     assert_eq!(
         (mich.institution_code.as_str(), mich.collection_code.as_deref()),
         ("MICH", Some("Vascular"))
@@ -208,7 +210,7 @@ async fn link_writes_symbiotas_columns_once(db: Seeded) {
         .bind(media_id)
         .fetch_one(&mut conn)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the linked row is there");
     let text = |i: usize| row.try_get::<Option<String>, _>(i).ok().flatten().unwrap_or_default();
     assert_eq!(text(0), "/imglib/MICH_Vascular/01390/1390992_med.jpg");
     assert_eq!(text(1), "/imglib/MICH_Vascular/01390/1390992_tn.jpg");
@@ -257,7 +259,7 @@ on_both!(link_writes_symbiotas_columns_once);
 async fn skeletal_records_are_made_once_per_number(db: Seeded) {
     let p = &db.portal;
     let (table, _) = db.table();
-    let mich = p.collection(2).await.unwrap_or_else(|e| panic!("{e}"));
+    let mich = p.collection(2).await.expect("the seed has collid 2");
     let hostile = "X'); DROP TABLE media; --";
     for (i, md5) in ["a", "b"].into_iter().enumerate() {
         let name = format!("x{i}");
@@ -291,7 +293,7 @@ on_both!(skeletal_records_are_made_once_per_number);
 async fn too_long_values_are_refused_before_writing(db: Seeded) {
     let p = &db.portal;
     let (table, _) = db.table();
-    let mich = p.collection(2).await.unwrap_or_else(|e| panic!("{e}"));
+    let mich = p.collection(2).await.expect("the seed has collid 2");
     let long = "n".repeat(260);
     match p.link(&request(&mich, "1390992", "d", &long)).await {
         Err(e @ MapperError::TooLong { .. }) => assert!(e.to_string().contains("url"), "{e}"),
@@ -327,7 +329,7 @@ async fn configured_fields_are_written(db: Seeded) {
     let p = &db.portal;
     let (table, id) = db.table();
     let creator_column = p.media_table().creator;
-    let mich = p.collection(2).await.unwrap_or_else(|e| panic!("{e}"));
+    let mich = p.collection(2).await.expect("the seed has collid 2");
     let fields = MediaFields {
         creator: Some("MICH imaging team".into()),
         copyright: Some("Regents of the University of Michigan".into()),
@@ -349,7 +351,7 @@ on_both!(configured_fields_are_written);
 async fn existing_image_skip_and_replace(db: Seeded) {
     let p = &db.portal;
     let (table, id) = db.table();
-    let asu = p.collection(1).await.unwrap_or_else(|e| panic!("{e}"));
+    let asu = p.collection(1).await.expect("the seed has collid 1");
 
     // 103 already has an image: skip leaves it alone.
     let mut req = request(&asu, "ASU-L-0001236", "h", "ASU-L-0001236_b");
@@ -368,7 +370,7 @@ async fn existing_image_skip_and_replace(db: Seeded) {
         let row = sqlx::query(&format!("SELECT recordID FROM {table} WHERE {id} = 5001"))
             .fetch_one(&mut conn)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the seed has image row 5001");
         (row.try_get(0).unwrap_or_default(),)
     };
     let mut req = request(&asu, "ASU-L-0001236", "j", "ASU-L-0001236");
@@ -402,7 +404,7 @@ async fn column_lengths_are_read_from_the_server() {
     let db = mariadb::TestDb::seeded().await;
     db.run("ALTER TABLE media MODIFY url varchar(300) NULL").await;
     let seeded = seeded_from(db).await;
-    let mich = seeded.portal.collection(2).await.unwrap_or_else(|e| panic!("{e}"));
+    let mich = seeded.portal.collection(2).await.expect("the seed has collid 2");
     let long = "n".repeat(260);
     let mut req = request(&mich, "1390992", "l", "x");
     req.urls.url = format!("/imglib/{long}.jpg");
@@ -423,7 +425,7 @@ async fn after_batch_procedure_is_called_with_the_collid() {
         .portal
         .call_procedure("log_batch", 2)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the procedure was just created");
     assert_eq!(seeded.count("SELECT COUNT(*) FROM batch_log WHERE collid = 2").await, 1);
     let err = seeded
         .portal
@@ -443,7 +445,7 @@ async fn schema_choice_is_checked() {
     assert!(err.is_some_and(|e| e.contains("`media`") && e.contains("images")));
     let portal = Portal::connect(&legacy.url, SchemaChoice::Images)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("a legacy portal opens with schema = images");
     let m = portal.media_table();
     assert_eq!(
         (m.table, m.id, m.creator, m.has_media_type),
@@ -497,14 +499,14 @@ async fn other_catalog_number_lists_match_item_by_item(db: Seeded) {
     )
     .execute(&mut conn)
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("extra occurrences insert");
     let other = MatchRules {
         other_catalog_numbers: true,
         ..MatchRules::default()
     };
     let found = |occid| Lookup::Found(specdrop_mapper::lookup::Occurrence { occid, tid: None });
     let p = &db.portal;
-    let find = |n: &'static str| async move { p.find(1, n, other).await.unwrap_or_else(|e| panic!("{e}")) };
+    let find = |n: &'static str| async move { p.find(1, n, other).await.expect("lookup by other catalog numbers") };
     assert_eq!(find("ASU-L-0009999").await, found(150));
     assert_eq!(find("Z").await, found(150));
     assert_eq!(find("1234").await, Lookup::NotFound, "123 must not match inside 41234");
@@ -518,9 +520,9 @@ async fn the_row_gets_the_occurrences_taxon(db: Seeded) {
     sqlx::query("UPDATE omoccurrences SET tidInterpreted = 4242 WHERE occid = 202")
         .execute(&mut conn)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("occurrence 202 is in the seed");
     let p = &db.portal;
-    let mich = p.collection(2).await.unwrap_or_else(|e| panic!("{e}"));
+    let mich = p.collection(2).await.expect("the seed has collid 2");
     let media_id = link(p, &request(&mich, "1390993", "t", "1390993"))
         .await
         .media_id()

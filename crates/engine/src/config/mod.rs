@@ -1,6 +1,6 @@
 //! specdrop's TOML config: the file the collection manager edits.
 //!
-//! Every key of DESIGN.md's reference is read; relative paths are relative
+//! Every key of docs/admin.md's "Config reference" is read; relative paths are relative
 //! to the config file's folder. Problems are collected and reported
 //! together, each with its key, so one run of `specdrop scan` (or `check`)
 //! shows everything to fix. Values whose behaviour this version does not

@@ -1,6 +1,34 @@
 //! Reading a delimited text file as imaging teams save it: UTF-8 with or
 //! without a BOM, or Windows-1252 from Excel; comma, semicolon, tab or `|`
 //! between fields; quoted fields with delimiters and newlines inside.
+//!
+//! - [`read`]: bytes to header, records (each with the line it starts on)
+//!   and a note when the encoding was converted; the same as [`decode`]
+//!   then [`records`];
+//! - [`delimiter`]: which of `, ; TAB |` a header line uses.
+//!
+//! It knows nothing of what the columns mean: the engine hands the records
+//! to whoever checks them (skeletal data files, link lists).
+
+mod error;
+
+pub use error::TextFileError;
+
+/// A file read whole: its header line, its records, and a note for the
+/// team when its encoding had to be converted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    pub header: Vec<String>,
+    pub records: Vec<Record>,
+    pub note: Option<String>,
+}
+
+/// [`decode`] `bytes`, then split the text into [`records`].
+pub fn read(bytes: &[u8]) -> Result<Table, TextFileError> {
+    let (text, note) = decode(bytes)?;
+    let (header, records) = records(&text)?;
+    Ok(Table { header, records, note })
+}
 
 /// Windows-1252's characters for bytes 0x80-0x9F (`None`: undefined).
 const CP1252_HIGH: [Option<char>; 32] = [
@@ -39,9 +67,9 @@ const CP1252_HIGH: [Option<char>; 32] = [
 ];
 
 /// The file's text, and a note when it had to be converted.
-pub fn decode(bytes: &[u8]) -> Result<(String, Option<String>), String> {
+pub fn decode(bytes: &[u8]) -> Result<(String, Option<String>), TextFileError> {
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
-        return Err("the file is saved as UTF-16; save it as \"CSV UTF-8\" (or plain CSV) instead".into());
+        return Err(TextFileError::Utf16);
     }
     let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
     if let Ok(text) = std::str::from_utf8(bytes) {
@@ -52,11 +80,7 @@ pub fn decode(bytes: &[u8]) -> Result<(String, Option<String>), String> {
         match b {
             0x80..=0x9F => match CP1252_HIGH[usize::from(b - 0x80)] {
                 Some(c) => text.push(c),
-                None => {
-                    return Err(format!(
-                        "the file is neither UTF-8 nor Windows-1252 (byte {b:#04x}); save it as \"CSV UTF-8\""
-                    ));
-                }
+                None => return Err(TextFileError::NotText { byte: b }),
             },
             _ => text.push(char::from(b)),
         }
@@ -90,7 +114,7 @@ pub fn delimiter(header_line: &str) -> u8 {
 pub type Record = (u64, Vec<String>);
 
 /// Header and records of the text.
-pub fn records(text: &str) -> Result<(Vec<String>, Vec<Record>), String> {
+pub fn records(text: &str) -> Result<(Vec<String>, Vec<Record>), TextFileError> {
     let first_line = text.lines().next().unwrap_or_default();
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter(first_line))
@@ -99,13 +123,13 @@ pub fn records(text: &str) -> Result<(Vec<String>, Vec<Record>), String> {
         .from_reader(text.as_bytes());
     let header: Vec<String> = reader
         .headers()
-        .map_err(|e| format!("cannot read the header line: {e}"))?
+        .map_err(|cause| TextFileError::Header { cause })?
         .iter()
         .map(|h| h.trim().to_string())
         .collect();
     let mut rows = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| format!("cannot read the file: {e}"))?;
+        let record = record.map_err(|cause| TextFileError::Records { cause })?;
         // Counted from the byte offset: the reader's own line count skips
         // blank lines, and the team looks the number up in an editor.
         let mut offset = (record.position().map_or(0, |p| p.byte()) as usize).min(text.len());
@@ -132,7 +156,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bom_and_windows_1252_are_handled() -> Result<(), String> {
+    fn bom_and_windows_1252_are_handled() -> Result<(), TextFileError> {
         let (text, note) = decode(b"\xEF\xBB\xBFcatalogNumber\n1")?;
         assert_eq!((text.as_str(), note), ("catalogNumber\n1", None));
         let (text, note) = decode(b"locality\nS\xE3o Paulo \x96 \x93x\x94")?;
@@ -153,7 +177,7 @@ mod tests {
     }
 
     #[test]
-    fn quoted_newlines_and_delimiters_stay_in_their_field() -> Result<(), String> {
+    fn quoted_newlines_and_delimiters_stay_in_their_field() -> Result<(), TextFileError> {
         let (header, rows) = records("catalogNumber;locality\n1;\"a; b\nc\"\n\n2;x\n")?;
         assert_eq!(header, ["catalogNumber", "locality"]);
         assert_eq!(
@@ -164,5 +188,33 @@ mod tests {
             ]
         );
         Ok(())
+    }
+
+    #[test]
+    fn read_gives_header_records_and_the_encoding_note() -> Result<(), TextFileError> {
+        let table = read(b"catalogNumber\tlocality\n1\tS\xE3o Paulo\n")?;
+        assert_eq!(table.header, ["catalogNumber", "locality"]);
+        assert_eq!(table.records, [(2, vec!["1".into(), "São Paulo".into()])]);
+        assert_eq!(
+            table.note.as_deref(),
+            Some("the file was read as Windows-1252 (not UTF-8) and converted")
+        );
+        assert_eq!(read(b"catalogNumber\n1\n")?.note, None);
+        Ok(())
+    }
+
+    /// The imaging team reads these in result files; end-to-end tests
+    /// compare them, so they must not drift.
+    #[test]
+    fn refusals_say_what_to_save_the_file_as() {
+        let message = |bytes: &[u8]| read(bytes).err().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(
+            message(b"\xFF\xFEc\0a\0"),
+            "the file is saved as UTF-16; save it as \"CSV UTF-8\" (or plain CSV) instead"
+        );
+        assert_eq!(
+            message(b"a\x81b"),
+            "the file is neither UTF-8 nor Windows-1252 (byte 0x81); save it as \"CSV UTF-8\""
+        );
     }
 }
