@@ -18,8 +18,8 @@ fn rgb(jpeg: &[u8]) -> (usize, usize, Vec<u8>) {
     use zune_jpeg::zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
     let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB);
     let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(jpeg), options);
-    let pixels = decoder.decode().unwrap_or_else(|e| panic!("{e:?}"));
-    let (w, h) = decoder.dimensions().unwrap_or_else(|| panic!("no size"));
+    let pixels = decoder.decode().expect("decode a sample sheet");
+    let (w, h) = decoder.dimensions().expect("a decoded sheet has a size");
     (w, h, pixels)
 }
 
@@ -41,8 +41,13 @@ fn with_label(base: &str, label: (&str, usize, usize, usize, usize), x: usize, y
             u16::try_from(h).unwrap_or(u16::MAX),
             jpeg_encoder::ColorType::Rgb,
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("encode the pasted sheet");
     out
+}
+
+/// Drop `base` with `label` pasted at (x, y) into the drop folder as `name`.
+fn drop_with_label(env: &Env, name: &str, base: &str, label: (&str, usize, usize, usize, usize), x: usize, y: usize) {
+    env.write_file(&format!("var/drop/mich/{name}"), &with_label(base, label, x, y));
 }
 
 async fn add_specimens(env: &Env, numbers: &[&str]) {
@@ -52,7 +57,7 @@ async fn add_specimens(env: &Env, numbers: &[&str]) {
             .bind(*number)
             .execute(&mut db)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap_or_else(|e| panic!("insert specimen {number}: {e}"));
     }
 }
 
@@ -141,16 +146,10 @@ async fn two_barcodes_link_only_when_exactly_one_has_a_record() {
     let env = Env::new(Backend::Sqlite).await;
     env.write_config("identifier = \"barcode\"");
     // 1390992 has a record in the seed; 1122841 has none.
-    env.write_file(
-        "var/drop/mich/IMG_0101.jpg",
-        &with_label(FULL_1390992, LABEL_1122841, 400, 3400),
-    );
+    drop_with_label(&env, "IMG_0101.jpg", FULL_1390992, LABEL_1122841, 400, 3400);
     // 1449838 gets a record: both labels match one.
     add_specimens(&env, &["1449838"]).await;
-    env.write_file(
-        "var/drop/mich/IMG_0102.jpg",
-        &with_label(FULL_1449838, LABEL_1390992, 300, 5300),
-    );
+    drop_with_label(&env, "IMG_0102.jpg", FULL_1449838, LABEL_1390992, 300, 5300);
     let run = env.scan();
     let one = run.line_for("IMG_0101.jpg");
     assert!(
@@ -223,10 +222,7 @@ async fn several_numbers_with_no_record_or_an_old_and_a_new_number_park() {
     let env = Env::new(Backend::Sqlite).await;
     env.write_config("identifier = \"barcode\"\nmatch = { other_catalog_numbers = true }");
     // Neither 1450812 nor 1122841 has a record here.
-    env.write_file(
-        "var/drop/mich/IMG_0201.jpg",
-        &with_label(FULL_1450812, LABEL_1122841, 400, 3400),
-    );
+    drop_with_label(&env, "IMG_0201.jpg", FULL_1450812, LABEL_1122841, 400, 3400);
     let run = env.scan();
     let none = run.line_for("IMG_0201.jpg");
     assert!(
@@ -239,15 +235,9 @@ async fn several_numbers_with_no_record_or_an_old_and_a_new_number_park() {
 
     // 1122841 becomes the old number of the specimen 1390992: both labels
     // find a record, and which one is current is not guessed.
-    let mut db = env.db().await;
-    sqlx::query("UPDATE omoccurrences SET otherCatalogNumbers = '1122841' WHERE occid = 201")
-        .execute(&mut db)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    env.write_file(
-        "var/drop/mich/IMG_0202.jpg",
-        &with_label(FULL_1390992, LABEL_1122841, 400, 3400),
-    );
+    env.execute("UPDATE omoccurrences SET otherCatalogNumbers = '1122841' WHERE occid = 201")
+        .await;
+    drop_with_label(&env, "IMG_0202.jpg", FULL_1390992, LABEL_1122841, 400, 3400);
     let again = env.scan();
     let two = again.line_for("IMG_0202.jpg");
     assert!(

@@ -84,7 +84,7 @@ async fn killed_at_random_moments(backend: Backend) {
             .bind((4_000_000 + i).to_string())
             .execute(&mut db)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("insert a specimen of the batch");
         }
     }
     let batch = batch(files);
@@ -132,7 +132,7 @@ async fn killed_at_random_moments(backend: Backend) {
         .bind(format!("filename: {name}"))
         .fetch_all(&mut db)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap_or_else(|e| panic!("{name}: image rows: {e}"));
         if matched(i) {
             assert!(
                 !dropped.exists(),
@@ -142,7 +142,9 @@ async fn killed_at_random_moments(backend: Backend) {
             assert!(kept == *data, "{name}: the archived copy differs from the original");
             assert_eq!(rows.len(), 1, "{name}: {} image rows, want exactly one", rows.len());
             for column in 1..=3 {
-                let url: String = rows[0].try_get(column).unwrap_or_else(|e| panic!("{e}"));
+                let url: String = rows[0]
+                    .try_get(column)
+                    .unwrap_or_else(|e| panic!("{name}: url column {column}: {e}"));
                 let file = env.served(&url);
                 assert!(file.is_file(), "{name}: {url} is in the row but not on disk");
                 referenced.insert(file);
@@ -173,7 +175,7 @@ async fn killed_at_random_moments(backend: Backend) {
     let entries = sqlx::query("SELECT source, outcome, media_id FROM files")
         .fetch_all(&mut ledger)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("read the ledger's files");
     let mut by_outcome: BTreeMap<String, usize> = BTreeMap::new();
     for entry in &entries {
         let (source, outcome): (String, String) = (entry.get(0), entry.get(1));
@@ -243,13 +245,30 @@ async fn sigkill_at_random_moments_loses_and_doubles_nothing_mariadb() {
 async fn killed_between_derivatives_and_row_leaves_nothing_behind() {
     let env = Env::new(Backend::Sqlite).await;
     env.drop_sample(FULL_1390992, "MICH-V-1390993.jpg");
-    let killed = Command::new(env!("CARGO_BIN_EXE_specdrop"))
-        .args(["scan", "--config", "specdrop.toml"])
-        .current_dir(env.dir.path())
-        .env("SPECDROP_TEST_ABORT_AFTER_STORE", "1")
+    // The scan runs in a child process (this test binary again, running
+    // only the ignored test below) whose checkpoints abort it there: the
+    // release binary has no such hook.
+    let test_binary = std::env::current_exe().expect("the test binary's path");
+    let killed = without_specdrop_env(Command::new(test_binary))
+        .args([
+            "crash::scan_that_dies_after_store",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_FOLDER, env.dir.path())
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(!killed.status.success(), "the hook did not stop the run");
+        .expect("run the child process");
+    let child_said = String::from_utf8_lossy(&killed.stderr);
+    assert!(
+        !killed.status.success(),
+        "the checkpoint did not stop the run: {child_said}"
+    );
+    assert!(
+        !child_said.contains("did not abort"),
+        "the child's scan finished: {child_said}"
+    );
     let left = env.files_under("var/www/imglib");
     assert_eq!(left.len(), 3, "derivatives in place when it died: {left:?}");
     assert_eq!(env.media_of(202).await.len(), 0, "no row yet");
@@ -273,6 +292,42 @@ async fn killed_between_derivatives_and_row_leaves_nothing_behind() {
         }
     }
     assert_eq!(env.open_claims().await, 0, "the finished run released its claims");
+}
+
+/// Where the child process of the test above finds its installation.
+const CHILD_FOLDER: &str = "SPECDROP_CRASH_CHILD";
+
+/// Aborts the process, as a kill would, between a file's derivatives
+/// appearing and its row.
+struct DieAfterStore;
+
+impl specdrop_engine::checkpoint::Checkpoints for DieAfterStore {
+    fn reached(&self, at: specdrop_engine::checkpoint::Checkpoint) {
+        if at == specdrop_engine::checkpoint::Checkpoint::DerivativesStored {
+            std::process::abort();
+        }
+    }
+}
+
+/// The child process of
+/// `killed_between_derivatives_and_row_leaves_nothing_behind`: the
+/// engine's scan of the installation it names, with checkpoints that die.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run as a child process by killed_between_derivatives_and_row_leaves_nothing_behind"]
+async fn scan_that_dies_after_store() {
+    let dir = std::path::PathBuf::from(std::env::var_os(CHILD_FOLDER).expect("run only as the child process"));
+    let config = specdrop_engine::config::Config::load(&dir.join("specdrop.toml")).expect("the test's config");
+    let options = specdrop_engine::session::Options {
+        checkpoints: std::sync::Arc::new(DieAfterStore),
+        ..specdrop_engine::session::Options::new(&config, false)
+    };
+    let selection = specdrop_engine::batch::Selection::DropFolder;
+    let output = specdrop_engine::batch::Output::Collect;
+    let ran = specdrop_engine::batch::run_with(&config, options, selection, output).await;
+    panic!(
+        "the scan did not abort at the checkpoint: {:?}",
+        ran.map(|(summary, _)| summary.to_string())
+    );
 }
 
 /// The window a kill can hit between derivatives appearing and their row
@@ -302,7 +357,7 @@ async fn start_up_removes_claimed_derivatives_no_row_points_to() {
             path.file_stem()
                 .map_or(String::new(), |s| s.to_string_lossy().into_owned())
         ));
-        std::fs::copy(path, &copy).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::copy(path, &copy).unwrap_or_else(|e| panic!("{} -> {}: {e}", path.display(), copy.display()));
         unlinked.push(copy);
     }
     let mut ledger = env.ledger().await;
@@ -313,7 +368,7 @@ async fn start_up_removes_claimed_derivatives_no_row_points_to() {
     for (path, hash) in claims {
         let relative = path
             .strip_prefix(env.path("var/www/imglib"))
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("a derivative is below the image library")
             .to_string_lossy()
             .into_owned();
         sqlx::query("INSERT INTO writing (path, url, hash, run) VALUES (?, ?, ?, 'a run that was killed')")
@@ -322,9 +377,9 @@ async fn start_up_removes_claimed_derivatives_no_row_points_to() {
             .bind(hash)
             .execute(&mut ledger)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("insert a claim into the ledger");
     }
-    ledger.close().await.unwrap_or_else(|e| panic!("{e}"));
+    ledger.close().await.expect("close the ledger");
 
     let next = env.scan();
     assert_eq!(next.code, 0, "{}", next.stderr);
@@ -350,18 +405,16 @@ async fn start_up_removes_claimed_derivatives_no_row_points_to() {
 async fn claims_are_settled_only_when_no_other_specdrop_runs() {
     let env = Env::new(Backend::Sqlite).await;
     env.quick_watch("");
-    let mut daemon = env.start_daemon(&[]);
-    daemon.wait_for("watching", SOON);
+    let daemon = env.start_watching();
     // A file as a live run would have it: in place, claimed, no row yet.
     let live = env.path("var/www/imglib/MICH_Vascular/01390/in-flight_med.jpg");
-    std::fs::create_dir_all(live.parent().unwrap_or_else(|| panic!("no parent"))).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(&live, b"derivative").unwrap_or_else(|e| panic!("{e}"));
+    env.write_file("var/www/imglib/MICH_Vascular/01390/in-flight_med.jpg", b"derivative");
     let mut ledger = env.ledger().await;
     sqlx::query("INSERT INTO writing (path, url, hash, run) VALUES (?, '/imglib/MICH_Vascular/01390/in-flight_med.jpg', 'h', 'the daemon')")
         .bind(live.to_string_lossy().into_owned())
         .execute(&mut ledger)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("insert the daemon's claim into the ledger");
 
     let beside = env.scan();
     assert_eq!(beside.code, 0, "{}", beside.stderr);
@@ -371,8 +424,7 @@ async fn claims_are_settled_only_when_no_other_specdrop_runs() {
     );
     assert_eq!(env.open_claims().await, 1);
 
-    let (code, _, _) = daemon.stop(Duration::from_secs(10));
-    assert_eq!(code, Some(0));
+    daemon.stop_cleanly();
     let after = env.scan();
     assert_eq!(after.code, 0, "{}", after.stderr);
     assert!(!live.exists(), "with no specdrop left running, the claim is settled");

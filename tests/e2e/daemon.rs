@@ -16,17 +16,21 @@ fn mentions(lines: &[String], file: &str) -> usize {
 async fn a_slow_upload_is_processed_once_and_only_when_complete() {
     let env = Env::new(Backend::Sqlite).await;
     env.quick_watch("");
-    let mut daemon = env.start_daemon(&[]);
-    daemon.wait_for("watching 1 drop folder", SOON);
+    let mut daemon = env.start_watching();
+    assert!(
+        daemon.seen.iter().any(|l| l.contains("watching 1 drop folder")),
+        "{:?}",
+        daemon.seen
+    );
 
     let data = sample(SMALL_7);
     let path = env.path("var/drop/mich/MICH-V-1390993.jpg");
-    let mut file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("{e}"));
+    let mut file = std::fs::File::create(&path).expect("create the upload in the drop folder");
     // 64 KiB chunks with pauses longer than inotify needs to report them
     // but shorter than the settle window, as a slow SFTP client writes.
     for chunk in data.chunks(64 * 1024) {
-        file.write_all(chunk).unwrap_or_else(|e| panic!("{e}"));
-        file.flush().unwrap_or_else(|e| panic!("{e}"));
+        file.write_all(chunk).expect("write a chunk of the upload");
+        file.flush().expect("flush the upload");
         let lines = daemon.lines_for(Duration::from_millis(400));
         assert_eq!(
             mentions(&lines, "MICH-V-1390993.jpg"),
@@ -41,29 +45,26 @@ async fn a_slow_upload_is_processed_once_and_only_when_complete() {
     let later = daemon.lines_for(Duration::from_millis(2500));
     assert_eq!(mentions(&later, "MICH-V-1390993.jpg"), 0, "processed twice: {later:?}");
     assert_eq!(env.media_of(202).await.len(), 1);
-    let (code, _, _) = daemon.stop(Duration::from_secs(10));
-    assert_eq!(code, Some(0));
+    daemon.stop_cleanly();
 }
 
 #[tokio::test]
 async fn an_upload_under_a_temporary_name_is_taken_after_its_rename() {
     let env = Env::new(Backend::Sqlite).await;
     env.quick_watch("");
-    let mut daemon = env.start_daemon(&[]);
-    daemon.wait_for("watching", SOON);
+    let mut daemon = env.start_watching();
     let part = env.path("var/drop/mich/MICH-V-1390993.jpg.filepart");
-    std::fs::write(&part, sample(SMALL_7)).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&part, sample(SMALL_7)).expect("write the upload under its temporary name");
     let lines = daemon.lines_for(Duration::from_millis(2500));
     assert!(lines.iter().all(|l| !l.contains("filepart")), "{lines:?}");
-    std::fs::rename(&part, env.path("var/drop/mich/MICH-V-1390993.jpg")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::rename(&part, env.path("var/drop/mich/MICH-V-1390993.jpg")).expect("rename the finished upload");
     let line = daemon.wait_for("MICH-V-1390993.jpg:", SOON);
     assert!(line.starts_with("linked"), "{line}");
     let (table, _) = env.table();
     let sql = format!("SELECT COUNT(*) FROM {table} WHERE sourceIdentifier = 'filename: MICH-V-1390993.jpg'");
     assert_eq!(env.count(&sql).await, 1);
     // The same content again under another name is not processed twice.
-    std::fs::write(env.path("var/drop/mich/MICH-V-1390993_copy.jpg"), sample(SMALL_7))
-        .unwrap_or_else(|e| panic!("{e}"));
+    env.drop_sample(SMALL_7, "MICH-V-1390993_copy.jpg");
     let line = daemon.wait_for("MICH-V-1390993_copy.jpg", SOON);
     assert!(line.contains("duplicate of MICH-V-1390993.jpg"), "{line}");
     assert_eq!(env.media_of(202).await.len(), 1);
@@ -95,8 +96,11 @@ async fn files_dropped_while_stopped_are_processed_at_start() {
 /// A 200 px sheet (made from a real one) in `count` distinct copies.
 fn small_copies(count: usize) -> Vec<Vec<u8>> {
     let config = specdrop_derive::DeriveConfig::default();
-    let set = specdrop_derive::build(&sample(SMALL_7), &config).unwrap_or_else(|e| panic!("{e}"));
-    let thumb = set.thumbnail.map(|t| t.data).unwrap_or_else(|| panic!("no thumbnail"));
+    let set = specdrop_derive::build(&sample(SMALL_7), &config).expect("derivatives of a real sheet");
+    let thumb = set
+        .thumbnail
+        .map(|t| t.data)
+        .expect("a thumbnail with the default config");
     (0..count).map(|i| distinct(&thumb, &i.to_string())).collect()
 }
 
@@ -111,27 +115,25 @@ async fn a_thousand_files_at_once_are_each_processed_exactly_once() {
     let env = Env::new(Backend::Sqlite).await;
     env.write_config("unmatched = \"skeletal\"");
     env.quick_watch("");
-    let mut daemon = env.start_daemon(&[]);
-    daemon.wait_for("watching", SOON);
+    let mut daemon = env.start_watching();
     // Written elsewhere, then renamed in together, as a copy tool finishes.
     let staging = env.path("staging");
-    std::fs::create_dir_all(&staging).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(&staging).expect("create the staging folder");
     let names: Vec<String> = (0..n).map(|i| format!("MICH-V-{}.jpg", 3_000_000 + i)).collect();
     if full_run {
         let sheets = [sample(SMALL_7), sample(SMALL_8), sample(SMALL_9)];
         for (i, name) in names.iter().enumerate() {
-            std::fs::write(staging.join(name), distinct(&sheets[i % 3], &i.to_string()))
-                .unwrap_or_else(|e| panic!("{e}"));
+            std::fs::write(staging.join(name), distinct(&sheets[i % 3], &i.to_string())).expect("write a staged sheet");
         }
     } else {
         for (name, data) in names.iter().zip(small_copies(n)) {
-            std::fs::write(staging.join(name), data).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::write(staging.join(name), data).expect("write a staged sheet");
         }
     }
     let started = std::time::Instant::now();
     for name in &names {
         std::fs::rename(staging.join(name), env.path(&format!("var/drop/mich/{name}")))
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("rename a staged sheet into the drop folder");
     }
     let mut reported = 0;
     let mut tenths = Vec::new();
@@ -182,8 +184,7 @@ async fn a_thousand_files_at_once_are_each_processed_exactly_once() {
     );
     // systemd/specdrop.service sets LimitNOFILE=1024.
     assert!(fds.iter().all(|n| *n < 256), "open files {fds:?}");
-    let (code, _, _) = daemon.stop(Duration::from_secs(10));
-    assert_eq!(code, Some(0));
+    daemon.stop_cleanly();
 }
 
 fn open_files(pid: u32) -> usize {
@@ -205,13 +206,11 @@ fn inotify_instances(pid: u32) -> usize {
 async fn poll_mode_uses_no_inotify_and_finds_files_within_poll_plus_settle() {
     let env = Env::new(Backend::Sqlite).await;
     env.quick_watch("mode = \"poll\"");
-    let mut daemon = env.start_daemon(&[]);
-    daemon.wait_for("watching", SOON);
+    let mut daemon = env.start_watching();
     assert_eq!(inotify_instances(daemon.pid()), 0);
     let native = Env::new(Backend::Sqlite).await;
     native.quick_watch("mode = \"native\"");
-    let mut other = native.start_daemon(&[]);
-    other.wait_for("watching", SOON);
+    let other = native.start_watching();
     assert!(inotify_instances(other.pid()) > 0, "the check itself sees inotify");
 
     let dropped = std::time::Instant::now();
@@ -290,11 +289,10 @@ async fn sigterm_mid_batch_exits_cleanly_and_a_restart_finishes_without_duplicat
 async fn sighup_reloads_the_config_or_keeps_the_old_one() {
     let env = Env::new(Backend::Sqlite).await;
     env.quick_watch("");
-    let mut daemon = env.start_daemon(&[]);
-    daemon.wait_for("watching", SOON);
+    let mut daemon = env.start_watching();
 
     let good = std::fs::read_to_string(env.path("specdrop.toml")).unwrap_or_default();
-    std::fs::write(env.path("specdrop.toml"), "this is = = not toml").unwrap_or_else(|e| panic!("{e}"));
+    env.write_file("specdrop.toml", b"this is = = not toml");
     daemon.signal("HUP");
     daemon.wait_for("keeping the old config", SOON);
     env.drop_sample(SMALL_9, "MICH-V-7654321.jpg");
@@ -303,7 +301,7 @@ async fn sighup_reloads_the_config_or_keeps_the_old_one() {
         "old config still works"
     );
 
-    std::fs::write(env.path("specdrop.toml"), &good).unwrap_or_else(|e| panic!("{e}"));
+    env.write_file("specdrop.toml", good.as_bytes());
     env.write_config("unmatched = \"skeletal\"");
     env.quick_watch("");
     daemon.signal("HUP");
@@ -320,10 +318,10 @@ async fn systemd_hears_ready_status_watchdog_and_stopping() {
     let env = Env::new(Backend::Sqlite).await;
     env.quick_watch("");
     let socket_path = env.path("notify.sock");
-    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap_or_else(|e| panic!("{e}"));
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind the notify socket");
     socket
         .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("a read timeout on the notify socket");
     let daemon = env.start_daemon(&[
         ("NOTIFY_SOCKET", &socket_path.to_string_lossy()),
         ("WATCHDOG_USEC", "1000000"),
@@ -338,8 +336,7 @@ async fn systemd_hears_ready_status_watchdog_and_stopping() {
         heard.push('\n');
     }
     assert!(heard.contains("since start"), "{heard}");
-    let (code, _, _) = daemon.stop(Duration::from_secs(10));
-    assert_eq!(code, Some(0));
+    daemon.stop_cleanly();
     let mut rest = String::new();
     while let Ok(n) = socket.recv(&mut buf) {
         rest.push_str(&String::from_utf8_lossy(&buf[..n]));
@@ -358,11 +355,8 @@ async fn parked_files_are_retried_on_the_timer() {
     env.drop_sample(SMALL_9, "MICH-V-7654321.jpg");
     let mut daemon = env.start_daemon(&[]);
     assert!(daemon.wait_for("MICH-V-7654321.jpg", SOON).starts_with("parked"));
-    let mut conn = env.db().await;
-    sqlx::query("INSERT INTO omoccurrences (occid, collid, catalogNumber) VALUES (299, 2, '7654321')")
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    env.execute("INSERT INTO omoccurrences (occid, collid, catalogNumber) VALUES (299, 2, '7654321')")
+        .await;
     let line = daemon.wait_for("MICH-V-7654321.jpg", Duration::from_secs(75));
     assert!(line.starts_with("linked") && line.contains("occid 299"), "{line}");
 }

@@ -9,7 +9,7 @@ use crate::support::*;
 const SOON: Duration = Duration::from_secs(20);
 
 fn status(env: &Env) -> serde_json::Value {
-    let run = env.run(&["status", "--json", "--config", "specdrop.toml"]);
+    let run = env.cli(&["status", "--json"]);
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
 }
 
@@ -26,8 +26,7 @@ async fn a_database_outage_mid_batch_makes_files_wait_and_all_link_after_it() {
     assert_ne!(proxied, env.db_url, "the test server URL must name 127.0.0.1:3306");
     env.edit_config(&env.db_url.clone(), &proxied);
     env.quick_watch("");
-    let mut daemon = env.start_daemon(&[]);
-    daemon.wait_for("watching", SOON);
+    let mut daemon = env.start_watching();
     env.drop_sample(SMALL_7, "MICH-V-1390993.jpg");
     let first = daemon.wait_for("MICH-V-1390993.jpg:", SOON);
     assert!(first.starts_with("linked"), "{first}");
@@ -43,15 +42,15 @@ async fn a_database_outage_mid_batch_makes_files_wait_and_all_link_after_it() {
     let warning = daemon.wait_for("portal database unavailable", SOON);
     assert!(warning.contains("tries again"), "{warning}");
     // status shows the outage while it lasts.
-    let deadline = Instant::now() + SOON;
-    loop {
-        let s = status(&env);
-        if s["daemon"]["database_unavailable_secs"].is_u64() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "status never showed the outage: {s}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let s = poll(
+        SOON,
+        || status(&env),
+        |s| s["daemon"]["database_unavailable_secs"].is_u64(),
+    );
+    assert!(
+        s["daemon"]["database_unavailable_secs"].is_u64(),
+        "status never showed the outage: {s}"
+    );
     let during = daemon.lines_for(Duration::from_secs(3));
     for name in names {
         assert!(
@@ -78,14 +77,13 @@ async fn a_database_outage_mid_batch_makes_files_wait_and_all_link_after_it() {
         .filter(|l| l.starts_with("failed ") || l.starts_with("parked "))
         .collect();
     assert!(gave_up.is_empty(), "{gave_up:?}");
-    let (code, _, _) = daemon.stop(Duration::from_secs(10));
-    assert_eq!(code, Some(0));
+    daemon.stop_cleanly();
 }
 
 /// Mount a tmpfs of `size` on `dir`; `false` (and a loud message) where
 /// this machine does not allow it.
 fn small_filesystem(dir: &std::path::Path, size: &str) -> bool {
-    std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let mounted = std::process::Command::new("mount")
         .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
         .arg(dir)
@@ -123,8 +121,7 @@ async fn a_full_image_library_fails_the_file_cleanly_and_the_daemon_recovers() {
     }
     let _unmount = Unmount(library.clone());
     env.quick_watch("");
-    let mut daemon = env.start_daemon(&[]);
-    daemon.wait_for("watching", SOON);
+    let mut daemon = env.start_watching();
 
     // A full sheet makes about 1.2 MB of derivatives: the first fits, the
     // second does not.
@@ -138,8 +135,9 @@ async fn a_full_image_library_fails_the_file_cleanly_and_the_daemon_recovers() {
     assert!(second.starts_with("failed"), "{second}");
     assert!(second.contains("No space left on device"), "{second}");
     assert_eq!(env.files_under("var/www/imglib"), kept, "no partial derivative");
-    let hidden: Vec<String> = walk_all(&library)
-        .into_iter()
+    let hidden: Vec<String> = files_below(&library)
+        .into_keys()
+        .map(|f| f.display().to_string())
         .filter(|f| f.contains(".specdrop-"))
         .collect();
     assert!(hidden.is_empty(), "temporary files left: {hidden:?}");
@@ -156,7 +154,7 @@ async fn a_full_image_library_fails_the_file_cleanly_and_the_daemon_recovers() {
         .args(["-o", "remount,size=64m"])
         .arg(&library)
         .status()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("run mount -o remount");
     assert!(remount.success());
     let file = env.path("var/drop/mich/MICH-V-0045678.jpg");
     let later = std::time::SystemTime::now() + Duration::from_secs(2);
@@ -164,29 +162,11 @@ async fn a_full_image_library_fails_the_file_cleanly_and_the_daemon_recovers() {
         .write(true)
         .open(&file)
         .and_then(|f| f.set_modified(later))
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("touch the failed file");
     let again = daemon.wait_for("MICH-V-0045678.jpg:", SOON);
     assert!(again.starts_with("linked"), "{again}");
     assert_eq!(env.media_of(203).await.len(), 1);
-    let (code, _, _) = daemon.stop(Duration::from_secs(10));
-    assert_eq!(code, Some(0));
-}
-
-/// Every file below `dir`, hidden ones included.
-fn walk_all(dir: &std::path::Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                todo.push(path);
-            } else {
-                out.push(path.display().to_string());
-            }
-        }
-    }
-    out
+    daemon.stop_cleanly();
 }
 
 #[tokio::test]
@@ -210,8 +190,7 @@ async fn a_source_over_max_file_mb_is_refused_before_it_is_read() {
 async fn a_file_that_never_completes_is_reported_once() {
     let env = Env::new(Backend::Sqlite).await;
     env.quick_watch("incomplete_secs = 3");
-    let mut daemon = env.start_daemon(&[]);
-    daemon.wait_for("watching", SOON);
+    let mut daemon = env.start_watching();
     let sheet = sample(SMALL_7);
     let started = Instant::now();
     env.write_file("var/drop/mich/MICH-V-1390993.jpg", &sheet[..sheet.len() / 2]);
@@ -230,6 +209,5 @@ async fn a_file_that_never_completes_is_reported_once() {
     env.write_file("var/drop/mich/MICH-V-1390993.jpg", &sheet);
     let line = daemon.wait_for("MICH-V-1390993.jpg:", SOON);
     assert!(line.starts_with("linked"), "{line}");
-    let (code, _, _) = daemon.stop(Duration::from_secs(10));
-    assert_eq!(code, Some(0));
+    daemon.stop_cleanly();
 }

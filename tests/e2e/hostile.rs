@@ -3,9 +3,8 @@
 //! file, nothing is written outside the image library and the archive,
 //! and refused files stay where they are.
 
-use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::support::*;
 
@@ -44,7 +43,7 @@ fn jpeg_of(width: u16, height: u16) -> Vec<u8> {
     let pixels = vec![180u8; usize::from(width) * usize::from(height)];
     jpeg_encoder::Encoder::new(&mut out, 80)
         .encode(&pixels, width, height, jpeg_encoder::ColorType::Luma)
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("encode a grey JPEG");
     out
 }
 
@@ -60,31 +59,11 @@ fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// Every file below `dir` (hidden ones too) with its size.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, u64> {
-    let mut out = BTreeMap::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            let Ok(meta) = std::fs::symlink_metadata(&path) else {
-                continue;
-            };
-            if meta.is_dir() {
-                todo.push(path);
-            } else {
-                out.insert(path, meta.len());
-            }
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn sixty_hostile_files_each_end_with_their_own_reason() {
     let env = Env::new(Backend::Sqlite).await;
     let drop = env.path("var/drop/mich");
-    std::fs::create_dir_all(&drop).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(&drop).expect("create the drop folder");
     let sheet = sample(SMALL_7);
     let mut cases: Vec<Case> = Vec::new();
     let write = |name: &[u8], bytes: &[u8]| {
@@ -221,8 +200,7 @@ async fn sixty_hostile_files_each_end_with_their_own_reason() {
     cases.push(case(&long, "parked", "no specimen"));
     // 52-55: links leading out of the drop folder.
     let outside = env.path("outside");
-    std::fs::create_dir_all(&outside).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(outside.join("secret.jpg"), distinct(&sheet, "outside")).unwrap_or_else(|e| panic!("{e}"));
+    env.write_file("outside/secret.jpg", &distinct(&sheet, "outside"));
     for (i, target) in [
         outside.join("secret.jpg"),
         PathBuf::from("/etc/passwd"),
@@ -232,14 +210,14 @@ async fn sixty_hostile_files_each_end_with_their_own_reason() {
     .enumerate()
     {
         let name = format!("MICH-V-13910{}_symlink.jpg", 20 + i);
-        std::os::unix::fs::symlink(target, drop.join(&name)).unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink(target, drop.join(&name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         cases.push(case(name, "skipped", "symbolic link"));
     }
     let hard = "MICH-V-1391030_hardlink.jpg";
-    std::fs::hard_link(outside.join("secret.jpg"), drop.join(hard)).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::hard_link(outside.join("secret.jpg"), drop.join(hard)).expect("hard-link a file from outside");
     cases.push(case(hard, "failed", "hard link"));
     // 56-57: things with an image's name that are not files.
-    std::fs::create_dir_all(drop.join("MICH-V-1391040.jpg")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(drop.join("MICH-V-1391040.jpg")).expect("a folder with an image's name");
     let fifo = drop.join("MICH-V-1391041_fifo.jpg");
     let made = std::process::Command::new("mkfifo").arg(&fifo).status();
     assert!(made.is_ok_and(|s| s.success()), "mkfifo");
@@ -265,7 +243,7 @@ async fn sixty_hostile_files_each_end_with_their_own_reason() {
     cases.push(case("MICH-V-0045678.jpg", "linked", "occid 203"));
     assert!(cases.len() >= 60, "{} cases", cases.len());
 
-    let before_outside = snapshot(&outside);
+    let before_outside = files_below(&outside);
     let rows_before = env.image_rows().await;
     let run = env.scan();
     assert!(
@@ -307,11 +285,11 @@ async fn sixty_hostile_files_each_end_with_their_own_reason() {
     }
     assert!(drop.join("MICH-V-1391040.jpg").is_dir());
     assert_eq!(
-        snapshot(&outside),
+        files_below(&outside),
         before_outside,
         "a file outside the drop folder changed"
     );
-    for (path, _) in snapshot(env.dir.path()) {
+    for (path, _) in files_below(env.dir.path()) {
         let rel = path.strip_prefix(env.dir.path()).unwrap_or(&path);
         let allowed = [
             "var/drop/",

@@ -2,6 +2,9 @@
 //! herbarium sheets (`samples/`) and real databases (a fresh MariaDB
 //! database per test, and the embedded SQLite portal).
 
+// A test that cannot set itself up says why and stops.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 /// A test body `async fn name(backend: Backend)` run once per portal kind:
 /// the embedded SQLite, MariaDB with the 3.x `media` table, and MariaDB
 /// with the older `images` table.

@@ -3,7 +3,7 @@
 //! and waiting for a locked or unreachable database.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::support::*;
 
@@ -21,11 +21,7 @@ async fn replace_updates_the_row_in_place_and_removes_old_files(backend: Backend
     env.drop_sample(FULL_1449838, "MICH-V-1390992.jpg");
     let run = env.scan();
     assert_eq!(run.code, 0, "{}", run.stdout);
-    assert!(
-        run.line_for("MICH-V-1390992.jpg").contains("replacing"),
-        "{}",
-        run.stdout
-    );
+    run.assert_line("MICH-V-1390992.jpg", "replacing");
     assert_eq!(env.media_of(201).await.len(), 1, "still one row");
     assert_eq!(
         env.count(&format!("SELECT {id} FROM {table} WHERE occid = 201")).await,
@@ -55,11 +51,7 @@ async fn skip_leaves_a_specimen_with_images_alone(backend: Backend) {
     env.drop_sample(SMALL_8, "MICH-V-1390993_b.jpg");
     let run = env.scan();
     assert_eq!(run.summary(), [0, 0, 0, 0, 1], "{}", run.stdout);
-    assert!(
-        run.line_for("MICH-V-1390993_b.jpg").contains("already has 1 image"),
-        "{}",
-        run.stdout
-    );
+    run.assert_line("MICH-V-1390993_b.jpg", "already has 1 image");
     assert_eq!(env.media_of(202).await.len(), 1);
     assert_eq!(
         env.files_under("var/drop/mich"),
@@ -85,7 +77,7 @@ async fn our_rows(env: &Env) -> Vec<(i64, String, String, String, String, i64)> 
     let rows = sqlx::query(&sql)
         .fetch_all(&mut conn)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
     rows.iter()
         .map(|r| {
             let t = |i| r.try_get::<Option<String>, _>(i).ok().flatten().unwrap_or_default();
@@ -120,20 +112,16 @@ async fn log_sink_then_load_log_gives_the_same_rows(backend: Backend) {
     drop_all(&logged);
     let run = logged.scan();
     assert_eq!(run.summary(), [3, 1, 0, 0, 0], "{}", run.stdout);
-    assert!(
-        run.line_for("MICH-V-1390992.jpg").contains("logged to"),
-        "{}",
-        run.stdout
-    );
+    run.assert_line("MICH-V-1390992.jpg", "logged to");
     assert_eq!(logged.image_rows().await, 1, "nothing written to the portal yet");
     assert_eq!(logged.files_under("var/archive/mich").len(), 3);
 
-    let load = logged.run(&["load-log", "var/links.csv", "--config", "specdrop.toml"]);
+    let load = logged.cli(&["load-log", "var/links.csv"]);
     assert_eq!(load.code, 0, "{}\n{}", load.stdout, load.stderr);
     assert_eq!(load.summary(), [3, 0, 0, 0, 0], "{}", load.stdout);
     assert_eq!(our_rows(&logged).await, our_rows(&direct).await);
 
-    let again = logged.run(&["load-log", "var/links.csv", "--config", "specdrop.toml"]);
+    let again = logged.cli(&["load-log", "var/links.csv"]);
     assert_eq!(again.code, 0);
     assert!(again.stdout.contains("already there"), "{}", again.stdout);
     assert_eq!(
@@ -155,16 +143,12 @@ async fn load_log_reports_bad_lines_by_number() {
           MICH-V,9999999,c.jpg,/imglib/c.jpg,,,,,abe,t\n\
           MICH-V,1390993,d.jpg,/imglib/d.jpg,,,notanumber,,abf,t\n",
     );
-    let run = env.run(&["load-log", "links.csv", "--config", "specdrop.toml"]);
+    let run = env.cli(&["load-log", "links.csv"]);
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert_eq!(run.summary(), [1, 1, 0, 2, 0], "{}", run.stdout);
-    assert!(
-        run.line_for("line 3").contains("\"NOPE\" is not in the config"),
-        "{}",
-        run.stdout
-    );
-    assert!(run.line_for("line 4").contains("9999999"), "{}", run.stdout);
-    assert!(run.line_for("line 5").contains("unreadable"), "{}", run.stdout);
+    run.assert_line("line 3", "\"NOPE\" is not in the config");
+    run.assert_line("line 4", "9999999");
+    run.assert_line("line 5", "unreadable");
 }
 
 #[tokio::test]
@@ -174,15 +158,12 @@ async fn retry_parked_links_files_once_their_record_exists() {
     assert_eq!(env.scan().summary(), [0, 1, 0, 0, 0]);
     env.drop_sample(SMALL_8, "MICH-V-1390995.jpg");
 
-    let mut conn = env.db().await;
-    sqlx::query("INSERT INTO omoccurrences (occid, collid, catalogNumber) VALUES (299, 2, '7654321')")
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let run = env.run(&["retry", "--parked", "--config", "specdrop.toml"]);
+    env.execute("INSERT INTO omoccurrences (occid, collid, catalogNumber) VALUES (299, 2, '7654321')")
+        .await;
+    let run = env.cli(&["retry", "--parked"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.summary(), [1, 0, 0, 0, 0], "only the parked file: {}", run.stdout);
-    assert!(run.line_for("MICH-V-7654321.jpg").contains("occid 299"));
+    run.assert_line("MICH-V-7654321.jpg", "occid 299");
     assert_eq!(
         env.files_under("var/drop/mich"),
         ["MICH-V-1390995.jpg"],
@@ -193,15 +174,11 @@ async fn retry_parked_links_files_once_their_record_exists() {
 #[tokio::test]
 async fn after_batch_procedure_runs_once_per_collection_with_work() {
     let env = Env::new(Backend::MariaDb).await;
-    let mut conn = env.db().await;
     for sql in [
         "CREATE TABLE batch_log (collid INT)",
         "CREATE PROCEDURE log_batch(IN c INT) INSERT INTO batch_log VALUES (c)",
     ] {
-        sqlx::raw_sql(sql)
-            .execute(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        env.execute(sql).await;
     }
     env.write_config("after_batch_procedure = \"log_batch\"");
     env.drop_sample(SMALL_7, "MICH-V-1390993.jpg");
@@ -226,14 +203,13 @@ async fn a_locked_table_makes_files_wait_not_fail() {
     sqlx::raw_sql("LOCK TABLES media WRITE, omoccurrences WRITE, omoccuridentifiers WRITE")
         .execute(&mut lock)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let child = Command::new(env!("CARGO_BIN_EXE_specdrop"))
-        .args(["scan", "--config", "specdrop.toml"])
-        .current_dir(env.dir.path())
+        .expect("lock the portal's tables");
+    let child = env
+        .command(&["scan", "--config", "specdrop.toml"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("start specdrop scan");
     // Wait until specdrop's lookup is queued behind our lock, seen from
     // the server's side, then let it go.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -259,8 +235,8 @@ async fn a_locked_table_makes_files_wait_not_fail() {
     sqlx::raw_sql("UNLOCK TABLES")
         .execute(&mut lock)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+        .expect("unlock the portal's tables");
+    let out = child.wait_with_output().expect("wait for specdrop scan");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("summary: 1 linked"), "{stdout}");
@@ -276,23 +252,22 @@ async fn an_unreachable_database_is_waited_for() {
     let proxied = env.db_url.replace("127.0.0.1:3306", &format!("127.0.0.1:{port}"));
     assert_ne!(proxied, env.db_url, "the test server URL must name 127.0.0.1:3306");
     env.edit_config(&env.db_url, &proxied);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_specdrop"))
-        .args(["scan", "--config", "specdrop.toml"])
-        .current_dir(env.dir.path())
+    let mut child = env
+        .command(&["scan", "--config", "specdrop.toml"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+        .expect("start specdrop scan");
+    let stderr = child.stderr.take().expect("stderr is piped");
     let mut lines = BufReader::new(stderr).lines();
     let warning = lines
         .by_ref()
         .map_while(Result::ok)
         .find(|l| l.contains("portal database unavailable"))
-        .unwrap_or_else(|| panic!("specdrop did not warn about the outage"));
+        .expect("specdrop did not warn about the outage");
     assert!(warning.contains("tries again"), "{warning}");
     let _proxy = Proxy::start(port, 3306);
-    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let out = child.wait_with_output().expect("wait for specdrop scan");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("summary: 1 linked"), "{stdout}");

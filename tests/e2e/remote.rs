@@ -13,8 +13,8 @@ struct Site {
 }
 
 fn site(pages: Vec<(&'static str, String)>) -> Site {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-    let base = format!("http://{}", listener.local_addr().unwrap_or_else(|e| panic!("{e}")));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the web server's port");
+    let base = format!("http://{}", listener.local_addr().expect("the web server's address"));
     let asked = Arc::new(Mutex::new(Vec::new()));
     let log = asked.clone();
     std::thread::spawn(move || {
@@ -73,28 +73,17 @@ async fn harvest_links_every_listed_image_and_fetches_only_listings() {
     let env = Env::new(Backend::MariaDb).await;
     let site = site(listings());
     let url = format!("{}/imglib/mich", site.base);
-    let args = [
-        "harvest",
-        url.as_str(),
-        "--collection",
-        "MICH-V",
-        "--config",
-        "specdrop.toml",
-    ];
+    let args = ["harvest", url.as_str(), "--collection", "MICH-V"];
 
-    let dry = env.run(&[&args[..], &["--dry-run"]].concat());
+    let dry = env.cli(&[&args[..], &["--dry-run"]].concat());
     assert_eq!(dry.code, 0, "{}\n{}", dry.stdout, dry.stderr);
     assert!(dry.stdout.contains("would link"), "{}", dry.stdout);
     assert_eq!(env.image_rows().await, 1, "a dry run writes nothing");
 
-    let run = env.run(&args);
+    let run = env.cli(&args);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.summary(), [2, 1, 0, 0, 1], "{}", run.stdout);
-    assert!(
-        run.line_for("IMG_0001.jpg").contains("no catalog number"),
-        "{}",
-        run.stdout
-    );
+    run.assert_line("IMG_0001.jpg", "no catalog number");
     assert!(
         run.line_for("box2/MICH-V-7654321.jpg").starts_with("parked"),
         "{}",
@@ -110,7 +99,7 @@ async fn harvest_links_every_listed_image_and_fetches_only_listings() {
         format!("{}/imglib/mich/box2/MICH-V-1390993%20b.jpg", site.base)
     );
 
-    let again = env.run(&args);
+    let again = env.cli(&args);
     assert!(again.stdout.contains("already there"), "{}", again.stdout);
     assert_eq!(env.image_rows().await, 3, "the seed's row and two links, once");
 
@@ -135,21 +124,14 @@ async fn import_links_reads_names_or_catalog_numbers_and_urls() {
           MICH-V-1390993_b.jpg,https://media.example.org/a/2.jpg,\n\
           MICH-V-1390995.jpg,ftp://media.example.org/a/3.jpg,\n",
     );
-    let run = env.run(&[
-        "import-links",
-        "mia.csv",
-        "--collection",
-        "MICH-V",
-        "--config",
-        "specdrop.toml",
-    ]);
+    let run = env.cli(&["import-links", "mia.csv", "--collection", "MICH-V"]);
     assert_eq!(run.code, 1, "the ftp row fails: {}", run.stdout);
     assert_eq!(run.summary(), [2, 0, 0, 1, 0], "{}", run.stdout);
-    assert!(run.line_for("line 4").contains("not an http(s) URL"), "{}", run.stdout);
+    run.assert_line("line 4", "not an http(s) URL");
     assert_eq!(env.media_of(202).await[0].0, "https://media.example.org/a/2.jpg");
 
     env.write_file("cat.csv", b"cat;link\n0045678;https://media.example.org/b/9.jpg\n");
-    let run = env.run(&[
+    let run = env.cli(&[
         "import-links",
         "cat.csv",
         "--collection",
@@ -158,20 +140,16 @@ async fn import_links_reads_names_or_catalog_numbers_and_urls() {
         "cat",
         "--url-column",
         "link",
-        "--config",
-        "specdrop.toml",
     ]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(env.media_of(203).await.len(), 1);
-    let missing = env.run(&[
+    let missing = env.cli(&[
         "import-links",
         "cat.csv",
         "--collection",
         "MICH-V",
         "--url-column",
         "nope",
-        "--config",
-        "specdrop.toml",
     ]);
     assert_eq!(missing.code, 2, "{}", missing.stderr);
     assert!(missing.stderr.contains("no column \"nope\""), "{}", missing.stderr);

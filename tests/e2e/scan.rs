@@ -12,8 +12,8 @@ async fn links_matched_sheets_archives_them_and_parks_the_rest(backend: Backend)
     let run = env.scan();
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.summary(), [2, 1, 0, 0, 1], "{}", run.stdout);
-    assert!(run.line_for("MICH-V-7654321.jpg").contains("no specimen"));
-    assert!(run.line_for("IMG_0001.jpg").contains("no catalog number in name"));
+    run.assert_line("MICH-V-7654321.jpg", "no specimen");
+    run.assert_line("IMG_0001.jpg", "no catalog number in name");
 
     // The full-resolution sheet: three derivatives of the right widths.
     let rows = env.media_of(201).await;
@@ -74,12 +74,7 @@ async fn the_same_content_under_a_new_name_is_not_linked_twice(backend: Backend)
     let run = env.scan();
     assert_eq!(run.code, 0);
     assert_eq!(run.summary(), [0, 0, 0, 0, 1], "{}", run.stdout);
-    assert!(
-        run.line_for("MICH-V-1390992_b.jpg")
-            .contains("duplicate of MICH-V-1390992.jpg (occid 201)"),
-        "{}",
-        run.stdout
-    );
+    run.assert_line("MICH-V-1390992_b.jpg", "duplicate of MICH-V-1390992.jpg (occid 201)");
     assert_eq!(env.media_of(201).await.len(), 1);
     assert_eq!(
         env.files_under("var/www/imglib"),
@@ -132,13 +127,9 @@ async fn bad_files_fail_alone_and_stay_where_they_are(backend: Backend) {
     let run = env.scan();
     assert_eq!(run.code, 1, "some files failed: {}", run.stdout);
     assert_eq!(run.summary(), [1, 0, 0, 2, 1], "{}", run.stdout);
-    assert!(
-        run.line_for("MICH-V-1390992.jpg").contains("incomplete"),
-        "{}",
-        run.stdout
-    );
-    assert!(run.line_for("MICH-V-1390993.jpg").contains("PNG"), "{}", run.stdout);
-    assert!(run.line_for("MICH-V-1390995.jpg").contains("empty"), "{}", run.stdout);
+    run.assert_line("MICH-V-1390992.jpg", "incomplete");
+    run.assert_line("MICH-V-1390993.jpg", "PNG");
+    run.assert_line("MICH-V-1390995.jpg", "empty");
     assert!(
         run.line_for("MICH-V-0045678.jpg").contains("occid 203"),
         "the good file still went through"
@@ -174,13 +165,10 @@ async fn dry_run_says_what_would_happen_and_writes_nothing() {
     let env = Env::new(Backend::Sqlite).await;
     env.drop_sample(SMALL_7, "MICH-V-1390993.jpg");
     env.drop_sample(SMALL_9, "MICH-V-7654321.jpg");
-    let run = env.run(&["scan", "--dry-run", "--config", "specdrop.toml"]);
+    let run = env.cli(&["scan", "--dry-run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.line_for("MICH-V-1390993.jpg")
-            .contains("would link catalog number 1390993 to occid 202")
-    );
-    assert!(run.line_for("MICH-V-7654321.jpg").contains("no specimen"));
+    run.assert_line("MICH-V-1390993.jpg", "would link catalog number 1390993 to occid 202");
+    run.assert_line("MICH-V-7654321.jpg", "no specimen");
     assert_eq!(env.files_under("var/drop/mich").len(), 2);
     assert!(env.files_under("var/www").is_empty());
     assert!(!env.path("var/state").exists(), "not even the ledger is created");
@@ -199,26 +187,14 @@ async fn config_is_global_and_config_errors_exit_2_naming_the_key() {
     );
 
     env.write_config("");
-    std::fs::write(
-        env.path("specdrop.toml"),
-        std::fs::read_to_string(env.path("specdrop.toml"))
-            .unwrap_or_default()
-            .replace(r"'^MICH-V-(\d{7})\D*'", r"'^MICH-V-\d{7}'")
-            .replace("collid = 2", "collid = 2\nunmatched = \"maybe\""),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    env.edit_config(r"'^MICH-V-(\d{7})\D*'", r"'^MICH-V-\d{7}'");
+    env.edit_config("collid = 2", "collid = 2\nunmatched = \"maybe\"");
     let run = env.scan();
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("unmatched"), "{}", run.stderr);
 
     env.write_config("");
-    std::fs::write(
-        env.path("specdrop.toml"),
-        std::fs::read_to_string(env.path("specdrop.toml"))
-            .unwrap_or_default()
-            .replace(r"'^MICH-V-(\d{7})\D*'", r"'^MICH-V-\d{7}'"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    env.edit_config(r"'^MICH-V-(\d{7})\D*'", r"'^MICH-V-\d{7}'");
     let run = env.scan();
     assert_eq!(run.code, 2);
     assert!(
@@ -235,12 +211,7 @@ async fn config_is_global_and_config_errors_exit_2_naming_the_key() {
 #[tokio::test]
 async fn a_missing_sqlite_portal_is_created_and_an_unknown_collid_is_named() {
     let env = Env::new(Backend::Sqlite).await;
-    let text = std::fs::read_to_string(env.path("specdrop.toml")).unwrap_or_default();
-    std::fs::write(
-        env.path("specdrop.toml"),
-        text.replace(&env.db_url, "sqlite://var/new-portal.db"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    env.edit_config(&env.db_url, "sqlite://var/new-portal.db");
     let run = env.scan();
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
@@ -256,13 +227,13 @@ async fn a_missing_sqlite_portal_is_created_and_an_unknown_collid_is_named() {
 
 #[tokio::test]
 async fn demo_runs_on_a_fresh_folder() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("tempdir");
     let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_specdrop"))
+        specdrop_command()
             .args(args)
             .current_dir(dir.path())
             .output()
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("run specdrop demo")
     };
     for _ in 0..2 {
         let out = run(&["demo"]);
@@ -290,8 +261,8 @@ async fn demo_runs_on_a_fresh_folder() {
             "the parked sheet is on the page:\n{page}"
         );
     }
-    std::fs::create_dir_all(dir.path().join("mine")).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(dir.path().join("mine/keep.txt"), b"x").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(dir.path().join("mine")).expect("create a folder of the user's");
+    std::fs::write(dir.path().join("mine/keep.txt"), b"x").expect("write a file of the user's");
     let out = run(&["demo", "--dir", "mine"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -312,7 +283,7 @@ async fn several_images_of_one_specimen_follow_name_order(backend: Backend) {
     let rows: Vec<(String, i64)> = sqlx::query_as(&sql)
         .fetch_all(&mut conn)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
     let mut by_sequence = rows.clone();
     by_sequence.sort_by_key(|r| r.1);
     let names: Vec<&str> = by_sequence.iter().map(|r| r.0.as_str()).collect();
@@ -396,11 +367,11 @@ fn tiny_png() -> Vec<u8> {
     let mut out = Vec::new();
     let mut encoder = png::Encoder::new(&mut out, 300, 450);
     encoder.set_color(png::ColorType::Rgb);
-    let mut writer = encoder.write_header().unwrap_or_else(|e| panic!("{e}"));
+    let mut writer = encoder.write_header().expect("a PNG header");
     writer
         .write_image_data(&vec![200u8; 300 * 450 * 3])
-        .unwrap_or_else(|e| panic!("{e}"));
-    writer.finish().unwrap_or_else(|e| panic!("{e}"));
+        .expect("the PNG's pixels");
+    writer.finish().expect("finish the PNG");
     out
 }
 
@@ -411,11 +382,7 @@ async fn archive_masters_are_refused_and_png_taken_when_configured() {
     env.write_file("var/drop/mich/MICH-V-1390995.png", &tiny_png());
     let run = env.scan();
     assert_eq!(run.code, 1, "{}", run.stdout);
-    assert!(
-        run.line_for("MICH-V-1390993.tif").contains("archive format"),
-        "{}",
-        run.stdout
-    );
+    run.assert_line("MICH-V-1390993.tif", "archive format");
     assert!(
         run.stdout.lines().all(|l| !l.contains(".png")),
         "PNG is not taken by default: {}",

@@ -3,7 +3,7 @@
 //! config file, and the modes of what is written.
 
 use std::io::{Read as _, Write as _};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
 
@@ -54,7 +54,7 @@ unmatched = "parkk"
         )
         .as_bytes(),
     );
-    let run = env.run(&["check", "--config", "specdrop.toml"]);
+    let run = env.cli(&["check"]);
     assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
     for expected in [
         "5 problems",
@@ -78,7 +78,7 @@ async fn check_says_what_each_waiting_file_would_become_and_writes_nothing() {
     let env = Env::new(Backend::MariaDb).await;
     three_waiting(&env);
     let rows_before = env.image_rows().await;
-    let run = env.run(&["check", "--config", "specdrop.toml"]);
+    let run = env.cli(&["check"]);
     assert_eq!(run.code, 1, "a file would fail:\n{}\n{}", run.stdout, run.stderr);
     let row = |file: &str| {
         run.stdout
@@ -104,8 +104,8 @@ async fn check_says_what_each_waiting_file_would_become_and_writes_nothing() {
     assert!(!env.path("var/drop/mich/_specdrop").exists(), "check writes no report");
     assert!(!env.path("var/www").exists());
 
-    std::fs::remove_file(env.path("var/drop/mich/MICH-V-0045678.jpg")).unwrap_or_else(|e| panic!("{e}"));
-    let run = env.run(&["check", "--config", "specdrop.toml"]);
+    std::fs::remove_file(env.path("var/drop/mich/MICH-V-0045678.jpg")).expect("remove the failing file");
+    let run = env.cli(&["check"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("all good"), "{}", run.stdout);
 }
@@ -117,7 +117,7 @@ async fn check_names_an_unreachable_database_and_a_folder_that_cannot_be_made() 
     let port = free_port();
     env.edit_config(&env.db_url.clone(), &format!("mysql://root@127.0.0.1:{port}/test"));
     env.edit_config("root = \"var/www/imglib\"", "root = \"var/not-a-folder/imglib\"");
-    let run = env.run(&["check", "--config", "specdrop.toml"]);
+    let run = env.cli(&["check"]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("2 problem(s)"), "{}", run.stdout);
     let line = |key: &str| {
@@ -134,7 +134,7 @@ async fn check_names_an_unreachable_database_and_a_folder_that_cannot_be_made() 
 #[tokio::test]
 async fn status_is_zero_before_anything_ran_and_counts_after_a_scan() {
     let env = Env::new(Backend::Sqlite).await;
-    let run = env.run(&["status", "--json", "--config", "specdrop.toml"]);
+    let run = env.cli(&["status", "--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let status = json(&run.stdout);
     assert!(status["daemon"].is_null());
@@ -145,7 +145,7 @@ async fn status_is_zero_before_anything_ran_and_counts_after_a_scan() {
 
     three_waiting(&env);
     assert_eq!(env.scan().summary(), [1, 1, 0, 1, 0]);
-    let status = json(&env.run(&["status", "--json", "--config", "specdrop.toml"]).stdout);
+    let status = json(&env.cli(&["status", "--json"]).stdout);
     for (outcome, n) in [("linked", 1), ("parked", 1), ("failed", 1), ("skipped", 0)] {
         assert_eq!(status["total"][outcome], n, "{outcome}: {status}");
         assert_eq!(status["today"][outcome], n, "{outcome}: {status}");
@@ -165,7 +165,7 @@ async fn status_is_zero_before_anything_ran_and_counts_after_a_scan() {
             .is_some_and(|s| s.ends_with("MICH-V-0045678.jpg"))
     );
 
-    let human = env.run(&["status", "--config", "specdrop.toml"]);
+    let human = env.cli(&["status"]);
     assert!(
         human.stdout.contains("total:    1 linked, 1 parked"),
         "{}",
@@ -177,26 +177,21 @@ async fn status_is_zero_before_anything_ran_and_counts_after_a_scan() {
 async fn status_while_the_daemon_runs_shows_it() {
     let env = Env::new(Backend::Sqlite).await;
     env.quick_watch("");
-    let mut daemon = env.start_daemon(&[]);
-    daemon.wait_for("watching", SOON);
+    let mut daemon = env.start_watching();
     env.drop_sample(SMALL_7, "MICH-V-1390993.jpg");
     daemon.wait_for("MICH-V-1390993.jpg:", SOON);
     // The daemon writes its status every few seconds.
-    let deadline = Instant::now() + SOON;
-    let status = loop {
-        let status = json(&env.run(&["status", "--json", "--config", "specdrop.toml"]).stdout);
-        if status["daemon"]["since_start"]["linked"] == 1 || Instant::now() > deadline {
-            break status;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let status = poll(
+        SOON,
+        || json(&env.cli(&["status", "--json"]).stdout),
+        |status| status["daemon"]["since_start"]["linked"] == 1,
+    );
     assert_eq!(status["daemon"]["running"], true, "{status}");
     assert_eq!(status["daemon"]["pid"], daemon.pid(), "{status}");
     assert_eq!(status["daemon"]["since_start"]["linked"], 1, "{status}");
     assert_eq!(status["total"]["linked"], 1, "{status}");
-    let (code, _, _) = daemon.stop(Duration::from_secs(10));
-    assert_eq!(code, Some(0));
-    let status = json(&env.run(&["status", "--json", "--config", "specdrop.toml"]).stdout);
+    daemon.stop_cleanly();
+    let status = json(&env.cli(&["status", "--json"]).stdout);
     assert_eq!(status["daemon"]["running"], false, "{status}");
 }
 
@@ -208,7 +203,7 @@ fn day_file(dir: &std::path::Path) -> String {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .find(|n| n.len() == 14 && n.ends_with(".csv") && n.starts_with("20"))
         .unwrap_or_else(|| panic!("no day file in {}", dir.display()));
-    std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{e}"))
+    std::fs::read_to_string(dir.join(&name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 #[tokio::test]
@@ -246,7 +241,7 @@ async fn the_imaging_teams_report_lists_every_file_and_is_never_taken_as_an_arri
     assert!(row("MICH-V-9999999.jpg").contains(",parked,no specimen"), "{day}");
     assert!(row("MICH-V-0045678.jpg").contains(",failed,"), "{day}");
 
-    let waiting = std::fs::read_to_string(dir.join("waiting.csv")).unwrap_or_else(|e| panic!("{e}"));
+    let waiting = std::fs::read_to_string(dir.join("waiting.csv")).expect("read the report's waiting.csv");
     assert_eq!(
         waiting.lines().count(),
         3,
@@ -254,7 +249,7 @@ async fn the_imaging_teams_report_lists_every_file_and_is_never_taken_as_an_arri
     );
     assert!(waiting.contains("MICH-V-9999999.jpg") && waiting.contains("MICH-V-0045678.jpg"));
     assert!(!waiting.contains("1390993"));
-    let page = std::fs::read_to_string(dir.join("index.html")).unwrap_or_else(|e| panic!("{e}"));
+    let page = std::fs::read_to_string(dir.join("index.html")).expect("read the report's index.html");
     assert!(
         page.contains("Waiting: 2 file(s)") && page.contains("MICH-V-9999999.jpg"),
         "{page}"
@@ -263,11 +258,11 @@ async fn the_imaging_teams_report_lists_every_file_and_is_never_taken_as_an_arri
 
     // The report's own CSV files are not skeletal data to apply, and a
     // resolved file leaves the waiting list.
-    std::fs::remove_file(env.path("var/drop/mich/MICH-V-0045678.jpg")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(env.path("var/drop/mich/MICH-V-0045678.jpg")).expect("remove the failing file");
     let again = env.scan();
     assert_eq!(again.summary(), [0, 1, 0, 0, 0], "{}", again.stdout);
     assert!(!again.stdout.contains("_specdrop"), "{}", again.stdout);
-    let waiting = std::fs::read_to_string(dir.join("waiting.csv")).unwrap_or_else(|e| panic!("{e}"));
+    let waiting = std::fs::read_to_string(dir.join("waiting.csv")).expect("read the report's waiting.csv");
     assert_eq!(waiting.lines().count(), 2, "{waiting}");
 }
 
@@ -280,18 +275,14 @@ async fn the_daemon_skips_its_report_folder_and_serves_metrics() {
         "[database]",
         &format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n[database]"),
     );
-    let mut daemon = env.start_daemon(&[]);
-    daemon.wait_for("watching", SOON);
+    let mut daemon = env.start_watching();
     env.drop_sample(SMALL_7, "MICH-V-1390993.jpg");
     env.drop_sample(SMALL_8, "MICH-V-9999999.jpg");
     daemon.reports_for(&["MICH-V-1390993.jpg", "MICH-V-9999999.jpg"], SOON);
     // The report is written within a status tick; anything the watcher
     // took from it would show up as an outcome line.
     let dir = env.path("var/drop/mich/_specdrop");
-    let deadline = Instant::now() + SOON;
-    while !dir.join("index.html").exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    poll(SOON, || dir.join("index.html").exists(), |exists| *exists);
     assert!(day_file(&dir).contains("MICH-V-1390993.jpg"));
     let quiet = daemon.lines_for(Duration::from_secs(3));
     assert!(quiet.iter().all(|l| !l.contains("_specdrop")), "{quiet:?}");
@@ -318,19 +309,21 @@ async fn the_daemon_skips_its_report_folder_and_serves_metrics() {
         .sum();
     assert_eq!(written, on_disk, "{body}");
     assert!(http_get(port, "/nothing").starts_with("HTTP/1.1 404"));
-    let (code, _, _) = daemon.stop(Duration::from_secs(10));
-    assert_eq!(code, Some(0));
+    daemon.stop_cleanly();
 }
 
 /// The whole response for `path`, or its body for `/metrics`.
 fn http_get(port: u16, path: &str) -> String {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| panic!("{e}"));
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| panic!("metrics port {port}: {e}"));
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap_or_else(|e| panic!("{e}"));
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap_or_else(|e| panic!("{e}"));
+        .expect("a read timeout on the metrics connection");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap_or_else(|e| panic!("GET {path}: {e}"));
     let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap_or_else(|e| panic!("{e}"));
+    stream
+        .read_to_string(&mut response)
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
     if path == "/metrics" {
         assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
         return response
@@ -372,20 +365,20 @@ async fn outcomes_reach_the_journal_with_their_fields() {
         run.stdout
     );
 
-    let deadline = Instant::now() + SOON;
-    let entry = loop {
+    let journal = || {
         let out = std::process::Command::new("journalctl")
             .args(["-o", "json", "--no-pager", "SYSLOG_IDENTIFIER=specdrop"])
             .arg(format!("FILE={unique}"))
             .output()
-            .unwrap_or_else(|e| panic!("journalctl: {e}"));
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        if let Some(line) = text.lines().next() {
-            break json(line);
-        }
-        assert!(Instant::now() < deadline, "no journal entry for {unique}");
-        std::thread::sleep(Duration::from_millis(100));
+            .expect("run journalctl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
     };
+    let text = poll(SOON, journal, |text| text.lines().next().is_some());
+    let entry = json(
+        text.lines()
+            .next()
+            .unwrap_or_else(|| panic!("no journal entry for {unique}")),
+    );
     assert_eq!(entry["OUTCOME"], "linked", "{entry}");
     assert_eq!(entry["COLLECTION"], "MICH-V", "{entry}");
     assert_eq!(entry["CATALOG_NUMBER"], "1390993", "{entry}");
@@ -408,26 +401,8 @@ async fn outcomes_reach_the_journal_with_their_fields() {
     assert_eq!(entry["PRIORITY"], "5", "info is notice (5): {entry}");
 }
 
-#[tokio::test]
-async fn the_systemd_dropin_opens_exactly_the_configured_folders() {
-    let env = Env::new(Backend::Sqlite).await;
-    let run = env.run(&["systemd-dropin", "--config", "specdrop.toml"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let line = run
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("ReadWritePaths="))
-        .unwrap_or_else(|| panic!("{}", run.stdout));
-    let mut paths: Vec<&str> = line.split(' ').collect();
-    paths.sort_unstable();
-    let base = env.dir.path();
-    // The SQLite portal lives in the test folder itself, which holds all
-    // the others: one path covers them.
-    assert_eq!(paths, [base.display().to_string()], "{}", run.stdout);
-    assert!(run.stdout.contains("[Service]"));
-
-    env.edit_config(&env.db_url.clone(), "mysql://root@127.0.0.1:3306/test");
-    let run = env.run(&["systemd-dropin", "--config", "specdrop.toml"]);
+/// The drop-in's `ReadWritePaths=`, sorted.
+fn read_write_paths(run: &Run) -> Vec<String> {
     let line = run
         .stdout
         .lines()
@@ -435,6 +410,24 @@ async fn the_systemd_dropin_opens_exactly_the_configured_folders() {
         .unwrap_or_else(|| panic!("{}", run.stdout));
     let mut paths: Vec<String> = line.split(' ').map(str::to_string).collect();
     paths.sort_unstable();
+    paths
+}
+
+#[tokio::test]
+async fn the_systemd_dropin_opens_exactly_the_configured_folders() {
+    let env = Env::new(Backend::Sqlite).await;
+    let run = env.cli(&["systemd-dropin"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let paths = read_write_paths(&run);
+    let base = env.dir.path();
+    // The SQLite portal lives in the test folder itself, which holds all
+    // the others: one path covers them.
+    assert_eq!(paths, [base.display().to_string()], "{}", run.stdout);
+    assert!(run.stdout.contains("[Service]"));
+
+    env.edit_config(&env.db_url.clone(), "mysql://root@127.0.0.1:3306/test");
+    let run = env.cli(&["systemd-dropin"]);
+    let paths = read_write_paths(&run);
     let want: Vec<String> = ["var/archive/mich", "var/drop/mich", "var/state", "var/www/imglib"]
         .iter()
         .map(|p| base.join(p).display().to_string())
@@ -458,17 +451,16 @@ async fn the_database_url_can_come_from_a_file_or_the_environment() {
     // The environment wins over a wrong file.
     env.write_file("secret/db-url", b"mysql://nobody:wrong@127.0.0.1:1/none\n");
     env.drop_sample(SMALL_8, "MICH-V-0045678.jpg");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_specdrop"))
-        .args(["scan", "--config", "specdrop.toml"])
-        .current_dir(env.dir.path())
+    let output = env
+        .command(&["scan", "--config", "specdrop.toml"])
         .env("SPECDROP_DATABASE_URL", &url)
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("run specdrop scan");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("summary: 1 linked"), "{stdout}");
 
     env.write_file("secret/db-url", b"");
-    let run = env.run(&["check", "--config", "specdrop.toml"]);
+    let run = env.cli(&["check"]);
     assert_eq!(run.code, 2);
     assert!(
         run.stdout.contains("database.url_file") && run.stdout.contains("is empty"),
@@ -483,12 +475,12 @@ async fn derivatives_get_the_configured_modes_whatever_the_umask() {
     let env = Env::new(Backend::Sqlite).await;
     env.drop_sample(SMALL_7, "MICH-V-1390993.jpg");
     let run = |dir: &std::path::Path| {
-        std::process::Command::new("sh")
+        without_specdrop_env(std::process::Command::new("sh"))
             .args(["-c", "umask 077 && exec \"$0\" scan --config specdrop.toml"])
             .arg(env!("CARGO_BIN_EXE_specdrop"))
             .current_dir(dir)
             .output()
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("run specdrop scan under umask 077")
     };
     assert!(run(env.dir.path()).status.success());
     let mode = |p: std::path::PathBuf| std::fs::metadata(&p).map_or(0, |m| m.permissions().mode() & 0o777);

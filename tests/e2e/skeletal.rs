@@ -82,13 +82,7 @@ async fn a_dropped_file_creates_fills_and_reports_by_line(backend: Backend) {
     let before = env.count("SELECT COUNT(*) FROM omoccurrences").await;
     env.write_file("var/drop/mich/batch1.csv", file.as_bytes());
     let again = env.scan();
-    assert!(
-        again
-            .line_for("batch1.csv")
-            .contains("0 created, 0 filled, 2 unchanged"),
-        "{}",
-        again.stdout
-    );
+    again.assert_line("batch1.csv", "0 created, 0 filled, 2 unchanged");
     assert_eq!(env.count("SELECT COUNT(*) FROM omoccurrences").await, before);
 }
 on_every_backend!(a_dropped_file_creates_fills_and_reports_by_line);
@@ -123,14 +117,8 @@ async fn associated_media_links_each_url(backend: Backend) {
                 1390992,https://images.example.org/a/1390992.jpg | https://images.example.org/a/1390992_b.jpg\n\
                 1390993,ftp://nope/x.jpg\n";
     env.write_file("links.csv", file.as_bytes());
-    let run = env.run(&[
-        "import-skeletal",
-        "links.csv",
-        "--collection",
-        "MICH-V",
-        "--config",
-        "specdrop.toml",
-    ]);
+    let import = ["import-skeletal", "links.csv", "--collection", "MICH-V"];
+    let run = env.cli(&import);
     assert_eq!(run.code, 1, "the ftp row is rejected: {}", run.stdout);
     assert!(
         run.stdout
@@ -144,14 +132,7 @@ async fn associated_media_links_each_url(backend: Backend) {
     assert_eq!(rows[0].0, rows[0].2, "url and originalUrl are the link");
     assert!(rows[0].1.is_empty(), "no thumbnail is made for a remote image");
     // Applying the file again links nothing twice.
-    let again = env.run(&[
-        "import-skeletal",
-        "links.csv",
-        "--collection",
-        "MICH-V",
-        "--config",
-        "specdrop.toml",
-    ]);
+    let again = env.cli(&import);
     assert!(again.stdout.contains("0 image link(s)"), "{}", again.stdout);
     assert_eq!(env.media_of(201).await.len(), 2);
 }
@@ -161,21 +142,14 @@ on_every_backend!(associated_media_links_each_url);
 async fn overwrite_replaces_curated_values_only_when_asked() {
     let env = Env::new(Backend::MariaDb).await;
     env.write_file("f.csv", b"catalogNumber,family\n1390993,Juncaceae\n");
-    let args = [
-        "import-skeletal",
-        "f.csv",
-        "--collection",
-        "MICH-V",
-        "--config",
-        "specdrop.toml",
-    ];
-    assert_eq!(env.run(&args).code, 0);
+    let args = ["import-skeletal", "f.csv", "--collection", "MICH-V"];
+    assert_eq!(env.cli(&args).code, 0);
     assert_eq!(
         text_of(&env, "SELECT family FROM omoccurrences WHERE occid = 202").await,
         "Cyperaceae"
     );
     env.write_config("skeletal = { overwrite = true }");
-    let run = env.run(&args);
+    let run = env.cli(&args);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(run.stdout.contains("occid 202: family"), "{}", run.stdout);
     assert_eq!(
@@ -193,14 +167,7 @@ async fn windows_1252_files_are_read_and_bad_values_named() {
     file.extend_from_slice("x".repeat(50).as_bytes());
     file.push(b'\n');
     env.write_file("w.txt", &file);
-    let run = env.run(&[
-        "import-skeletal",
-        "w.txt",
-        "--collection",
-        "MICH-V",
-        "--config",
-        "specdrop.toml",
-    ]);
+    let run = env.cli(&["import-skeletal", "w.txt", "--collection", "MICH-V"]);
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(run.stdout.contains("read as Windows-1252"), "{}", run.stdout);
     assert!(
@@ -222,14 +189,7 @@ async fn windows_1252_files_are_read_and_bad_values_named() {
         .await,
         "São Paulo"
     );
-    let bad = env.run(&[
-        "import-skeletal",
-        "w.txt",
-        "--collection",
-        "NOPE",
-        "--config",
-        "specdrop.toml",
-    ]);
+    let bad = env.cli(&["import-skeletal", "w.txt", "--collection", "NOPE"]);
     assert_eq!(bad.code, 2);
 }
 
@@ -242,11 +202,7 @@ async fn a_tab_separated_file_in_the_drop_folder_is_applied() {
     );
     let run = env.scan();
     assert_eq!(run.code, 0, "{}", run.stdout);
-    assert!(
-        run.line_for("day1/batch.TAB").contains("0 created, 1 filled"),
-        "{}",
-        run.stdout
-    );
+    run.assert_line("day1/batch.TAB", "0 created, 1 filled");
     assert_eq!(
         text_of(
             &env,

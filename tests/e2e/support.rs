@@ -1,8 +1,10 @@
 //! A temporary specdrop installation: config, folders, portal database,
 //! and helpers that read like the behaviour under test.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use sqlx::{AnyConnection, Connection, Row};
 
@@ -13,6 +15,9 @@ pub const FULL_1449838: &str = "herb00ic_1449838_MICH-V-1449838_MICH-V-1449838_3
 pub const SMALL_7: &str = "LM_Validate_LowRes_7.jpg";
 pub const SMALL_8: &str = "LM_Validate_LowRes_8.jpg";
 pub const SMALL_9: &str = "LM_Validate_LowRes_9.jpg";
+
+/// How long `specdrop run` may take to start watching its drop folders.
+const READY: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -25,6 +30,59 @@ pub enum Backend {
 pub fn sample(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples").join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("sample {} missing: {e}", path.display()))
+}
+
+/// `command` without any `SPECDROP_*` variable of this process: an
+/// exported `SPECDROP_DATABASE_URL` must not point the suite at a real
+/// portal. Every spawn of the binary goes through here; a test sets the
+/// variables it means with `.env` afterwards.
+pub fn without_specdrop_env(mut command: Command) -> Command {
+    for (name, _) in std::env::vars_os() {
+        if name.as_encoded_bytes().starts_with(b"SPECDROP_") {
+            command.env_remove(&name);
+        }
+    }
+    command
+}
+
+/// The built `specdrop` binary, without this process's `SPECDROP_*`
+/// variables.
+pub fn specdrop_command() -> Command {
+    without_specdrop_env(Command::new(env!("CARGO_BIN_EXE_specdrop")))
+}
+
+/// Ask `probe` every 100 ms until `done` holds for its answer or `within`
+/// has passed; the last answer either way (the caller asserts on it).
+pub fn poll<T>(within: Duration, mut probe: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        let answer = probe();
+        if done(&answer) || Instant::now() >= deadline {
+            return answer;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Every file below `dir` (hidden ones too, links not followed) with its
+/// size.
+pub fn files_below(dir: &Path) -> BTreeMap<PathBuf, u64> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() {
+                todo.push(path);
+            } else {
+                out.insert(path, meta.len());
+            }
+        }
+    }
+    out
 }
 
 /// Width and height from a JPEG's SOF marker, read independently of
@@ -94,21 +152,27 @@ impl Run {
             .find(|l| l.contains(&format!(" {file}:")))
             .unwrap_or_else(|| panic!("no line for {file} in:\n{}", self.stdout))
     }
+
+    /// Assert that the report line of `file` contains `piece`.
+    #[track_caller]
+    pub fn assert_line(&self, file: &str, piece: &str) {
+        assert!(self.line_for(file).contains(piece), "{}", self.stdout);
+    }
 }
 
 impl Env {
     pub async fn new(backend: Backend) -> Env {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let dir = tempfile::tempdir().expect("tempdir");
         let (db_url, mariadb) = match backend {
             Backend::Sqlite => {
                 let url = format!("sqlite://{}", dir.path().join("portal.db").display());
                 let portal = specdrop_mapper::Portal::connect(&url, specdrop_mapper::SchemaChoice::Auto)
                     .await
-                    .unwrap_or_else(|e| panic!("{e}"));
+                    .expect("create the SQLite portal");
                 portal
                     .execute_script(crate::mariadb::SEED)
                     .await
-                    .unwrap_or_else(|e| panic!("{e}"));
+                    .expect("seed the SQLite portal");
                 portal.close().await;
                 (url, None)
             }
@@ -135,7 +199,7 @@ impl Env {
         self.dir.path().join(rel)
     }
 
-    /// The config of DESIGN.md's minimal shape; `collection_extra` is added
+    /// The minimal config (README.md's example); `collection_extra` is added
     /// to the `[[collection]]` table.
     pub fn write_config(&self, collection_extra: &str) {
         let text = format!(
@@ -174,33 +238,54 @@ archive = "var/archive/mich"
         self.write_file(&format!("var/drop/mich/{name}"), &sample(sample_name));
     }
 
+    /// The binary with `args`, in the installation's folder, without this
+    /// process's `SPECDROP_*` variables.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = specdrop_command();
+        command.args(args).current_dir(self.dir.path());
+        command
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_specdrop"))
-            .args(args)
-            .current_dir(self.dir.path())
+        let output = self
+            .command(args)
             .env_remove("RUST_LOG")
             .output()
-            .unwrap_or_else(|e| panic!("running specdrop: {e}"));
+            .expect("run the specdrop binary");
         Run::from(output)
     }
 
+    /// `specdrop ARGS --config specdrop.toml`.
+    pub fn cli(&self, args: &[&str]) -> Run {
+        self.run(&[args, &["--config", "specdrop.toml"]].concat())
+    }
+
     pub fn scan(&self) -> Run {
-        self.run(&["scan", "--config", "specdrop.toml"])
+        self.cli(&["scan"])
     }
 
     /// The config file's text with `from` replaced by `to`.
     pub fn edit_config(&self, from: &str, to: &str) {
         let path = self.path("specdrop.toml");
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+        let text = std::fs::read_to_string(&path).expect("read specdrop.toml");
         assert!(text.contains(from), "{from:?} not in the config");
-        std::fs::write(&path, text.replace(from, to)).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&path, text.replace(from, to)).expect("write specdrop.toml");
     }
 
     pub async fn db(&self) -> AnyConnection {
         sqlx::any::install_default_drivers();
         AnyConnection::connect(&self.db_url)
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("connect to the test portal")
+    }
+
+    /// Run `sql` (one or more statements) on the portal.
+    pub async fn execute(&self, sql: &str) {
+        let mut conn = self.db().await;
+        sqlx::raw_sql(sql)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
@@ -216,9 +301,7 @@ archive = "var/archive/mich"
     pub async fn ledger(&self) -> sqlx::SqliteConnection {
         use sqlx::Connection as _;
         let url = format!("sqlite://{}", self.path("var/state/ledger.db").display());
-        sqlx::SqliteConnection::connect(&url)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
+        sqlx::SqliteConnection::connect(&url).await.expect("open the ledger")
     }
 
     /// Claims in the ledger not yet settled (claims.rs).
@@ -227,9 +310,9 @@ archive = "var/archive/mich"
         sqlx::query("SELECT COUNT(*) FROM writing")
             .fetch_one(&mut ledger)
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("count the ledger's claims")
             .try_get(0)
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("a count")
     }
 
     /// The image table and its id column.
@@ -254,7 +337,7 @@ archive = "var/archive/mich"
             .bind(occid)
             .fetch_all(&mut conn)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
         rows.iter()
             .map(|r| {
                 let t = |i: usize| r.try_get::<Option<String>, _>(i).ok().flatten().unwrap_or_default();
@@ -306,11 +389,8 @@ archive = "var/archive/mich"
 
 /// A port on 127.0.0.1 that nothing listens on (at the moment of asking).
 pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"))
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port on 127.0.0.1");
+    listener.local_addr().map(|a| a.port()).expect("the bound address")
 }
 
 /// A TCP forwarder from 127.0.0.1:`from` to 127.0.0.1:`to`, for as long as
@@ -326,8 +406,9 @@ impl Proxy {
     pub fn start(from: u16, to: u16) -> Proxy {
         use std::sync::atomic::{AtomicBool, Ordering};
         let bind = move || {
-            let listener = std::net::TcpListener::bind(("127.0.0.1", from)).unwrap_or_else(|e| panic!("{e}"));
-            listener.set_nonblocking(true).unwrap_or_else(|e| panic!("{e}"));
+            let listener =
+                std::net::TcpListener::bind(("127.0.0.1", from)).unwrap_or_else(|e| panic!("proxy port {from}: {e}"));
+            listener.set_nonblocking(true).expect("a non-blocking listener");
             listener
         };
         let mut listener = Some(bind());
@@ -348,7 +429,7 @@ impl Proxy {
                     _ => {}
                 }
                 let Some(open) = &listener else {
-                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    std::thread::sleep(Duration::from_millis(10));
                     continue;
                 };
                 match open.accept() {
@@ -367,7 +448,7 @@ impl Proxy {
                         std::thread::spawn(move || std::io::copy(&mut s2, &mut c2));
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(std::time::Duration::from_millis(10));
+                        std::thread::sleep(Duration::from_millis(10));
                     }
                     Err(_) => break,
                 }
@@ -419,22 +500,23 @@ impl Env {
         );
     }
 
+    /// `specdrop run`, with `env` added to its environment, its output
+    /// read line by line from the start.
     pub fn start_daemon(&self, env: &[(&str, &str)]) -> Daemon {
         use std::io::BufRead;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_specdrop"))
-            .args(["run", "--config", "specdrop.toml"])
-            .current_dir(self.dir.path())
+        let mut child = self
+            .command(&["run", "--config", "specdrop.toml"])
             .env_remove("NOTIFY_SOCKET")
             .env_remove("RUST_LOG")
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("starting specdrop run: {e}"));
+            .expect("start specdrop run");
         let (tx, lines) = std::sync::mpsc::channel();
         let streams: [Box<dyn std::io::Read + Send>; 2] = [
-            Box::new(child.stdout.take().unwrap_or_else(|| panic!("no stdout"))),
-            Box::new(child.stderr.take().unwrap_or_else(|| panic!("no stderr"))),
+            Box::new(child.stdout.take().expect("stdout is piped")),
+            Box::new(child.stderr.take().expect("stderr is piped")),
         ];
         for stream in streams {
             let tx = tx.clone();
@@ -452,6 +534,13 @@ impl Env {
             seen: Vec::new(),
         }
     }
+
+    /// `specdrop run`, once it says that it is watching its drop folders.
+    pub fn start_watching(&self) -> Daemon {
+        let mut daemon = self.start_daemon(&[]);
+        daemon.wait_for("watching", READY);
+        daemon
+    }
 }
 
 impl Daemon {
@@ -460,10 +549,10 @@ impl Daemon {
     }
 
     /// The first line from now on containing `needle`.
-    pub fn wait_for(&mut self, needle: &str, within: std::time::Duration) -> String {
-        let deadline = std::time::Instant::now() + within;
+    pub fn wait_for(&mut self, needle: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
         loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
                     self.seen.push(line.clone());
@@ -481,11 +570,11 @@ impl Daemon {
 
     /// The report line of each file in `files` (seen before or arriving
     /// within `within`), in the order of `files`.
-    pub fn reports_for(&mut self, files: &[&str], within: std::time::Duration) -> Vec<String> {
-        let deadline = std::time::Instant::now() + within;
+    pub fn reports_for(&mut self, files: &[&str], within: Duration) -> Vec<String> {
+        let deadline = Instant::now() + within;
         let find = |seen: &[String], file: &str| seen.iter().find(|l| l.contains(&format!(" {file}:"))).cloned();
         while files.iter().any(|f| find(&self.seen, f).is_none()) {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) => self.seen.push(line),
                 Err(_) => panic!(
@@ -499,12 +588,12 @@ impl Daemon {
 
     /// Lines arriving within `quiet` (a bounded look for something that
     /// must not happen).
-    pub fn lines_for(&mut self, quiet: std::time::Duration) -> Vec<String> {
-        let deadline = std::time::Instant::now() + quiet;
+    pub fn lines_for(&mut self, quiet: Duration) -> Vec<String> {
+        let deadline = Instant::now() + quiet;
         let mut got = Vec::new();
         while let Ok(line) = self
             .lines
-            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
         {
             self.seen.push(line.clone());
             got.push(line);
@@ -516,7 +605,7 @@ impl Daemon {
         let status = Command::new("kill")
             .args([format!("-{name}"), self.pid().to_string()])
             .status()
-            .unwrap_or_else(|e| panic!("kill: {e}"));
+            .expect("run kill");
         assert!(status.success(), "kill -{name} failed");
     }
 
@@ -533,7 +622,7 @@ impl Daemon {
     }
 
     /// The next line, if one arrives within `within`.
-    pub fn next_line(&mut self, within: std::time::Duration) -> Option<String> {
+    pub fn next_line(&mut self, within: Duration) -> Option<String> {
         let line = self.lines.recv_timeout(within).ok()?;
         self.seen.push(line.clone());
         Some(line)
@@ -544,29 +633,36 @@ impl Daemon {
     pub fn kill_hard(mut self) -> Vec<String> {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.lines_for(std::time::Duration::from_millis(100));
+        self.lines_for(Duration::from_millis(100));
         std::mem::take(&mut self.seen)
     }
 
+    /// SIGTERM; the daemon must exit with status 0 within 10 s.
+    #[track_caller]
+    pub fn stop_cleanly(self) {
+        let (code, _, _) = self.stop(Duration::from_secs(10));
+        assert_eq!(code, Some(0));
+    }
+
     /// SIGTERM, then wait (at most `within`) for the exit code.
-    pub fn stop(mut self, within: std::time::Duration) -> (Option<i32>, std::time::Duration, Vec<String>) {
-        let asked = std::time::Instant::now();
+    pub fn stop(mut self, within: Duration) -> (Option<i32>, Duration, Vec<String>) {
+        let asked = Instant::now();
         self.signal("TERM");
         let deadline = asked + within;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 let took = asked.elapsed();
-                let rest = self.lines_for(std::time::Duration::from_millis(200));
+                let rest = self.lines_for(Duration::from_millis(200));
                 return (status.code(), took, rest);
             }
-            if std::time::Instant::now() > deadline {
+            if Instant::now() > deadline {
                 let _ = self.child.kill();
                 panic!(
                     "specdrop run did not exit within {within:?}; output:\n{}",
                     self.seen.join("\n")
                 );
             }
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }

@@ -2,6 +2,8 @@
 //! labels with the number in their file names, MICH_16205594 one with
 //! 1122841; the 1400×2100 sheets carry none.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::path::Path;
 
 use specdrop_barcode::{Found, Pixels, Symbology, read};
@@ -16,7 +18,7 @@ fn rgb(name: &str) -> (u32, u32, Vec<u8>) {
     let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB);
     let mut decoder = JpegDecoder::new_with_options(ZCursor::new(&bytes[..]), options);
     let pixels = decoder.decode().unwrap_or_else(|e| panic!("{name}: {e:?}"));
-    let (w, h) = decoder.dimensions().unwrap_or_else(|| panic!("{name}: no size"));
+    let (w, h) = decoder.dimensions().expect("a decoded sheet has a size");
     (w as u32, h as u32, pixels)
 }
 
@@ -28,7 +30,7 @@ fn read_all(name: &str, kinds: &[Symbology]) -> Vec<Found> {
         channels: 3,
         data: &data,
     };
-    read(pixels, kinds, &|_| true).unwrap_or_else(|e| panic!("{e}"))
+    read(pixels, kinds, &|_| true).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 #[test]

@@ -12,6 +12,8 @@
 //!
 //! `cargo bench -p specdrop --bench barcode [-- DIR]`
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -47,7 +49,7 @@ fn main() {
     for path in &names {
         let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let plain = median(|| {
-            specdrop_derive::build(&bytes, &config).unwrap_or_else(|e| panic!("{e}"));
+            specdrop_derive::build(&bytes, &config).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         });
         let mut read = Vec::new();
         let mut size = (0, 0);
@@ -60,9 +62,10 @@ fn main() {
                     channels: view.channels,
                     data: view.pixels,
                 };
-                read = specdrop_barcode::read(pixels, &Symbology::ALL, &|_| true).unwrap_or_else(|e| panic!("{e}"));
+                read = specdrop_barcode::read(pixels, &Symbology::ALL, &|_| true)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             })
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         });
         let full = u64::from(size.0) * u64::from(size.1) > 15_000_000;
         let unlabelled = full.then(|| read_without_label(&bytes, &config));
@@ -123,7 +126,7 @@ fn read_copy(bytes: &[u8], config: &DeriveConfig, kinds: &[Symbology], blank_lab
         }
         copy = Some((view.width, view.height, view.channels, pixels));
     })
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("derive a sheet that derived before");
     let Some((width, height, channels, data)) = copy else {
         return (0.0, 0);
     };
@@ -136,7 +139,7 @@ fn read_copy(bytes: &[u8], config: &DeriveConfig, kinds: &[Symbology], blank_lab
     let mut found = 0;
     let ms = median(|| {
         found = specdrop_barcode::read(blank, kinds, &|_| true)
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("read barcodes from pixels of the right size")
             .len();
     });
     (ms, found)

@@ -12,6 +12,8 @@
 //! (default: ../shared/corpus when present, else samples/); only sheets
 //! wider than 3200 px are used, made up to 20 distinct files.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -48,14 +50,14 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(support::default_dir);
     let sheets = load_sheets(&dir);
-    let work = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let work = tempfile::tempdir().expect("tempdir");
     let inputs = work.path().join("in");
-    std::fs::create_dir_all(&inputs).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(&inputs).expect("create the input folder");
     let mut files = Vec::new();
     for i in 0..SHEETS {
         let (_, data) = &sheets[i % sheets.len()];
         let path = inputs.join(format!("MICH-V-{}.jpg", 6_000_000 + i));
-        std::fs::write(&path, distinct(data, i)).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&path, distinct(data, i)).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         files.push(path);
     }
     println!(
@@ -126,30 +128,24 @@ fn main() {
 /// real one, measured in a fresh process so nothing else counts.
 fn peak_35mp(sheet: &[u8], work: &Path) -> f64 {
     let dir = work.join("35mp");
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(&dir).expect("create the 35 MP folder");
     let (w, h, pixels) = rgb(sheet);
     let (nw, nh) = ((f64::from(w) * 1.28) as u32, (f64::from(h) * 1.28) as u32);
-    let src = Image::from_vec_u8(w, h, pixels, PixelType::U8x3).unwrap_or_else(|e| panic!("{e}"));
+    let src = Image::from_vec_u8(w, h, pixels, PixelType::U8x3).expect("an RGB image of the sheet");
     let mut big = Image::new(nw, nh, PixelType::U8x3);
-    Resizer::new()
-        .resize(
-            &src,
-            &mut big,
-            &ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom)),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+    resize(&src, &mut big, FilterType::CatmullRom);
     let mut jpeg = Vec::new();
     jpeg_encoder::Encoder::new(&mut jpeg, 90)
         .encode(big.buffer(), nw as u16, nh as u16, jpeg_encoder::ColorType::Rgb)
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("encode the 35 MP sheet");
     for i in 0..4 {
-        std::fs::write(dir.join(format!("{i}.jpg")), distinct(&jpeg, i)).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.join(format!("{i}.jpg")), distinct(&jpeg, i)).expect("write a 35 MP sheet");
     }
-    let out = Command::new(std::env::current_exe().unwrap_or_else(|e| panic!("{e}")))
+    let out = Command::new(std::env::current_exe().expect("this bench's own path"))
         .arg("--peak-of")
         .arg(&dir)
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("run this bench in --peak-of mode");
     let text = String::from_utf8_lossy(&out.stdout);
     println!("  ({nw}x{nh} = {:.1} MP)", f64::from(nw) * f64::from(nh) / 1e6);
     text.trim()
@@ -160,28 +156,42 @@ fn peak_35mp(sheet: &[u8], work: &Path) -> f64 {
 /// Child mode: derive every sheet in `dir` with 2 workers, print peak MiB.
 fn peak_of(dir: &Path) {
     let files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "jpg"))
         .collect();
     let config = DeriveConfig::default();
     let out = dir.join("out");
-    in_parallel(files.len(), 2, &|i: usize| {
-        let data = std::fs::read(&files[i]).unwrap_or_else(|e| panic!("{e}"));
-        let set = specdrop_derive::build(&data, &config).unwrap_or_else(|e| panic!("{e}"));
-        specdrop_derive::store::write_set(&out, &i.to_string(), "x.jpg", None, &set, Default::default())
-            .unwrap_or_else(|e| panic!("{e}"));
-    });
+    in_parallel(files.len(), 2, &|i: usize| derive_into(&files[i], &config, &out, i));
     println!("{:.0}", vm_hwm_kib(std::process::id()) as f64 / 1024.0);
+}
+
+/// specdrop's derivatives of the sheet at `path`, stored under `out/i/`.
+fn derive_into(path: &Path, config: &DeriveConfig, out: &Path, i: usize) {
+    let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let set = specdrop_derive::build(&data, config).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    specdrop_derive::store::write_set(out, &i.to_string(), "x.jpg", None, &set, Default::default())
+        .unwrap_or_else(|e| panic!("{}: {e}", out.display()));
+}
+
+/// `src` resized into `dst` with `filter`.
+fn resize(src: &Image<'_>, dst: &mut Image<'_>, filter: FilterType) {
+    Resizer::new()
+        .resize(
+            src,
+            dst,
+            &ResizeOptions::new().resize_alg(ResizeAlg::Convolution(filter)),
+        )
+        .expect("resize");
 }
 
 fn rgb(data: &[u8]) -> (u32, u32, Vec<u8>) {
     use zune_jpeg::JpegDecoder;
     use zune_jpeg::zune_core::bytestream::ZCursor;
     let mut d = JpegDecoder::new(ZCursor::new(data));
-    let pixels = d.decode().unwrap_or_else(|e| panic!("{e}"));
-    let info = d.info().unwrap_or_else(|| panic!("no info"));
+    let pixels = d.decode().expect("decode a sheet");
+    let info = d.info().expect("a decoded sheet has its info");
     (u32::from(info.width), u32::from(info.height), pixels)
 }
 
@@ -260,13 +270,8 @@ fn in_parallel(n: usize, workers: usize, job: &(dyn Fn(usize) + Sync)) -> f64 {
 fn specdrop_engine(files: &[PathBuf], work: &Path) -> Measured {
     let config = DeriveConfig::default();
     let out = work.join("specdrop");
-    std::fs::create_dir_all(&out).unwrap_or_else(|e| panic!("{e}"));
-    let job = |i: usize| {
-        let data = std::fs::read(&files[i]).unwrap_or_else(|e| panic!("{e}"));
-        let set = specdrop_derive::build(&data, &config).unwrap_or_else(|e| panic!("{e}"));
-        specdrop_derive::store::write_set(&out, &format!("{i}"), "x.jpg", None, &set, Default::default())
-            .unwrap_or_else(|e| panic!("{e}"));
-    };
+    std::fs::create_dir_all(&out).expect("create specdrop's output folder");
+    let job = |i: usize| derive_into(&files[i], &config, &out, i);
     in_parallel(1, 1, &job); // warm up, on a thread of its own like the rest
     let single = in_parallel(files.len().min(6), 1, &job) / files.len().min(6) as f64;
     let two = in_parallel(files.len(), 2, &job);
@@ -303,7 +308,7 @@ fn external(
     linear: &[Vec<u8>],
 ) -> Measured {
     let out = work.join(name.split_whitespace().next().unwrap_or("tool"));
-    std::fs::create_dir_all(&out).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(&out).unwrap_or_else(|e| panic!("{}: {e}", out.display()));
     let peak = std::sync::Mutex::new(0u64);
     let job = |i: usize| {
         for (k, size) in SIZES.iter().enumerate() {
@@ -393,7 +398,7 @@ fn grey(path: &Path) -> (u32, u32, Vec<u8>) {
         .set_max_height(65535);
     let mut d = JpegDecoder::new_with_options(ZCursor::new(&data), options);
     let pixels = d.decode().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let info = d.info().unwrap_or_else(|| panic!("no info"));
+    let info = d.info().expect("a decoded JPEG has its info");
     (u32::from(info.width), u32::from(info.height), pixels)
 }
 
@@ -430,16 +435,10 @@ fn reference_web(path: &Path, linear: bool) -> Vec<u8> {
             .to_ne_bytes()
         })
         .collect();
-    let src = Image::from_vec_u8(w, h, src, PixelType::F32).unwrap_or_else(|e| panic!("{e}"));
+    let src = Image::from_vec_u8(w, h, src, PixelType::F32).expect("a float image of the sheet");
     let nh = (f64::from(h) * 1400.0 / f64::from(w)).round() as u32;
     let mut dst = Image::new(1400, nh, PixelType::F32);
-    Resizer::new()
-        .resize(
-            &src,
-            &mut dst,
-            &ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3)),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+    resize(&src, &mut dst, FilterType::Lanczos3);
     dst.buffer()
         .chunks_exact(4)
         .map(|b| {
@@ -522,37 +521,27 @@ fn print_table(results: &[Measured]) {
 /// `specdrop scan` of the same sheets (hash, database, archive included)
 /// against vipsthumbnail's sheets per second.
 fn whole_scan(files: &[PathBuf], vips_per_sec: Option<f64>) {
-    let work = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let work = tempfile::tempdir().expect("tempdir");
     let drop = work.path().join("drop");
-    std::fs::create_dir_all(&drop).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(&drop).expect("create the drop folder");
     for f in files {
-        std::fs::copy(f, drop.join(f.file_name().unwrap_or_default())).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::copy(f, drop.join(f.file_name().unwrap_or_default()))
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
     }
-    let seed = include_str!("../../mapper/sql/seed-mariadb.sql");
-    let url = format!("sqlite://{}", work.path().join("portal.db").display());
-    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
-    runtime.block_on(async {
-        let portal = specdrop_mapper::Portal::connect(&url, specdrop_mapper::SchemaChoice::Auto)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        portal.execute_script(seed).await.unwrap_or_else(|e| panic!("{e}"));
-        portal.close().await;
-    });
-    std::fs::write(
-        work.path().join("specdrop.toml"),
-        format!(
-            "state_dir = \"state\"\n[database]\nurl = \"{url}\"\n[storage]\nroot = \"www\"\nurl_base = \"/imglib\"\n\
-             [workers]\nthreads = 2\n\
-             [[collection]]\ncode = \"MICH-V\"\ncollid = 2\ndrop = \"drop\"\npattern = '^MICH-V-(\\d{{7}})'\nunmatched = \"skeletal\"\n"
-        ),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let url = runtime.block_on(support::seeded_sqlite(work.path()));
+    support::write_config(
+        work.path(),
+        &url,
+        "[workers]\nthreads = 2\n",
+        "unmatched = \"skeletal\"\n",
+    );
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_specdrop"))
+    let out = support::specdrop_command()
         .args(["scan", "--config", "specdrop.toml"])
         .current_dir(work.path())
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("run specdrop scan");
     let took = started.elapsed().as_secs_f64();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(

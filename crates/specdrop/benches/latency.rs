@@ -4,14 +4,17 @@
 //!
 //! `cargo bench -p specdrop --bench latency`
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use sqlx::{Connection, Row, SqliteConnection};
 
-const SEED: &str = include_str!("../../mapper/sql/seed-mariadb.sql");
+mod support;
+
 const SETTLE_SECS: u64 = 5;
 
 fn sample(name: &str) -> Vec<u8> {
@@ -21,32 +24,23 @@ fn sample(name: &str) -> Vec<u8> {
 
 #[tokio::main]
 async fn main() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let db = dir.path().join("portal.db");
-    let url = format!("sqlite://{}", db.display());
-    let portal = specdrop_mapper::Portal::connect(&url, specdrop_mapper::SchemaChoice::Auto)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    portal.execute_script(SEED).await.unwrap_or_else(|e| panic!("{e}"));
-    portal.close().await;
-    std::fs::write(
-        dir.path().join("specdrop.toml"),
-        format!(
-            "state_dir = \"state\"\n[database]\nurl = \"{url}\"\n[storage]\nroot = \"www\"\nurl_base = \"/imglib\"\n\
-             [watch]\nsettle_secs = {SETTLE_SECS}\n\
-             [[collection]]\ncode = \"MICH-V\"\ncollid = 2\ndrop = \"drop\"\npattern = '^MICH-V-(\\d{{7}})'\nunmatched = \"skeletal\"\n"
-        ),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    std::fs::create_dir_all(dir.path().join("drop")).unwrap_or_else(|e| panic!("{e}"));
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_specdrop"))
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = support::seeded_sqlite(dir.path()).await;
+    support::write_config(
+        dir.path(),
+        &url,
+        &format!("[watch]\nsettle_secs = {SETTLE_SECS}\n"),
+        "unmatched = \"skeletal\"\n",
+    );
+    std::fs::create_dir_all(dir.path().join("drop")).expect("create the drop folder");
+    let mut daemon = support::specdrop_command()
         .args(["run", "--config", "specdrop.toml"])
         .current_dir(dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut conn = SqliteConnection::connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
+        .expect("start specdrop run");
+    let mut conn = SqliteConnection::connect(&url).await.expect("open the portal");
 
     let sheets = [
         ("LM_Validate_LowRes_7.jpg", "1400x2100"),
@@ -71,9 +65,9 @@ async fn main() {
     for (i, (name, pixels)) in sheets.iter().enumerate() {
         let file = format!("MICH-V-{}.jpg", 5_000_000 + i);
         let data = sample(name);
-        let mut out = std::fs::File::create(dir.path().join("drop").join(&file)).unwrap_or_else(|e| panic!("{e}"));
+        let mut out = std::fs::File::create(dir.path().join("drop").join(&file)).expect("create the upload");
         for chunk in data.chunks(256 * 1024) {
-            out.write_all(chunk).unwrap_or_else(|e| panic!("{e}"));
+            out.write_all(chunk).expect("write a chunk of the upload");
         }
         drop(out);
         let last_byte = Instant::now();

@@ -3,10 +3,12 @@
 //!
 //! `cargo bench -p specdrop --bench skeletal`
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 #[path = "../../../tests/support/mariadb.rs"]
 mod mariadb;
+mod support;
 
-use std::process::Command;
 use std::time::Instant;
 
 const ROWS: usize = 10_000;
@@ -26,17 +28,10 @@ fn file() -> String {
 }
 
 fn run(dir: &std::path::Path, db_url: &str, label: &str) {
-    std::fs::write(
-        dir.join("specdrop.toml"),
-        format!(
-            "state_dir = \"state\"\n[database]\nurl = \"{db_url}\"\n[storage]\nroot = \"www\"\nurl_base = \"/imglib\"\n\
-             [[collection]]\ncode = \"MICH-V\"\ncollid = 2\ndrop = \"drop\"\npattern = '^MICH-V-(\\d{{7}})'\n"
-        ),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    support::write_config(dir, db_url, "", "");
     for pass in ["first (creates)", "second (unchanged)"] {
         let started = Instant::now();
-        let out = Command::new(env!("CARGO_BIN_EXE_specdrop"))
+        let out = support::specdrop_command()
             .args([
                 "import-skeletal",
                 "rows.csv",
@@ -47,7 +42,7 @@ fn run(dir: &std::path::Path, db_url: &str, label: &str) {
             ])
             .current_dir(dir)
             .output()
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("run specdrop import-skeletal");
         let took = started.elapsed().as_secs_f64();
         let text = String::from_utf8_lossy(&out.stdout);
         let counts = text.lines().find(|l| l.starts_with("rows:")).unwrap_or("?").to_string();
@@ -61,19 +56,11 @@ fn run(dir: &std::path::Path, db_url: &str, label: &str) {
 
 #[tokio::main]
 async fn main() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(dir.path().join("rows.csv"), file()).unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("rows.csv"), file()).expect("write the skeletal file");
     println!("{ROWS}-row skeletal file, 10 fields a row, through specdrop import-skeletal");
 
-    let sqlite = format!("sqlite://{}", dir.path().join("portal.db").display());
-    let portal = specdrop_mapper::Portal::connect(&sqlite, specdrop_mapper::SchemaChoice::Auto)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    portal
-        .execute_script(mariadb::SEED)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    portal.close().await;
+    let sqlite = support::seeded_sqlite(dir.path()).await;
     run(dir.path(), &sqlite, "SQLite");
 
     let db = mariadb::TestDb::seeded().await;

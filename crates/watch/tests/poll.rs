@@ -1,6 +1,8 @@
 //! Poll mode in a process of its own: it counts the process's inotify
 //! instances, which watcher tests running beside it would change.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -21,7 +23,7 @@ fn inotify_fds() -> usize {
 
 #[tokio::test(flavor = "current_thread")]
 async fn poll_mode_finds_files_without_inotify() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("tempdir");
     let before = inotify_fds();
     let (tx, mut rx) = mpsc::channel(4);
     let config = WatchConfig {
@@ -42,7 +44,7 @@ async fn poll_mode_finds_files_without_inotify() {
     assert_eq!(inotify_fds(), before, "poll mode opened an inotify instance");
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/LM_Validate_LowRes_7.jpg");
     let path = dir.path().join("MICH-V-1390993.jpg");
-    std::fs::copy(&sample, &path).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(&sample, &path).unwrap_or_else(|e| panic!("{}: {e}", sample.display()));
     // poll_secs + settle_secs, plus a margin for the tick.
     let arrival = timeout(Duration::from_secs(4), rx.recv()).await.ok().flatten();
     assert_eq!(arrival.map(|a| a.path), Some(path));

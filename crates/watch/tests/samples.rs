@@ -1,5 +1,7 @@
 //! Completeness detection on the real sheets in `samples/`.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use specdrop_watch::jpeg::{JpegEnd, find_end};
 
 #[test]
