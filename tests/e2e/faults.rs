@@ -21,9 +21,8 @@ fn outcome_lines<'a>(lines: &'a [String], file: &str) -> Vec<&'a String> {
 async fn a_database_outage_mid_batch_makes_files_wait_and_all_link_after_it() {
     let env = Env::new(Backend::MariaDb).await;
     let port = free_port();
-    let proxy = Proxy::start(port, 3306);
-    let proxied = env.db_url.replace("127.0.0.1:3306", &format!("127.0.0.1:{port}"));
-    assert_ne!(proxied, env.db_url, "the test server URL must name 127.0.0.1:3306");
+    let (server, proxied) = through_port(&env.db_url, port);
+    let proxy = Proxy::start(port, &server);
     env.edit_config(&env.db_url.clone(), &proxied);
     env.quick_watch("");
     let mut daemon = env.start_watching();
@@ -91,14 +90,15 @@ fn small_filesystem(dir: &std::path::Path, size: &str) -> bool {
     match mounted {
         Ok(out) if out.status.success() => true,
         Ok(out) => {
-            eprintln!(
-                "\n*** SKIPPED: cannot mount a small file system here ({}); the disk-full test needs root ***\n",
+            let why = format!(
+                "cannot mount a small file system ({}); it needs root",
                 String::from_utf8_lossy(&out.stderr).trim()
             );
+            crate::support::cannot_run_here("the disk-full test", &why);
             false
         }
         Err(e) => {
-            eprintln!("\n*** SKIPPED: no mount command ({e}); the disk-full test did not run ***\n");
+            crate::support::cannot_run_here("the disk-full test", &format!("no mount command ({e})"));
             false
         }
     }

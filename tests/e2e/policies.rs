@@ -249,8 +249,7 @@ async fn an_unreachable_database_is_waited_for() {
     // A port nobody listens on yet; the proxy opens it once specdrop has
     // said that it is waiting.
     let port = free_port();
-    let proxied = env.db_url.replace("127.0.0.1:3306", &format!("127.0.0.1:{port}"));
-    assert_ne!(proxied, env.db_url, "the test server URL must name 127.0.0.1:3306");
+    let (server, proxied) = through_port(&env.db_url, port);
     env.edit_config(&env.db_url, &proxied);
     let mut child = env
         .command(&["scan", "--config", "specdrop.toml"])
@@ -266,7 +265,7 @@ async fn an_unreachable_database_is_waited_for() {
         .find(|l| l.contains("portal database unavailable"))
         .expect("specdrop did not warn about the outage");
     assert!(warning.contains("tries again"), "{warning}");
-    let _proxy = Proxy::start(port, 3306);
+    let _proxy = Proxy::start(port, &server);
     let out = child.wait_with_output().expect("wait for specdrop scan");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");

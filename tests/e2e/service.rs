@@ -339,11 +339,8 @@ async fn outcomes_reach_the_journal_with_their_fields() {
     // messages, so try to connect rather than look for the file.
     let socket = std::path::Path::new("/run/systemd/journal/socket");
     if let Err(e) = std::os::unix::net::UnixDatagram::unbound().and_then(|s| s.connect(socket)) {
-        eprintln!(
-            "\n*** SKIPPED outcomes_reach_the_journal_with_their_fields: journald is not running here \
-             ({}: {e}); .ci/run starts it ***\n",
-            socket.display()
-        );
+        let why = format!("journald is not running ({}: {e}); .ci/run starts it", socket.display());
+        cannot_run_here("outcomes_reach_the_journal_with_their_fields", &why);
         return;
     }
     let env = Env::new(Backend::Sqlite).await;

@@ -393,7 +393,29 @@ pub fn free_port() -> u16 {
     listener.local_addr().map(|a| a.port()).expect("the bound address")
 }
 
-/// A TCP forwarder from 127.0.0.1:`from` to 127.0.0.1:`to`, for as long as
+/// The test server's `host:port` in `url` (from SPECDROP_TEST_MARIADB, or
+/// the default), and `url` with that replaced by 127.0.0.1:`port`: the
+/// address of a [`Proxy`] in front of it.
+pub fn through_port(url: &str, port: u16) -> (String, String) {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[after_scheme..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let host_start = rest[..authority_end].rfind('@').map_or(0, |i| i + 1);
+    let server = rest[host_start..authority_end].to_string();
+    let proxied = format!(
+        "{}127.0.0.1:{port}{}",
+        &url[..after_scheme + host_start],
+        &rest[authority_end..]
+    );
+    let server = if server.contains(':') {
+        server
+    } else {
+        format!("{server}:3306")
+    };
+    (server, proxied)
+}
+
+/// A TCP forwarder from 127.0.0.1:`from` to `to` (`host:port`), for as long as
 /// it lives: lets a test decide when "the database" is reachable. While it
 /// is down (`set_up(false)`) its port refuses connections and the ones it
 /// was carrying are cut, as when a database server goes away.
@@ -403,7 +425,8 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    pub fn start(from: u16, to: u16) -> Proxy {
+    pub fn start(from: u16, to: &str) -> Proxy {
+        let to = to.to_string();
         use std::sync::atomic::{AtomicBool, Ordering};
         let bind = move || {
             let listener =
@@ -435,7 +458,7 @@ impl Proxy {
                 match open.accept() {
                     Ok((client, _)) => {
                         let _ = client.set_nonblocking(false);
-                        let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", to)) else {
+                        let Ok(server) = std::net::TcpStream::connect(to.as_str()) else {
                             continue;
                         };
                         let (Ok(mut c2), Ok(mut s2)) = (client.try_clone(), server.try_clone()) else {
@@ -672,4 +695,36 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A test that cannot run on this machine (no root for a mount, no
+/// journald): a loud message, and a failure where `.ci/run` has set
+/// SPECDROP_REQUIRE_ALL=1, so CI never counts it as passed.
+pub fn cannot_run_here(test: &str, why: &str) {
+    let message = format!("{test} cannot run here: {why}");
+    if std::env::var_os(REQUIRE_ALL).is_some_and(|v| v == "1") {
+        panic!("{message} (and {REQUIRE_ALL}=1 requires every test to run)");
+    }
+    eprintln!("\n*** SKIPPED: {message} ***\n");
+}
+
+pub const REQUIRE_ALL: &str = "SPECDROP_REQUIRE_ALL";
+
+#[test]
+fn through_port_keeps_the_user_and_the_database() {
+    assert_eq!(
+        through_port("mysql://root@127.0.0.1:3306", 4000),
+        ("127.0.0.1:3306".to_string(), "mysql://root@127.0.0.1:4000".to_string())
+    );
+    assert_eq!(
+        through_port("mysql://u:p@db.example:3307/specdrop_t1", 4000),
+        (
+            "db.example:3307".to_string(),
+            "mysql://u:p@127.0.0.1:4000/specdrop_t1".to_string()
+        )
+    );
+    assert_eq!(
+        through_port("mysql://root@db/x", 4000),
+        ("db:3306".to_string(), "mysql://root@127.0.0.1:4000/x".to_string())
+    );
 }
