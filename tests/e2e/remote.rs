@@ -36,10 +36,15 @@ fn site(pages: Vec<(&'static str, String)>) -> Site {
                 Some((_, body)) => ("200 OK", body.clone()),
                 None => ("404 Not Found", "not found".to_string()),
             };
+            // A page "REDIRECT <url>" answers 302 to that URL.
+            let (status, location, body) = match body.strip_prefix("REDIRECT ") {
+                Some(to) => ("302 Found", format!("Location: {to}\r\n"), String::new()),
+                None => (status, String::new(), body),
+            };
             let mut out = &stream;
             let _ = write!(
                 out,
-                "HTTP/1.1 {status}\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                "HTTP/1.1 {status}\r\n{location}Content-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
         }
@@ -111,6 +116,46 @@ async fn harvest_links_every_listed_image_and_fetches_only_listings() {
     assert!(
         !asked.contains(&"/imglib/".to_string()),
         "the parent is not visited: {asked:?}"
+    );
+}
+
+/// A listing's `..` and a redirect cannot take a harvest out of its
+/// scope: a redirect within the host is followed, one to another host is
+/// refused (and that host never asked), and `/mich/../private/` is
+/// `/private/`.
+#[tokio::test]
+async fn harvest_stays_on_its_host_and_inside_its_folder() {
+    let env = Env::new(Backend::Sqlite).await;
+    let other = site(listings());
+    let mut pages = listings();
+    pages.push(("/moved/", "REDIRECT /imglib/mich/".to_string()));
+    let away = format!("REDIRECT {}/imglib/mich/", other.base);
+    pages.push(("/away/", away));
+    let site = site(pages);
+
+    let moved = format!("{}/moved/", site.base);
+    let run = env.cli(&["harvest", moved.as_str(), "--collection", "MICH-V", "--dry-run"]);
+    assert_eq!(
+        run.code, 0,
+        "a redirect within the host is followed: {}\n{}",
+        run.stdout, run.stderr
+    );
+    assert!(run.stdout.contains("would link"), "{}", run.stdout);
+
+    let away = format!("{}/away/", site.base);
+    let run = env.cli(&["harvest", away.as_str(), "--collection", "MICH-V", "--dry-run"]);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(run.stderr.contains("redirects to"), "{}", run.stderr);
+    let asked = other.asked.lock().map(|a| a.clone()).unwrap_or_default();
+    assert!(asked.is_empty(), "the other host was asked: {asked:?}");
+
+    let sneaky = format!("{}/imglib/mich/../", site.base);
+    let run = env.cli(&["harvest", sneaky.as_str(), "--collection", "MICH-V", "--dry-run"]);
+    let asked = site.asked.lock().map(|a| a.clone()).unwrap_or_default();
+    assert!(
+        !asked.iter().any(|p| p.contains("..")),
+        "a path with .. reached the server: {asked:?} ({})",
+        run.stdout
     );
 }
 

@@ -58,17 +58,30 @@ pub fn catalog_fragment(catalog_number: &str, year_month: &str) -> String {
     } else {
         fragment
     };
-    url_safe(&padded)
+    // A catalog number read from a barcode can be of any length.
+    url_safe(&padded).chars().take(MAX_STEM).collect()
 }
 
+/// Characters a stem keeps at most: with `_med`, a hash tag, `_N` and
+/// `.jpg` a name stays far below the 255 bytes file systems allow.
+pub const MAX_STEM: usize = 120;
+
 /// The URL-safe base name derivatives of `source_file_name` get (before
-/// any `_1`-style suffix): the name without its extension.
+/// any `_1`-style suffix): the name without its extension. The name may
+/// come from a barcode's text, so it is made safe whatever it holds: no
+/// separators (`url_safe`), no leading dot (a hidden file, and names
+/// starting `.specdrop-` are removed as temporaries at start-up), at most
+/// [`MAX_STEM`] characters, never empty.
 pub fn stem(source_file_name: &str) -> String {
     let stem = match source_file_name.rsplit_once('.') {
         Some((stem, _)) if !stem.is_empty() => stem,
         _ => source_file_name,
     };
-    url_safe(stem)
+    let mut safe: String = url_safe(stem).chars().take(MAX_STEM).collect();
+    if safe.starts_with('.') || safe.is_empty() {
+        safe.insert(0, '_');
+    }
+    safe
 }
 
 /// File names of one derivative set.
@@ -131,6 +144,20 @@ mod tests {
             ("x_1a2b3c4d.jpg", "x_1a2b3c4d_tn.jpg")
         );
         assert_eq!(url_safe("a'b;c/ü.jpg"), "a_b_c__.jpg");
+    }
+
+    #[test]
+    fn names_from_barcode_text_are_safe() {
+        // A barcode value made into a name: `<value>.jpg`.
+        assert_eq!(stem(".specdrop-abc.jpg"), "_.specdrop-abc");
+        assert_eq!(stem("../../etc/passwd.jpg"), "_.._.._etc_passwd");
+        assert_eq!(stem("a/b\\c.jpg"), "a_b_c");
+        assert_eq!(stem(".jpg"), "_.jpg");
+        let long = format!("{}.jpg", "9".repeat(400));
+        assert_eq!(stem(&long).len(), MAX_STEM);
+        assert!(catalog_fragment(&"7".repeat(400), "202612").len() <= MAX_STEM);
+        let n = Names::for_source(".hidden.jpg", None, 0);
+        assert!(!n.large.starts_with('.') && !n.web.starts_with('.') && !n.thumbnail.starts_with('.'));
     }
 
     #[test]

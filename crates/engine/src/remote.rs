@@ -44,6 +44,9 @@ pub async fn harvest(config: &Config, start: &str, code: &str, dry_run: bool) ->
             "{start:?}: harvest reads http:// or https:// directory listings"
         )));
     }
+    // `/mich/../../private/` is `/private/`: the scope is what the server
+    // will serve.
+    let start = normalized(&start).unwrap_or(start);
     let (portal, collection, outage) = crate::session::open_collection(config, code).await?;
     let extensions: Vec<&str> = config
         .derive
@@ -237,13 +240,16 @@ async fn map_one(
 /// Every image URL under `start` (a directory listing), walking into
 /// sub-directories; nothing outside `start` is visited.
 fn crawl(start: &str, extensions: &[String]) -> Result<Vec<String>, String> {
+    // Redirects are followed by hand, only within the listing's host.
     let agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(60)))
+        .max_redirects(0)
         .build()
         .new_agent();
     let mut queue = VecDeque::from([start.to_string()]);
     let mut visited = BTreeSet::new();
     let mut images = BTreeSet::new();
+    let mut scope = start.to_string();
     while let Some(page) = queue.pop_front() {
         if !visited.insert(page.clone()) {
             continue;
@@ -253,15 +259,16 @@ fn crawl(start: &str, extensions: &[String]) -> Result<Vec<String>, String> {
                 "more than {MAX_PAGES} directory pages under {start}; harvest a sub-directory"
             ));
         }
-        let html = agent
-            .get(&page)
-            .call()
-            .and_then(|mut r| r.body_mut().with_config().limit(LISTING_LIMIT).read_to_string())
-            .map_err(|e| format!("cannot read the listing {page}: {e}"))?;
+        let (at, html) = listing(&agent, &page)?;
+        // A start page that redirects (within its host) moves the scope
+        // with it; a sub-page's redirect does not.
+        if visited.len() == 1 {
+            scope = at.clone();
+        }
         for href in hrefs(&html) {
-            let Some(target) = resolve(&page, &href) else { continue };
+            let Some(target) = resolve(&at, &href) else { continue };
             // Parent directories, other sites and sort links are not followed.
-            if !target.starts_with(start) {
+            if !target.starts_with(&scope) {
                 continue;
             }
             if target.ends_with('/') {
@@ -276,6 +283,48 @@ fn crawl(start: &str, extensions: &[String]) -> Result<Vec<String>, String> {
         }
     }
     Ok(images.into_iter().collect())
+}
+
+/// Redirects followed within one listing at most.
+const MAX_REDIRECTS: usize = 5;
+
+/// Where listing `page` was found and its text, at most [`LISTING_LIMIT`]
+/// bytes, following redirects only to the same scheme, host and port.
+fn listing(agent: &ureq::Agent, page: &str) -> Result<(String, String), String> {
+    let origin = |url: &str| {
+        url.split_once("://")
+            .map(|(scheme, rest)| format!("{scheme}://{}", &rest[..rest.find('/').unwrap_or(rest.len())]))
+    };
+    let mut url = page.to_string();
+    for _ in 0..=MAX_REDIRECTS {
+        let mut response = agent
+            .get(&url)
+            .call()
+            .map_err(|e| format!("cannot read the listing {url}: {e}"))?;
+        if !response.status().is_redirection() {
+            let text = response
+                .body_mut()
+                .with_config()
+                .limit(LISTING_LIMIT)
+                .read_to_string()
+                .map_err(|e| format!("cannot read the listing {url}: {e}"))?;
+            return Ok((url, text));
+        }
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or_default();
+        let target = resolve(&url, location).unwrap_or_default();
+        if target.is_empty() || origin(&target) != origin(page) {
+            return Err(format!(
+                "the listing {url} redirects to {location:?}, outside {}; harvest that address itself if it is meant",
+                origin(page).unwrap_or_default()
+            ));
+        }
+        url = target;
+    }
+    Err(format!("the listing {page} redirects more than {MAX_REDIRECTS} times"))
 }
 
 /// The `href` values of a page's anchors.
@@ -308,36 +357,53 @@ fn resolve(base: &str, href: &str) -> Option<String> {
     }
     let (scheme, rest) = base.split_once("://")?;
     let host_end = rest.find('/').unwrap_or(rest.len());
-    let origin = format!("{scheme}://{}", &rest[..host_end]);
-    let joined = if href.starts_with("http://") || href.starts_with("https://") {
-        return Some(href.to_string());
+    let (origin, path) = if href.starts_with("http://") || href.starts_with("https://") {
+        return normalized(href);
     } else if let Some(other_host) = href.strip_prefix("//") {
-        return Some(format!("{scheme}://{other_host}"));
+        return normalized(&format!("{scheme}://{other_host}"));
     } else if href.starts_with('/') {
-        href.to_string()
+        (format!("{scheme}://{}", &rest[..host_end]), href.to_string())
     } else if href.contains(':') && !href.contains('/') && !href.contains('.') {
         return None; // mailto:, javascript:
     } else {
-        format!("{}{href}", &rest[host_end..])
+        let dir = &rest[host_end..];
+        let dir = &dir[..dir.rfind('/').map_or(0, |i| i + 1)];
+        (format!("{scheme}://{}", &rest[..host_end]), format!("{dir}{href}"))
     };
-    // Remove `.` and `..` segments.
-    let keep_slash = joined.ends_with('/');
+    Some(format!("{origin}{}", dot_free(&path)))
+}
+
+/// `url` with its path's `.` and `..` segments resolved (also when
+/// percent-encoded, as a server would decode them), so a link cannot leave
+/// the harvested folder by a `..` that a prefix check would not see.
+pub fn normalized(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host_end = rest.find('/').unwrap_or(rest.len());
+    Some(format!(
+        "{scheme}://{}{}",
+        &rest[..host_end],
+        dot_free(&rest[host_end..])
+    ))
+}
+
+fn dot_free(path: &str) -> String {
+    let (path, query) = match path.find(['?', '#']) {
+        Some(i) => path.split_at(i),
+        None => (path, ""),
+    };
+    let keep_slash = path.ends_with('/') || path.ends_with("/.") || path.ends_with("/..");
     let mut parts: Vec<&str> = Vec::new();
-    for part in joined.split('/') {
-        match part {
+    for part in path.split('/') {
+        match percent_decode(part).as_str() {
             "" | "." => {}
             ".." => {
                 parts.pop();
             }
-            p => parts.push(p),
+            _ => parts.push(part),
         }
     }
-    let path = format!(
-        "/{}{}",
-        parts.join("/"),
-        if keep_slash && !parts.is_empty() { "/" } else { "" }
-    );
-    Some(format!("{origin}{path}"))
+    let slash = if keep_slash && !parts.is_empty() { "/" } else { "" };
+    format!("/{}{slash}{query}", parts.join("/"))
 }
 
 fn percent_decode(s: &str) -> String {
@@ -384,6 +450,29 @@ mod tests {
         );
         assert_eq!(resolve(base, "?C=N;O=D"), None);
         assert_eq!(resolve(base, "mailto:x@y"), None);
+    }
+
+    #[test]
+    fn dot_segments_cannot_leave_the_harvested_folder() {
+        let base = "http://127.0.0.1:8080/imglib/mich/";
+        for href in [
+            "http://127.0.0.1:8080/imglib/mich/../../private/",
+            "/imglib/mich/../../private/a.jpg",
+            "%2e%2e/%2E%2E/private/",
+            "box/../../../private/",
+        ] {
+            let resolved = resolve(base, href).unwrap_or_default();
+            assert!(!resolved.starts_with(base), "{href} -> {resolved}");
+            assert!(!resolved.contains(".."), "{href} -> {resolved}");
+        }
+        assert_eq!(
+            normalized("https://img.example/mich/../../private/").as_deref(),
+            Some("https://img.example/private/")
+        );
+        assert_eq!(
+            resolve("http://h/a/page.html", "b.jpg").as_deref(),
+            Some("http://h/a/b.jpg")
+        );
     }
 
     #[test]
