@@ -355,6 +355,12 @@ async fn parked_files_are_retried_on_the_timer() {
     env.drop_sample(SMALL_9, "MICH-V-7654321.jpg");
     let mut daemon = env.start_daemon(&[]);
     assert!(daemon.wait_for("MICH-V-7654321.jpg", SOON).starts_with("parked"));
+    // The first tick asks the portal by the number the ledger has: still
+    // no record, so the sheet is not taken (read, hashed, reported) again.
+    let tick = daemon.wait_for("due for another try", Duration::from_secs(75));
+    assert!(tick.contains("0 of 1"), "{tick}");
+    let again = daemon.seen_for("MICH-V-7654321.jpg");
+    assert_eq!(again.len(), 1, "an unchanged parked file was reported again: {again:?}");
     env.execute("INSERT INTO omoccurrences (occid, collid, catalogNumber) VALUES (299, 2, '7654321')")
         .await;
     let line = daemon.wait_for("MICH-V-7654321.jpg", Duration::from_secs(75));

@@ -312,6 +312,40 @@ async fn the_daemon_skips_its_report_folder_and_serves_metrics() {
     daemon.stop_cleanly();
 }
 
+/// A flood of silent connections to the metrics port holds at most a few
+/// descriptors of the daemon, which goes on linking files.
+#[tokio::test]
+async fn a_flood_on_the_metrics_port_does_not_starve_the_daemon() {
+    let env = Env::new(Backend::Sqlite).await;
+    let port = free_port();
+    env.quick_watch("");
+    env.edit_config(
+        "[database]",
+        &format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n[database]"),
+    );
+    let mut daemon = env.start_watching();
+    let open_files = |pid: u32| std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count);
+    let before = open_files(daemon.pid());
+    // Connections that never send a byte: accepted ones wait for their
+    // request, the rest wait in the kernel's backlog.
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let flood: Vec<std::net::TcpStream> = (0..64)
+        .filter_map(|_| std::net::TcpStream::connect_timeout(&address, Duration::from_millis(500)).ok())
+        .collect();
+    assert!(flood.len() >= 32, "only {} connections were made", flood.len());
+    let during = poll(Duration::from_secs(2), || open_files(daemon.pid()), |_| false);
+    assert!(
+        during <= before + 16,
+        "the daemon holds {during} descriptors with {} silent clients (had {before})",
+        flood.len()
+    );
+    env.drop_sample(SMALL_7, "MICH-V-1390993.jpg");
+    let lines = daemon.reports_for(&["MICH-V-1390993.jpg"], SOON);
+    assert!(lines.iter().any(|l| l.starts_with("linked")), "{lines:?}");
+    drop(flood);
+    daemon.stop_cleanly();
+}
+
 /// The whole response for `path`, or its body for `/metrics`.
 fn http_get(port: u16, path: &str) -> String {
     let mut stream =

@@ -591,6 +591,12 @@ impl Daemon {
         }
     }
 
+    /// The outcome lines of `file` seen so far.
+    pub fn seen_for(&self, file: &str) -> Vec<String> {
+        let needle = format!(" {file}:");
+        self.seen.iter().filter(|l| l.contains(&needle)).cloned().collect()
+    }
+
     /// The report line of each file in `files` (seen before or arriving
     /// within `within`), in the order of `files`.
     pub fn reports_for(&mut self, files: &[&str], within: Duration) -> Vec<String> {

@@ -9,7 +9,7 @@
 //! config (or says why it cannot and keeps the old one). Under systemd
 //! (`NOTIFY_SOCKET`) it reports READY, STATUS, WATCHDOG and STOPPING.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -101,6 +101,8 @@ pub async fn run(config_file: &Path, config: Config, metrics: Arc<Metrics>) -> R
     let mut tasks: JoinSet<(PathBuf, Report)> = JoinSet::new();
     let order = Arc::new(LinkOrder::default());
     let mut totals = Summary::default();
+    // Parked files due for another try, taken as room allows.
+    let mut retries: VecDeque<(String, PathBuf)> = VecDeque::new();
 
     let mut term = signal(SignalKind::terminate()).map_err(Error::from)?;
     let mut int = signal(SignalKind::interrupt()).map_err(Error::from)?;
@@ -140,8 +142,20 @@ pub async fn run(config_file: &Path, config: Config, metrics: Arc<Metrics>) -> R
             _ = hup.recv() => {
                 running = reload(config_file, running, &metrics).await;
             }
+            // Parked files go through the same bounded intake as arrivals.
+            () = std::future::ready(()), if room && !retries.is_empty() => {
+                if let Some((code, path)) = retries.pop_front()
+                    && let Some(collection) = running.session.collections.iter().find(|c| c.config.code == code)
+                {
+                    start(&mut tasks, &mut in_flight, &running, collection.clone(), path, &order);
+                }
+            }
             _ = retry_tick.tick() => {
-                retry_parked(&mut tasks, &mut in_flight, &running, &order).await;
+                if retries.is_empty() {
+                    let (due, parked) = parked_to_retry(&running, &in_flight).await;
+                    tracing::info!("parked files: {} of {parked} due for another try", due.len());
+                    retries = due;
+                }
                 // Files the team removed or replaced leave the waiting list.
                 running.session.refresh_reports(true).await;
             }
@@ -223,36 +237,50 @@ fn finished(
     }
 }
 
-/// Send the parked files that are still in their drop folders through the
-/// pipeline again: their specimen may exist now.
-async fn retry_parked(
-    tasks: &mut JoinSet<(PathBuf, Report)>,
-    in_flight: &mut HashSet<PathBuf>,
-    running: &Running,
-    order: &Arc<LinkOrder>,
-) {
-    let parked = match running.session.ctx.ledger.sources(&[Kind::Parked]).await {
+/// The parked files worth another try: still in their drop folders, not
+/// in progress, and (when the ledger knows the number that found no
+/// record) with a record now: a sheet whose specimen still does not exist
+/// is not read and hashed again.
+async fn parked_to_retry(running: &Running, in_flight: &HashSet<PathBuf>) -> (VecDeque<(String, PathBuf)>, usize) {
+    let ctx = &running.session.ctx;
+    let parked = match ctx.ledger.listed(&[Kind::Parked], u32::MAX).await {
         Ok(parked) => parked,
         Err(e) => {
             tracing::warn!("cannot list parked files: {e}");
-            return;
+            return (VecDeque::new(), 0);
         }
     };
-    let mut queued = 0;
-    for (code, source) in parked {
-        let path = PathBuf::from(source);
-        let collection = running.session.collections.iter().find(|c| c.config.code == code);
-        if let Some(collection) = collection
-            && path.starts_with(&collection.config.drop)
-            && path.is_file()
-        {
-            start(tasks, in_flight, running, collection.clone(), path, order);
-            queued += 1;
+    let total = parked.len();
+    let mut due = VecDeque::new();
+    for entry in parked {
+        let path = PathBuf::from(&entry.source);
+        let Some(collection) = running
+            .session
+            .collections
+            .iter()
+            .find(|c| c.config.code == entry.collection)
+        else {
+            continue;
+        };
+        let cfg = &collection.config;
+        if !path.starts_with(&cfg.drop) || in_flight.contains(&path) {
+            continue;
         }
+        if !crate::blocking::off_runtime(|| path.is_file()) {
+            continue;
+        }
+        if let Some(number) = entry.catalog_number.as_deref()
+            && entry.reason.starts_with("no specimen:")
+            && matches!(
+                ctx.portal.find(cfg.collid, number, cfg.match_rules).await,
+                Ok(specdrop_mapper::Lookup::NotFound)
+            )
+        {
+            continue;
+        }
+        due.push_back((entry.collection, path));
     }
-    if queued > 0 {
-        tracing::info!("retrying {queued} parked file(s)");
-    }
+    (due, total)
 }
 
 /// SIGHUP: read the config again and, when it is good, switch to it; the

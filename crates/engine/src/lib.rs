@@ -21,6 +21,7 @@
 
 pub mod archive;
 pub mod batch;
+pub mod blocking;
 pub mod catalog_number;
 pub mod check;
 pub mod checkpoint;

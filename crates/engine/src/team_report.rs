@@ -86,7 +86,7 @@ impl TeamReport {
             fields.number_from.map(|n| n.to_string()).unwrap_or_default(),
         ];
         let file = dir.join(format!("{}.csv", clock::today()));
-        match append(&dir, &file, &row) {
+        match crate::blocking::off_runtime(|| append(&dir, &file, &row)) {
             Ok(()) => {
                 dirty.insert(collection.drop.clone());
             }
@@ -135,18 +135,20 @@ impl TeamReport {
                 return;
             }
         };
-        for drop in drops {
-            let Some(dir) = Self::dir(&self.config, drop) else {
-                continue;
-            };
-            let here: Vec<&Listed> = waiting
-                .iter()
-                .filter(|w| Path::new(&w.source).starts_with(drop) && Path::new(&w.source).is_file())
-                .collect();
-            if let Err(e) = self.write_folder(&dir, drop, &here) {
-                self.warn_once(&dir, &e);
+        crate::blocking::off_runtime(|| {
+            for drop in drops {
+                let Some(dir) = Self::dir(&self.config, drop) else {
+                    continue;
+                };
+                let here: Vec<&Listed> = waiting
+                    .iter()
+                    .filter(|w| Path::new(&w.source).starts_with(drop) && Path::new(&w.source).is_file())
+                    .collect();
+                if let Err(e) = self.write_folder(&dir, drop, &here) {
+                    self.warn_once(&dir, &e);
+                }
             }
-        }
+        });
     }
 
     fn write_folder(&self, dir: &Path, drop: &Path, waiting: &[&Listed]) -> std::io::Result<()> {
