@@ -43,6 +43,27 @@ async fn replace_updates_the_row_in_place_and_removes_old_files(backend: Backend
     );
 }
 
+/// A replaced file that another specimen's row also points at (as a
+/// Symbiota URL map can make) stays; the others go.
+#[tokio::test]
+async fn replace_keeps_an_old_file_another_row_points_at() {
+    let env = Env::new(Backend::Sqlite).await;
+    env.write_config("existing_image = \"replace\"");
+    env.drop_sample(FULL_1390992, "MICH-V-1390992.jpg");
+    assert_eq!(env.scan().summary(), [1, 0, 0, 0, 0]);
+    let old = env.media_of(201).await;
+    let shared_url = old[0].0.clone();
+    env.execute(&format!("INSERT INTO media (occid, url) VALUES (202, '{shared_url}')"))
+        .await;
+
+    env.drop_sample(FULL_1449838, "MICH-V-1390992.jpg");
+    let run = env.scan();
+    run.assert_line("MICH-V-1390992.jpg", "replacing");
+    assert!(env.served(&shared_url).is_file(), "the shared web file was removed");
+    let after = env.files_under("var/www/imglib");
+    assert_eq!(after.len(), 4, "three new files and the shared old one: {after:?}");
+}
+
 async fn skip_leaves_a_specimen_with_images_alone(backend: Backend) {
     let env = Env::new(backend).await;
     env.write_config("existing_image = \"skip\"");

@@ -69,7 +69,14 @@ pub async fn load(config: &Config, file: &Path) -> Result<Summary, Error> {
                             .into_iter()
                             .filter_map(|u| cfg.url_base.relative(u).map(|r| config.storage_root.join(r)))
                             .collect::<Vec<_>>();
-                        let removed = remove_replaced(&config.storage_root, cfg, old, new.iter().map(PathBuf::as_path));
+                        let removed = remove_replaced(
+                            &portal,
+                            &config.storage_root,
+                            cfg,
+                            old,
+                            new.iter().map(PathBuf::as_path),
+                        )
+                        .await;
                         (
                             kind,
                             format!("media {media_id} replaced ({removed} old file(s) removed)"),

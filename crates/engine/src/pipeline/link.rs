@@ -129,7 +129,8 @@ async fn in_portal(
             "row was already there (new copies are checked at the next start)".to_string()
         }
         Action::Replaced { old, .. } => {
-            let removed = remove_replaced(&ctx.storage_root, cfg, old, files.files().map(|f| f.path.as_path()));
+            let new_files = files.files().map(|f| f.path.as_path());
+            let removed = remove_replaced(&ctx.portal, &ctx.storage_root, cfg, old, new_files).await;
             format!(
                 "{}, replacing the image of the same name ({removed} old file(s) removed)",
                 files_made(files)
@@ -178,8 +179,11 @@ fn log_line(cfg: &Collection, request: &specdrop_mapper::LinkRequest<'_>) -> Log
 
 /// After a replace is committed, remove the files the row pointed to
 /// before, when they are specdrop's to remove: under this collection's URL
-/// base (hence under the storage root) and not one of the new files.
-pub fn remove_replaced<'a>(
+/// base (hence under the storage root), not one of the new files, and
+/// pointed to by no other row (another specimen's row may share them; a
+/// portal that cannot say keeps them).
+pub async fn remove_replaced<'a>(
+    portal: &specdrop_mapper::Portal,
     storage_root: &Path,
     cfg: &Collection,
     old: &MediaUrls,
@@ -200,12 +204,19 @@ pub fn remove_replaced<'a>(
         if new.contains(&path.as_path()) || seen.contains(&path) {
             continue;
         }
+        seen.push(path.clone());
+        if !matches!(portal.refers_to(url).await, Ok(false)) {
+            tracing::info!(
+                "kept the replaced file {}: another row points at it (or the portal could not say)",
+                path.display()
+            );
+            continue;
+        }
         match std::fs::remove_file(&path) {
             Ok(()) => removed += 1,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => tracing::warn!("could not remove the replaced file {}: {e}", path.display()),
         }
-        seen.push(path);
     }
     removed
 }
