@@ -40,3 +40,4 @@ mod scan;
 mod service;
 mod skeletal;
 mod support;
+mod two_processes;

@@ -20,6 +20,8 @@ pub struct Context {
     pub portal: Portal,
     pub ledger: Ledger,
     pub storage_root: PathBuf,
+    /// Where the ledger and the locks between processes live.
+    pub state_dir: PathBuf,
     /// Permissions of derivative files and folders.
     pub modes: store::Modes,
     pub derive: DeriveConfig,

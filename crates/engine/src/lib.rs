@@ -42,6 +42,7 @@ pub mod metrics;
 pub mod outage;
 pub mod outcome;
 pub mod pipeline;
+pub mod process_locks;
 pub mod progress;
 pub mod publish;
 pub mod remote;

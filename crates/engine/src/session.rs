@@ -88,6 +88,7 @@ impl Session {
             portal,
             ledger,
             storage_root: config.storage_root.clone(),
+            state_dir: config.state_dir.clone(),
             modes: config.modes,
             derive: config.derive.clone(),
             sink: config.sink.clone(),

@@ -105,7 +105,9 @@ async fn stages(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Tick
         Class::Archive => return Err(archive_master()),
         _ => {}
     }
-    let source = source::read(ctx, path, &name).await?;
+    // Held (process_locks.rs) until the file is done: no other specdrop
+    // process takes it meanwhile.
+    let (source, _held) = source::read(ctx, path, &name).await?;
     seen::not_linked_before(ctx, collection, path, &source.hash).await?;
     let mut entry = source.ledger_entry();
     source.check_image(ctx, &entry)?;
@@ -124,6 +126,7 @@ async fn stages(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Tick
     // (`_1` when taken) and sortSequence follow the order of the files,
     // not the order their pixels happened to be ready in.
     ticket.my_turn().await;
+    let _link_lock = link_lock(ctx, collection).await?;
     unless_stopping(ctx)?;
     let stored = store::store(ctx, collection, &number, &stored_name, set, &entry).await?;
     let linking = Linking {
@@ -184,11 +187,29 @@ fn linked_verdict(
 }
 
 /// A skeletal data file in the drop folder: applied in turn with the
-/// images (records change), one at a time.
+/// images (records change), one at a time, also across processes.
 async fn skeletal_file(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket) -> Verdict {
     ticket.my_turn().await;
+    let _link_lock = match link_lock(ctx, collection).await {
+        Ok(lock) => lock,
+        Err(verdict) => return verdict,
+    };
     let (kind, detail) = crate::skeletal::from_drop(ctx, collection, path).await;
     Verdict::new(kind, detail, None)
+}
+
+/// The collection's link step, one process at a time (process_locks.rs);
+/// a dry run writes nothing and needs none.
+async fn link_lock(ctx: &Context, collection: &Prepared) -> Step<Option<crate::process_locks::LinkLock>> {
+    if ctx.dry_run {
+        return Ok(None);
+    }
+    let (dir, code) = (ctx.state_dir.clone(), collection.config.code.clone());
+    tokio::task::spawn_blocking(move || crate::process_locks::link_lock(&dir, &code))
+        .await
+        .unwrap_or_else(|e| Err(format!("locking the collection: {e}")))
+        .map(Some)
+        .map_err(|detail| Verdict::new(Kind::Failed, detail, None))
 }
 
 fn archive_master() -> Verdict {
