@@ -20,6 +20,7 @@ use rustix::fs::{FlockOperation, flock};
 /// A source file held by this process until dropped.
 pub struct HeldSource {
     _file: File,
+    identity: Option<crate::archive::Identity>,
 }
 
 /// Why a source could not be held.
@@ -44,7 +45,13 @@ pub fn hold_source(file: &File) -> Result<(), NotHeld> {
 
 impl HeldSource {
     pub fn new(file: File) -> HeldSource {
-        HeldSource { _file: file }
+        let identity = file.metadata().ok().map(|m| crate::archive::Identity::of(&m));
+        HeldSource { _file: file, identity }
+    }
+
+    /// The file that was read, as the archive checks it.
+    pub fn identity(&self) -> Option<crate::archive::Identity> {
+        self.identity
     }
 }
 

@@ -185,7 +185,10 @@ pub async fn from_drop(ctx: &Context, collection: &Prepared, path: &Path) -> (Ki
         collection.config.archive.clone(),
         path.to_path_buf(),
     );
-    let moved = tokio::task::spawn_blocking(move || crate::archive::move_to_archive(&drop, &archive, &source)).await;
+    let moved = tokio::task::spawn_blocking(move || {
+        crate::archive::move_to_archive(&drop, &archive, &source, &Default::default())
+    })
+    .await;
     let note = match moved {
         Ok(Ok(target)) => {
             let _ = std::fs::remove_file(result_path(path));

@@ -4,23 +4,41 @@
 
 use std::path::Path;
 
+use crate::archive::Expect;
 use crate::collection::Prepared;
 use crate::context::Context;
+use crate::process_locks::HeldSource;
 
 /// Move the source to the archive (noting where in the ledger entry
-/// `hash`, if given); the returned text goes into the report. A failed
-/// move leaves the (already linked) source where it is, and the next scan
-/// finishes the move.
-pub async fn move_source(ctx: &Context, collection: &Prepared, path: &Path, hash: Option<&str>) -> String {
+/// `hash` when `record`); the returned text goes into the report. Only
+/// the file that was read moves (`held`: its identity; `hash`: its bytes,
+/// checked on a copy across file systems). A failed move leaves the
+/// (already linked) source where it is, and the next scan finishes the
+/// move.
+pub async fn move_source(
+    ctx: &Context,
+    collection: &Prepared,
+    path: &Path,
+    held: &HeldSource,
+    hash: &str,
+    record: bool,
+) -> String {
     let (drop, archive, file) = (
         collection.config.drop.clone(),
         collection.config.archive.clone(),
         path.to_path_buf(),
     );
-    let moved = tokio::task::spawn_blocking(move || crate::archive::move_to_archive(&drop, &archive, &file)).await;
+    let expect = Expect {
+        identity: held.identity(),
+        hash: Some(hash.to_string()),
+    };
+    let moved =
+        tokio::task::spawn_blocking(move || crate::archive::move_to_archive(&drop, &archive, &file, &expect)).await;
     match moved {
         Ok(Ok(target)) => {
-            let Some(hash) = hash else { return String::new() };
+            if !record {
+                return String::new();
+            }
             if let Err(e) = ctx.ledger.set_archived(hash, &target.to_string_lossy()).await {
                 tracing::warn!("{}: {e}", path.display());
             }

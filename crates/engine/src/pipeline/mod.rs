@@ -107,8 +107,8 @@ async fn stages(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Tick
     }
     // Held (process_locks.rs) until the file is done: no other specdrop
     // process takes it meanwhile.
-    let (source, _held) = source::read(ctx, path, &name).await?;
-    seen::not_linked_before(ctx, collection, path, &source.hash).await?;
+    let (source, held) = source::read(ctx, path, &name).await?;
+    seen::not_linked_before(ctx, collection, path, &held, &source.hash).await?;
     let mut entry = source.ledger_entry();
     source.check_image(ctx, &entry)?;
     let Identified {
@@ -138,7 +138,7 @@ async fn stages(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Tick
     };
     let committed = link::link(ctx, collection, &linking, &stored, &entry).await?;
     record::linked(ctx, collection, path, &number, &committed, &stored, &entry).await?;
-    let archived = archive::move_source(ctx, collection, path, Some(&entry.hash)).await;
+    let archived = archive::move_source(ctx, collection, path, &held, &entry.hash, true).await;
     Ok(linked_verdict(
         &number,
         from,

@@ -8,9 +8,16 @@ use super::verdict::{Step, Verdict};
 use crate::collection::Prepared;
 use crate::context::Context;
 use crate::outcome::Kind;
+use crate::process_locks::HeldSource;
 
 /// Ends the file (skipped, archived) when its content is already linked.
-pub async fn not_linked_before(ctx: &Context, collection: &Prepared, path: &Path, hash: &str) -> Step<()> {
+pub async fn not_linked_before(
+    ctx: &Context,
+    collection: &Prepared,
+    path: &Path,
+    held: &HeldSource,
+    hash: &str,
+) -> Step<()> {
     let seen = ctx
         .ledger
         .get(hash)
@@ -26,7 +33,7 @@ pub async fn not_linked_before(ctx: &Context, collection: &Prepared, path: &Path
     let mut detail = format!("duplicate of {first}{occid}: already linked, nothing new written");
     if !ctx.dry_run {
         // The ledger keeps where the first copy went.
-        detail.push_str(&archive::move_source(ctx, collection, path, None).await);
+        detail.push_str(&archive::move_source(ctx, collection, path, held, hash, false).await);
     }
     Err(Verdict::new(Kind::Skipped, detail, None))
 }
