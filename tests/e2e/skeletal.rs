@@ -29,7 +29,7 @@ async fn a_dropped_file_creates_fills_and_reports_by_line(backend: Backend) {
                 7654321;Carex nova;Cyperaceae;;6/10/2004;\n\
                 1390995;;;;31/31/2001;\n\
                 7654322;;;;;\n";
-    env.write_file("var/drop/mich/batch1.csv", file.as_bytes());
+    env.drop_text("var/drop/mich/batch1.csv", file.as_bytes());
     let run = env.scan();
     assert_eq!(run.code, 1, "a row was rejected: {}", run.stdout);
     let line = run.line_for("batch1.csv");
@@ -80,7 +80,7 @@ async fn a_dropped_file_creates_fills_and_reports_by_line(backend: Backend) {
 
     // The same file again changes nothing.
     let before = env.count("SELECT COUNT(*) FROM omoccurrences").await;
-    env.write_file("var/drop/mich/batch1.csv", file.as_bytes());
+    env.drop_text("var/drop/mich/batch1.csv", file.as_bytes());
     let again = env.scan();
     again.assert_line("batch1.csv", "0 created, 0 filled, 2 unchanged");
     assert_eq!(env.count("SELECT COUNT(*) FROM omoccurrences").await, before);
@@ -89,7 +89,7 @@ on_every_backend!(a_dropped_file_creates_fills_and_reports_by_line);
 
 async fn an_unknown_column_refuses_the_file_and_writes_nothing(backend: Backend) {
     let env = Env::new(backend).await;
-    env.write_file(
+    env.drop_text(
         "var/drop/mich/bad.tsv",
         b"catalogNumber\tscientifc_name\n1390993\tCarex\n",
     );
@@ -196,7 +196,7 @@ async fn windows_1252_files_are_read_and_bad_values_named() {
 #[tokio::test]
 async fn a_tab_separated_file_in_the_drop_folder_is_applied() {
     let env = Env::new(Backend::MariaDb).await;
-    env.write_file(
+    env.drop_text(
         "var/drop/mich/day1/batch.TAB",
         b"catalogNumber\tcounty\thabitat\n1390995\tAllegan\t\"dry, oak\twoods\"\n",
     );
@@ -215,4 +215,43 @@ async fn a_tab_separated_file_in_the_drop_folder_is_applied() {
         env.files_under("var/archive/mich"),
         ["day1/batch.TAB", "day1/batch.TAB.result.txt"]
     );
+}
+
+/// A skeletal file still being copied is left for the next run: one
+/// changed within watch.settle_secs, one whose last line has no line end,
+/// one whose last line has fewer fields than the header. A cut-off value
+/// ("Ann Arb") never reaches the portal; a command-line file that is cut
+/// off is refused.
+#[tokio::test]
+async fn a_file_still_arriving_is_left_for_the_next_run() {
+    let env = Env::new(Backend::Sqlite).await;
+    env.write_file(
+        "var/drop/mich/fresh.csv",
+        b"catalogNumber,municipality\n1390993,Ann Arbor\n",
+    );
+    env.drop_text("var/drop/mich/cut.csv", b"catalogNumber,municipality\n1390993,Ann Arb");
+    env.drop_text(
+        "var/drop/mich/short.csv",
+        b"catalogNumber,county,municipality\n1390993,Washtenaw\n",
+    );
+    let touched = "SELECT COUNT(*) FROM omoccurrences WHERE municipality LIKE 'Ann%' OR county = 'Washtenaw'";
+    let before = env.count(touched).await;
+    let run = env.scan();
+    for file in ["fresh.csv", "cut.csv", "short.csv"] {
+        run.assert_line(file, "still arriving");
+    }
+    run.assert_line("fresh.csv", "settle_secs");
+    run.assert_line("cut.csv", "no line end");
+    run.assert_line("short.csv", "2 of the header's 3 fields");
+    assert_eq!(env.count(touched).await, before, "a cut-off file reached the portal");
+    assert_eq!(
+        env.files_under("var/drop/mich"),
+        ["cut.csv", "fresh.csv", "short.csv"],
+        "all left in place, no result files"
+    );
+
+    env.write_file("cut.csv", b"catalogNumber,municipality\n1390993,Ann Arb");
+    let refused = env.cli(&["import-skeletal", "cut.csv", "--collection", "MICH-V"]);
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    assert!(refused.stderr.contains("looks cut off"), "{}", refused.stderr);
 }

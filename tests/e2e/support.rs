@@ -234,6 +234,19 @@ archive = "var/archive/mich"
     }
 
     /// Put a sample sheet into the drop folder under `name`.
+    /// A text file (skeletal, links) written into the drop folder at
+    /// `rel` and settled: its mtime a minute back, past watch.settle_secs,
+    /// so a scan takes it at once.
+    pub fn drop_text(&self, rel: &str, bytes: &[u8]) {
+        self.write_file(rel, bytes);
+        let settled = std::time::SystemTime::now() - Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(self.path(rel))
+            .and_then(|f| f.set_modified(settled))
+            .unwrap_or_else(|e| panic!("{rel}: {e}"));
+    }
+
     pub fn drop_sample(&self, sample_name: &str, name: &str) {
         self.write_file(&format!("var/drop/mich/{name}"), &sample(sample_name));
     }

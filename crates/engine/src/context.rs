@@ -20,6 +20,9 @@ pub struct Context {
     pub portal: Portal,
     pub ledger: Ledger,
     pub storage_root: PathBuf,
+    /// `watch.settle_secs`: a text file changed more recently than this
+    /// is still arriving.
+    pub settle: std::time::Duration,
     /// Where the ledger and the locks between processes live.
     pub state_dir: PathBuf,
     /// Permissions of derivative files and folders.

@@ -94,6 +94,7 @@ pub async fn import_links(
     dry_run: bool,
 ) -> Result<Summary, Error> {
     let bytes = std::fs::read(file).map_err(|e| Error::Run(format!("cannot read {}: {e}", file.display())))?;
+    crate::skeletal::refuse_cut_off(file, &bytes)?;
     let fail = |why: String| Error::Run(format!("{}: {why}", file.display()));
     let text = specdrop_textfile::read(&bytes).map_err(|e| fail(e.to_string()))?;
     let (header, rows) = (text.header, text.records);

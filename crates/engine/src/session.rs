@@ -89,6 +89,7 @@ impl Session {
             ledger,
             storage_root: config.storage_root.clone(),
             state_dir: config.state_dir.clone(),
+            settle: config.watch.settle(),
             modes: config.modes,
             derive: config.derive.clone(),
             sink: config.sink.clone(),

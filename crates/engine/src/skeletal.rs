@@ -152,6 +152,12 @@ pub async fn from_drop(ctx: &Context, collection: &Prepared, path: &Path) -> (Ki
         Ok(bytes) => bytes,
         Err(e) => return (Kind::Failed, format!("cannot read the file: {e}")),
     };
+    if let Some(why) = still_arriving(path, &bytes, ctx.settle) {
+        return (
+            Kind::Skipped,
+            format!("still arriving: {why}; it is taken once complete"),
+        );
+    }
     let checked = match ctx.outage.retry(&name, || read(&ctx.portal, &bytes)).await {
         Ok(checked) => checked,
         Err(e) => return (Kind::Failed, format!("database: {e}")),
@@ -204,6 +210,35 @@ pub async fn from_drop(ctx: &Context, collection: &Prepared, path: &Path) -> (Ki
     (kind, format!("skeletal file: {}{note}", summary(&applied)))
 }
 
+/// Why a text file in a drop folder is not complete yet, if it is not:
+/// changed within `settle` (as the daemon waits), or cut off
+/// (`specdrop_textfile::cut_off`).
+pub fn still_arriving(path: &Path, bytes: &[u8], settle: std::time::Duration) -> Option<String> {
+    let changed = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok());
+    if changed.is_some_and(|age| age < settle) {
+        return Some(format!(
+            "changed less than watch.settle_secs = {} s ago",
+            settle.as_secs()
+        ));
+    }
+    specdrop_textfile::cut_off(bytes)
+}
+
+/// A text file named on the command line is taken as it is, unless it is
+/// cut off.
+pub fn refuse_cut_off(file: &Path, bytes: &[u8]) -> Result<(), Error> {
+    match specdrop_textfile::cut_off(bytes) {
+        Some(why) => Err(Error::Run(format!(
+            "{} looks cut off ({why}); wait until it is completely written and run again",
+            file.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn write_result(path: &Path, text: &str) -> String {
     match std::fs::write(path, text) {
         Ok(()) => format!(
@@ -220,6 +255,7 @@ fn write_result(path: &Path, text: &str) -> String {
 pub async fn import(config: &Config, file: &Path, code: &str) -> Result<std::process::ExitCode, Error> {
     crate::collection::position(config, code)?;
     let bytes = std::fs::read(file).map_err(|e| Error::Run(format!("cannot read {}: {e}", file.display())))?;
+    refuse_cut_off(file, &bytes)?;
     let (portal, collection, _) = crate::session::open_collection(config, code).await?;
     let collection = &collection;
     let name = file

@@ -30,6 +30,27 @@ pub fn read(bytes: &[u8]) -> Result<Table, TextFileError> {
     Ok(Table { header, records, note })
 }
 
+/// Why `bytes` look like a file still being written, if they do: its
+/// last line has no line end, or fewer fields than the header (a copy
+/// cut off in "Ann Arb" must never reach the portal).
+pub fn cut_off(bytes: &[u8]) -> Option<String> {
+    if !bytes.ends_with(b"\n") {
+        return Some("its last line has no line end".to_string());
+    }
+    let table = read(bytes).ok()?;
+    let (line, fields) = table.records.last()?;
+    // A line of empty fields only (an editor's trailing blank line) is
+    // not data.
+    if fields.len() < table.header.len() && fields.iter().any(|f| !f.is_empty()) {
+        return Some(format!(
+            "its last line (line {line}) has {} of the header's {} fields",
+            fields.len(),
+            table.header.len()
+        ));
+    }
+    None
+}
+
 /// Windows-1252's characters for bytes 0x80-0x9F (`None`: undefined).
 const CP1252_HIGH: [Option<char>; 32] = [
     Some('€'),
@@ -154,6 +175,16 @@ pub fn records(text: &str) -> Result<(Vec<String>, Vec<Record>), TextFileError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_cut_off_is_told_from_a_complete_one() {
+        let complete = b"catalogNumber,locality\n1390992,Ann Arbor\n";
+        assert_eq!(cut_off(complete), None);
+        assert!(cut_off(b"catalogNumber,locality\n1390992,Ann Arb").is_some_and(|why| why.contains("line end")));
+        let short = cut_off(b"catalogNumber,locality,county\n1390992,Ann Arbor\n");
+        assert!(short.is_some_and(|why| why.contains("2 of the header's 3")));
+        assert_eq!(cut_off(b"a;b\r\n1;2\r\n"), None);
+    }
 
     #[test]
     fn bom_and_windows_1252_are_handled() -> Result<(), TextFileError> {
