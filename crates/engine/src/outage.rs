@@ -34,6 +34,12 @@ impl Outage {
         }
     }
 
+    /// How long an outage is waited out (`database.retry_mins`; a daemon:
+    /// for ever). Storage faults are waited out as long.
+    pub fn limit(&self) -> Duration {
+        self.limit
+    }
+
     /// Run `op` until it succeeds, fails for a reason of its own, or the
     /// outage has lasted longer than the limit.
     pub async fn retry<T, F, Fut>(&self, file: &str, mut op: F) -> Result<T, MapperError>

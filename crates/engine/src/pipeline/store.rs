@@ -51,7 +51,7 @@ pub async fn store(
     let root = ctx.storage_root.clone();
     let name = stored_name.to_string();
     let modes = ctx.modes;
-    let mut claims = LedgerClaims {
+    let claims = LedgerClaims {
         runtime: tokio::runtime::Handle::current(),
         ledger: ctx.ledger.clone(),
         run: ctx.run.clone(),
@@ -59,23 +59,46 @@ pub async fn store(
         root: root.clone(),
         url_base: collection.config.url_base.clone(),
     };
-    let written = tokio::task::spawn_blocking(move || {
-        specdrop_derive::store::write_set_claimed(&root, &dir, &name, tag.as_deref(), &set, modes, &mut claims)
-    })
-    .await
-    .unwrap_or_else(|e| {
-        Err(specdrop_derive::DeriveError::Resize(format!(
-            "storage task failed: {e}"
-        )))
-    });
-    // On failure write_set removed what it had put in place and gave back
-    // those claims; a file it could not remove stays claimed, for the next
-    // start.
-    let files = match written {
-        Ok(files) => files,
-        Err(e) => {
-            crate::claims::set_aside(ctx, &entry.hash).await;
-            return Err(failed(e.to_string()));
+    let mut attempt = Attempt { set, claims };
+    let mut delay = FIRST_DELAY;
+    let started = std::time::Instant::now();
+    // A full, read-only or failing disk is the storage's trouble, not the
+    // file's: it waits with a warning, as for a database outage, and past
+    // the outage limit is left untouched for the next run.
+    let files = loop {
+        let (root, dir, name, tag) = (root.clone(), dir.clone(), name.clone(), tag.clone());
+        let done = tokio::task::spawn_blocking(move || {
+            let Attempt { set, mut claims } = attempt;
+            let written =
+                specdrop_derive::store::write_set_claimed(&root, &dir, &name, tag.as_deref(), &set, modes, &mut claims);
+            (written, Attempt { set, claims })
+        })
+        .await;
+        let (written, back) = match done {
+            Ok(done) => done,
+            Err(e) => return Err(failed(format!("storage task failed: {e}"))),
+        };
+        attempt = back;
+        // On failure write_set removed what it had put in place and gave
+        // back those claims; a file it could not remove stays claimed, for
+        // the next start.
+        match written {
+            Ok(files) => break files,
+            Err(e) if storage_fault(&e) && started.elapsed() < ctx.outage.limit() && !ctx.stopping() => {
+                tracing::warn!("storage unavailable ({e}); {stored_name} waits and tries again in {delay:?}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_DELAY);
+            }
+            Err(e) if storage_fault(&e) => {
+                crate::claims::set_aside(ctx, &entry.hash).await;
+                ctx.outage.note_deferred();
+                let detail = format!("storage unavailable ({e}); left in place for the next run");
+                return Err(Verdict::new(Kind::Skipped, detail, None));
+            }
+            Err(e) => {
+                crate::claims::set_aside(ctx, &entry.hash).await;
+                return Err(failed(e.to_string()));
+            }
         }
     };
     ctx.checkpoints.reached(Checkpoint::DerivativesStored);
@@ -90,6 +113,35 @@ pub async fn store(
         urls,
         size,
     })
+}
+
+const FIRST_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+const MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What one try at writing takes to its blocking thread and back.
+struct Attempt {
+    set: Derivatives,
+    claims: LedgerClaims,
+}
+
+/// A write error that is the storage's, not the image's: no space, no
+/// permission, an I/O error, a read-only or over-quota file system.
+fn storage_fault(e: &specdrop_derive::DeriveError) -> bool {
+    use rustix::io::Errno;
+    let specdrop_derive::DeriveError::Write { cause, .. } = e else {
+        return false;
+    };
+    let faults = [
+        Errno::NOSPC,
+        Errno::ACCESS,
+        Errno::IO,
+        Errno::ROFS,
+        Errno::DQUOT,
+        Errno::PERM,
+    ];
+    cause
+        .raw_os_error()
+        .is_some_and(|code| faults.iter().any(|f| f.raw_os_error() == code))
 }
 
 /// url = the web file (or the large one doing its job), originalUrl = the
