@@ -266,16 +266,21 @@ async fn the_imaging_teams_report_lists_every_file_and_is_never_taken_as_an_arri
     assert_eq!(waiting.lines().count(), 2, "{waiting}");
 }
 
-#[tokio::test]
-async fn the_daemon_skips_its_report_folder_and_serves_metrics() {
-    let env = Env::new(Backend::Sqlite).await;
+/// A daemon watching with `metrics.listen` on a free port.
+fn watching_with_metrics(env: &Env) -> (u16, Daemon) {
     let port = free_port();
     env.quick_watch("");
     env.edit_config(
         "[database]",
         &format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n[database]"),
     );
-    let mut daemon = env.start_watching();
+    (port, env.start_watching())
+}
+
+#[tokio::test]
+async fn the_daemon_skips_its_report_folder_and_serves_metrics() {
+    let env = Env::new(Backend::Sqlite).await;
+    let (port, mut daemon) = watching_with_metrics(&env);
     env.drop_sample(SMALL_7, "MICH-V-1390993.jpg");
     env.drop_sample(SMALL_8, "MICH-V-9999999.jpg");
     daemon.reports_for(&["MICH-V-1390993.jpg", "MICH-V-9999999.jpg"], SOON);
@@ -317,13 +322,7 @@ async fn the_daemon_skips_its_report_folder_and_serves_metrics() {
 #[tokio::test]
 async fn a_flood_on_the_metrics_port_does_not_starve_the_daemon() {
     let env = Env::new(Backend::Sqlite).await;
-    let port = free_port();
-    env.quick_watch("");
-    env.edit_config(
-        "[database]",
-        &format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n[database]"),
-    );
-    let mut daemon = env.start_watching();
+    let (port, mut daemon) = watching_with_metrics(&env);
     let open_files = |pid: u32| std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count);
     let before = open_files(daemon.pid());
     // Connections that never send a byte: accepted ones wait for their

@@ -69,17 +69,7 @@ fn link_lock_path(state_dir: &Path, code: &str) -> PathBuf {
 /// workers). The error is a sentence for the report.
 pub fn link_lock(state_dir: &Path, code: &str) -> Result<LinkLock, String> {
     let path = link_lock_path(state_dir, code);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| {
-            format!(
-                "cannot open {} ({e}); specdrop's user must be able to write in state_dir",
-                path.display()
-            )
-        })?;
+    let file = crate::state_lock::open_lock_file(&path)?;
     match flock(&file, FlockOperation::LockExclusive) {
         Ok(()) => Ok(LinkLock { _file: file }),
         Err(e) if e == rustix::io::Errno::NOLCK || e == rustix::io::Errno::NOTSUP => Ok(LinkLock { _file: file }),

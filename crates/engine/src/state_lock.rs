@@ -17,23 +17,29 @@ pub struct StateLock {
     alone: bool,
 }
 
+/// Open (or make) a lock file in state_dir; the error is a sentence for
+/// the user.
+pub fn open_lock_file(path: &Path) -> Result<File, String> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| {
+            format!(
+                "cannot open {} ({e}); specdrop's user must be able to write in state_dir",
+                path.display()
+            )
+        })
+}
+
 impl StateLock {
     /// Exclusively if no other specdrop holds it (then the caller may
     /// clean up, and must call [`StateLock::let_others_write`] after),
     /// else shared. The error is a sentence for the user.
     pub fn take(state_dir: &Path) -> Result<StateLock, String> {
         let path = state_dir.join(LOCK_FILE);
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| {
-                format!(
-                    "cannot open {} ({e}); specdrop's user must be able to write in state_dir",
-                    path.display()
-                )
-            })?;
+        let file = open_lock_file(&path)?;
         if flock(&file, FlockOperation::NonBlockingLockExclusive).is_ok() {
             return Ok(StateLock { file, alone: true });
         }
