@@ -8,7 +8,8 @@
 //! identify            catalog number from name or barcode                 -> Identified
 //! specimen::find      the record it names (never a guess)                 -> Specimen
 //! derive::make        large, web, thumbnail on the workers                -> Derivatives
-//!    (wait for the file's turn: link order is name order, link_order.rs)
+//!    (wait for the file's turn: link order is name order, link_order.rs;
+//!     then for the collection's link lock, shared with other processes)
 //! store               claimed, written, fsynced, linked into place        -> Stored
 //! link                the row committed (or the log line appended)        -> Committed
 //! record              the ledger's entry
@@ -34,8 +35,13 @@
 //!   not yet in the ledger is taken again (the mapper finds its row by
 //!   mediaMD5 or URL, and the new copies are removed: link), a source the
 //!   ledger has as linked is only archived (seen).
-//! - Files are linked one at a time in name order (link_order.rs), so two
+//! - Files are linked one at a time in name order (link_order.rs), and
+//!   one process at a time per collection (process_locks.rs), so two
 //!   images of one unknown number cannot both create a skeletal record.
+//! - A source is held (`flock`) from its read to its archiving, so a
+//!   second specdrop process never works on it meanwhile; the archive
+//!   moves only the file that was read (its identity is checked) and never
+//!   replaces a file there.
 //! - A database outage makes a file wait and, past `database.retry_mins`,
 //!   leaves it untouched; it is never parked or failed for it (outage.rs,
 //!   [`Verdict::of_database`]).
