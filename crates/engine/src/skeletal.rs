@@ -29,11 +29,7 @@ pub async fn read(portal: &Portal, bytes: &[u8]) -> Result<Result<SkeletalFile, 
         Ok(text) => text,
         Err(e) => return Ok(Err(e.to_string())),
     };
-    let table = skeletal::Table {
-        header: text.header,
-        rows: text.records.into_iter().map(skeletal::Row::from).collect(),
-        notes: text.note.into_iter().collect(),
-    };
+    let table = skeletal::Table::new(text.header, text.records, text.note);
     Ok(skeletal::check(table, &fields))
 }
 

@@ -36,6 +36,18 @@ pub struct Table {
     pub notes: Vec<String>,
 }
 
+impl Table {
+    /// From a text reader's parts: header, `(line, values)` records, and
+    /// a note on the encoding.
+    pub fn new(header: Vec<String>, records: Vec<(u64, Vec<String>)>, note: Option<String>) -> Table {
+        Table {
+            header,
+            rows: records.into_iter().map(Row::from).collect(),
+            notes: note.into_iter().collect(),
+        }
+    }
+}
+
 /// One record of the file: its values, trimmed, and the line of the file
 /// it starts on (what the team looks up in an editor).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -464,12 +476,7 @@ mod tests {
     /// The file's bytes as the engine reads them.
     fn read(bytes: &[u8], fields: &FieldSet) -> Result<SkeletalFile, String> {
         let text = specdrop_textfile::read(bytes).map_err(|e| e.to_string())?;
-        let table = Table {
-            header: text.header,
-            rows: text.records.into_iter().map(Row::from).collect(),
-            notes: text.note.into_iter().collect(),
-        };
-        check(table, fields)
+        check(Table::new(text.header, text.records, text.note), fields)
     }
 
     fn fields() -> FieldSet {

@@ -8,7 +8,7 @@
 use proptest::prelude::*;
 use specdrop_mapper::CatalogPattern;
 use specdrop_mapper::fields::{Field, FieldSet, Kind};
-use specdrop_mapper::skeletal::{self, Row, SkeletalFile, Table};
+use specdrop_mapper::skeletal::{self, SkeletalFile, Table};
 
 fn patterns() -> Vec<CatalogPattern> {
     [
@@ -45,12 +45,7 @@ fn fields() -> FieldSet {
 /// the mapper checks.
 fn read(bytes: &[u8], fields: &FieldSet) -> Result<SkeletalFile, String> {
     let text = specdrop_textfile::read(bytes).map_err(|e| e.to_string())?;
-    let table = Table {
-        header: text.header,
-        rows: text.records.into_iter().map(Row::from).collect(),
-        notes: text.note.into_iter().collect(),
-    };
-    skeletal::check(table, fields)
+    skeletal::check(Table::new(text.header, text.records, text.note), fields)
 }
 
 proptest! {
