@@ -255,6 +255,15 @@ fn find_files(collection: &Prepared, config: &Config, dry_run: bool) -> Result<F
             )
         })
         .collect();
+    refused.extend(found.linked_folders.iter().map(|link| {
+        report(
+            relative(link),
+            Kind::Skipped,
+            "refused: a symbolic link (to a folder?), not entered, since it could lead out of the drop folder; \
+             put the folder itself there"
+                .into(),
+        )
+    }));
     refused.extend(
         found
             .unreadable

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use specdrop_beneath::{BeneathError, Folder};
 use specdrop_mapper::skeletal::{self, Applied, SkeletalFile, SkeletalOptions};
 use specdrop_mapper::{MapperError, Portal};
 
@@ -133,7 +134,10 @@ pub fn result_text(
 
 /// A skeletal file that arrived in a drop folder: (outcome, report text).
 /// Applied files go to the archive with their result file; refused files
-/// stay, with the result file beside them saying why.
+/// stay, with the result file beside them saying why. The file is read,
+/// and its result written, from the drop folder's descriptor without
+/// following a link (specdrop-beneath); a portal outage leaves it for the
+/// next run.
 pub async fn from_drop(ctx: &Context, collection: &Prepared, path: &Path) -> (Kind, String) {
     let name = path
         .file_name()
@@ -144,11 +148,25 @@ pub async fn from_drop(ctx: &Context, collection: &Prepared, path: &Path) -> (Ki
             "skeletal file left in place: it needs sink.kind = \"database\"".into(),
         );
     }
-    let bytes = match tokio::fs::read(path).await {
-        Ok(bytes) => bytes,
+    let drop = collection.config.drop.clone();
+    let (file, limit) = (path.to_path_buf(), ctx.derive.max_file_mb.saturating_mul(1 << 20));
+    let opened = tokio::task::spawn_blocking(move || {
+        let folder = Folder::open(&drop)?;
+        let (bytes, handle) = folder.read(&file, limit)?;
+        let meta = handle
+            .metadata()
+            .map_err(|cause| BeneathError::Io { path: file, cause })?;
+        Ok::<_, BeneathError>((bytes, meta))
+    })
+    .await;
+    let (bytes, meta) = match opened {
+        Ok(Ok(read)) => read,
+        Ok(Err(e)) if e.is_not_found() => return (Kind::Skipped, "gone before it was read".into()),
+        Ok(Err(e @ BeneathError::Io { .. })) => return (Kind::Failed, format!("cannot read the file: {e}")),
+        Ok(Err(e)) => return (Kind::Failed, e.to_string()),
         Err(e) => return (Kind::Failed, format!("cannot read the file: {e}")),
     };
-    if let Some(why) = still_arriving(path, &bytes, ctx.settle) {
+    if let Some(why) = still_arriving(&meta, &bytes, ctx.settle) {
         return (
             Kind::Skipped,
             format!("still arriving: {why}; it is taken once complete"),
@@ -156,13 +174,13 @@ pub async fn from_drop(ctx: &Context, collection: &Prepared, path: &Path) -> (Ki
     }
     let checked = match ctx.outage.retry(&name, || read(&ctx.portal, &bytes)).await {
         Ok(checked) => checked,
-        Err(e) => return (Kind::Failed, format!("database: {e}")),
+        Err(e) => return database_failed(ctx, e, "not read"),
     };
     let file = match checked {
         Ok(file) => file,
         Err(why) => {
             let text = result_text(&name, collection, &[], &Err(why.clone()));
-            let note = write_result(&result_path(path), &text);
+            let note = write_result(&collection.config.drop, &result_path(path), &text).await;
             return (Kind::Failed, format!("skeletal file refused: {why}{note}"));
         }
     };
@@ -174,12 +192,7 @@ pub async fn from_drop(ctx: &Context, collection: &Prepared, path: &Path) -> (Ki
     }
     let applied = match ctx.outage.retry(&name, || apply(&ctx.portal, collection, &file)).await {
         Ok(applied) => applied,
-        Err(e) => {
-            return (
-                Kind::Failed,
-                format!("skeletal file not applied (nothing written): {e}"),
-            );
-        }
+        Err(e) => return database_failed(ctx, e, "not applied (nothing written)"),
     };
     let text = result_text(&name, collection, &file.warnings, &Ok(applied.clone()));
     let (drop, archive, source) = (
@@ -187,16 +200,27 @@ pub async fn from_drop(ctx: &Context, collection: &Prepared, path: &Path) -> (Ki
         collection.config.archive.clone(),
         path.to_path_buf(),
     );
-    let moved = tokio::task::spawn_blocking(move || {
-        crate::archive::move_to_archive(&drop, &archive, &source, &Default::default())
-    })
-    .await;
+    // Only the file that was read is archived.
+    let expect = crate::archive::Expect {
+        identity: Some(crate::archive::Identity::of(&meta)),
+        hash: None,
+    };
+    let moved =
+        tokio::task::spawn_blocking(move || crate::archive::move_to_archive(&drop, &archive, &source, &expect)).await;
     let note = match moved {
         Ok(Ok(target)) => {
-            let _ = std::fs::remove_file(result_path(path));
-            write_result(&result_path(&target), &text)
+            let (drop, stale) = (collection.config.drop.clone(), result_path(path));
+            let _ = tokio::task::spawn_blocking(move || Folder::open(&drop)?.remove(&stale)).await;
+            // An archive inside the share is reached through the drop folder.
+            let cfg = &collection.config;
+            let root = if cfg.archive.starts_with(&cfg.drop) {
+                &cfg.drop
+            } else {
+                &cfg.archive
+            };
+            write_result(root, &result_path(&target), &text).await
         }
-        _ => write_result(&result_path(path), &text),
+        _ => write_result(&collection.config.drop, &result_path(path), &text).await,
     };
     let kind = if applied.rejected.is_empty() {
         Kind::Skeletal
@@ -206,14 +230,26 @@ pub async fn from_drop(ctx: &Context, collection: &Prepared, path: &Path) -> (Ki
     (kind, format!("skeletal file: {}{note}", summary(&applied)))
 }
 
+/// A database error while reading or applying a skeletal file: an outage
+/// past `database.retry_mins` leaves the file for the next run (nothing
+/// was written: it is applied in one transaction); anything else fails it.
+fn database_failed(ctx: &Context, e: MapperError, what: &str) -> (Kind, String) {
+    if e.is_transient() {
+        ctx.outage.note_deferred();
+        return (
+            Kind::Skipped,
+            format!("portal database unavailable ({e}); skeletal file {what}, left in place for the next run"),
+        );
+    }
+    (Kind::Failed, format!("skeletal file {what}: database: {e}"))
+}
+
 /// Why a text file in a drop folder is not complete yet, if it is not:
 /// changed within `settle` (as the daemon waits), or cut off
-/// (`specdrop_textfile::cut_off`).
-pub fn still_arriving(path: &Path, bytes: &[u8], settle: std::time::Duration) -> Option<String> {
-    let changed = std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.elapsed().ok());
+/// (`specdrop_textfile::cut_off`). `meta` is the status of the handle the
+/// bytes were read from.
+pub fn still_arriving(meta: &std::fs::Metadata, bytes: &[u8], settle: std::time::Duration) -> Option<String> {
+    let changed = meta.modified().ok().and_then(|t| t.elapsed().ok());
     if changed.is_some_and(|age| age < settle) {
         return Some(format!(
             "changed less than watch.settle_secs = {} s ago",
@@ -235,13 +271,19 @@ pub fn refuse_cut_off(file: &Path, bytes: &[u8]) -> Result<(), Error> {
     }
 }
 
-fn write_result(path: &Path, text: &str) -> String {
-    match std::fs::write(path, text) {
-        Ok(()) => format!(
+/// Write a result file below `root` (the drop folder, or the archive
+/// for an applied file) without following a link: a link planted under
+/// the result's name is refused and left, and nothing is written.
+async fn write_result(root: &Path, path: &Path, text: &str) -> String {
+    let (root, file, bytes) = (root.to_path_buf(), path.to_path_buf(), text.as_bytes().to_vec());
+    let written = tokio::task::spawn_blocking(move || Folder::open(&root)?.write(&file, &bytes)).await;
+    match written {
+        Ok(Ok(())) => format!(
             " (details: {})",
             path.file_name()
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
         ),
+        Ok(Err(e)) => format!(" (the result file was not written: {e})"),
         Err(e) => format!(" (the result file {} could not be written: {e})", path.display()),
     }
 }

@@ -15,9 +15,10 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+use specdrop_beneath::{BeneathError, Folder};
 
 use crate::clock;
 use crate::config::{Collection, ReportConfig};
@@ -85,8 +86,9 @@ impl TeamReport {
             fields.url.clone().unwrap_or_default(),
             fields.number_from.map(|n| n.to_string()).unwrap_or_default(),
         ];
-        let file = dir.join(format!("{}.csv", clock::today()));
-        match crate::blocking::off_runtime(|| append(&dir, &file, &row)) {
+        let day = format!("{}.csv", clock::today());
+        let file = dir.join(&day);
+        match crate::blocking::off_runtime(|| append(&self.config, &collection.drop, &day, &row)) {
             Ok(()) => {
                 dirty.insert(collection.drop.clone());
             }
@@ -101,7 +103,7 @@ impl TeamReport {
         }
     }
 
-    fn warn_once(&self, file: &Path, e: &std::io::Error) {
+    fn warn_once(&self, file: &Path, e: &dyn std::fmt::Display) {
         if !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
             tracing::warn!(
                 "cannot write the imaging team's report {}: {e}; processing goes on (set report.folder = \"\" to switch the report off)",
@@ -142,17 +144,22 @@ impl TeamReport {
                 };
                 let here: Vec<&Listed> = waiting
                     .iter()
-                    .filter(|w| Path::new(&w.source).starts_with(drop) && Path::new(&w.source).is_file())
+                    .filter(|w| {
+                        let source = Path::new(&w.source);
+                        source.starts_with(drop) && std::fs::symlink_metadata(source).is_ok_and(|m| m.is_file())
+                    })
                     .collect();
-                if let Err(e) = self.write_folder(&dir, drop, &here) {
+                if let Err(e) = self.write_folder(drop, &here) {
                     self.warn_once(&dir, &e);
                 }
             }
         });
     }
 
-    fn write_folder(&self, dir: &Path, drop: &Path, waiting: &[&Listed]) -> std::io::Result<()> {
-        std::fs::create_dir_all(dir)?;
+    fn write_folder(&self, drop: &Path, waiting: &[&Listed]) -> std::io::Result<()> {
+        let Some(dir) = open_folder(&self.config, drop)? else {
+            return Ok(());
+        };
         let relative = |source: &str| {
             Path::new(source)
                 .strip_prefix(drop)
@@ -170,50 +177,59 @@ impl TeamReport {
             ])?;
         }
         let bytes = out.into_inner().map_err(|e| std::io::Error::other(e.to_string()))?;
-        replace(&dir.join(WAITING_FILE), &bytes)?;
+        dir.write(Path::new(WAITING_FILE), &bytes)?;
 
         let today = clock::today();
-        let rows = read_rows(&dir.join(format!("{today}.csv")));
-        let mut days: Vec<String> = std::fs::read_dir(dir)?
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
+        let rows = read_rows(&dir, &format!("{today}.csv"));
+        let mut days: Vec<String> = dir
+            .list(Path::new("."))?
+            .into_iter()
+            .filter(|(_, kind)| *kind == specdrop_beneath::Kind::File)
+            .map(|(name, _)| name.to_string_lossy().into_owned())
             .filter(|n| n.len() == 14 && n.ends_with(".csv") && n.starts_with(|c: char| c.is_ascii_digit()))
             .collect();
         days.sort_unstable_by(|a, b| b.cmp(a));
-        replace(
-            &dir.join(PAGE_FILE),
+        // Written whole through a temporary name: a reader never sees half
+        // a page.
+        dir.write(
+            Path::new(PAGE_FILE),
             page(&today, waiting, &relative, &rows, &days).as_bytes(),
-        )
+        )?;
+        Ok(())
     }
 }
 
-fn append(dir: &Path, file: &Path, row: &[String]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let handle = OpenOptions::new().create(true).append(true).open(file)?;
+/// The report folder of `drop`, reached (and made) from the drop folder's
+/// descriptor without following a link; `None` when reports are off.
+fn open_folder(config: &ReportConfig, drop: &Path) -> Result<Option<Folder>, BeneathError> {
+    let Some(name) = &config.folder else {
+        return Ok(None);
+    };
+    Folder::open(drop)?.sub(Path::new(name), true).map(Some)
+}
+
+fn append(config: &ReportConfig, drop: &Path, day: &str, row: &[String]) -> std::io::Result<()> {
+    let Some(dir) = open_folder(config, drop)? else {
+        return Ok(());
+    };
+    let handle = dir.append(Path::new(day))?;
     let new = handle.metadata()?.len() == 0;
     let mut out = csv::Writer::from_writer(handle);
     if new {
         out.write_record(HEADER)?;
     }
     out.write_record(row)?;
-    out.flush()
+    out.flush()?;
+    Ok(())
 }
 
-/// Write through a temporary file so a reader never sees half a page.
-fn replace(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let name = file
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let temp = file.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&temp, bytes)?;
-    std::fs::rename(&temp, file)
-}
-
-fn read_rows(file: &Path) -> Vec<Vec<String>> {
-    let Ok(mut reader) = csv::ReaderBuilder::new().flexible(true).from_path(file) else {
+fn read_rows(dir: &Folder, day: &str) -> Vec<Vec<String>> {
+    let Ok(file) = dir.open_file(Path::new(day)) else {
         return Vec::new();
     };
-    reader
+    csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(file)
         .records()
         .filter_map(Result::ok)
         .map(|r| r.iter().map(str::to_string).collect())

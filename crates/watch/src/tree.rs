@@ -1,8 +1,10 @@
-//! Walking a drop folder for candidate files.
+//! Walking a drop folder for candidate files, from the folder's
+//! descriptor (specdrop-beneath): a sub-folder that is a link, or is
+//! swapped for one during the walk, is listed as a link and never entered.
 
 use std::path::{Path, PathBuf};
 
-use walkdir::WalkDir;
+use specdrop_beneath::{BeneathError, Folder, Kind};
 
 use crate::WatchError;
 use crate::names::{Accept, Class};
@@ -19,6 +21,9 @@ pub struct Found {
     /// Symbolic links with an image name: never followed, since they could
     /// lead out of the drop folder; reported and left where they are.
     pub links: Vec<PathBuf>,
+    /// Other symbolic links (linked sub-folders, mostly): not entered, for
+    /// the same reason; reported so that nobody waits for their files.
+    pub linked_folders: Vec<PathBuf>,
     /// Entries that could not be read (named, with the reason).
     pub unreadable: Vec<(PathBuf, String)>,
 }
@@ -26,37 +31,51 @@ pub struct Found {
 /// Walk `drop` recursively for files `accept` wants. Folders in `skip`
 /// (the archive, a report folder) and hidden folders are not entered.
 pub fn walk(drop: &Path, skip: &[&Path], accept: &Accept) -> Result<Found, WatchError> {
-    std::fs::read_dir(drop).map_err(|cause| WatchError::Unreadable {
-        path: drop.to_path_buf(),
-        cause,
-    })?;
-    let mut found = Found::default();
-    let walker = WalkDir::new(drop)
-        .follow_links(false)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| {
-            e.depth() == 0
-                || !(e.file_type().is_dir()
-                    && (skip.contains(&e.path()) || e.file_name().to_string_lossy().starts_with('.')))
-        });
-    for entry in walker {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(e) => {
-                let path = e.path().map_or_else(|| drop.to_path_buf(), Path::to_path_buf);
-                found.unreadable.push((path, e.to_string()));
-                continue;
-            }
-        };
-        let class = accept.classify(&entry.file_name().to_string_lossy());
-        let kind = entry.file_type();
-        match class {
-            Class::Other => {}
-            _ if kind.is_symlink() => found.links.push(entry.into_path()),
-            Class::Image if kind.is_file() => found.images.push(entry.into_path()),
-            Class::Archive if kind.is_file() => found.archives.push(entry.into_path()),
-            Class::Skeletal if kind.is_file() => found.skeletal.push(entry.into_path()),
+    walk_in(drop, Path::new(""), skip, accept)
+}
+
+/// Walk the folder `below` inside `drop` (a folder moved in while
+/// watching), reached from `drop` without following links.
+pub fn walk_in(drop: &Path, below: &Path, skip: &[&Path], accept: &Accept) -> Result<Found, WatchError> {
+    let unreadable = |cause: BeneathError| WatchError::Unreadable {
+        path: drop.join(below),
+        cause: cause.to_string(),
+    };
+    let top = Folder::open(drop).map_err(unreadable)?;
+    let folder = if below.as_os_str().is_empty() {
+        top
+    } else {
+        top.sub(below, false).map_err(unreadable)?
+    };
+    let base = folder.root().to_path_buf();
+    let walked = folder
+        .walk(|rel| {
+            let hidden = rel.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            !hidden && !skip.contains(&base.join(rel).as_path())
+        })
+        .map_err(unreadable)?;
+    let mut found = Found {
+        unreadable: walked
+            .unreadable
+            .into_iter()
+            .map(|(rel, why)| (base.join(rel), why))
+            .collect(),
+        ..Found::default()
+    };
+    for entry in walked.entries {
+        let name = entry
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let path = base.join(&entry.path);
+        match (accept.classify(&name), entry.kind) {
+            (Class::Other, Kind::Link) if !name.starts_with('.') => found.linked_folders.push(path),
+            (Class::Other, _) => {}
+            (_, Kind::Link) => found.links.push(path),
+            (Class::Image, Kind::File) => found.images.push(path),
+            (Class::Archive, Kind::File) => found.archives.push(path),
+            (Class::Skeletal, Kind::File) => found.skeletal.push(path),
             _ => {}
         }
     }
@@ -90,6 +109,7 @@ mod tests {
             fs::write(drop.join(f), b"x")?;
         }
         std::os::unix::fs::symlink("/etc/passwd", drop.join("link.jpg"))?;
+        std::os::unix::fs::symlink(dir.path(), drop.join("linked"))?;
         let archive = drop.join("archive");
         let found = walk(&drop, &[archive.as_path()], &Accept::default())?;
         let rel: Vec<_> = found
@@ -99,6 +119,7 @@ mod tests {
             .collect::<Result<_, _>>()?;
         assert_eq!(rel, ["a.jpg", "day1/B.JPEG", "day1/box2/c.jpg"]);
         assert_eq!(found.links, [drop.join("link.jpg")]);
+        assert_eq!(found.linked_folders, [drop.join("linked")]);
         assert_eq!(found.archives, [drop.join("g.tif")]);
         assert_eq!(found.skeletal, [drop.join("i.csv")]);
         Ok(())

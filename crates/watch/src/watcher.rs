@@ -70,6 +70,7 @@ impl Watcher {
             natives: Vec::new(),
             stop: stop.clone(),
             waiting: waiting.clone(),
+            warned_links: Default::default(),
         };
         let task = tokio::spawn(task.run(ready_tx, rescan.clone()));
         Watcher {
@@ -119,6 +120,8 @@ struct Task {
     natives: Vec<Option<notify::RecommendedWatcher>>,
     stop: Arc<Notify>,
     waiting: Arc<AtomicUsize>,
+    /// Links already reported (see `warn_once_about`).
+    warned_links: std::collections::HashSet<PathBuf>,
 }
 
 impl Task {
@@ -250,16 +253,21 @@ impl Task {
             Ok(meta) if meta.is_dir() => {
                 // A folder moved or copied in: its files raised no events
                 // of their own before the new watch was in place.
-                let (dir, skip, accept) = (path.to_path_buf(), root.skip.clone(), root.accept.clone());
+                let (drop, dir, skip, accept) = (
+                    root.dir.clone(),
+                    path.strip_prefix(&root.dir).unwrap_or(path).to_path_buf(),
+                    root.skip.clone(),
+                    root.accept.clone(),
+                );
                 if let Ok(Ok(found)) = tokio::task::spawn_blocking(move || {
                     let skip: Vec<&Path> = skip.iter().map(PathBuf::as_path).collect();
-                    tree::walk(&dir, &skip, &accept)
+                    tree::walk_in(&drop, &dir, &skip, &accept)
                 })
                 .await
                 {
                     let now = Instant::now();
                     for file in found.images.into_iter().chain(found.archives).chain(found.skeletal) {
-                        if let Ok(meta) = std::fs::metadata(&file) {
+                        if let Ok(meta) = std::fs::symlink_metadata(&file) {
                             self.pending.seen(i, &file, stamp(&meta), now);
                         }
                     }
@@ -287,16 +295,18 @@ impl Task {
                     .into_iter()
                     .chain(found.archives)
                     .chain(found.skeletal)
-                    .filter_map(|p| std::fs::metadata(&p).ok().map(|m| (p, stamp(&m))))
+                    .filter_map(|p| std::fs::symlink_metadata(&p).ok().map(|m| (p, stamp(&m))))
                     .collect();
-                Ok::<_, crate::WatchError>(stamped)
+                let links: Vec<PathBuf> = found.links.into_iter().chain(found.linked_folders).collect();
+                Ok::<_, crate::WatchError>((stamped, links))
             });
             let stamped = tokio::select! {
                 () = self.stop.notified() => return false,
                 walked = walked => walked,
             };
             match stamped {
-                Ok(Ok(stamped)) => {
+                Ok(Ok((stamped, links))) => {
+                    self.warn_once_about(links);
                     let now = Instant::now();
                     let present: std::collections::HashSet<&Path> = stamped.iter().map(|(p, _)| p.as_path()).collect();
                     self.pending.keep_only(i, &|p| present.contains(p));
@@ -312,6 +322,20 @@ impl Task {
         true
     }
 
+    /// Links are never followed (they could lead out of the drop folder);
+    /// say so once per link, not at every rescan.
+    fn warn_once_about(&mut self, links: Vec<PathBuf>) {
+        for link in links {
+            if self.warned_links.insert(link.clone()) {
+                tracing::warn!(
+                    "{}: a symbolic link, not followed (it could lead out of the drop folder); \
+                     put the files or folder themselves there",
+                    link.display()
+                );
+            }
+        }
+    }
+
     /// Hand on every file that has settled and is complete. False when the
     /// watcher is stopping.
     async fn hand_on_complete(&mut self) -> bool {
@@ -319,7 +343,7 @@ impl Task {
         let mut due = self.pending.waiting(now);
         due.sort();
         for (root, path) in due {
-            let Ok(meta) = tokio::fs::metadata(&path).await else {
+            let Ok(meta) = tokio::fs::symlink_metadata(&path).await else {
                 self.pending.gone(&path);
                 continue;
             };
@@ -365,15 +389,37 @@ impl Task {
         if self.roots[root].accept.classify(&name) == Class::Archive || before.size > self.roots[root].max_read {
             return true;
         }
-        let data = match tokio::fs::read(path).await {
-            Ok(data) => data,
+        // Read as the pipeline reads it (from the drop folder's descriptor,
+        // never through a link): a link or a hard link is handed on, and
+        // the pipeline refuses it with the reason.
+        let (drop, file, limit) = (
+            self.roots[root].dir.clone(),
+            path.to_path_buf(),
+            self.roots[root].max_read,
+        );
+        let read = tokio::task::spawn_blocking(move || {
+            let folder = specdrop_beneath::Folder::open(&drop)?;
+            let (data, handle) = folder.read(&file, limit)?;
+            let now = handle.metadata().map_err(|cause| specdrop_beneath::BeneathError::Io {
+                path: file.clone(),
+                cause,
+            })?;
+            Ok::<_, specdrop_beneath::BeneathError>((data, stamp(&now)))
+        })
+        .await;
+        let (data, now) = match read {
+            Ok(Ok(read)) => read,
+            Ok(Err(e)) if e.io_kind().is_none() => return true,
+            Ok(Err(e)) => {
+                tracing::warn!("{} cannot be read yet ({e}); will look again", path.display());
+                return false;
+            }
             Err(e) => {
                 tracing::warn!("{} cannot be read yet ({e}); will look again", path.display());
                 return false;
             }
         };
-        let unchanged = tokio::fs::metadata(path).await.is_ok_and(|m| stamp(&m) == before);
-        unchanged && !matches!(complete::check(&data), complete::Arrived::Truncated(_))
+        now == before && !matches!(complete::check(&data), complete::Arrived::Truncated(_))
     }
 }
 

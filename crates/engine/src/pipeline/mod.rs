@@ -113,7 +113,7 @@ async fn stages(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Tick
     }
     // Held (process_locks.rs) until the file is done: no other specdrop
     // process takes it meanwhile.
-    let (source, held) = source::read(ctx, path, &name).await?;
+    let (source, held) = source::read(ctx, &collection.config.drop, path, &name).await?;
     seen::not_linked_before(ctx, collection, path, &held, &source.hash).await?;
     let mut entry = source.ledger_entry();
     source.check_image(ctx, &entry)?;

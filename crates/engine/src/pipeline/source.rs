@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
+use specdrop_beneath::{BeneathError, Folder};
 use specdrop_watch::complete::{self, Arrived};
 
 use super::verdict::{LedgerEntry, Step, Verdict};
@@ -33,13 +34,13 @@ enum Unread {
 /// not a plain file of one name within `derive.max_file_mb`; skipped when
 /// another specdrop has it or it is gone, and while its JPEG end marker is
 /// missing (still uploading).
-pub async fn read(ctx: &Context, path: &Path, name: &str) -> Step<(Source, HeldSource)> {
+pub async fn read(ctx: &Context, drop: &Path, path: &Path, name: &str) -> Step<(Source, HeldSource)> {
     let limit = ctx.derive.max_file_mb;
-    let source = path.to_path_buf();
+    let (drop, source) = (drop.to_path_buf(), path.to_path_buf());
     // A dry run (`check`) writes nothing and must not make a daemon
     // beside it leave a file alone.
     let hold = !ctx.dry_run;
-    let (bytes, held) = tokio::task::spawn_blocking(move || read_checked(&source, limit, hold))
+    let (bytes, held) = tokio::task::spawn_blocking(move || read_checked(&drop, &source, limit, hold))
         .await
         .unwrap_or_else(|e| Err(Unread::Refused(format!("cannot read the file: {e}"))))
         .map_err(|unread| match unread {
@@ -82,12 +83,25 @@ impl Source {
 
 /// The source's bytes, read through one handle that is checked first: a
 /// regular file with one name (a symbolic or hard link could lead out of
-/// the drop folder, or to somebody else's file), no larger than
+/// the drop folder, or to somebody else's file), reached from the drop
+/// folder without following a link at any component (a sub-folder
+/// swapped for a link since the walk is refused too), no larger than
 /// `derive.max_file_mb`. The error is the reason for the report; the file
 /// stays where it is.
-fn read_checked(path: &Path, max_file_mb: u64, hold: bool) -> Result<(Vec<u8>, HeldSource), Unread> {
-    use std::os::unix::fs::MetadataExt as _;
-    let (bytes, file) = read_plain(path, max_file_mb)?;
+fn read_checked(drop: &Path, path: &Path, max_file_mb: u64, hold: bool) -> Result<(Vec<u8>, HeldSource), Unread> {
+    // A file named on the command line, outside the drop folder, is read
+    // from its own folder (no link as its name all the same).
+    let (root, relative) = match path.strip_prefix(drop) {
+        Ok(relative) => (drop, relative),
+        Err(_) => (
+            path.parent().unwrap_or(Path::new(".")),
+            path.file_name().map_or(path, Path::new),
+        ),
+    };
+    let folder = Folder::open(root).map_err(|e| unread(e, path, max_file_mb))?;
+    let (bytes, file) = folder
+        .read(relative, max_file_mb.saturating_mul(1 << 20))
+        .map_err(|e| unread(e, path, max_file_mb))?;
     if !hold {
         return Ok((bytes, HeldSource::new(file)));
     }
@@ -103,10 +117,13 @@ fn read_checked(path: &Path, max_file_mb: u64, hold: bool) -> Result<(Vec<u8>, H
     // Held now; but another process may have finished with it (and
     // archived it) between our open and our lock: then the name leads
     // elsewhere, or nowhere.
+    use std::os::unix::fs::MetadataExt as _;
     let ours = file
         .metadata()
         .map_err(|e| Unread::Refused(format!("cannot read the file: {e}")))?;
-    let same = std::fs::symlink_metadata(path).is_ok_and(|now| now.dev() == ours.dev() && now.ino() == ours.ino());
+    let same = folder
+        .stat(relative)
+        .is_ok_and(|now| now.dev == ours.dev() && now.ino == ours.ino());
     if !same {
         return Err(Unread::NotOurs(
             "moved or replaced while it was being taken (by another specdrop process?); a new file there is taken as a new arrival"
@@ -116,61 +133,37 @@ fn read_checked(path: &Path, max_file_mb: u64, hold: bool) -> Result<(Vec<u8>, H
     Ok((bytes, HeldSource::new(file)))
 }
 
-/// Open and read, with the checks above; the open handle is returned for
-/// the lock.
-fn read_plain(path: &Path, max_file_mb: u64) -> Result<(Vec<u8>, std::fs::File), Unread> {
-    use std::io::Read as _;
-    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        // Not blocking on a FIFO, not following a link swapped in.
-        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            _ if e.kind() == std::io::ErrorKind::NotFound => {
-                Unread::NotOurs("gone before it was read (moved or removed; by another specdrop process?)".to_string())
-            }
-            Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => Unread::Refused(
-                "refused: a symbolic link, which could lead out of the drop folder; copy the file itself \
-                 (the link is left where it is)"
-                    .to_string(),
-            ),
-            _ => Unread::Refused(format!("cannot read the file: {e}")),
-        })?;
-    let refused = Unread::Refused;
-    let meta = file
-        .metadata()
-        .map_err(|e| refused(format!("cannot read the file: {e}")))?;
-    if !meta.is_file() {
-        return Err(refused(
-            "refused: not a regular file (a folder, pipe or device with an image's name)".into(),
-        ));
-    }
-    if meta.nlink() > 1 {
-        return Err(refused(format!(
-            "refused: a hard link ({} names for one file), which could be a file from outside the drop folder; \
-             copy the file itself (the link is left where it is)",
-            meta.nlink()
-        )));
-    }
-    let limit = max_file_mb.saturating_mul(1 << 20);
-    if meta.len() > limit {
-        return Err(refused(format!(
-            "refused: {} MiB, more than derive.max_file_mb = {max_file_mb}; export a smaller JPEG \
-             (the file is left where it is)",
-            meta.len() >> 20
-        )));
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    // One byte past the limit tells a file that grew while read.
-    (&file)
-        .take(limit.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(|e| refused(format!("cannot read the file: {e}")))?;
-    if bytes.len() as u64 > limit {
-        return Err(refused(format!(
+/// The report's words for a file that was not read.
+fn unread(e: BeneathError, path: &Path, max_file_mb: u64) -> Unread {
+    match e {
+        _ if e.is_not_found() => {
+            Unread::NotOurs("gone before it was read (moved or removed; by another specdrop process?)".to_string())
+        }
+        BeneathError::Link { path: link } if link == path => Unread::Refused(
+            "refused: a symbolic link, which could lead out of the drop folder; copy the file itself \
+             (the link is left where it is)"
+                .to_string(),
+        ),
+        BeneathError::Link { path: link } => Unread::Refused(format!(
+            "refused: its folder {} is a symbolic link (swapped in after the folder was listed?), which could \
+             lead out of the drop folder; nothing was read; put the folder itself there",
+            link.display()
+        )),
+        BeneathError::NotFile { .. } => {
+            Unread::Refused("refused: not a regular file (a folder, pipe or device with an image's name)".to_string())
+        }
+        BeneathError::HardLink { links, .. } => Unread::Refused(format!(
+            "refused: a hard link ({links} names for one file), which could be a file from outside the drop folder; \
+             copy the file itself (the link is left where it is)"
+        )),
+        BeneathError::TooLarge { mib, .. } => Unread::Refused(format!(
+            "refused: {mib} MiB, more than derive.max_file_mb = {max_file_mb}; export a smaller JPEG \
+             (the file is left where it is)"
+        )),
+        BeneathError::Grew { .. } => Unread::Refused(format!(
             "refused: grew past derive.max_file_mb = {max_file_mb} while being read"
-        )));
+        )),
+        BeneathError::Io { cause, .. } => Unread::Refused(format!("cannot read the file: {cause}")),
+        BeneathError::Outside { .. } => Unread::Refused(e.to_string()),
     }
-    Ok((bytes, file))
 }
