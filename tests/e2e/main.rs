@@ -38,6 +38,7 @@ mod policies;
 mod remote;
 mod scan;
 mod service;
+mod share_links;
 mod skeletal;
 mod support;
 mod two_processes;

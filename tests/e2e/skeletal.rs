@@ -255,3 +255,45 @@ async fn a_file_still_arriving_is_left_for_the_next_run() {
     assert_eq!(refused.code, 1, "{}", refused.stdout);
     assert!(refused.stderr.contains("looks cut off"), "{}", refused.stderr);
 }
+
+#[tokio::test]
+async fn a_skeletal_file_waits_out_a_locked_portal_and_is_applied_next_run() {
+    use sqlx::Connection as _;
+    let env = Env::new(Backend::Sqlite).await;
+    // Give up on an outage at once, so that the scan ends while the
+    // portal is still locked.
+    env.edit_config("[database]", "[database]\nretry_mins = 0");
+    env.drop_text(
+        "var/drop/mich/batch.csv",
+        b"catalogNumber,municipality\n1390993,Ann Arbor\n",
+    );
+    // Another writer holds the portal's write lock for the whole scan.
+    let url = env.db_url.clone();
+    let mut holder = sqlx::SqliteConnection::connect(&url).await.expect("open the portal");
+    sqlx::raw_sql("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .expect("take the write lock");
+    let run = env.scan();
+    run.assert_line("batch.csv", "skipped");
+    run.assert_line("batch.csv", "portal database unavailable");
+    run.assert_line("batch.csv", "left in place for the next run");
+    assert_eq!(
+        env.files_under("var/drop/mich"),
+        ["batch.csv"],
+        "left in place, no result file"
+    );
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .expect("release the lock");
+    holder.close().await.expect("close");
+
+    let again = env.scan();
+    again.assert_line("batch.csv", "1 filled");
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM omoccurrences WHERE occid = 202 AND municipality = 'Ann Arbor'")
+            .await,
+        1
+    );
+}
