@@ -36,6 +36,7 @@ mod hostile;
 mod mariadb;
 mod policies;
 mod remote;
+mod report_page;
 mod scan;
 mod service;
 mod share_links;

@@ -48,6 +48,9 @@ async fn links_planted_where_specdrop_writes_and_reads_change_nothing_outside() 
     // A first scan archives an original and makes the report folder.
     env.drop_sample(SMALL_7, "MICH-V-1390992.jpg");
     assert_eq!(env.scan().summary(), [1, 0, 0, 0, 0]);
+    // A second sheet to link in the run with the links: its thumbnail
+    // must not be copied through the linked thumbnails' folder.
+    env.drop_sample(SMALL_9, "MICH-V-1390995.jpg");
     let original = env.path("var/archive/mich/MICH-V-1390992.jpg");
     assert!(original.is_file(), "archived");
     env.write_file("outside/secret.toml", SECRET);
@@ -73,15 +76,21 @@ async fn links_planted_where_specdrop_writes_and_reads_change_nothing_outside() 
         .map(|e| e.expect("entry").path())
         .collect();
     assert!(
-        report_files.len() >= 3,
-        "a day's CSV, waiting.csv, index.html: {report_files:?}"
+        report_files.len() >= 4,
+        "a day's CSV, waiting.csv, index.html, thumbs: {report_files:?}"
     );
     for (i, file) in report_files.iter().enumerate() {
-        std::fs::remove_file(file).expect("remove a report file");
-        let target = if i % 2 == 0 {
-            env.path("outside/secret.toml")
+        let target = if file.is_dir() {
+            // The thumbnails' folder: a link to the folder outside.
+            std::fs::remove_dir_all(file).expect("remove the thumbnails");
+            env.path("outside")
         } else {
-            original.clone()
+            std::fs::remove_file(file).expect("remove a report file");
+            if i % 2 == 0 {
+                env.path("outside/secret.toml")
+            } else {
+                original.clone()
+            }
         };
         symlink(target, file).expect("plant a report link");
     }
@@ -116,7 +125,12 @@ async fn links_planted_where_specdrop_writes_and_reads_change_nothing_outside() 
         env.path("outside/MICH-V-1390993.jpg").exists(),
         "not moved into the archive"
     );
-    assert_eq!(env.image_rows().await, rows_before, "nothing linked through the links");
+    run.assert_line("MICH-V-1390995.jpg", "occid 205");
+    assert_eq!(
+        env.image_rows().await,
+        rows_before + 1,
+        "only the sheet in the drop folder linked"
+    );
     assert_eq!(
         env.count("SELECT COUNT(*) FROM omoccurrences WHERE municipality = 'Planted Town'")
             .await,

@@ -330,6 +330,13 @@ impl Folder {
         rustix::fs::unlinkat(&place.dir, place.name.as_os_str(), AtFlags::empty()).map_err(|e| io(&shown, e))
     }
 
+    /// Remove the empty folder `path` (a link there is refused).
+    pub fn remove_dir(&self, path: &Path) -> Result<(), BeneathError> {
+        let shown = self.shown(path);
+        let place = self.place(path, false)?;
+        rustix::fs::unlinkat(&place.dir, place.name.as_os_str(), AtFlags::REMOVEDIR).map_err(|e| io(&shown, e))
+    }
+
     /// The names in the folder `path` (`.` for the folder itself), sorted,
     /// with what each is.
     pub fn list(&self, path: &Path) -> Result<Vec<(OsString, Kind)>, BeneathError> {

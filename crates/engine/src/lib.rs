@@ -51,6 +51,7 @@ pub mod sink;
 pub mod skeletal;
 pub mod state_lock;
 pub mod status;
+pub mod team_page;
 pub mod team_report;
 
 pub use error::Error;

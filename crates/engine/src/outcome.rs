@@ -104,6 +104,9 @@ pub struct ReportFields {
     pub elapsed: Option<std::time::Duration>,
     /// Where the catalog number came from.
     pub number_from: Option<NumberFrom>,
+    /// The thumbnail written to local storage, for the imaging team's
+    /// page to keep a small copy of.
+    pub thumbnail: Option<std::path::PathBuf>,
 }
 
 /// Where a file's catalog number was read.

@@ -6,15 +6,20 @@
 //!   happens;
 //! - `waiting.csv`: parked and failed files still in the drop folder,
 //!   rewritten until they are resolved;
-//! - `index.html`: both as a page that opens from the share, no server
-//!   needed.
+//! - `index.html`: what happened in the last days as pictures, parked
+//!   and failed files first (team_page.rs), opening from the share with
+//!   no server;
+//! - `thumbs/YYYY-MM-DD/`: a small copy of each linked sheet's thumbnail
+//!   for the page, kept for the days the page shows. The page cannot know
+//!   whether the portal's image URLs are reachable from where the team
+//!   opens the share, so it shows the copy; a link without a local
+//!   thumbnail (harvest, import-links) shows the portal's URL instead.
 //!
 //! The folder is never taken as an arrival (the watcher and the scan skip
 //! it). A report that cannot be written is a warning, never a reason to
 //! stop processing.
 
-use std::collections::BTreeSet;
-use std::fmt::Write as _;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -24,10 +29,11 @@ use crate::clock;
 use crate::config::{Collection, ReportConfig};
 use crate::ledger::{Ledger, Listed};
 use crate::outcome::{Kind, Report};
+use crate::team_page::{Added, Day, Page, column};
 
 /// New columns go at the end: a day's file may hold rows of an earlier
 /// version.
-const HEADER: [&str; 9] = [
+const HEADER: [&str; 11] = [
     "time",
     "file",
     "outcome",
@@ -37,17 +43,30 @@ const HEADER: [&str; 9] = [
     "specimen",
     "image",
     "number_from",
+    "thumbnail",
+    "collection",
 ];
-/// Rows of today's table on the page; the CSV has them all.
+/// Rows of the page's table; the CSV files have them all.
 const PAGE_ROWS: usize = 1000;
+/// Days the page shows (and keeps thumbnails for).
+const PAGE_DAYS: usize = 7;
+const THUMBS: &str = "thumbs";
+/// A thumbnail larger than this is not copied (they are about 10 KB).
+const MAX_THUMBNAIL_BYTES: u64 = 1 << 20;
 pub const WAITING_FILE: &str = "waiting.csv";
 pub const PAGE_FILE: &str = "index.html";
+
+/// A day's CSV as counted: (drop folder, file name, size).
+type CountedDay = (PathBuf, String, u64);
 
 pub struct TeamReport {
     config: ReportConfig,
     /// Drop folders whose page is out of date. Appends go one at a time.
     dirty: Mutex<BTreeSet<PathBuf>>,
     warned: std::sync::atomic::AtomicBool,
+    /// Images added per collection in each day's CSV, by (drop folder,
+    /// file name, its size): past days are not read again.
+    counted: Mutex<HashMap<CountedDay, BTreeMap<String, usize>>>,
 }
 
 impl TeamReport {
@@ -56,6 +75,7 @@ impl TeamReport {
             config: config.clone(),
             dirty: Mutex::new(BTreeSet::new()),
             warned: std::sync::atomic::AtomicBool::new(false),
+            counted: Mutex::new(HashMap::new()),
         }
     }
 
@@ -71,6 +91,11 @@ impl TeamReport {
         };
         let Ok(mut dirty) = self.dirty.lock() else { return };
         let fields = &report.fields;
+        let today = clock::today();
+        let drop = &collection.drop;
+        let thumbnail = crate::blocking::off_runtime(|| self.keep_thumbnail(drop, &today, report))
+            .or_else(|| fields.url.as_deref().and_then(|url| self.absolute(url)))
+            .unwrap_or_default();
         let row = [
             clock::time_of_day(),
             report.file.to_string_lossy().into_owned(),
@@ -85,15 +110,62 @@ impl TeamReport {
             fields.occid.map(|o| self.specimen_link(o)).unwrap_or_default(),
             fields.url.clone().unwrap_or_default(),
             fields.number_from.map(|n| n.to_string()).unwrap_or_default(),
+            thumbnail,
+            collection.code.clone(),
         ];
-        let day = format!("{}.csv", clock::today());
+        let day = format!("{today}.csv");
         let file = dir.join(&day);
-        match crate::blocking::off_runtime(|| append(&self.config, &collection.drop, &day, &row)) {
+        match crate::blocking::off_runtime(|| append(&self.config, drop, &day, &row)) {
             Ok(()) => {
                 dirty.insert(collection.drop.clone());
             }
             Err(e) => self.warn_once(&file, &e),
         }
+    }
+
+    /// Copy a linked sheet's thumbnail beside the page; its path relative
+    /// to the page, or `None` when there is none to copy.
+    fn keep_thumbnail(&self, drop: &Path, today: &str, report: &Report) -> Option<String> {
+        use std::io::Read as _;
+        let source = report.fields.thumbnail.as_ref().filter(|_| report.kind.is_done())?;
+        let mut bytes = Vec::new();
+        std::fs::File::open(source)
+            .and_then(|f| f.take(MAX_THUMBNAIL_BYTES).read_to_end(&mut bytes))
+            .ok()?;
+        // Storage names are safe (layout.rs); the catalog folder keeps two
+        // sheets' names apart.
+        let name: Vec<String> = source
+            .iter()
+            .rev()
+            .take(2)
+            .map(|c| c.to_string_lossy().into_owned())
+            .collect();
+        let relative = format!(
+            "{THUMBS}/{today}/{}_{}",
+            name.get(1).map_or("", String::as_str),
+            name.first()?
+        );
+        let written = open_folder(&self.config, drop).and_then(|dir| match dir {
+            Some(dir) => dir.write(Path::new(&relative), &bytes),
+            None => Ok(()),
+        });
+        match written {
+            Ok(()) => Some(relative),
+            Err(e) => {
+                self.warn_once(source, &e);
+                None
+            }
+        }
+    }
+
+    /// A URL the page can show from the share: absolute as it is, a path
+    /// below the portal's address when `report.portal_url` is set.
+    fn absolute(&self, url: &str) -> Option<String> {
+        if url.starts_with("http://") || url.starts_with("https://") {
+            return Some(url.to_string());
+        }
+        let portal = self.config.portal_url.as_deref()?;
+        url.starts_with('/').then(|| format!("{portal}{url}"))
     }
 
     fn specimen_link(&self, occid: i64) -> String {
@@ -122,11 +194,12 @@ impl TeamReport {
             Ok(mut dirty) => std::mem::take(&mut *dirty),
             Err(_) => return,
         };
-        let drops: BTreeSet<&Path> = collections
-            .iter()
-            .map(|c| c.drop.as_path())
-            .filter(|d| all || dirty.contains(*d))
-            .collect();
+        // A drop folder with the code of (the first) collection it holds,
+        // for rows of versions that did not write one.
+        let mut drops: BTreeMap<&Path, &str> = BTreeMap::new();
+        for c in collections.iter().filter(|c| all || dirty.contains(&c.drop)) {
+            drops.entry(c.drop.as_path()).or_insert(c.code.as_str());
+        }
         if drops.is_empty() {
             return;
         }
@@ -138,7 +211,7 @@ impl TeamReport {
             }
         };
         crate::blocking::off_runtime(|| {
-            for drop in drops {
+            for (drop, code) in drops {
                 let Some(dir) = Self::dir(&self.config, drop) else {
                     continue;
                 };
@@ -149,14 +222,14 @@ impl TeamReport {
                         source.starts_with(drop) && std::fs::symlink_metadata(source).is_ok_and(|m| m.is_file())
                     })
                     .collect();
-                if let Err(e) = self.write_folder(drop, &here) {
+                if let Err(e) = self.write_folder(drop, code, &here) {
                     self.warn_once(&dir, &e);
                 }
             }
         });
     }
 
-    fn write_folder(&self, drop: &Path, waiting: &[&Listed]) -> std::io::Result<()> {
+    fn write_folder(&self, drop: &Path, default_code: &str, waiting: &[&Listed]) -> std::io::Result<()> {
         let Some(dir) = open_folder(&self.config, drop)? else {
             return Ok(());
         };
@@ -179,23 +252,87 @@ impl TeamReport {
         let bytes = out.into_inner().map_err(|e| std::io::Error::other(e.to_string()))?;
         dir.write(Path::new(WAITING_FILE), &bytes)?;
 
-        let today = clock::today();
-        let rows = read_rows(&dir, &format!("{today}.csv"));
-        let mut days: Vec<String> = dir
+        let mut csv_files: Vec<String> = dir
             .list(Path::new("."))?
             .into_iter()
             .filter(|(_, kind)| *kind == specdrop_beneath::Kind::File)
             .map(|(name, _)| name.to_string_lossy().into_owned())
             .filter(|n| n.len() == 14 && n.ends_with(".csv") && n.starts_with(|c: char| c.is_ascii_digit()))
             .collect();
-        days.sort_unstable_by(|a, b| b.cmp(a));
+        csv_files.sort_unstable_by(|a, b| b.cmp(a));
+        let recent: Vec<Day> = csv_files
+            .iter()
+            .take(PAGE_DAYS)
+            .map(|file| Day {
+                date: file.trim_end_matches(".csv").to_string(),
+                rows: read_rows(&dir, file),
+            })
+            .collect();
+        let (by_day, by_month) = self.added(drop, &dir, &csv_files, default_code);
+        let html = Page {
+            updated: format!("{} {}", clock::today(), clock::time_of_day()),
+            waiting,
+            relative: &relative,
+            recent: &recent,
+            added_by_day: &by_day,
+            added_by_month: &by_month,
+            csv_files: &csv_files,
+            max_rows: PAGE_ROWS,
+        }
+        .html();
         // Written whole through a temporary name: a reader never sees half
         // a page.
-        dir.write(
-            Path::new(PAGE_FILE),
-            page(&today, waiting, &relative, &rows, &days).as_bytes(),
-        )?;
+        dir.write(Path::new(PAGE_FILE), html.as_bytes())?;
+        forget_old_thumbnails(&dir, &recent);
         Ok(())
+    }
+
+    /// Images added per day and per month and collection, from every day's
+    /// CSV (a day already counted is not read again unless it grew).
+    fn added(&self, drop: &Path, dir: &Folder, csv_files: &[String], default_code: &str) -> (Added, Added) {
+        let (mut by_day, mut by_month) = (Added::new(), Added::new());
+        let Ok(mut counted) = self.counted.lock() else {
+            return (by_day, by_month);
+        };
+        for file in csv_files {
+            let Ok(node) = dir.stat(Path::new(file)) else { continue };
+            let key = (drop.to_path_buf(), file.clone(), node.size);
+            let per_collection = counted.entry(key).or_insert_with(|| {
+                let mut n = BTreeMap::new();
+                for row in read_rows(dir, file) {
+                    let cell = |i: usize| row.get(i).map_or("", String::as_str);
+                    if matches!(cell(column::OUTCOME), "linked" | "skeletal") {
+                        let code = Some(cell(column::COLLECTION))
+                            .filter(|c| !c.is_empty())
+                            .unwrap_or(default_code);
+                        *n.entry(code.to_string()).or_insert(0) += 1;
+                    }
+                }
+                n
+            });
+            let date = file.trim_end_matches(".csv");
+            for (code, n) in per_collection.iter() {
+                *by_day.entry((date.to_string(), code.clone())).or_insert(0) += n;
+                *by_month.entry((date[..7].to_string(), code.clone())).or_insert(0) += n;
+            }
+        }
+        (by_day, by_month)
+    }
+}
+
+/// Thumbnails of days the page no longer shows are removed.
+fn forget_old_thumbnails(dir: &Folder, recent: &[Day]) {
+    let Ok(days) = dir.list(Path::new(THUMBS)) else { return };
+    for (day, kind) in days {
+        let shown = recent.iter().any(|d| std::ffi::OsStr::new(&d.date) == day);
+        if kind != specdrop_beneath::Kind::Dir || shown {
+            continue;
+        }
+        let folder = Path::new(THUMBS).join(&day);
+        for (name, _) in dir.list(&folder).unwrap_or_default() {
+            let _ = dir.remove(&folder.join(name));
+        }
+        let _ = dir.remove_dir(&folder);
     }
 }
 
@@ -234,110 +371,4 @@ fn read_rows(dir: &Folder, day: &str) -> Vec<Vec<String>> {
         .filter_map(Result::ok)
         .map(|r| r.iter().map(str::to_string).collect())
         .collect()
-}
-
-fn page(
-    today: &str,
-    waiting: &[&Listed],
-    relative: &dyn Fn(&str) -> String,
-    rows: &[Vec<String>],
-    days: &[String],
-) -> String {
-    let mut html = String::new();
-    let _ = write!(
-        html,
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>specdrop report {today}</title>\n\
-         <style>body{{font-family:sans-serif;margin:1em}}table{{border-collapse:collapse}}\
-         td,th{{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}}\
-         .failed{{background:#fdd}}.parked{{background:#ffd}}.linked,.skeletal{{background:#dfd}}</style></head><body>\n\
-         <h1>Files in this folder: what happened</h1>\n<p>Updated {} (local time). Plain CSV files beside this page hold the same.</p>\n",
-        escape(&format!("{today} {}", clock::time_of_day()))
-    );
-    let _ = write!(
-        html,
-        "<h2>Waiting: {} file(s) parked or failed</h2>\n<p>These stay in the folder. Parked files are tried again on \
-         their own (their specimen record may not exist yet); failed files need a fix, e.g. a new copy.</p>\n",
-        waiting.len()
-    );
-    if !waiting.is_empty() {
-        html.push_str(
-            "<table><tr><th>file</th><th>outcome</th><th>reason</th><th>catalog number</th><th>since (UTC)</th></tr>\n",
-        );
-        for w in waiting {
-            let _ = writeln!(
-                html,
-                "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                w.outcome,
-                escape(&relative(&w.source)),
-                w.outcome,
-                escape(&w.reason),
-                escape(w.catalog_number.as_deref().unwrap_or("")),
-                escape(&w.updated)
-            );
-        }
-        html.push_str("</table>\n");
-    }
-    let _ = writeln!(html, "<h2>Today, {today}: {} file(s)</h2>", rows.len());
-    if rows.len() > PAGE_ROWS {
-        let _ = writeln!(html, "<p>The last {PAGE_ROWS} are shown; {today}.csv has them all.</p>");
-    }
-    if !rows.is_empty() {
-        html.push_str("<table><tr><th>time</th><th>file</th><th>outcome</th><th>reason</th><th>catalog number</th><th>specimen</th></tr>\n");
-        for row in rows.iter().rev().take(PAGE_ROWS) {
-            let cell = |i: usize| row.get(i).map_or("", String::as_str);
-            let number = match (cell(4), cell(8)) {
-                (number, "") => escape(number),
-                (number, from) => format!("{} ({})", escape(number), escape(from)),
-            };
-            let specimen = match (cell(5), cell(6)) {
-                ("", _) => String::new(),
-                (occid, "") => format!("occid {}", escape(occid)),
-                (occid, link) => format!("<a href=\"{}\">occid {}</a>", escape(link), escape(occid)),
-            };
-            let _ = writeln!(
-                html,
-                "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{number}</td><td>{specimen}</td></tr>",
-                escape(cell(2)),
-                escape(cell(0)),
-                escape(cell(1)),
-                escape(cell(2)),
-                escape(cell(3)),
-            );
-        }
-        html.push_str("</table>\n");
-    }
-    html.push_str("<h2>Every day</h2>\n<ul>\n");
-    for day in days {
-        let _ = writeln!(html, "<li><a href=\"{0}\">{0}</a></li>", escape(day));
-    }
-    html.push_str("</ul>\n</body></html>\n");
-    html
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::escape;
-
-    #[test]
-    fn names_cannot_break_out_of_the_page() {
-        assert_eq!(
-            escape("<script>a\"b'&</script>"),
-            "&lt;script&gt;a&quot;b&#39;&amp;&lt;/script&gt;"
-        );
-    }
 }

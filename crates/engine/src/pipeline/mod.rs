@@ -188,6 +188,7 @@ fn linked_verdict(
             bytes: if committed.keep { stored.bytes } else { 0 },
             elapsed: None,
             number_from: Some(from),
+            thumbnail: stored.files.thumbnail.as_ref().map(|t| t.path.clone()),
         },
     }
 }
