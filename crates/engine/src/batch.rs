@@ -44,7 +44,7 @@ pub async fn retry(config: &Config, parked: bool, failed: bool) -> Result<Summar
     ledger.close().await;
     let mut by_collection: HashMap<String, Vec<PathBuf>> = HashMap::new();
     for (collection, source) in listed {
-        by_collection.entry(collection).or_default().push(PathBuf::from(source));
+        by_collection.entry(collection).or_default().push(source);
     }
     Ok(run(config, false, Selection::Listed(by_collection), Output::Print)
         .await?

@@ -253,7 +253,7 @@ async fn parked_to_retry(running: &Running, in_flight: &HashSet<PathBuf>) -> (Ve
     let total = parked.len();
     let mut due = VecDeque::new();
     for entry in parked {
-        let path = PathBuf::from(&entry.source);
+        let path = entry.path;
         let Some(collection) = running
             .session
             .collections

@@ -144,7 +144,7 @@ async fn stages(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Tick
     };
     let committed = link::link(ctx, collection, &linking, &stored, &entry).await?;
     record::linked(ctx, collection, path, &number, &committed, &stored, &entry).await?;
-    let archived = archive::move_source(ctx, collection, path, &held, &entry.hash, true).await;
+    let archived = archive::move_source(ctx, collection, path, &held, &entry.hash, Some(&number)).await;
     Ok(linked_verdict(
         &number,
         from,

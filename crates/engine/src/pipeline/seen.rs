@@ -18,22 +18,23 @@ pub async fn not_linked_before(
     held: &HeldSource,
     hash: &str,
 ) -> Step<()> {
-    let seen = ctx
+    let linked = ctx
         .ledger
-        .get(hash)
+        .linked(hash)
         .await
         .map_err(|e| Verdict::new(Kind::Failed, e.to_string(), None))?;
-    let Some(seen) = seen.filter(|seen| seen.outcome.is_done()) else {
+    let Some(seen) = linked.first() else {
         return Ok(());
     };
     let occid = seen.occid.map_or_else(String::new, |o| format!(" (occid {o})"));
-    let first = Path::new(&seen.source)
+    let first = seen
+        .source
         .file_name()
-        .map_or(seen.source.clone(), |n| n.to_string_lossy().into_owned());
+        .map_or_else(|| seen.source.to_string_lossy(), |n| n.to_string_lossy());
     let mut detail = format!("duplicate of {first}{occid}: already linked, nothing new written");
     if !ctx.dry_run {
         // The ledger keeps where the first copy went.
-        detail.push_str(&archive::move_source(ctx, collection, path, held, hash, false).await);
+        detail.push_str(&archive::move_source(ctx, collection, path, held, hash, None).await);
     }
     Err(Verdict::new(Kind::Skipped, detail, None))
 }
