@@ -224,7 +224,8 @@ fn finished(
     match done {
         Ok((path, report)) => {
             in_flight.remove(&path);
-            if crate::logging::print_outcomes() {
+            // A parked file parked again for the same reason is not news.
+            if crate::logging::print_outcomes() && !report.unchanged {
                 println!("{report}");
             }
             totals.add(report.kind);

@@ -88,6 +88,10 @@ pub struct Report {
     pub kind: Kind,
     pub detail: String,
     pub fields: ReportFields,
+    /// The ledger had this very outcome and reason for the file already (a
+    /// parked file tried again and parked again): not news, so no journal
+    /// event and no report row.
+    pub unchanged: bool,
 }
 
 /// What was learnt about the file on the way, for the journal's fields,
@@ -147,6 +151,7 @@ impl Report {
             kind,
             detail: detail.into(),
             fields: ReportFields::default(),
+            unchanged: false,
         }
     }
 }

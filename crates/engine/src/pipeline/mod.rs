@@ -73,6 +73,7 @@ pub use self::verdict::{LedgerEntry, Verdict};
 use self::verdict::{Step, unless_stopping};
 use crate::collection::Prepared;
 use crate::context::Context;
+use crate::ledger::Recorded;
 use crate::link_order::Ticket;
 use crate::outcome::{Kind, NumberFrom, Report, ReportFields};
 
@@ -83,7 +84,7 @@ pub async fn process(ctx: Arc<Context>, collection: Arc<Prepared>, path: PathBuf
     let verdict = match stages(&ctx, &collection, &path, &ticket).await {
         Ok(verdict) | Err(verdict) => verdict,
     };
-    record::unfinished(&ctx, &collection, &path, &verdict).await;
+    let recorded = record::unfinished(&ctx, &collection, &path, &verdict).await;
     let report = Report {
         collection: collection.config.code.clone(),
         file: path
@@ -96,8 +97,11 @@ pub async fn process(ctx: Arc<Context>, collection: Arc<Prepared>, path: PathBuf
             elapsed: Some(started.elapsed()),
             ..verdict.fields
         },
+        unchanged: recorded == Recorded::Unchanged,
     };
-    crate::publish::publish(&ctx, &collection.config, &report);
+    if !report.unchanged {
+        crate::publish::publish(&ctx, &collection.config, &report);
+    }
     report
 }
 
