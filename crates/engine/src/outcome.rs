@@ -108,6 +108,10 @@ pub struct ReportFields {
     pub elapsed: Option<std::time::Duration>,
     /// Where the catalog number came from.
     pub number_from: Option<NumberFrom>,
+    /// A remark on a done outcome (a barcode that disagreed with the name,
+    /// the same image linked to another specimen too), already part of the
+    /// detail: for reports that leave a done outcome's detail out.
+    pub note: Option<String>,
 }
 
 /// Where a file's catalog number was read.
