@@ -36,6 +36,7 @@ mod hostile;
 mod mariadb;
 mod policies;
 mod remote;
+mod same_image;
 mod scan;
 mod service;
 mod skeletal;
