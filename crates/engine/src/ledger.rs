@@ -320,7 +320,8 @@ impl Ledger {
     /// collection and number, the earliest first.
     pub async fn linked(&self, hash: &str) -> Result<Vec<Linked>, LedgerError> {
         let rows = sqlx::query(
-            "SELECT collection, catalog_number, CAST(source AS BLOB), occid FROM files \
+            // IFNULL: a dry run reads an older ledger as it is, not rebuilt.
+            "SELECT collection, IFNULL(catalog_number, ''), CAST(source AS BLOB), occid FROM files \
              WHERE hash = ? AND outcome IN (?, ?) ORDER BY first_seen, rowid",
         )
         .bind(hash)
@@ -587,7 +588,9 @@ mod tests {
     use super::*;
 
     /// The `files` table as version d2feedf made it: keyed by the hash
-    /// alone, the source as text.
+    /// alone, the source as text. Written out, not derived from
+    /// [`FILES_TABLE`]: it must stay what that version made whatever the
+    /// current shape becomes.
     const KEYED_BY_HASH: &str = "
 CREATE TABLE files (
     hash           TEXT PRIMARY KEY,
@@ -619,7 +622,10 @@ CREATE TABLE writing (
 
     async fn old_ledger(dir: &Path, schema: &str, rows: &str) -> Result<(), sqlx::Error> {
         let url = format!("sqlite://{}", dir.join("ledger.db").display());
-        let options = SqliteConnectOptions::from_str(&url)?.create_if_missing(true);
+        // In WAL mode, as every version made it.
+        let options = SqliteConnectOptions::from_str(&url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
         let old = SqlitePoolOptions::new().connect_with(options).await?;
         sqlx::raw_sql(schema).execute(&old).await?;
         sqlx::raw_sql(rows).execute(&old).await?;
@@ -696,6 +702,13 @@ CREATE TABLE writing (
                     ('h2', 'C', '/drop/IMG_0001.jpg', 'failed', NULL, NULL, NULL, \
                      '2024-02-02 00:00:00', '2024-02-02 00:00:00');";
         old_ledger(dir.path(), KEYED_BY_HASH, rows).await?;
+
+        // `status` and `check` read it as it is, before anything rebuilt it.
+        let reader = Ledger::open(dir.path(), true).await?;
+        assert_eq!(reader.linked("h1").await?.len(), 1);
+        assert_eq!(reader.listed(&[Kind::Failed], 10).await?.len(), 1);
+        assert_eq!(reader.sources(&[Kind::Failed]).await?.len(), 1);
+        reader.close().await;
 
         let ledger = Ledger::open(dir.path(), false).await?;
         let key: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pragma_table_info('files') WHERE pk > 0")
