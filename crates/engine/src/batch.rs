@@ -173,7 +173,9 @@ pub async fn run_with(
     tally.progress.finish();
     tally.summary.deferred = ctx.outage.deferred();
     if !dry_run {
-        session.refresh_reports(false).await;
+        // A file parked again for the same reason marks no page as having
+        // news, yet others may have left the folder since the last run.
+        session.refresh_reports(total > 0).await;
     }
     session.close().await;
     Ok((tally.summary, tally.kept.unwrap_or_default()))
