@@ -4,6 +4,7 @@
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt as _;
+use std::time::Duration;
 
 use sqlx::Row;
 
@@ -23,6 +24,19 @@ async fn entries(env: &Env) -> Vec<(String, String, Vec<u8>)> {
 
 fn source_of(env: &Env, name: &str) -> Vec<u8> {
     env.path("var/drop/mich").join(name).as_os_str().as_bytes().to_vec()
+}
+
+/// One sheet copied under both `names` and taken by one scan, whose
+/// summary must be `summary`.
+async fn one_batch(backend: Backend, names: [&str; 2], summary: [usize; 5]) -> (Env, Run) {
+    let env = Env::new(backend).await;
+    for name in names {
+        env.drop_sample(SMALL_7, name);
+    }
+    let run = env.scan();
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.summary(), summary, "{}", run.stdout);
+    (env, run)
 }
 
 /// A sheet linked under the wrong number is renamed and dropped again: it
@@ -76,12 +90,12 @@ on_every_backend!(a_renamed_sheet_is_linked_under_its_new_number);
 /// early look at the ledger, and the second is found a duplicate in its
 /// turn, before anything of it is written.
 async fn two_copies_of_one_number_in_one_batch_link_once(backend: Backend) {
-    let env = Env::new(backend).await;
-    env.drop_sample(SMALL_7, "MICH-V-1390993.jpg");
-    env.drop_sample(SMALL_7, "MICH-V-1390993_copy.jpg");
-    let run = env.scan();
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(run.summary(), [1, 0, 0, 0, 1], "{}", run.stdout);
+    let (env, run) = one_batch(
+        backend,
+        ["MICH-V-1390993.jpg", "MICH-V-1390993_copy.jpg"],
+        [1, 0, 0, 0, 1],
+    )
+    .await;
     run.assert_line("MICH-V-1390993_copy.jpg", "duplicate of MICH-V-1390993.jpg (occid 202)");
     assert_eq!(env.media_of(202).await.len(), 1);
     let library = env.files_under("var/www/imglib");
@@ -106,12 +120,7 @@ on_every_backend!(two_copies_of_one_number_in_one_batch_link_once);
 /// to its specimen, each keeps its entry, and the second, in its turn,
 /// names the first.
 async fn two_copies_of_two_numbers_in_one_batch_name_each_other(backend: Backend) {
-    let env = Env::new(backend).await;
-    env.drop_sample(SMALL_7, "MICH-V-1390993.jpg");
-    env.drop_sample(SMALL_7, "MICH-V-1390995.jpg");
-    let run = env.scan();
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(run.summary(), [2, 0, 0, 0, 0], "{}", run.stdout);
+    let (env, run) = one_batch(backend, ["MICH-V-1390993.jpg", "MICH-V-1390995.jpg"], [2, 0, 0, 0, 0]).await;
     assert!(
         !run.line_for("MICH-V-1390993.jpg").contains("same image"),
         "{}",
@@ -224,4 +233,61 @@ async fn an_unchanged_parked_outcome_keeps_its_date_and_adds_no_row() {
         json["parked"][0]["updated"], "2020-01-01 00:00:00",
         "parked since then: {json}"
     );
+}
+
+/// The daemon's timer finds a parked file whose name is not UTF-8 (its
+/// record now exists) and links it; a parked file tried again and parked
+/// for the same reason prints no second line and keeps its date.
+#[tokio::test]
+async fn the_daemon_retries_a_non_utf8_name_and_keeps_an_unchanged_outcome_quiet() {
+    let env = Env::new(Backend::Sqlite).await;
+    env.quick_watch("");
+    env.edit_config("[watch]", "[daemon]\nretry_parked_mins = 1\n\n[watch]");
+    env.execute(
+        "INSERT INTO omoccurrences (occid, collid, catalogNumber) VALUES (297, 2, '7777777'), (298, 2, '7777777')",
+    )
+    .await;
+    let mut daemon = env.start_watching();
+    let odd = OsStr::from_bytes(b"MICH-V-7654321 \xff.jpg");
+    std::fs::write(env.path("var/drop/mich").join(odd), sample(SMALL_9)).expect("write the oddly named sheet");
+    let parked = daemon.wait_for("MICH-V-7654321 \u{fffd}.jpg:", Duration::from_secs(15));
+    assert!(
+        parked.starts_with("parked") && parked.contains("no specimen"),
+        "{parked}"
+    );
+    env.drop_sample(SMALL_8, "MICH-V-7777777.jpg");
+    let ambiguous = daemon.wait_for("MICH-V-7777777.jpg:", Duration::from_secs(15));
+    assert!(
+        ambiguous.starts_with("parked") && ambiguous.contains("297"),
+        "{ambiguous}"
+    );
+    let mut ledger = env.ledger().await;
+    sqlx::query("UPDATE files SET updated = '2020-01-01 00:00:00' WHERE catalog_number = '7777777'")
+        .execute(&mut ledger)
+        .await
+        .expect("date the ambiguous entry back");
+    env.execute("INSERT INTO omoccurrences (occid, collid, catalogNumber) VALUES (299, 2, '7654321')")
+        .await;
+
+    let tick = daemon.wait_for("due for another try", Duration::from_secs(75));
+    assert!(tick.contains("2 of 2"), "both found by their paths: {tick}");
+    let linked = daemon.wait_for("MICH-V-7654321 \u{fffd}.jpg:", Duration::from_secs(15));
+    assert!(linked.starts_with("linked") && linked.contains("occid 299"), "{linked}");
+    // A later arrival links only after every file started before it is
+    // done (link order), so the ambiguous one's retry has ended by then.
+    env.drop_sample(SMALL_7, "MICH-V-1390993.jpg");
+    let later = daemon.wait_for("MICH-V-1390993.jpg:", Duration::from_secs(15));
+    assert!(later.starts_with("linked"), "{later}");
+    assert_eq!(
+        daemon.seen_for("MICH-V-7777777.jpg").len(),
+        1,
+        "parked again for the same reason, reported once: {:?}",
+        daemon.seen
+    );
+    let updated: String = sqlx::query_scalar("SELECT updated FROM files WHERE catalog_number = '7777777'")
+        .fetch_one(&mut ledger)
+        .await
+        .expect("the ambiguous entry");
+    assert_eq!(updated, "2020-01-01 00:00:00");
+    daemon.stop_cleanly();
 }
