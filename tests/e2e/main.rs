@@ -37,6 +37,7 @@ mod mariadb;
 mod policies;
 mod remote;
 mod report_page;
+mod same_image;
 mod scan;
 mod service;
 mod share_links;

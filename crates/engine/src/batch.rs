@@ -44,7 +44,7 @@ pub async fn retry(config: &Config, parked: bool, failed: bool) -> Result<Summar
     ledger.close().await;
     let mut by_collection: HashMap<String, Vec<PathBuf>> = HashMap::new();
     for (collection, source) in listed {
-        by_collection.entry(collection).or_default().push(PathBuf::from(source));
+        by_collection.entry(collection).or_default().push(source);
     }
     Ok(run(config, false, Selection::Listed(by_collection), Output::Print)
         .await?
@@ -173,7 +173,9 @@ pub async fn run_with(
     tally.progress.finish();
     tally.summary.deferred = ctx.outage.deferred();
     if !dry_run {
-        session.refresh_reports(false).await;
+        // A file parked again for the same reason marks no page as having
+        // news, yet others may have left the folder since the last run.
+        session.refresh_reports(total > 0).await;
     }
     session.close().await;
     Ok((tally.summary, tally.kept.unwrap_or_default()))

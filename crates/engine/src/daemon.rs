@@ -224,7 +224,8 @@ fn finished(
     match done {
         Ok((path, report)) => {
             in_flight.remove(&path);
-            if crate::logging::print_outcomes() {
+            // A parked file parked again for the same reason is not news.
+            if crate::logging::print_outcomes() && !report.unchanged {
                 println!("{report}");
             }
             totals.add(report.kind);
@@ -253,7 +254,7 @@ async fn parked_to_retry(running: &Running, in_flight: &HashSet<PathBuf>) -> (Ve
     let total = parked.len();
     let mut due = VecDeque::new();
     for entry in parked {
-        let path = PathBuf::from(&entry.source);
+        let path = entry.path;
         let Some(collection) = running
             .session
             .collections

@@ -1,10 +1,14 @@
 //! specdrop's own memory: which file contents it has seen and what became
-//! of them, keyed by the SHA-256 of the bytes. The same content arriving
-//! again, under any name, is recognised and not linked twice.
+//! of them. One entry per content (the SHA-256 of the bytes), collection
+//! and catalog number: the same bytes again under the same number are
+//! recognised and not linked twice; under another number they are another
+//! link (a sheet renamed to correct its number, or a sheet with two
+//! specimens), and each keeps its own entry.
 //!
 //! An embedded SQLite database at `<state_dir>/ledger.db`.
 
-use std::path::Path;
+use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use sqlx::Row;
@@ -12,14 +16,22 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 use crate::outcome::{Kind, NumberFrom};
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS files (
-    hash           TEXT PRIMARY KEY,
+/// The files table, under a name: [`SCHEMA`] makes it as `files`, the
+/// rebuild of an older ledger as `files_rebuilt` first.
+///
+/// `catalog_number` is '' while the number is not known (a file that
+/// ended before it was identified): a primary key column cannot be NULL
+/// in SQLite's sense of "unique". `source` is the path exactly as the
+/// file system gave it (see [`bind_path`]): a name that is not UTF-8 must
+/// lead back to its file.
+const FILES_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS {table} (
+    hash           TEXT NOT NULL,
     collection     TEXT NOT NULL,
-    source         TEXT NOT NULL,
+    catalog_number TEXT NOT NULL DEFAULT '',
+    source         BLOB NOT NULL,
     outcome        TEXT NOT NULL,
     reason         TEXT,
-    catalog_number TEXT,
     occid          INTEGER,
     media_id       INTEGER,
     large          TEXT,
@@ -29,9 +41,17 @@ CREATE TABLE IF NOT EXISTS files (
     number_from    TEXT,
     symbology      TEXT,
     first_seen     TEXT NOT NULL DEFAULT (datetime('now')),
-    updated        TEXT NOT NULL DEFAULT (datetime('now'))
+    updated        TEXT NOT NULL DEFAULT (datetime('now')),
+    PRIMARY KEY (hash, collection, catalog_number)
 );
+";
+
+const FILES_INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS files_outcome ON files (outcome);
+CREATE INDEX IF NOT EXISTS files_source ON files (source);
+";
+
+const WRITING_TABLE: &str = "
 -- Derivatives being put in place whose row is not yet committed: written
 -- before the first of them appears, removed once the row (or the undo)
 -- is done, by the run (one process's session) that wrote them. What a
@@ -44,6 +64,25 @@ CREATE TABLE IF NOT EXISTS writing (
     since TEXT NOT NULL DEFAULT (datetime('now'))
 );
 ";
+
+fn schema() -> String {
+    [&FILES_TABLE.replace("{table}", "files"), FILES_INDEXES, WRITING_TABLE].concat()
+}
+
+/// The columns an entry's outcome sets, after its key: what a new record
+/// of the same key replaces, and compares to tell an unchanged outcome.
+const OUTCOME_COLUMNS: [&str; 10] = [
+    "source",
+    "outcome",
+    "reason",
+    "occid",
+    "media_id",
+    "large",
+    "web",
+    "thumbnail",
+    "number_from",
+    "symbology",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -66,11 +105,13 @@ impl From<sqlx::Error> for LedgerError {
     }
 }
 
-/// What the ledger holds about one content hash.
+/// A content the ledger has as linked, under one collection and number.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    pub source: String,
-    pub outcome: Kind,
+pub struct Linked {
+    pub collection: String,
+    pub catalog_number: String,
+    /// The copy that was linked (its path when it was taken).
+    pub source: PathBuf,
     pub occid: Option<i64>,
 }
 
@@ -78,7 +119,12 @@ pub struct Entry {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Listed {
     pub collection: String,
+    /// The path as text, for showing (lossy where the name is not UTF-8).
     pub source: String,
+    /// The path exactly, to find the file again; not in JSON, which
+    /// cannot hold a name that is not UTF-8.
+    #[serde(skip)]
+    pub path: PathBuf,
     pub outcome: Kind,
     pub reason: String,
     pub catalog_number: Option<String>,
@@ -87,11 +133,11 @@ pub struct Listed {
 }
 
 /// One row to record.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Record<'a> {
     pub hash: &'a str,
     pub collection: &'a str,
-    pub source: &'a str,
+    pub source: &'a Path,
     pub reason: Option<&'a str>,
     pub catalog_number: Option<&'a str>,
     pub occid: Option<i64>,
@@ -102,6 +148,34 @@ pub struct Record<'a> {
     /// Where the catalog number came from: stored as `filename` or
     /// `barcode`, and the barcode's kind.
     pub number_from: Option<NumberFrom>,
+}
+
+impl<'a> Record<'a> {
+    /// A record of `hash` from `source` with nothing else known yet.
+    pub fn of(hash: &'a str, collection: &'a str, source: &'a Path) -> Record<'a> {
+        Record {
+            hash,
+            collection,
+            source,
+            reason: None,
+            catalog_number: None,
+            occid: None,
+            media_id: None,
+            large: None,
+            web: None,
+            thumbnail: None,
+            number_from: None,
+        }
+    }
+}
+
+/// Whether recording an outcome changed the ledger: an outcome recorded
+/// again as it was (a parked file parked again for the same reason) is
+/// not news, and keeps its date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    Changed,
+    Unchanged,
 }
 
 /// Columns later versions added, for ledgers an earlier version made.
@@ -127,6 +201,69 @@ async fn add_missing_columns(pool: &SqlitePool) -> Result<(), sqlx::Error> {
         }
     }
     Ok(())
+}
+
+/// Ledgers before one entry per (content, collection, catalog number)
+/// keyed `files` by the hash alone, with the source as text: the table is
+/// made again in the new shape, every entry kept. SQLite cannot change a
+/// primary key in place.
+async fn rebuild_keyed_by_hash(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    let keyed_by_hash = "SELECT COUNT(*) FROM pragma_table_info('files') WHERE pk > 0";
+    let key_columns = |n: i64| n == 1;
+    if !key_columns(sqlx::query_scalar(keyed_by_hash).fetch_one(pool).await?) {
+        return Ok(());
+    }
+    let mut conn = pool.acquire().await?;
+    // IMMEDIATE: two processes opening one old ledger together rebuild it
+    // once; the second finds it done when it gets the write lock.
+    sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    let rebuilt = async {
+        if !key_columns(sqlx::query_scalar(keyed_by_hash).fetch_one(&mut *conn).await?) {
+            return Ok(());
+        }
+        let columns = "hash, collection, catalog_number, source, outcome, reason, occid, media_id, large, web, \
+                       thumbnail, archived_to, number_from, symbology, first_seen, updated";
+        let script = [
+            FILES_TABLE.replace("{table}", "files_rebuilt"),
+            format!(
+                "INSERT INTO files_rebuilt ({columns}) SELECT hash, collection, IFNULL(catalog_number, ''), \
+                 source, outcome, reason, occid, media_id, large, web, thumbnail, archived_to, \
+                 number_from, symbology, first_seen, updated FROM files;"
+            ),
+            "DROP TABLE files; ALTER TABLE files_rebuilt RENAME TO files;".to_string(),
+            FILES_INDEXES.to_string(),
+        ]
+        .concat();
+        sqlx::raw_sql(&script).execute(&mut *conn).await.map(|_| ())
+    }
+    .await;
+    let end = if rebuilt.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    let ended = sqlx::raw_sql(end).execute(&mut *conn).await;
+    rebuilt.and(ended.map(|_| ()))
+}
+
+/// A path as a query's value: text when it is UTF-8 (as earlier versions
+/// stored every path, and as someone reading the ledger with `sqlite3`
+/// expects), else a BLOB of its exact bytes. One path always binds alike,
+/// so it compares equal to itself.
+fn bind_path<'q>(
+    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    path: &'q Path,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    match path.to_str() {
+        Some(text) => query.bind(text),
+        None => query.bind(path.as_os_str().as_bytes()),
+    }
+}
+
+/// A path read back (`CAST(source AS BLOB)`: text and BLOB alike).
+fn path_of(bytes: Vec<u8>) -> PathBuf {
+    PathBuf::from(std::ffi::OsString::from_vec(bytes))
+}
+
+/// The catalog number as the key holds it ('' for not known).
+fn number_key(number: Option<&str>) -> &str {
+    number.unwrap_or("")
 }
 
 /// A claim not yet released.
@@ -172,81 +309,142 @@ impl Ledger {
             .await
             .map_err(|e| fail(&e))?;
         if !(read_only && file.exists()) {
-            sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(|e| fail(&e))?;
+            sqlx::raw_sql(&schema()).execute(&pool).await.map_err(|e| fail(&e))?;
             add_missing_columns(&pool).await.map_err(|e| fail(&e))?;
+            rebuild_keyed_by_hash(&pool).await.map_err(|e| fail(&e))?;
         }
         Ok(Ledger { pool })
     }
 
-    pub async fn get(&self, hash: &str) -> Result<Option<Entry>, LedgerError> {
-        let row = sqlx::query("SELECT source, outcome, occid FROM files WHERE hash = ?")
-            .bind(hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let outcome: String = row.try_get(1)?;
-        Ok(Some(Entry {
-            source: row.try_get(0)?,
-            outcome: Kind::from_str(&outcome).unwrap_or(Kind::Failed),
-            occid: row.try_get(2)?,
-        }))
+    /// Every entry of content `hash` that put it in the portal, under any
+    /// collection and number, the earliest first.
+    pub async fn linked(&self, hash: &str) -> Result<Vec<Linked>, LedgerError> {
+        let rows = sqlx::query(
+            // IFNULL: a dry run reads an older ledger as it is, not rebuilt.
+            "SELECT collection, IFNULL(catalog_number, ''), CAST(source AS BLOB), occid FROM files \
+             WHERE hash = ? AND outcome IN (?, ?) ORDER BY first_seen, rowid",
+        )
+        .bind(hash)
+        .bind(Kind::Linked.as_str())
+        .bind(Kind::Skeletal.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(Linked {
+                    collection: row.try_get(0)?,
+                    catalog_number: row.try_get(1)?,
+                    source: path_of(row.try_get(2)?),
+                    occid: row.try_get(3)?,
+                })
+            })
+            .collect()
     }
 
-    /// Record (or update) what happened to the content `record.hash`.
-    pub async fn record(&self, outcome: Kind, record: &Record<'_>) -> Result<(), LedgerError> {
-        sqlx::query(
-            "INSERT INTO files (hash, collection, source, outcome, reason, catalog_number, occid, media_id, \
-             large, web, thumbnail, number_from, symbology) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (hash) DO UPDATE SET collection = excluded.collection, source = excluded.source, \
-             outcome = excluded.outcome, reason = excluded.reason, catalog_number = excluded.catalog_number, \
-             occid = excluded.occid, media_id = excluded.media_id, large = excluded.large, web = excluded.web, \
-             thumbnail = excluded.thumbnail, number_from = excluded.number_from, \
-             symbology = excluded.symbology, updated = datetime('now')",
+    /// Record (or update) what happened to the content `record.hash` under
+    /// its collection and catalog number. Entries of the same content under
+    /// another number are another copy's and stay as they are, except one
+    /// not done from this very path: that was this copy before its number
+    /// was known (or changed), and it is replaced.
+    pub async fn record(&self, outcome: Kind, record: &Record<'_>) -> Result<Recorded, LedgerError> {
+        let assign: Vec<String> = OUTCOME_COLUMNS.iter().map(|c| format!("{c} = excluded.{c}")).collect();
+        let differs: Vec<String> = OUTCOME_COLUMNS
+            .iter()
+            .map(|c| format!("files.{c} IS NOT excluded.{c}"))
+            .collect();
+        let upsert = format!(
+            "INSERT INTO files (hash, collection, catalog_number, {}) VALUES (?, ?, ?, {}) \
+             ON CONFLICT (hash, collection, catalog_number) DO UPDATE SET {}, updated = datetime('now') \
+             WHERE {}",
+            OUTCOME_COLUMNS.join(", "),
+            vec!["?"; OUTCOME_COLUMNS.len()].join(", "),
+            assign.join(", "),
+            differs.join(" OR ")
+        );
+        let number = number_key(record.catalog_number);
+        let mut tx = self.pool.begin().await?;
+        let key = sqlx::query(&upsert)
+            .bind(record.hash)
+            .bind(record.collection)
+            .bind(number);
+        let written = bind_path(key, record.source)
+            .bind(outcome.as_str())
+            .bind(record.reason)
+            .bind(record.occid)
+            .bind(record.media_id)
+            .bind(record.large)
+            .bind(record.web)
+            .bind(record.thumbnail)
+            .bind(record.number_from.map(NumberFrom::code))
+            .bind(record.number_from.and_then(NumberFrom::symbology).map(|s| s.as_str()))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let same_copy = sqlx::query(
+            "DELETE FROM files WHERE hash = ? AND collection = ? AND source = ? AND catalog_number <> ? \
+             AND outcome NOT IN (?, ?)",
         )
         .bind(record.hash)
-        .bind(record.collection)
-        .bind(record.source)
-        .bind(outcome.as_str())
-        .bind(record.reason)
-        .bind(record.catalog_number)
-        .bind(record.occid)
-        .bind(record.media_id)
-        .bind(record.large)
-        .bind(record.web)
-        .bind(record.thumbnail)
-        .bind(record.number_from.map(NumberFrom::code))
-        .bind(record.number_from.and_then(NumberFrom::symbology).map(|s| s.as_str()))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .bind(record.collection);
+        let replaced = bind_path(same_copy, record.source)
+            .bind(number)
+            .bind(Kind::Linked.as_str())
+            .bind(Kind::Skeletal.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(if written + replaced == 0 {
+            Recorded::Unchanged
+        } else {
+            Recorded::Changed
+        })
     }
 
-    /// (collection, source path) of every content whose outcome is one of
-    /// `outcomes`.
-    pub async fn sources(&self, outcomes: &[Kind]) -> Result<Vec<(String, String)>, LedgerError> {
-        let mut found = Vec::new();
+    /// (collection, source path) of every file whose outcome is one of
+    /// `outcomes`, each once.
+    pub async fn sources(&self, outcomes: &[Kind]) -> Result<Vec<(String, PathBuf)>, LedgerError> {
+        let mut found: Vec<(String, PathBuf)> = Vec::new();
         for outcome in outcomes {
-            let rows = sqlx::query("SELECT collection, source FROM files WHERE outcome = ? ORDER BY source")
-                .bind(outcome.as_str())
-                .fetch_all(&self.pool)
-                .await?;
+            let rows = sqlx::query(
+                "SELECT DISTINCT collection, CAST(source AS BLOB) FROM files WHERE outcome = ? ORDER BY 2, 1",
+            )
+            .bind(outcome.as_str())
+            .fetch_all(&self.pool)
+            .await?;
             for row in rows {
-                found.push((row.try_get(0)?, row.try_get(1)?));
+                let pair = (row.try_get(0)?, path_of(row.try_get(1)?));
+                if !found.contains(&pair) {
+                    found.push(pair);
+                }
             }
         }
         Ok(found)
     }
 
-    pub async fn set_archived(&self, hash: &str, archived_to: &str) -> Result<(), LedgerError> {
-        sqlx::query("UPDATE files SET archived_to = ?, updated = datetime('now') WHERE hash = ?")
-            .bind(archived_to)
-            .bind(hash)
-            .execute(&self.pool)
-            .await?;
+    /// Where the linked copy of `hash` under `collection` and
+    /// `catalog_number` went.
+    pub async fn set_archived(
+        &self,
+        hash: &str,
+        collection: &str,
+        catalog_number: &str,
+        archived_to: &Path,
+    ) -> Result<(), LedgerError> {
+        sqlx::query(
+            "UPDATE files SET archived_to = ?, updated = datetime('now') \
+             WHERE hash = ? AND collection = ? AND catalog_number = ?",
+        )
+        .bind(archived_to.to_string_lossy())
+        .bind(hash)
+        .bind(collection)
+        .bind(catalog_number)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
-    /// How many contents have each outcome: all of them, or (`today`)
+    /// How many entries have each outcome: all of them, or (`today`)
     /// those whose outcome was reached today, local time.
     pub async fn counts(&self, today: bool) -> Result<Vec<(Kind, u64)>, LedgerError> {
         let sql = if today {
@@ -272,8 +470,8 @@ impl Ledger {
         let mut found = Vec::new();
         for outcome in outcomes {
             let rows = sqlx::query(
-                "SELECT collection, source, outcome, reason, catalog_number, updated FROM files \
-                 WHERE outcome = ? ORDER BY updated DESC, source LIMIT ?",
+                "SELECT collection, CAST(source AS BLOB), outcome, reason, NULLIF(catalog_number, ''), updated \
+                 FROM files WHERE outcome = ? ORDER BY updated DESC, source LIMIT ?",
             )
             .bind(outcome.as_str())
             .bind(limit)
@@ -281,9 +479,11 @@ impl Ledger {
             .await?;
             for row in rows {
                 let outcome: String = row.try_get(2)?;
+                let path = path_of(row.try_get(1)?);
                 found.push(Listed {
                     collection: row.try_get(0)?,
-                    source: row.try_get(1)?,
+                    source: path.to_string_lossy().into_owned(),
+                    path,
                     outcome: Kind::from_str(&outcome).unwrap_or(Kind::Failed),
                     reason: row.try_get::<Option<String>, _>(3)?.unwrap_or_default(),
                     catalog_number: row.try_get(4)?,
@@ -291,7 +491,7 @@ impl Ledger {
                 });
             }
         }
-        found.sort_by(|a, b| b.updated.cmp(&a.updated).then_with(|| a.source.cmp(&b.source)));
+        found.sort_by(|a, b| b.updated.cmp(&a.updated).then_with(|| a.path.cmp(&b.path)));
         Ok(found)
     }
 
@@ -383,37 +583,91 @@ impl Ledger {
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::OsStr;
+
     use super::*;
 
-    /// A ledger made before `number_from` and `symbology` existed gets them
-    /// when opened, and keeps its entries.
+    /// The `files` table as version d2feedf made it: keyed by the hash
+    /// alone, the source as text. Written out, not derived from
+    /// [`FILES_TABLE`]: it must stay what that version made whatever the
+    /// current shape becomes.
+    const KEYED_BY_HASH: &str = "
+CREATE TABLE files (
+    hash           TEXT PRIMARY KEY,
+    collection     TEXT NOT NULL,
+    source         TEXT NOT NULL,
+    outcome        TEXT NOT NULL,
+    reason         TEXT,
+    catalog_number TEXT,
+    occid          INTEGER,
+    media_id       INTEGER,
+    large          TEXT,
+    web            TEXT,
+    thumbnail      TEXT,
+    archived_to    TEXT,
+    number_from    TEXT,
+    symbology      TEXT,
+    first_seen     TEXT NOT NULL DEFAULT (datetime('now')),
+    updated        TEXT NOT NULL DEFAULT (datetime('now'))
+);
+CREATE INDEX files_outcome ON files (outcome);
+CREATE TABLE writing (
+    path  TEXT PRIMARY KEY,
+    url   TEXT NOT NULL,
+    hash  TEXT NOT NULL,
+    run   TEXT NOT NULL,
+    since TEXT NOT NULL DEFAULT (datetime('now'))
+);
+";
+
+    async fn old_ledger(dir: &Path, schema: &str, rows: &str) -> Result<(), sqlx::Error> {
+        let url = format!("sqlite://{}", dir.join("ledger.db").display());
+        // In WAL mode, as every version made it.
+        let options = SqliteConnectOptions::from_str(&url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        let old = SqlitePoolOptions::new().connect_with(options).await?;
+        sqlx::raw_sql(schema).execute(&old).await?;
+        sqlx::raw_sql(rows).execute(&old).await?;
+        old.close().await;
+        Ok(())
+    }
+
+    fn record<'a>(hash: &'a str, source: &'a Path, number: Option<&'a str>) -> Record<'a> {
+        Record {
+            catalog_number: number,
+            ..Record::of(hash, "C", source)
+        }
+    }
+
+    async fn updated(ledger: &Ledger, hash: &str, number: &str) -> Result<String, sqlx::Error> {
+        sqlx::query_scalar("SELECT updated FROM files WHERE hash = ? AND catalog_number = ?")
+            .bind(hash)
+            .bind(number)
+            .fetch_one(&ledger.pool)
+            .await
+    }
+
+    /// A ledger made before `number_from`, `symbology` and `run` existed
+    /// gets them when opened, and keeps its entries.
     #[tokio::test]
     async fn an_older_ledger_gains_the_new_columns() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
-        let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
-        let options = SqliteConnectOptions::from_str(&url)?.create_if_missing(true);
-        let old = SqlitePoolOptions::new().connect_with(options).await?;
-        let before = SCHEMA
+        let before = KEYED_BY_HASH
             .replace("    number_from    TEXT,\n    symbology      TEXT,\n", "")
             .replace("    run   TEXT NOT NULL,\n", "");
         assert!(
             !before.contains("number_from") && !before.contains("run   TEXT"),
             "both older shapes are made"
         );
-        sqlx::raw_sql(&before).execute(&old).await?;
-        sqlx::query("INSERT INTO files (hash, collection, source, outcome) VALUES ('h0', 'C', 'a.jpg', 'linked')")
-            .execute(&old)
-            .await?;
-        old.close().await;
+        let h0 = "INSERT INTO files (hash, collection, source, outcome) VALUES ('h0', 'C', 'a.jpg', 'linked')";
+        old_ledger(dir.path(), &before, h0).await?;
 
         let ledger = Ledger::open(dir.path(), false).await?;
         let record = Record {
-            hash: "h1",
-            collection: "C",
-            source: "IMG_0001.jpg",
             catalog_number: Some("1122841"),
             number_from: Some(NumberFrom::Barcode(specdrop_barcode::Symbology::Code39)),
-            ..Record::default()
+            ..Record::of("h1", "C", Path::new("IMG_0001.jpg"))
         };
         ledger.record(Kind::Linked, &record).await?;
         let row = sqlx::query("SELECT number_from, symbology FROM files WHERE hash = 'h1'")
@@ -421,7 +675,7 @@ mod tests {
             .await?;
         assert_eq!(row.try_get::<String, _>(0)?, "barcode");
         assert_eq!(row.try_get::<String, _>(1)?, "Code 39");
-        assert!(ledger.get("h0").await?.is_some(), "older entries are kept");
+        assert_eq!(ledger.linked("h0").await?.len(), 1, "older entries are kept");
         ledger
             .claim("run", "h1", &[("/lib/a.jpg".into(), "/imglib/a.jpg".into())])
             .await?;
@@ -431,6 +685,163 @@ mod tests {
         assert!(
             taken.is_err_and(|e| e.is_taken()),
             "a path claimed by another run is taken"
+        );
+        Ok(())
+    }
+
+    /// A ledger keyed by the hash alone is rebuilt keyed by content,
+    /// collection and number, every entry and date kept, and then holds a
+    /// second entry of the same content under another number.
+    #[tokio::test]
+    async fn a_ledger_keyed_by_hash_is_rebuilt_with_its_entries() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let rows = "INSERT INTO files (hash, collection, source, outcome, catalog_number, occid, archived_to, \
+                    first_seen, updated) VALUES \
+                    ('h1', 'C', '/drop/MICH-V-1390992.jpg', 'linked', '1390992', 201, '/archive/MICH-V-1390992.jpg', \
+                     '2024-01-02 03:04:05', '2024-01-02 03:04:06'), \
+                    ('h2', 'C', '/drop/IMG_0001.jpg', 'failed', NULL, NULL, NULL, \
+                     '2024-02-02 00:00:00', '2024-02-02 00:00:00');";
+        old_ledger(dir.path(), KEYED_BY_HASH, rows).await?;
+
+        // `status` and `check` read it as it is, before anything rebuilt it.
+        let reader = Ledger::open(dir.path(), true).await?;
+        assert_eq!(reader.linked("h1").await?.len(), 1);
+        assert_eq!(reader.listed(&[Kind::Failed], 10).await?.len(), 1);
+        assert_eq!(reader.sources(&[Kind::Failed]).await?.len(), 1);
+        reader.close().await;
+
+        let ledger = Ledger::open(dir.path(), false).await?;
+        let key: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pragma_table_info('files') WHERE pk > 0")
+            .fetch_one(&ledger.pool)
+            .await?;
+        assert_eq!(key, 3, "keyed by hash, collection and catalog number");
+        let linked = ledger.linked("h1").await?;
+        assert_eq!(
+            linked,
+            [Linked {
+                collection: "C".into(),
+                catalog_number: "1390992".into(),
+                source: PathBuf::from("/drop/MICH-V-1390992.jpg"),
+                occid: Some(201),
+            }]
+        );
+        let failed = ledger.listed(&[Kind::Failed], 10).await?;
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].catalog_number, None, "an unknown number stays unknown");
+        assert_eq!(failed[0].updated, "2024-02-02 00:00:00", "dates are kept");
+        assert_eq!(failed[0].path, Path::new("/drop/IMG_0001.jpg"));
+        let archived: String = sqlx::query_scalar("SELECT archived_to FROM files WHERE hash = 'h1'")
+            .fetch_one(&ledger.pool)
+            .await?;
+        assert_eq!(archived, "/archive/MICH-V-1390992.jpg");
+
+        let renamed = Path::new("/drop/MICH-V-1390993.jpg");
+        let second = Record {
+            occid: Some(202),
+            ..record("h1", renamed, Some("1390993"))
+        };
+        ledger.record(Kind::Linked, &second).await?;
+        assert_eq!(ledger.linked("h1").await?.len(), 2, "the first copy's entry stays");
+        ledger.close().await;
+
+        let again = Ledger::open(dir.path(), false).await?;
+        assert_eq!(
+            again.linked("h1").await?.len(),
+            2,
+            "opened again, nothing is rebuilt or lost"
+        );
+        Ok(())
+    }
+
+    /// The same outcome and reason recorded again is not news: the entry
+    /// keeps its date, and the caller hears that nothing changed.
+    #[tokio::test]
+    async fn an_unchanged_outcome_keeps_its_date() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let ledger = Ledger::open(dir.path(), false).await?;
+        let source = Path::new("/drop/MICH-V-7654321.jpg");
+        let parked = Record {
+            reason: Some("no specimen: no record with catalog number 7654321 in collid 2"),
+            ..record("h", source, Some("7654321"))
+        };
+        assert_eq!(ledger.record(Kind::Parked, &parked).await?, Recorded::Changed);
+        sqlx::query("UPDATE files SET updated = '2020-01-01 00:00:00'")
+            .execute(&ledger.pool)
+            .await?;
+        assert_eq!(ledger.record(Kind::Parked, &parked).await?, Recorded::Unchanged);
+        assert_eq!(updated(&ledger, "h", "7654321").await?, "2020-01-01 00:00:00");
+
+        let other_reason = Record {
+            reason: Some("ambiguous: occid 12, 57"),
+            ..parked.clone()
+        };
+        assert_eq!(ledger.record(Kind::Parked, &other_reason).await?, Recorded::Changed);
+        assert_ne!(updated(&ledger, "h", "7654321").await?, "2020-01-01 00:00:00");
+        Ok(())
+    }
+
+    /// One entry per content, collection and number: another number is
+    /// another entry; the same path's entry from before its number was
+    /// known is replaced, another copy's is not.
+    #[tokio::test]
+    async fn each_number_of_one_content_keeps_its_own_entry() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let ledger = Ledger::open(dir.path(), false).await?;
+        let (a, b) = (Path::new("/drop/A.jpg"), Path::new("/drop/B.jpg"));
+        ledger.record(Kind::Parked, &record("h", a, None)).await?;
+        ledger.record(Kind::Parked, &record("h", b, None)).await?;
+        ledger.record(Kind::Linked, &record("h", a, Some("1"))).await?;
+        let parked = ledger.listed(&[Kind::Parked], 10).await?;
+        assert_eq!(parked.len(), 1, "A's unknown-number entry is replaced: {parked:?}");
+        assert_eq!(parked[0].path, b, "B's is another copy's and stays");
+        ledger.record(Kind::Linked, &record("h", b, Some("2"))).await?;
+        let numbers: Vec<String> = ledger
+            .linked("h")
+            .await?
+            .into_iter()
+            .map(|l| l.catalog_number)
+            .collect();
+        assert_eq!(numbers, ["1", "2"]);
+        ledger.set_archived("h", "C", "2", Path::new("/archive/B.jpg")).await?;
+        let archived: Vec<Option<String>> =
+            sqlx::query_scalar("SELECT archived_to FROM files WHERE hash = 'h' ORDER BY catalog_number")
+                .fetch_all(&ledger.pool)
+                .await?;
+        assert_eq!(archived, [None, Some("/archive/B.jpg".to_string())], "only B's entry");
+        Ok(())
+    }
+
+    /// A name that is not UTF-8 comes back byte for byte, so the file is
+    /// found again; shown lossily.
+    #[tokio::test]
+    async fn a_name_that_is_not_utf8_is_kept_exactly() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let ledger = Ledger::open(dir.path(), false).await?;
+        let name = Path::new(OsStr::from_bytes(b"/drop/MICH-V-7654321 \xff\xfe.jpg"));
+        let lossy = Path::new(OsStr::from_bytes(b"/drop/MICH-V-7654321 \xfe\xff.jpg"));
+        ledger.record(Kind::Parked, &record("h", name, Some("7654321"))).await?;
+        ledger
+            .record(Kind::Parked, &record("g", lossy, Some("7654321")))
+            .await?;
+        let listed = ledger.listed(&[Kind::Parked], 10).await?;
+        let mut paths: Vec<&Path> = listed.iter().map(|l| l.path.as_path()).collect();
+        paths.sort();
+        assert_eq!(paths, [lossy, name], "two names alike when shown stay two");
+        assert!(
+            listed
+                .iter()
+                .all(|l| l.source == "/drop/MICH-V-7654321 \u{fffd}\u{fffd}.jpg")
+        );
+        let kinds: Vec<String> = sqlx::query_scalar("SELECT DISTINCT typeof(source) FROM files")
+            .fetch_all(&ledger.pool)
+            .await?;
+        assert_eq!(kinds, ["blob"], "not text, which could not hold these bytes");
+        let sources = ledger.sources(&[Kind::Parked]).await?;
+        assert!(sources.contains(&("C".to_string(), name.to_path_buf())), "{sources:?}");
+        assert_eq!(
+            ledger.record(Kind::Parked, &record("h", name, Some("7654321"))).await?,
+            Recorded::Unchanged,
+            "the same name is the same entry"
         );
         Ok(())
     }

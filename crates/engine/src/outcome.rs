@@ -88,6 +88,10 @@ pub struct Report {
     pub kind: Kind,
     pub detail: String,
     pub fields: ReportFields,
+    /// The ledger had this very outcome and reason for the file already (a
+    /// parked file tried again and parked again): not news, so no journal
+    /// event and no report row.
+    pub unchanged: bool,
 }
 
 /// What was learnt about the file on the way, for the journal's fields,
@@ -107,6 +111,10 @@ pub struct ReportFields {
     /// The thumbnail written to local storage, for the imaging team's
     /// page to keep a small copy of.
     pub thumbnail: Option<std::path::PathBuf>,
+    /// A remark on a done outcome (a barcode that disagreed with the name,
+    /// the same image linked to another specimen too), already part of the
+    /// detail: for reports that leave a done outcome's detail out.
+    pub note: Option<String>,
 }
 
 /// Where a file's catalog number was read.
@@ -150,6 +158,7 @@ impl Report {
             kind,
             detail: detail.into(),
             fields: ReportFields::default(),
+            unchanged: false,
         }
     }
 }

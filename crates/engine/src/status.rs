@@ -182,7 +182,7 @@ pub async fn gather(config: &Config) -> Result<Status, Error> {
         .await
         .map_err(run)?
         .into_iter()
-        .filter(|p| Path::new(&p.source).is_file())
+        .filter(|p| p.path.is_file())
         .collect();
     let mut last_failures = ledger.listed(&[Kind::Failed], LISTED).await.map_err(run)?;
     last_failures.truncate(LAST_FAILURES);
@@ -245,7 +245,10 @@ pub async fn command(config: &Config, json: bool) -> Result<ExitCode, Error> {
         for item in list {
             println!(
                 "  {} UTC  {}  {}: {}",
-                item.updated, item.collection, item.source, item.reason
+                item.updated,
+                item.collection,
+                crate::outcome::printable(&item.source),
+                item.reason
             );
         }
     };

@@ -101,7 +101,9 @@ impl TeamReport {
             report.file.to_string_lossy().into_owned(),
             report.kind.as_str().to_string(),
             if report.kind.is_done() {
-                String::new()
+                // Only a remark (the same image is on another specimen
+                // too, a barcode that disagreed with the name).
+                fields.note.clone().unwrap_or_default()
             } else {
                 report.detail.clone()
             },
@@ -218,8 +220,8 @@ impl TeamReport {
                 let here: Vec<&Listed> = waiting
                     .iter()
                     .filter(|w| {
-                        let source = Path::new(&w.source);
-                        source.starts_with(drop) && std::fs::symlink_metadata(source).is_ok_and(|m| m.is_file())
+                        // The exact path: a name that is not UTF-8 is found too.
+                        w.path.starts_with(drop) && std::fs::symlink_metadata(&w.path).is_ok_and(|m| m.is_file())
                     })
                     .collect();
                 if let Err(e) = self.write_folder(drop, code, &here) {

@@ -9,8 +9,9 @@ use crate::collection::Prepared;
 use crate::context::Context;
 use crate::process_locks::HeldSource;
 
-/// Move the source to the archive (noting where in the ledger entry
-/// `hash` when `record`); the returned text goes into the report. Only
+/// Move the source to the archive (noting where in the ledger entry of
+/// `hash` under the collection and `record`, the catalog number it was
+/// linked under, when given); the returned text goes into the report. Only
 /// the file that was read moves (`held`: its identity; `hash`: its bytes,
 /// checked on a copy across file systems). A failed move leaves the
 /// (already linked) source where it is, and the next scan finishes the
@@ -21,7 +22,7 @@ pub async fn move_source(
     path: &Path,
     held: &HeldSource,
     hash: &str,
-    record: bool,
+    record: Option<&str>,
 ) -> String {
     let (drop, archive, file) = (
         collection.config.drop.clone(),
@@ -36,10 +37,11 @@ pub async fn move_source(
         tokio::task::spawn_blocking(move || crate::archive::move_to_archive(&drop, &archive, &file, &expect)).await;
     match moved {
         Ok(Ok(target)) => {
-            if !record {
+            let Some(number) = record else {
                 return String::new();
-            }
-            if let Err(e) = ctx.ledger.set_archived(hash, &target.to_string_lossy()).await {
+            };
+            let code = &collection.config.code;
+            if let Err(e) = ctx.ledger.set_archived(hash, code, number, &target).await {
                 tracing::warn!("{}: {e}", path.display());
             }
             String::new()

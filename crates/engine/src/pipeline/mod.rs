@@ -3,13 +3,14 @@
 //!
 //! ```text
 //! source::read        the bytes, through one checked handle; complete?   -> Source
-//! seen                linked before (same content)? then only archived
 //! Source::check_image a JPEG of allowed size, from its header
 //! identify            catalog number from name or barcode                 -> Identified
+//! seen                linked before (same content, same number)? then only archived
 //! specimen::find      the record it names (never a guess)                 -> Specimen
 //! derive::make        large, web, thumbnail on the workers                -> Derivatives
 //!    (wait for the file's turn: link order is name order, link_order.rs;
 //!     then for the collection's link lock, shared with other processes)
+//! seen                again, now that every earlier copy is linked
 //! store               claimed, written, fsynced, linked into place        -> Stored
 //! link                the row committed (or the log line appended)        -> Committed
 //! record              the ledger's entry
@@ -35,6 +36,9 @@
 //!   not yet in the ledger is taken again (the mapper finds its row by
 //!   mediaMD5 or URL, and the new copies are removed: link), a source the
 //!   ledger has as linked is only archived (seen).
+//! - Whether the same content is linked under the same number is asked
+//!   again in the file's turn, under the link lock (seen): two copies in
+//!   one batch, or in two processes, cannot both pass it.
 //! - Files are linked one at a time in name order (link_order.rs), and
 //!   one process at a time per collection (process_locks.rs), so two
 //!   images of one unknown number cannot both create a skeletal record.
@@ -73,6 +77,7 @@ pub use self::verdict::{LedgerEntry, Verdict};
 use self::verdict::{Step, unless_stopping};
 use crate::collection::Prepared;
 use crate::context::Context;
+use crate::ledger::Recorded;
 use crate::link_order::Ticket;
 use crate::outcome::{Kind, NumberFrom, Report, ReportFields};
 
@@ -83,7 +88,7 @@ pub async fn process(ctx: Arc<Context>, collection: Arc<Prepared>, path: PathBuf
     let verdict = match stages(&ctx, &collection, &path, &ticket).await {
         Ok(verdict) | Err(verdict) => verdict,
     };
-    record::unfinished(&ctx, &collection, &path, &verdict).await;
+    let recorded = record::unfinished(&ctx, &collection, &path, &verdict).await;
     let report = Report {
         collection: collection.config.code.clone(),
         file: path
@@ -96,8 +101,11 @@ pub async fn process(ctx: Arc<Context>, collection: Arc<Prepared>, path: PathBuf
             elapsed: Some(started.elapsed()),
             ..verdict.fields
         },
+        unchanged: recorded == Recorded::Unchanged,
     };
-    crate::publish::publish(&ctx, &collection.config, &report);
+    if !report.unchanged {
+        crate::publish::publish(&ctx, &collection.config, &report);
+    }
     report
 }
 
@@ -114,7 +122,6 @@ async fn stages(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Tick
     // Held (process_locks.rs) until the file is done: no other specdrop
     // process takes it meanwhile.
     let (source, held) = source::read(ctx, &collection.config.drop, path, &name).await?;
-    seen::not_linked_before(ctx, collection, path, &held, &source.hash).await?;
     let mut entry = source.ledger_entry();
     source.check_image(ctx, &entry)?;
     let Identified {
@@ -124,6 +131,7 @@ async fn stages(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Tick
         image,
         stored_name,
     } = identify::identify(ctx, collection, source, &mut entry).await?;
+    seen::not_linked_before(ctx, collection, path, &held, &entry, None).await?;
     let specimen = specimen::find(ctx, collection, &name, &number, &entry).await?;
     unless_stopping(ctx)?;
     let set = derive::make(ctx, image, &entry).await?;
@@ -134,6 +142,8 @@ async fn stages(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Tick
     ticket.my_turn().await;
     let _link_lock = link_lock(ctx, collection).await?;
     unless_stopping(ctx)?;
+    let occid = specimen.map(|o| o.occid);
+    let also = seen::not_linked_before(ctx, collection, path, &held, &entry, occid).await?;
     let stored = store::store(ctx, collection, &number, &stored_name, set, &entry).await?;
     let linking = Linking {
         path,
@@ -144,11 +154,12 @@ async fn stages(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Tick
     };
     let committed = link::link(ctx, collection, &linking, &stored, &entry).await?;
     record::linked(ctx, collection, path, &number, &committed, &stored, &entry).await?;
-    let archived = archive::move_source(ctx, collection, path, &held, &entry.hash, true).await;
+    let archived = archive::move_source(ctx, collection, path, &held, &entry.hash, Some(&number)).await;
+    let notes: Vec<String> = note.into_iter().chain(also).collect();
     Ok(linked_verdict(
         &number,
         from,
-        note.as_deref(),
+        (!notes.is_empty()).then(|| notes.join("; ")),
         &committed,
         &stored,
         &archived,
@@ -159,7 +170,7 @@ async fn stages(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Tick
 fn linked_verdict(
     number: &str,
     from: NumberFrom,
-    note: Option<&str>,
+    note: Option<String>,
     committed: &link::Committed,
     stored: &store::Stored,
     archived: &str,
@@ -174,11 +185,11 @@ fn linked_verdict(
         NumberFrom::Barcode(_) => format!(" ({from})"),
         NumberFrom::FileName => String::new(),
     };
-    let note = note.map_or_else(String::new, |n| format!("; {n}"));
+    let remark = note.as_ref().map_or_else(String::new, |n| format!("; {n}"));
     let what = &committed.what;
     Verdict {
         kind: committed.kind,
-        detail: format!("catalog number {number}{from_text} -> {target}{media} ({what}){note}{archived}"),
+        detail: format!("catalog number {number}{from_text} -> {target}{media} ({what}){remark}{archived}"),
         unfinished: None,
         fields: ReportFields {
             catalog_number: Some(number.to_string()),
@@ -189,6 +200,7 @@ fn linked_verdict(
             elapsed: None,
             number_from: Some(from),
             thumbnail: stored.files.thumbnail.as_ref().map(|t| t.path.clone()),
+            note,
         },
     }
 }

@@ -10,7 +10,7 @@ use super::store::Stored;
 use super::verdict::{LedgerEntry, Step, Verdict};
 use crate::collection::Prepared;
 use crate::context::Context;
-use crate::ledger::Record;
+use crate::ledger::{Record, Recorded};
 use crate::outcome::Kind;
 
 /// The linked file, with the files that are its.
@@ -27,10 +27,6 @@ pub async fn linked(
     let files = &stored.files;
     let (large, web, thumbnail) = (rel(&files.large), rel(&files.web), rel(&files.thumbnail));
     let record = Record {
-        hash: &entry.hash,
-        collection: &collection.config.code,
-        source: &path.to_string_lossy(),
-        reason: None,
         catalog_number: Some(number),
         occid: committed.occid,
         media_id: committed.media_id,
@@ -38,33 +34,34 @@ pub async fn linked(
         web: web.as_deref(),
         thumbnail: thumbnail.as_deref(),
         number_from: entry.number_from,
+        ..Record::of(&entry.hash, &collection.config.code, path)
     };
     ctx.ledger
         .record(committed.kind, &record)
         .await
+        .map(|_| ())
         .map_err(|e| Verdict::new(Kind::Failed, format!("linked but {e}"), None))
 }
 
 /// A file that is not done, when the verdict says the ledger keeps it. A
 /// ledger that cannot write loses only the note, not the file: it stays
-/// in the drop folder.
-pub async fn unfinished(ctx: &Context, collection: &Prepared, path: &Path, verdict: &Verdict) {
+/// in the drop folder. [`Recorded::Unchanged`] when the ledger had this
+/// outcome and reason for it already (and keeps its date).
+pub async fn unfinished(ctx: &Context, collection: &Prepared, path: &Path, verdict: &Verdict) -> Recorded {
     let Some(entry) = &verdict.unfinished else {
-        return;
+        return Recorded::Changed;
     };
     if ctx.dry_run {
-        return;
+        return Recorded::Changed;
     }
     let record = Record {
-        hash: &entry.hash,
-        collection: &collection.config.code,
-        source: &path.to_string_lossy(),
         reason: Some(&verdict.detail),
         catalog_number: entry.catalog_number.as_deref(),
         number_from: entry.number_from,
-        ..Record::default()
+        ..Record::of(&entry.hash, &collection.config.code, path)
     };
-    if let Err(e) = ctx.ledger.record(verdict.kind, &record).await {
+    ctx.ledger.record(verdict.kind, &record).await.unwrap_or_else(|e| {
         tracing::warn!("{}: {e}", path.display());
-    }
+        Recorded::Changed
+    })
 }
