@@ -220,7 +220,7 @@ async fn the_imaging_teams_report_lists_every_file_and_is_never_taken_as_an_arri
     let mut lines = day.lines();
     assert_eq!(
         lines.next(),
-        Some("time,file,outcome,reason,catalog_number,occid,specimen,image,number_from")
+        Some("time,file,outcome,reason,catalog_number,occid,specimen,image,number_from,thumbnail,collection")
     );
     let row = |file: &str| {
         day.lines()
@@ -235,8 +235,9 @@ async fn the_imaging_teams_report_lists_every_file_and_is_never_taken_as_an_arri
         "{day}"
     );
     assert!(
-        row("MICH-V-1390993.jpg").ends_with(",file name"),
-        "where the number came from: {day}"
+        row("MICH-V-1390993.jpg").contains(",file name,thumbs/")
+            && row("MICH-V-1390993.jpg").ends_with("_tn.jpg,MICH-V"),
+        "where the number came from, the thumbnail's copy, the collection: {day}"
     );
     assert!(row("MICH-V-9999999.jpg").contains(",parked,no specimen"), "{day}");
     assert!(row("MICH-V-0045678.jpg").contains(",failed,"), "{day}");
