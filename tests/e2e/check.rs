@@ -20,36 +20,21 @@ async fn check_names_five_mistakes_of_five_kinds_in_one_run() {
     }
     std::fs::create_dir_all(env.path("var/drop/bryo")).expect("create the second drop folder");
     let port = free_port();
-    env.write_file(
-        "specdrop.toml",
-        format!(
-            r#"state_dir = "var/state-file"
-
-[database]
-url = "mysql://root@127.0.0.1:{port}/test"
-
-[storage]
-root = "var/imglib-file"
-url_base = "/imglib"
-
-[[collection]]
-code = "MICH-V"
-collid = 2
-drop = "var/drop/mich"
-pattern = '^MICH-V-(\d{{7}})\D*'
-archive = "var/archive/mich"
-unmatchd = "park"
+    // Env's config with the lines numbered as asserted below: an unknown
+    // key ends the first collection (line 16), a second follows it.
+    env.write_config(
+        r#"unmatchd = "park"
 
 [[collection]]
 code = "MICH-B"
 collid = 2
 drop = "var/drop/bryo"
-pattern = '^MICH-B-(\d{{7}})\D*'
-archive = "var/bryo-archive-file"
-"#
-        )
-        .as_bytes(),
+pattern = '^MICH-B-(\d{7})\D*'
+archive = "var/bryo-archive-file""#,
     );
+    env.edit_config("state_dir = \"var/state\"", "state_dir = \"var/state-file\"");
+    env.edit_config(&env.db_url.clone(), &format!("mysql://root@127.0.0.1:{port}/test"));
+    env.edit_config("root = \"var/www/imglib\"", "root = \"var/imglib-file\"");
     let run = env.cli(&["check"]);
     assert_eq!(run.code, 2, "the config has a mistake:\n{}\n{}", run.stdout, run.stderr);
     let config = line_of(&run, "collection[0].unmatchd (line 16)");
