@@ -57,7 +57,9 @@ pub async fn command(config_file: &Path) -> Result<ExitCode, Error> {
         Ok(readable) => readable,
         Err(e) => {
             println!("{e}");
-            println!("Fix this and run `specdrop check` again; nothing else in the file can be read before.");
+            println!(
+                "Fix this and run `specdrop check` again: until the file reads as TOML, nothing in it can be checked."
+            );
             return Ok(ExitCode::from(2));
         }
     };
