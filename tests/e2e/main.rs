@@ -28,6 +28,7 @@ macro_rules! on_every_backend {
 }
 
 mod barcode;
+mod check;
 mod crash;
 mod daemon;
 mod faults;

@@ -2,9 +2,14 @@
 //! at once and before it is live, as the user running `check`; then what
 //! each waiting file would become.
 //!
+//! A config with mistakes does not stop it: the folders, the storage, the
+//! database and the ledger are checked for every part that could still be
+//! read, so one run names everything to fix.
+//!
 //! Exit 2 when the config itself is wrong, 1 when the config is right but
-//! something else is (a folder, free space, the database, a file that
-//! would fail), 0 when all is well.
+//! something else is (a folder, free space, the database, the ledger, a
+//! file that would fail), 0 when all is well. Notes (a drop folder the
+//! first run creates) do not change it.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,7 +18,8 @@ use rustix::fs::{Access, access, statvfs};
 
 use crate::Error;
 use crate::batch::{self, Output, Selection};
-use crate::config::{Config, Sink};
+use crate::config::{Config, ConfigError, Readable, Sink};
+use crate::ledger::{Ledger, LedgerError};
 use crate::outage::Outage;
 use crate::outcome::{Kind, Report};
 use crate::{collection, session};
@@ -22,91 +28,163 @@ use crate::{collection, session};
 /// problem: a day of a busy imaging line writes a few GiB.
 pub const MIN_FREE_BYTES: u64 = 2 << 30;
 
-/// Something wrong, named by the config key it comes from.
+/// Something wrong, or worth knowing, named by the config key it comes
+/// from.
 #[derive(Debug)]
 struct Finding {
     key: String,
     message: String,
 }
 
+impl Finding {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Finding {
+        Finding {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What the folder checks found: problems, and notes that change nothing.
+#[derive(Debug, Default)]
+struct Folders {
+    problems: Vec<Finding>,
+    notes: Vec<Finding>,
+}
+
 pub async fn command(config_file: &Path) -> Result<ExitCode, Error> {
-    let config = match Config::load(config_file) {
-        Ok(config) => config,
+    let readable = match Config::read(config_file) {
+        Ok(readable) => readable,
         Err(e) => {
             println!("{e}");
-            println!("Fix these and run `specdrop check` again; the folders and the database are checked then.");
+            println!(
+                "Fix this and run `specdrop check` again: until the file reads as TOML, nothing in it can be checked."
+            );
             return Ok(ExitCode::from(2));
         }
     };
-    println!("config {}: read, no problems", config_file.display());
-    let mut findings = folders(&config);
-    findings.extend(secrets(&config));
-    let database = database(&config).await;
-    let database_ok = database.is_empty();
+    let config_ok = readable.problems.is_empty();
+    if config_ok {
+        println!("config {}: read, no problems", config_file.display());
+    } else {
+        let error = ConfigError {
+            file: config_file.to_path_buf(),
+            problems: readable.problems.clone(),
+        };
+        print!("{error}");
+    }
+    let Folders {
+        problems: mut findings,
+        notes,
+    } = folders(&readable);
+    findings.extend(secrets(&readable));
+    let database = database(&readable).await;
+    let database_ok = database.is_empty() && readable.read("database");
     findings.extend(database);
+    let ledger = ledger(&readable).await;
+    let ledger_ok = ledger.is_empty();
+    findings.extend(ledger);
 
     let mut would_fail = 0;
-    if database_ok {
-        let (_, reports) = batch::run(&config, true, Selection::DropFolder, Output::Collect).await?;
+    if config_ok && database_ok && ledger_ok {
+        // A drop folder the first run creates has nothing waiting, and a
+        // dry run would report it as a failure.
+        let mut present = readable.config.clone();
+        present.collections.retain(|c| c.drop.is_dir());
+        let (_, reports) = batch::run(&present, true, Selection::DropFolder, Output::Collect).await?;
         would_fail = reports.iter().filter(|r| r.kind == Kind::Failed).count();
         print_table(&reports);
+    } else if !config_ok {
+        println!("waiting files: not looked at (the config must be right to say what each would do)");
+    } else if !ledger_ok {
+        println!("waiting files: not looked at (the ledger is needed to say what each would do)");
     } else {
         println!("waiting files: not looked at (the database is needed to say what each would do)");
+    }
+    let show = |f: &Finding| match readable.line(&f.key) {
+        Some(line) => println!("  {}: {} (line {line})", f.key, f.message),
+        None => println!("  {}: {}", f.key, f.message),
+    };
+    if !notes.is_empty() {
+        println!("{} note(s):", notes.len());
+        notes.iter().for_each(show);
+    }
+    if !findings.is_empty() {
+        println!("{} problem(s):", findings.len());
+        findings.iter().for_each(show);
+    }
+    if would_fail > 0 {
+        println!("{would_fail} waiting file(s) would fail; the table above says why");
+    }
+    if !config_ok {
+        println!(
+            "The folders, the storage, the database and the ledger were checked for every part of the config \
+             without a mistake; fix the config and run `specdrop check` again."
+        );
+        return Ok(ExitCode::from(2));
     }
     if findings.is_empty() && would_fail == 0 {
         println!("all good");
         return Ok(ExitCode::SUCCESS);
     }
-    if !findings.is_empty() {
-        println!("{} problem(s):", findings.len());
-        for f in &findings {
-            println!("  {}: {}", f.key, f.message);
-        }
-    }
-    if would_fail > 0 {
-        println!("{would_fail} waiting file(s) would fail; the table above says why");
-    }
     Ok(ExitCode::from(1))
 }
 
 /// Every folder specdrop writes to must be writable by this user, or
-/// creatable when the daemon makes it on first run.
-fn folders(config: &Config) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    let mut wanted: Vec<(String, PathBuf)> = vec![
-        ("state_dir".into(), config.state_dir.clone()),
-        ("storage.root".into(), config.storage_root.clone()),
-    ];
-    for (i, c) in config.collections.iter().enumerate() {
-        wanted.push((format!("collection[{i}].drop"), c.drop.clone()));
-        wanted.push((format!("collection[{i}].archive"), c.archive.clone()));
+/// creatable when the daemon makes it on first run; only parts of the
+/// config read without a mistake are looked at.
+fn folders(readable: &Readable) -> Folders {
+    let config = &readable.config;
+    let mut found = Folders::default();
+    let mut wanted: Vec<(String, PathBuf)> = Vec::new();
+    if readable.read("state_dir") {
+        wanted.push(("state_dir".into(), config.state_dir.clone()));
     }
-    if let Sink::Log(path) = &config.sink
+    let storage = readable
+        .read("storage.root")
+        .then(|| ("storage.root".to_string(), &config.storage_root));
+    wanted.extend(storage.iter().map(|(k, p)| (k.clone(), p.to_path_buf())));
+    let mut drops = Vec::new();
+    let mut archives = Vec::new();
+    for (c, i) in config.collections.iter().zip(&readable.collection_index) {
+        let drop = format!("collection[{i}].drop");
+        if readable.read(&drop) {
+            drops.push(drop.clone());
+            wanted.push((drop, c.drop.clone()));
+        }
+        let archive = format!("collection[{i}].archive");
+        if readable.read(&archive) {
+            archives.push((archive.clone(), &c.archive));
+            wanted.push((archive, c.archive.clone()));
+        }
+    }
+    if readable.read("sink")
+        && let Sink::Log(path) = &config.sink
         && let Some(parent) = path.parent()
     {
         wanted.push(("sink.path".into(), parent.to_path_buf()));
     }
-    if let Some(path) = config.database_url.strip_prefix("sqlite://")
+    if readable.read("database")
+        && let Some(path) = config.database_url.strip_prefix("sqlite://")
         && let Some(parent) = Path::new(path).parent()
     {
         // SQLite writes its journal beside the database file.
         wanted.push(("database.url".into(), parent.to_path_buf()));
     }
     for (key, folder) in &wanted {
-        if let Some(message) = writable(folder) {
-            findings.push(Finding {
-                key: key.clone(),
-                message,
-            });
+        match writable(folder) {
+            Some(message) => found.problems.push(Finding::new(key, message)),
+            None if drops.contains(key) && !folder.exists() => found.notes.push(Finding::new(
+                key,
+                format!(
+                    "{} does not exist yet; it will be created at the first run",
+                    folder.display()
+                ),
+            )),
+            None => {}
         }
     }
     let mut seen = Vec::new();
-    let storage = [("storage.root".to_string(), &config.storage_root)];
-    let archives = config
-        .collections
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (format!("collection[{i}].archive"), &c.archive));
     for (key, folder) in storage.into_iter().chain(archives) {
         let Some(existing) = folder.ancestors().find(|p| p.exists()) else {
             continue;
@@ -118,18 +196,18 @@ fn folders(config: &Config) -> Vec<Finding> {
         seen.push(fs.f_fsid);
         let free = fs.f_bavail.saturating_mul(fs.f_frsize);
         if free < MIN_FREE_BYTES {
-            findings.push(Finding {
+            found.problems.push(Finding::new(
                 key,
-                message: format!(
+                format!(
                     "only {} MiB free on the file system of {} (less than {} MiB); free some space or move the folder",
                     free >> 20,
                     folder.display(),
                     MIN_FREE_BYTES >> 20
                 ),
-            });
+            ));
         }
     }
-    findings
+    found
 }
 
 /// `None` when `folder` is writable, or missing with a writable folder
@@ -164,8 +242,12 @@ fn writable(folder: &Path) -> Option<String> {
 }
 
 /// A password in a file others can read is a problem.
-fn secrets(config: &Config) -> Vec<Finding> {
+fn secrets(readable: &Readable) -> Vec<Finding> {
     use std::os::unix::fs::PermissionsExt as _;
+    let config = &readable.config;
+    if !readable.read("database") {
+        return Vec::new();
+    }
     let has_password = config
         .database_url
         .split_once("://")
@@ -174,46 +256,91 @@ fn secrets(config: &Config) -> Vec<Finding> {
     let in_file = std::fs::read_to_string(&config.file).is_ok_and(|t| t.contains(&config.database_url));
     let world_readable = std::fs::metadata(&config.file).is_ok_and(|m| m.permissions().mode() & 0o004 != 0);
     if has_password && in_file && world_readable {
-        return vec![Finding {
-            key: "database.url".into(),
-            message: format!(
+        return vec![Finding::new(
+            "database.url",
+            format!(
                 "holds a password and {} is readable by every user; chmod 0640 it (group specdrop), or use \
                  database.url_file or SPECDROP_DATABASE_URL",
                 config.file.display()
             ),
-        }];
+        )];
     }
     Vec::new()
 }
 
-/// One attempt, no waiting: is the database there, with a schema and the
-/// configured collections?
-async fn database(config: &Config) -> Vec<Finding> {
+/// One attempt, no waiting: is the database there, with a schema and each
+/// configured collection whose id could be read?
+async fn database(readable: &Readable) -> Vec<Finding> {
+    if !readable.read("database") {
+        return Vec::new();
+    }
+    let config = &readable.config;
     let outage = Outage::new(std::time::Duration::ZERO);
     let portal = match session::connect(config, &outage).await {
         Ok(portal) => portal,
         Err(failure) => {
-            let message = failure.to_string();
-            return vec![Finding {
-                key: "database.url".into(),
-                message: format!(
-                    "{message} (specdrop waits for an unreachable database, but it must be there to start)"
-                ),
-            }];
+            return vec![Finding::new(
+                "database.url",
+                format!("{failure} (specdrop waits for an unreachable database, but it must be there to start)"),
+            )];
         }
     };
-    let prepared = collection::prepare(config, &portal).await;
-    portal.close().await;
-    match prepared {
-        Ok(_) => Vec::new(),
-        Err(failure) => {
-            let message = failure.to_string();
-            let (key, message) = message.split_once(": ").map_or_else(
-                || ("database".to_string(), message.clone()),
-                |(k, m)| (k.to_string(), m.to_string()),
-            );
-            vec![Finding { key, message }]
+    let mut findings = Vec::new();
+    for (c, i) in config.collections.iter().zip(&readable.collection_index) {
+        let at = format!("collection[{i}]");
+        if !readable.read(&format!("{at}.collid")) || !readable.read(&format!("{at}.after_batch_procedure")) {
+            continue;
         }
+        // One at a time, so that every collection's problem is named, not
+        // only the first.
+        let one = Config {
+            collections: vec![c.clone()],
+            ..config.clone()
+        };
+        if let Err(failure) = collection::prepare(&one, &portal).await {
+            let message = failure.to_string();
+            // prepare names the collection by its place in `one`.
+            let message = message.strip_prefix("collection[0]").unwrap_or(&message);
+            findings.push(match message.split_once(": ") {
+                Some((key, m)) if key.starts_with('.') => Finding::new(format!("{at}{key}"), m),
+                _ => Finding::new(at, message.trim_start_matches('.')),
+            });
+        }
+    }
+    portal.close().await;
+    findings
+}
+
+/// The ledger in `state_dir` opens and answers, read only. A `state_dir`
+/// that is not a folder is already named by the folder checks.
+async fn ledger(readable: &Readable) -> Vec<Finding> {
+    let state_dir = &readable.config.state_dir;
+    if !readable.read("state_dir") || !state_dir.is_dir() {
+        return Vec::new();
+    }
+    let answered = match Ledger::open(state_dir, true).await {
+        Ok(ledger) => {
+            let counted = ledger.counts(false).await;
+            ledger.close().await;
+            counted.map(drop)
+        }
+        Err(e) => Err(e),
+    };
+    match answered {
+        Ok(()) => Vec::new(),
+        Err(e) => vec![Finding::new(
+            "state_dir",
+            format!(
+                "the ledger {} cannot be read ({}); restore it from a backup, or move it aside and specdrop starts \
+                 a new one (which does not know the files seen before)",
+                state_dir.join("ledger.db").display(),
+                // Open's own advice is about writing, which is not the trouble here.
+                match &e {
+                    LedgerError::Open { cause, .. } => cause.clone(),
+                    other => other.to_string(),
+                }
+            ),
+        )],
     }
 }
 

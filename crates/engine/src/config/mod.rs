@@ -6,6 +6,7 @@
 //! shows everything to fix. Values whose behaviour this version does not
 //! have yet are refused by name rather than silently ignored.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
@@ -395,8 +396,60 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// What could be read of a config file, mistakes or not, so that `check`
+/// can go on to test the folders, the database and the ledger of every
+/// part that has no mistake of its own.
+#[derive(Debug)]
+pub struct Readable {
+    /// A part with a mistake holds its default here: ask [`Readable::read`]
+    /// before using it. Collections that could not be built are left out.
+    pub config: Config,
+    pub problems: Vec<Problem>,
+    /// The index of each of `config.collections` among the file's
+    /// `[[collection]]` tables (the ones that could not be built leave gaps).
+    pub collection_index: Vec<usize>,
+    lines: HashMap<String, usize>,
+}
+
+impl Readable {
+    /// Whether `key` (`storage.root`, `collection[1].drop`, `database`) was
+    /// read without a mistake: none in it, in a table holding it, or in a
+    /// key inside it.
+    pub fn read(&self, key: &str) -> bool {
+        let within = |inner: &str, outer: &str| {
+            inner
+                .strip_prefix(outer)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        };
+        !self.problems.iter().any(|p| {
+            let problem = p.key.split(['/', ' ']).next().unwrap_or(&p.key);
+            within(key, problem) || within(problem, key)
+        })
+    }
+
+    /// The config file's line for `key`, or for the nearest table holding
+    /// it; `None` when neither is in the file (a default).
+    pub fn line(&self, key: &str) -> Option<usize> {
+        lines::locate(&self.lines, key.split(' ').next().unwrap_or(key))
+    }
+}
+
 impl Config {
     pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let readable = Config::read(file)?;
+        if readable.problems.is_empty() {
+            Ok(readable.config)
+        } else {
+            Err(ConfigError {
+                file: file.to_path_buf(),
+                problems: readable.problems,
+            })
+        }
+    }
+
+    /// Every problem of the config file and whatever could still be read;
+    /// an error only when nothing could (no file, a TOML syntax error).
+    pub fn read(file: &Path) -> Result<Readable, ConfigError> {
         let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
             file: file.to_path_buf(),
             problems: vec![Problem {
@@ -420,27 +473,29 @@ impl Config {
         };
         let base = std::path::absolute(&base).unwrap_or(base);
         let mut found = Vec::new();
-        let config = check(raw, &base, &mut found);
+        let (config, collection_index) = check(raw, &base, &mut found);
         let lines = lines::key_lines(&text);
         problems.extend(found.into_iter().map(|(key, message)| Problem {
             line: lines::locate(&lines, &key),
             key,
             message,
         }));
-        match config {
-            Some(config) if problems.is_empty() => Ok(Config {
+        Ok(Readable {
+            config: Config {
                 file: file.to_path_buf(),
                 ..config
-            }),
-            _ => Err(ConfigError {
-                file: file.to_path_buf(),
-                problems,
-            }),
-        }
+            },
+            problems,
+            collection_index,
+            lines,
+        })
     }
 }
 
-fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> Option<Config> {
+/// The config built from `raw`, each problem sent to `problems`; a value
+/// with a problem is left at its default. Beside it, each built
+/// collection's index in the file.
+fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> (Config, Vec<usize>) {
     let mut problem = |key: &str, message: String| problems.push((key.to_string(), message));
     let resolve = |p: &Path| normalize(&base.join(p));
 
@@ -577,6 +632,7 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
         );
     }
     let mut collections = Vec::new();
+    let mut collection_index = Vec::new();
     for (i, c) in raw.collection.into_iter().enumerate() {
         let at = |key: &str| format!("collection[{i}].{key}");
         let code = c.code.clone().unwrap_or_default();
@@ -700,17 +756,18 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
                 identifier: c.identifier,
                 barcode,
             });
+            collection_index.push(i);
         }
     }
 
-    Some(Config {
+    let config = Config {
         file: PathBuf::new(),
         state_dir: resolve(&raw.state_dir),
         database_url,
         schema: raw.database.schema,
         database_wait: std::time::Duration::from_secs(raw.database.retry_mins.saturating_mul(60)),
         sink,
-        storage_root: storage_root?,
+        storage_root: storage_root.unwrap_or_default(),
         modes,
         derive: raw.derive,
         threads,
@@ -726,7 +783,8 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> O
             portal_url: raw.report.portal_url.map(|u| u.trim_end_matches('/').to_string()),
         },
         collections,
-    })
+    };
+    (config, collection_index)
 }
 
 /// The checked `barcode` table; problems go to `problem(key, message)`.
@@ -927,6 +985,39 @@ match = { other_catalog_numbers = true }
         ] {
             assert!(err.contains(expected), "{expected:?} missing from:\n{err}");
         }
+    }
+
+    #[test]
+    fn what_could_be_read_is_kept_beside_the_mistakes() {
+        let dir = tempfile::tempdir().expect("test setup");
+        let file = dir.path().join("specdrop.toml");
+        let second = MINIMAL
+            .split_once("[[collection]]")
+            .map(|(_, c)| c.replace("MICH-V", "MICH-B").replace("mich", "bryo"))
+            .expect("MINIMAL has a collection");
+        let text = MINIMAL
+            .replace("[storage]", "[storage]\nroots = 1")
+            .replace(r"'^(MICH-V-\d{7})\D*'", r"'^MICH-V-\d{7}'");
+        std::fs::write(
+            &file,
+            format!("{text}\n[[collection]]{}", second.replace("collid = 2", "collid = 0")),
+        )
+        .expect("test setup");
+        let readable = Config::read(&file).expect("the TOML itself is readable");
+        assert_eq!(readable.problems.len(), 3, "{:#?}", readable.problems);
+        // The first collection's pattern is wrong: only the second is built.
+        assert_eq!(readable.collection_index, [1]);
+        assert_eq!(readable.config.collections[0].code, "MICH-B");
+        assert!(readable.read("storage.root") && readable.read("database") && readable.read("state_dir"));
+        assert!(
+            !readable.read("storage"),
+            "a mistake inside a table is one of the table's"
+        );
+        assert!(readable.read("collection[1].drop"));
+        assert!(!readable.read("collection[1].collid") && !readable.read("collection[1]"));
+        assert!(!readable.read("collection[0].pattern"));
+        assert_eq!(readable.line("collection[1].drop"), Some(24));
+        assert_eq!(readable.line("collection[1].collid (MICH-B)"), Some(23));
     }
 
     #[test]
