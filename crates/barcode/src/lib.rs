@@ -12,7 +12,7 @@
 mod read;
 mod symbology;
 
-pub use read::{Found, Pixels, read};
+pub use read::{Found, Pixels, read, shrink_grey, turn_grey};
 pub use symbology::Symbology;
 
 #[derive(Debug, thiserror::Error)]
