@@ -81,7 +81,7 @@ async fn a_database_outage_mid_batch_makes_files_wait_and_all_link_after_it() {
 
 /// Mount a tmpfs of `size` on `dir`; `false` (and a loud message) where
 /// this machine does not allow it.
-fn small_filesystem(dir: &std::path::Path, size: &str) -> bool {
+fn small_filesystem(dir: &std::path::Path, size: &str, test: &str) -> bool {
     std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let mounted = std::process::Command::new("mount")
         .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
@@ -94,11 +94,11 @@ fn small_filesystem(dir: &std::path::Path, size: &str) -> bool {
                 "cannot mount a small file system ({}); it needs root",
                 String::from_utf8_lossy(&out.stderr).trim()
             );
-            crate::support::cannot_run_here("the disk-full test", &why);
+            crate::support::cannot_run_here(test, &why);
             false
         }
         Err(e) => {
-            crate::support::cannot_run_here("the disk-full test", &format!("no mount command ({e})"));
+            crate::support::cannot_run_here(test, &format!("no mount command ({e})"));
             false
         }
     }
@@ -116,7 +116,7 @@ impl Drop for Unmount {
 async fn a_full_image_library_makes_the_file_wait_and_it_links_when_space_returns() {
     let env = Env::new(Backend::Sqlite).await;
     let library = env.path("var/www/imglib");
-    if !small_filesystem(&library, "1700k") {
+    if !small_filesystem(&library, "1700k", "the disk-full test") {
         return;
     }
     let _unmount = Unmount(library.clone());
@@ -203,4 +203,49 @@ async fn a_file_that_never_completes_is_reported_once() {
     let line = daemon.wait_for("MICH-V-1390993.jpg:", SOON);
     assert!(line.starts_with("linked"), "{line}");
     daemon.stop_cleanly();
+}
+
+#[tokio::test]
+async fn an_archive_on_another_file_system_gets_a_checked_copy_and_never_replaces() {
+    let env = Env::new(Backend::Sqlite).await;
+    let archive = env.path("var/archive/mich");
+    if !small_filesystem(&archive, "64m", "the cross-device archive test") {
+        return;
+    }
+    let _unmount = Unmount(archive.clone());
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let dev = |p: &std::path::Path| std::fs::metadata(p).expect("stat").dev();
+        std::fs::create_dir_all(env.path("var/drop/mich")).expect("drop folder");
+        assert_ne!(dev(&archive), dev(&env.path("var/drop/mich")), "two file systems");
+    }
+    let first = sample(SMALL_7);
+    env.drop_sample(SMALL_7, "MICH-V-1390992.jpg");
+    assert_eq!(env.scan().summary(), [1, 0, 0, 0, 0]);
+    // Same name, other bytes, another specimen's number in its folder: a
+    // second archived file of that name must not replace the first.
+    let second = distinct(&sample(SMALL_8), "second upload");
+    env.write_file("var/drop/mich/MICH-V-1390992.jpg", &second);
+    env.edit_config("[[collection]]", "[[collection]]\nexisting_image = \"add\"");
+    let run = env.scan();
+    assert_eq!(run.summary()[0], 1, "{}", run.stdout);
+    assert_eq!(
+        std::fs::read(archive.join("MICH-V-1390992.jpg")).expect("the first archived copy"),
+        first,
+        "copied byte for byte across file systems"
+    );
+    assert_eq!(
+        std::fs::read(archive.join("MICH-V-1390992_1.jpg")).expect("the second archived copy"),
+        second,
+        "the second under a new name"
+    );
+    assert_eq!(
+        env.files_under("var/archive/mich"),
+        ["MICH-V-1390992.jpg", "MICH-V-1390992_1.jpg"],
+        "no temporary copy left"
+    );
+    assert!(
+        env.files_under("var/drop/mich").is_empty(),
+        "sources removed once copied"
+    );
 }
