@@ -45,3 +45,4 @@ mod share_links;
 mod skeletal;
 mod support;
 mod two_processes;
+mod undo;

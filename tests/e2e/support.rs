@@ -133,6 +133,7 @@ impl Run {
             .stdout
             .lines()
             .find_map(|l| l.strip_prefix("summary: "))
+            .map(|l| l.split(" (run ").next().unwrap_or(l))
             .unwrap_or_else(|| panic!("no summary in:\n{}\n{}", self.stdout, self.stderr));
         let mut out = [0; 5];
         for part in line.split(", ") {

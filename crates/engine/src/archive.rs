@@ -95,6 +95,30 @@ pub fn move_to_archive(drop: &Path, archive: &Path, file: &Path, expect: &Expect
     )))
 }
 
+/// Put an archived original back at its place in the drop folder
+/// (`specdrop undo`): `archived` (below `archive`) to `original` (below
+/// `drop`), never over a file there, reached as archiving reaches them.
+pub fn restore(drop: &Path, archive: &Path, archived: &Path, original: &Path, expect: &Expect) -> io::Result<()> {
+    let drop_folder = Folder::open(drop).map_err(to_io)?;
+    let archive_folder = match archive.strip_prefix(drop) {
+        Ok(inside) => drop_folder.sub(inside, false),
+        Err(_) => Folder::open(archive),
+    }
+    .map_err(to_io)?;
+    let from = archive_folder.place(archived, false).map_err(to_io)?;
+    let to = drop_folder.place(original, true).map_err(to_io)?;
+    match place(&from, &to, expect) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "a file of that name is in the drop folder now",
+        )),
+        other => {
+            other?;
+            Ok(rustix::fs::fsync(&to.dir)?)
+        }
+    }
+}
+
 fn to_io(e: BeneathError) -> io::Error {
     e.into()
 }

@@ -120,6 +120,7 @@ pub async fn run_with(
         progress: Progress::new(total, matches!(output, Output::Print)),
         kept: matches!(output, Output::Collect).then(Vec::new),
     };
+    tally.summary.run = (!dry_run).then(|| ctx.run.clone());
     for (collection, report) in refused {
         publish(ctx, &collection.config, &report);
         tally.add(report);

@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS {table} (
     symbology      TEXT,
     first_seen     TEXT NOT NULL DEFAULT (datetime('now')),
     updated        TEXT NOT NULL DEFAULT (datetime('now')),
+    run            TEXT,
     PRIMARY KEY (hash, collection, catalog_number)
 );
 ";
@@ -65,8 +66,32 @@ CREATE TABLE IF NOT EXISTS writing (
 );
 ";
 
+/// What `specdrop undo` took back: the entry leaves `files` and is kept
+/// here, so that the original, back in the drop folder under its name, is
+/// not linked to the same specimen again (pipeline/seen.rs).
+const UNDONE_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS undone (
+    hash           TEXT NOT NULL,
+    collection     TEXT NOT NULL,
+    catalog_number TEXT NOT NULL,
+    source         BLOB NOT NULL,
+    occid          INTEGER,
+    media_id       INTEGER,
+    linked_by      TEXT,
+    undone_by      TEXT NOT NULL,
+    at             TEXT NOT NULL DEFAULT (datetime('now')),
+    PRIMARY KEY (hash, collection, catalog_number)
+);
+";
+
 fn schema() -> String {
-    [&FILES_TABLE.replace("{table}", "files"), FILES_INDEXES, WRITING_TABLE].concat()
+    [
+        &FILES_TABLE.replace("{table}", "files"),
+        FILES_INDEXES,
+        WRITING_TABLE,
+        UNDONE_TABLE,
+    ]
+    .concat()
 }
 
 /// The columns an entry's outcome sets, after its key: what a new record
@@ -179,9 +204,10 @@ pub enum Recorded {
 }
 
 /// Columns later versions added, for ledgers an earlier version made.
-const ADDED_COLUMNS: [(&str, &str, &str); 3] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 4] = [
     ("files", "number_from", "TEXT"),
     ("files", "symbology", "TEXT"),
+    ("files", "run", "TEXT"),
     ("writing", "run", "TEXT NOT NULL DEFAULT 'an earlier version'"),
 ];
 
@@ -264,6 +290,36 @@ fn path_of(bytes: Vec<u8>) -> PathBuf {
 /// The catalog number as the key holds it ('' for not known).
 fn number_key(number: Option<&str>) -> &str {
     number.unwrap_or("")
+}
+
+/// Which linked entries `specdrop undo` takes back.
+#[derive(Debug, Clone, Copy)]
+pub enum Which<'a> {
+    /// The file: where it was taken from, or where it was archived.
+    Path(&'a Path),
+    /// Every file one run linked.
+    Run(&'a str),
+    /// A collection's files linked since a UTC time (`YYYY-MM-DD HH:MM:SS`).
+    Since { collection: &'a str, utc: &'a str },
+}
+
+/// A linked entry, as `specdrop undo` needs it.
+#[derive(Debug, Clone)]
+pub struct Done {
+    pub hash: String,
+    pub collection: String,
+    pub catalog_number: String,
+    pub source: PathBuf,
+    pub outcome: Kind,
+    pub occid: Option<i64>,
+    pub media_id: Option<i64>,
+    /// Derivatives, relative to the storage root.
+    pub large: Option<String>,
+    pub web: Option<String>,
+    pub thumbnail: Option<String>,
+    pub archived_to: Option<PathBuf>,
+    pub run: Option<String>,
+    pub updated: String,
 }
 
 /// A claim not yet released.
@@ -442,6 +498,146 @@ impl Ledger {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Note the run (one process's session) that linked an entry, for
+    /// `specdrop undo --batch RUN`. Kept out of the outcome columns: it
+    /// is not part of what an unchanged outcome compares.
+    pub async fn set_run(
+        &self,
+        hash: &str,
+        collection: &str,
+        catalog_number: &str,
+        run: &str,
+    ) -> Result<(), LedgerError> {
+        sqlx::query("UPDATE files SET run = ? WHERE hash = ? AND collection = ? AND catalog_number = ?")
+            .bind(run)
+            .bind(hash)
+            .bind(collection)
+            .bind(catalog_number)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The linked entries `which` selects, oldest first.
+    pub async fn done(&self, which: Which<'_>) -> Result<Vec<Done>, LedgerError> {
+        let columns = "hash, collection, catalog_number, CAST(source AS BLOB), outcome, occid, media_id, large, \
+                       web, thumbnail, archived_to, run, updated";
+        let base = format!("SELECT {columns} FROM files WHERE outcome IN (?, ?) AND ");
+        let query = |condition: &str| format!("{base}{condition} ORDER BY updated, rowid");
+        let (linked, skeletal) = (Kind::Linked.as_str(), Kind::Skeletal.as_str());
+        let rows = match which {
+            Which::Path(path) => {
+                let sql = query("(source = ? OR archived_to = ?)");
+                let q = sqlx::query(&sql).bind(linked).bind(skeletal);
+                bind_path(q, path)
+                    .bind(path.to_string_lossy())
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Which::Run(run) => {
+                let sql = query("run = ?");
+                sqlx::query(&sql)
+                    .bind(linked)
+                    .bind(skeletal)
+                    .bind(run)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Which::Since { collection, utc } => {
+                let sql = query("collection = ? AND updated >= ?");
+                sqlx::query(&sql)
+                    .bind(linked)
+                    .bind(skeletal)
+                    .bind(collection)
+                    .bind(utc)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.into_iter()
+            .map(|row| {
+                let outcome: String = row.try_get(4)?;
+                Ok(Done {
+                    hash: row.try_get(0)?,
+                    collection: row.try_get(1)?,
+                    catalog_number: row.try_get(2)?,
+                    source: path_of(row.try_get(3)?),
+                    outcome: Kind::from_str(&outcome).unwrap_or(Kind::Linked),
+                    occid: row.try_get(5)?,
+                    media_id: row.try_get(6)?,
+                    large: row.try_get(7)?,
+                    web: row.try_get(8)?,
+                    thumbnail: row.try_get(9)?,
+                    archived_to: row.try_get::<Option<String>, _>(10)?.map(PathBuf::from),
+                    run: row.try_get(11)?,
+                    updated: row.try_get(12)?,
+                })
+            })
+            .collect()
+    }
+
+    /// `done` was taken back by run `run`: it leaves the linked entries and
+    /// is remembered as undone, in one transaction.
+    pub async fn record_undo(&self, done: &Done, run: &str) -> Result<(), LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        let keep = sqlx::query(
+            "INSERT OR REPLACE INTO undone (hash, collection, catalog_number, source, occid, media_id, linked_by, \
+             undone_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&done.hash)
+        .bind(&done.collection)
+        .bind(&done.catalog_number);
+        bind_path(keep, &done.source)
+            .bind(done.occid)
+            .bind(done.media_id)
+            .bind(&done.run)
+            .bind(run)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM files WHERE hash = ? AND collection = ? AND catalog_number = ?")
+            .bind(&done.hash)
+            .bind(&done.collection)
+            .bind(&done.catalog_number)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// When (UTC) content `hash`, from this very `source`, was taken back
+    /// from `catalog_number` by `specdrop undo`, if it was.
+    pub async fn undone(
+        &self,
+        hash: &str,
+        collection: &str,
+        catalog_number: &str,
+        source: &Path,
+    ) -> Result<Option<String>, LedgerError> {
+        let q = sqlx::query(
+            "SELECT at FROM undone WHERE hash = ? AND collection = ? AND catalog_number = ? AND source = ?",
+        )
+        .bind(hash)
+        .bind(collection)
+        .bind(catalog_number);
+        let row = bind_path(q, source).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// The latest runs that linked files: (run, first and last UTC time,
+    /// files), newest first.
+    pub async fn runs(&self, limit: u32) -> Result<Vec<(String, String, String, i64)>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT run, MIN(updated), MAX(updated), COUNT(*) FROM files WHERE run IS NOT NULL \
+             GROUP BY run ORDER BY MAX(updated) DESC LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+            .collect()
     }
 
     /// How many entries have each outcome: all of them, or (`today`)

@@ -53,5 +53,6 @@ pub mod state_lock;
 pub mod status;
 pub mod team_page;
 pub mod team_report;
+pub mod undo;
 
 pub use error::Error;

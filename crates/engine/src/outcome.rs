@@ -196,6 +196,8 @@ pub struct Summary {
     counts: [usize; 5],
     /// Files left untouched because the portal database was unavailable.
     pub deferred: usize,
+    /// The run's id (`specdrop undo --batch RUN`); none for a dry run.
+    pub run: Option<String>,
 }
 
 impl Summary {
@@ -218,6 +220,9 @@ impl Summary {
     /// The lines a batch command ends with.
     pub fn closing_lines(&self) -> String {
         let mut text = format!("summary: {self}");
+        if let Some(run) = &self.run {
+            text.push_str(&format!(" (run {run})"));
+        }
         if self.deferred > 0 {
             text.push_str(&format!(
                 "\n{} file(s) left untouched for the next run: the portal database was unavailable",

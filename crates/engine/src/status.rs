@@ -170,7 +170,22 @@ pub struct Status {
     /// Parked files still in their drop folders, newest first.
     pub parked: Vec<Listed>,
     pub last_failures: Vec<Listed>,
+    /// The latest runs that linked files, newest first: their ids are
+    /// what `specdrop undo --batch` takes.
+    pub runs: Vec<RunListed>,
 }
+
+#[derive(Debug, Serialize)]
+pub struct RunListed {
+    pub run: String,
+    /// UTC, `YYYY-MM-DD HH:MM:SS`.
+    pub first: String,
+    pub last: String,
+    pub files: i64,
+}
+
+/// Runs listed by `status`.
+const RUNS: u32 = 5;
 
 pub async fn gather(config: &Config) -> Result<Status, Error> {
     let ledger = Ledger::open(&config.state_dir, true).await.map_err(Error::from)?;
@@ -186,6 +201,19 @@ pub async fn gather(config: &Config) -> Result<Status, Error> {
         .collect();
     let mut last_failures = ledger.listed(&[Kind::Failed], LISTED).await.map_err(run)?;
     last_failures.truncate(LAST_FAILURES);
+    // A ledger of an earlier version, read as it is, has no runs.
+    let runs = ledger
+        .runs(RUNS)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(run, first, last, files)| RunListed {
+            run,
+            first,
+            last,
+            files,
+        })
+        .collect();
     ledger.close().await;
     let daemon = read_daemon(&config.state_dir);
     let queue_depth = daemon
@@ -199,6 +227,7 @@ pub async fn gather(config: &Config) -> Result<Status, Error> {
         total,
         parked,
         last_failures,
+        runs,
     })
 }
 
@@ -254,5 +283,9 @@ pub async fn command(config: &Config, json: bool) -> Result<ExitCode, Error> {
     };
     show("parked, still in the drop folder", &status.parked);
     show("last failures", &status.last_failures);
+    println!("runs that linked files ({}), newest first:", status.runs.len());
+    for r in &status.runs {
+        println!("  run {}  {} file(s), {} to {} UTC", r.run, r.files, r.first, r.last);
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -24,6 +24,7 @@ pub mod pattern;
 pub mod portal;
 pub mod schema;
 pub mod skeletal;
+pub mod undo;
 
 pub use backend::Backend;
 pub use error::MapperError;

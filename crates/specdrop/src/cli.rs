@@ -47,6 +47,27 @@ pub enum Command {
         /// The CSV file (`sink.path`).
         file: PathBuf,
     },
+    /// Take back what specdrop did for linked files: their image rows (if
+    /// unchanged), bare skeletal records it made, derivatives nobody else
+    /// uses; the originals come back into the drop folder.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["file", "batch", "since"])))]
+    Undo {
+        /// A linked file, by its path in the drop folder or the archive.
+        file: Option<PathBuf>,
+        /// Every file one run linked (the id in its summary line, or in
+        /// `specdrop status`).
+        #[arg(long)]
+        batch: Option<String>,
+        /// Every file of --collection linked since this time (RFC 3339,
+        /// e.g. 2026-12-02T09:30:00Z).
+        #[arg(long, requires = "collection")]
+        since: Option<String>,
+        #[arg(long)]
+        collection: Option<String>,
+        /// Say what would happen; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Apply a skeletal data file (CSV of Symbiota fields) to a collection.
     ImportSkeletal {
         file: PathBuf,

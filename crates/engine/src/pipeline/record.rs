@@ -36,11 +36,17 @@ pub async fn linked(
         number_from: entry.number_from,
         ..Record::of(&entry.hash, &collection.config.code, path)
     };
-    ctx.ledger
-        .record(committed.kind, &record)
-        .await
-        .map(|_| ())
-        .map_err(|e| Verdict::new(Kind::Failed, format!("linked but {e}"), None))
+    let recorded = ctx.ledger.record(committed.kind, &record).await;
+    let with_run = match recorded {
+        // Which run linked it, for `specdrop undo --batch`.
+        Ok(_) => {
+            ctx.ledger
+                .set_run(&entry.hash, &collection.config.code, number, &ctx.run)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    with_run.map_err(|e| Verdict::new(Kind::Failed, format!("linked but {e}"), None))
 }
 
 /// A file that is not done, when the verdict says the ledger keeps it. A

@@ -34,13 +34,28 @@ pub async fn not_linked_before(
     entry: &LedgerEntry,
     occid: Option<i64>,
 ) -> Step<Option<String>> {
+    let code = &collection.config.code;
+    let number = entry.catalog_number.as_deref().unwrap_or_default();
+    let undone = ctx
+        .ledger
+        .undone(&entry.hash, code, number, path)
+        .await
+        .map_err(|e| Verdict::new(Kind::Failed, e.to_string(), None))?;
+    if let Some(at) = undone {
+        // `specdrop undo` brought it back here: linking it again under the
+        // same number would undo the undo.
+        let detail = format!(
+            "taken back from catalog number {} by specdrop undo ({at} UTC) and not linked to it again; rename \
+             the file to the right catalog number, or remove it",
+            printable(number)
+        );
+        return Err(Verdict::new(Kind::Skipped, detail, None));
+    }
     let linked = ctx
         .ledger
         .linked(&entry.hash)
         .await
         .map_err(|e| Verdict::new(Kind::Failed, e.to_string(), None))?;
-    let code = &collection.config.code;
-    let number = entry.catalog_number.as_deref().unwrap_or_default();
     let same =
         |l: &&Linked| l.collection == *code && (l.catalog_number == number || (occid.is_some() && l.occid == occid));
     let Some(seen) = linked.iter().find(same) else {

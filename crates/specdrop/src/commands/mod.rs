@@ -12,6 +12,7 @@ mod run;
 mod scan;
 mod status;
 mod systemd_dropin;
+mod undo;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -28,6 +29,27 @@ pub async fn dispatch(config_file: &Path, command: Command) -> Result<ExitCode, 
         Command::Retry { parked, failed } => retry::run(config_file, parked, failed).await,
         Command::LoadLog { file } => load_log::run(config_file, &file).await,
         Command::ImportSkeletal { file, collection } => import_skeletal::run(config_file, &file, &collection).await,
+        Command::Undo {
+            file,
+            batch,
+            since,
+            collection,
+            dry_run,
+        } => {
+            use specdrop_engine::undo::Selection;
+            // clap requires exactly one of them (and --collection with --since).
+            let selection = match (file, batch, since, collection) {
+                (Some(file), _, _, _) => Selection::File(file),
+                (_, Some(run), _, _) => Selection::Batch(run),
+                (_, _, Some(time), Some(collection)) => Selection::Since { time, collection },
+                _ => {
+                    return Err(Failure::Config(
+                        "say what to undo: FILE, --batch RUN or --since TIME --collection CODE".into(),
+                    ));
+                }
+            };
+            undo::run(config_file, &selection, dry_run).await
+        }
         Command::Harvest {
             url,
             collection,
