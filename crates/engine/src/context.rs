@@ -31,6 +31,8 @@ pub struct Context {
     pub sink: Sink,
     /// The threads that decode, resize and encode (`workers.threads`).
     pub workers: specdrop_derive::Workers,
+    /// The pixels the workers may hold at once (`workers.memory_mb`).
+    pub memory: crate::memory_budget::MemoryBudget,
     /// Waiting out an unreachable or locked portal database.
     pub outage: Outage,
     /// Set on shutdown: files between stages stop cleanly (nothing half

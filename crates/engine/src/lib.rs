@@ -38,6 +38,7 @@ pub mod ledger;
 pub mod link_order;
 pub mod load_log;
 pub mod logging;
+pub mod memory_budget;
 pub mod metrics;
 pub mod outage;
 pub mod outcome;

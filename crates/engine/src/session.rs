@@ -94,6 +94,7 @@ impl Session {
             derive: config.derive.clone(),
             sink: config.sink.clone(),
             workers: specdrop_derive::Workers::new(config.threads),
+            memory: crate::memory_budget::MemoryBudget::new(config.memory_mb),
             outage,
             stopping: AtomicBool::new(false),
             dry_run,

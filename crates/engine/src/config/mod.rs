@@ -88,6 +88,7 @@ struct StorageSection {
 struct WorkersSection {
     threads: Option<usize>,
     queue: Option<usize>,
+    memory_mb: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -288,6 +289,8 @@ pub struct Config {
     pub threads: usize,
     /// Complete files waiting for a worker (`workers.queue`).
     pub queue: usize,
+    /// What all workers' pixels may hold at once (`workers.memory_mb`).
+    pub memory_mb: u32,
     pub watch: specdrop_watch::WatchConfig,
     pub shutdown: std::time::Duration,
     pub retry_parked: std::time::Duration,
@@ -547,6 +550,12 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> (
     for (key, message) in raw.watch.validate() {
         problem(&key, message);
     }
+    if raw.workers.memory_mb.is_some_and(|mb| mb < 64) {
+        problem(
+            "workers.memory_mb",
+            "must be at least 64 (default: a quarter of the machine's memory, at least 512)".into(),
+        );
+    }
     if raw.workers.queue == Some(0) {
         problem("workers.queue", "must be at least 1 (default 64)".into());
     }
@@ -772,6 +781,11 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> (
         derive: raw.derive,
         threads,
         queue: raw.workers.queue.unwrap_or(64).max(1),
+        memory_mb: raw
+            .workers
+            .memory_mb
+            .unwrap_or_else(crate::memory_budget::default_mb)
+            .max(64),
         watch: raw.watch,
         shutdown: std::time::Duration::from_secs(raw.daemon.shutdown_secs),
         retry_parked: std::time::Duration::from_secs(raw.daemon.retry_parked_mins.max(1) * 60),

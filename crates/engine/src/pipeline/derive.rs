@@ -25,7 +25,8 @@ pub async fn make(ctx: &Context, image: Image, entry: &LedgerEntry) -> Step<Deri
         Image::Derived(set) => Ok(set),
         Image::Bytes(bytes) => {
             let config = ctx.derive.clone();
-            on_worker(ctx, move || specdrop_derive::build(&bytes, &config))
+            let needs = needs_mb(ctx, &bytes);
+            on_worker(ctx, needs, move || specdrop_derive::build(&bytes, &config))
                 .await
                 .map_err(|e| Verdict::new(Kind::Failed, e.to_string(), Some(entry)))
         }
@@ -41,7 +42,8 @@ pub async fn derive_and_read(
 ) -> Result<(Derivatives, Vec<specdrop_barcode::Found>), DeriveError> {
     let config = ctx.derive.clone();
     let (kinds, pattern) = (rules.symbologies.clone(), rules.pattern.clone());
-    on_worker(ctx, move || {
+    let needs = needs_mb(ctx, &bytes);
+    on_worker(ctx, needs, move || {
         let mut read = Vec::new();
         let set = specdrop_derive::build_and_look(&bytes, &config, &mut |view| {
             let pixels = specdrop_barcode::Pixels {
@@ -67,11 +69,28 @@ pub async fn derive_and_read(
     .await
 }
 
-/// Run `job` on the derivative workers and wait for it.
+/// What deriving `bytes` holds, in MB, from the header alone; a file whose
+/// header does not read fails in the job with the reason, at the
+/// smallest share.
+fn needs_mb(ctx: &Context, bytes: &[u8]) -> u32 {
+    specdrop_derive::probe(bytes, ctx.derive.max_pixels, &ctx.derive.formats)
+        .map_or(1, |(w, h)| crate::memory_budget::MemoryBudget::needs_mb(w, h))
+}
+
+/// Run `job` on the derivative workers and wait for it, once the
+/// sheet's pixels fit in the memory budget (memory_budget.rs).
 async fn on_worker<T: Send + 'static>(
     ctx: &Context,
+    needs: u32,
     job: impl FnOnce() -> Result<T, DeriveError> + Send + 'static,
 ) -> Result<T, DeriveError> {
+    if needs > ctx.memory.total_mb() {
+        tracing::info!(
+            "a {needs} MB sheet is more than workers.memory_mb = {}: it is derived alone",
+            ctx.memory.total_mb()
+        );
+    }
+    let _admitted = ctx.memory.admit(needs).await;
     let (reply, result) = tokio::sync::oneshot::channel();
     let submitted = ctx.workers.submit(move || {
         let _ = reply.send(job());
