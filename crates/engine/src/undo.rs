@@ -67,8 +67,8 @@ pub async fn command(config: &Config, selection: &Selection, dry_run: bool) -> R
         )));
     }
     let run = crate::claims::new_run();
-    let mut codes: Vec<&str> = entries.iter().map(|e| e.collection.as_str()).collect();
-    codes.dedup();
+    // Each collection once: its entries need not be next to each other.
+    let codes: std::collections::BTreeSet<&str> = entries.iter().map(|e| e.collection.as_str()).collect();
     let (mut undone, mut left) = (0, 0);
     for code in codes {
         let (portal, collection, _) = crate::session::open_collection(config, code).await?;
