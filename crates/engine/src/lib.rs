@@ -39,6 +39,7 @@ pub mod link_order;
 pub mod load_log;
 pub mod logging;
 pub mod metrics;
+pub mod notify;
 pub mod outage;
 pub mod outcome;
 pub mod pipeline;
