@@ -273,7 +273,7 @@ pub async fn command(config: &Config) -> Result<ExitCode, Error> {
                 email.smtp.address()
             ),
             Err(e) => failed.push(format!(
-                "not by e-mail through {} ({e}): check notify.smtp and that the server takes mail from this host",
+                "by e-mail through {} ({e}): check notify.smtp and that the server takes mail from this host",
                 email.smtp.address()
             )),
         }
@@ -282,10 +282,7 @@ pub async fn command(config: &Config) -> Result<ExitCode, Error> {
         let (h, text) = (hook.clone(), digest.as_text());
         match blocking(move || send::webhook(&h, &text)).await {
             Ok(()) => println!("digest posted to the webhook at {}", hook.host()),
-            Err(e) => failed.push(format!(
-                "not to the webhook at {} ({e}): check notify.webhook",
-                hook.host()
-            )),
+            Err(e) => failed.push(format!("to the webhook at {} ({e}): check notify.webhook", hook.host())),
         }
     }
     if failed.is_empty() {
@@ -293,7 +290,7 @@ pub async fn command(config: &Config) -> Result<ExitCode, Error> {
     } else {
         Err(Error::Run(format!(
             "the digest was not delivered {}",
-            failed.join("; and ")
+            failed.join(", nor ")
         )))
     }
 }
