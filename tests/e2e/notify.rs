@@ -329,8 +329,7 @@ fn header<'m>(message: &'m str, name: &str) -> &'m str {
 fn body(message: &str) -> String {
     let (_, body) = message.split_once("\r\n\r\n").unwrap_or(("", message));
     let mut text = String::new();
-    let mut lines = body.split("\r\n").peekable();
-    while let Some(line) = lines.next() {
+    for line in body.split("\r\n") {
         match line.strip_suffix('=') {
             Some(soft) => text.push_str(soft),
             None => {
