@@ -297,11 +297,12 @@ impl Notifying {
     const CLOSE: Duration = Duration::from_secs(5);
 
     fn send_digest(&mut self, running: &Running) {
-        let (Some(schedule), Some(notices)) = (&self.schedule, self.notices()) else {
+        let notices = self.notices().cloned();
+        let (Some(schedule), Some(notices)) = (&mut self.schedule, notices) else {
             return;
         };
         schedule.sent(crate::clock::now());
-        notify::queue_digest(&running.config, running.session.ctx.clone(), notices);
+        notify::queue_digest(&running.config, running.session.ctx.clone(), &notices);
         let wait = schedule.wait(crate::clock::now());
         self.due.as_mut().reset(Instant::now() + wait);
     }

@@ -1043,6 +1043,41 @@ match = { other_catalog_numbers = true }
     }
 
     #[test]
+    fn notify_mistakes_are_named_with_their_keys_and_no_secret() {
+        let err = load(&MINIMAL.replace(
+            "[storage]",
+            "[notify]\nemail = \"not an address\"\nsmtp = \"smtp://me:hunter2@mail.example.org\"\n\
+             webhook = \"hooks.example.org/T0KEN\"\ndigest_at = \"7am\"\n\n[storage]",
+        ))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        for expected in [
+            "notify.email (line 8)",
+            "notify.smtp (line 9): holds credentials",
+            "notify.webhook (line 10)",
+            "notify.digest_at (line 11)",
+            "4 problems",
+        ] {
+            assert!(err.contains(expected), "{expected:?} missing from:\n{err}");
+        }
+        assert!(!err.contains("hunter2") && !err.contains("T0KEN"), "{err}");
+
+        let c = load(&MINIMAL.replace(
+            "[storage]",
+            "[notify]\nemail = \"imaging@example.org\"\nsmtp = \"smtp://localhost\"\n\n[storage]",
+        ))
+        .expect("a minimal [notify]");
+        let email = c.notify.email.expect("e-mail is on");
+        assert_eq!(
+            (email.smtp.address().as_str(), email.from.to_string().as_str()),
+            ("smtp://localhost:25", "imaging@example.org")
+        );
+        assert_eq!(c.notify.digest_at, Some((7, 0)));
+        assert!(!load(MINIMAL).expect("no [notify]").notify.is_on());
+    }
+
+    #[test]
     fn barcode_rules_are_read_and_checked() {
         let config = load(&MINIMAL.replace(
             "unmatched = \"park\"",

@@ -198,6 +198,9 @@ async fn retrying(
 pub struct Schedule {
     at: time::Time,
     file: PathBuf,
+    /// The day of the last digest this process sent: when the state
+    /// folder cannot be written, still one digest a day, not one a loop.
+    sent_on: Option<String>,
 }
 
 impl Schedule {
@@ -206,13 +209,16 @@ impl Schedule {
         Some(Schedule {
             at: time::Time::from_hms(h, m, 0).ok()?,
             file: config.state_dir.join("notify-digest-day"),
+            sent_on: None,
         })
     }
 
     /// How long until the next digest is due (zero: now).
     pub fn wait(&self, now: time::OffsetDateTime) -> Duration {
         let due = now.replace_time(self.at);
-        let sent_today = std::fs::read_to_string(&self.file).is_ok_and(|d| d.trim() == day(now));
+        let today = day(now);
+        let sent_today = self.sent_on.as_deref() == Some(today.as_str())
+            || std::fs::read_to_string(&self.file).is_ok_and(|d| d.trim() == today);
         let next = match (now >= due, sent_today) {
             (true, false) => now,
             (true, true) => due + time::Duration::days(1),
@@ -222,7 +228,8 @@ impl Schedule {
     }
 
     /// Today's digest is on its way.
-    pub fn sent(&self, now: time::OffsetDateTime) {
+    pub fn sent(&mut self, now: time::OffsetDateTime) {
+        self.sent_on = Some(day(now));
         if let Err(e) = std::fs::write(&self.file, day(now)) {
             tracing::warn!(
                 "cannot note the digest's day in {}: {e}; a restart today sends it again",
@@ -309,9 +316,10 @@ mod tests {
     #[test]
     fn the_daily_digest_is_due_once_a_day_and_caught_up_after_a_late_start() {
         let dir = tempfile::tempdir().expect("test setup");
-        let schedule = Schedule {
+        let mut schedule = Schedule {
             at: time::Time::from_hms(7, 0, 0).expect("test setup"),
             file: dir.path().join("notify-digest-day"),
+            sent_on: None,
         };
         assert_eq!(
             schedule.wait(datetime!(2026-12-03 06:30 UTC)),
@@ -330,6 +338,16 @@ mod tests {
         assert_eq!(
             schedule.wait(datetime!(2026-12-04 06:00 UTC)),
             Duration::from_secs(3600)
+        );
+
+        let mut unwritable = Schedule {
+            file: dir.path().join("no-such-folder/notify-digest-day"),
+            ..schedule
+        };
+        unwritable.sent(datetime!(2026-12-04 07:00 UTC));
+        assert_eq!(
+            unwritable.wait(datetime!(2026-12-04 07:00 UTC)),
+            Duration::from_secs(24 * 3600)
         );
     }
 }
