@@ -36,6 +36,7 @@ mod hostile;
 #[path = "../support/mariadb.rs"]
 mod mariadb;
 mod memory;
+mod notify;
 mod policies;
 mod remote;
 mod report_page;

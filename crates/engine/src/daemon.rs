@@ -28,6 +28,7 @@ use crate::collection::Prepared;
 use crate::config::Config;
 use crate::link_order::LinkOrder;
 use crate::metrics::Metrics;
+use crate::notify::{self, Notices, Notifier, Schedule};
 use crate::outcome::{Kind, Report, Summary};
 use crate::pipeline;
 use crate::session::{self, Session};
@@ -103,6 +104,7 @@ pub async fn run(config_file: &Path, config: Config, metrics: Arc<Metrics>) -> R
     let mut totals = Summary::default();
     // Parked files due for another try, taken as room allows.
     let mut retries: VecDeque<(String, PathBuf)> = VecDeque::new();
+    let mut notices = Notifying::start(&running.config);
 
     let mut term = signal(SignalKind::terminate()).map_err(Error::from)?;
     let mut int = signal(SignalKind::interrupt()).map_err(Error::from)?;
@@ -135,13 +137,17 @@ pub async fn run(config_file: &Path, config: Config, metrics: Arc<Metrics>) -> R
                 }
             }
             Some(done) = tasks.join_next() => {
-                finished(done, &mut in_flight, &mut totals);
+                finished(done, &mut in_flight, &mut totals, notices.notices());
             }
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
                 running = reload(config_file, running, &metrics).await;
+                if running.config.notify != notices.config {
+                    notices.restart(&running.config);
+                }
             }
+            () = &mut notices.due, if notices.schedule.is_some() => notices.send_digest(&running),
             // Parked files go through the same bounded intake as arrivals.
             () = std::future::ready(()), if room && !retries.is_empty() => {
                 if let Some((code, path)) = retries.pop_front()
@@ -178,7 +184,7 @@ pub async fn run(config_file: &Path, config: Config, metrics: Arc<Metrics>) -> R
     let deadline = Instant::now() + running.config.shutdown;
     while !tasks.is_empty() {
         match tokio::time::timeout_at(deadline, tasks.join_next()).await {
-            Ok(Some(done)) => finished(done, &mut in_flight, &mut totals),
+            Ok(Some(done)) => finished(done, &mut in_flight, &mut totals, notices.notices()),
             Ok(None) => break,
             Err(_) => {
                 tracing::warn!(
@@ -191,6 +197,7 @@ pub async fn run(config_file: &Path, config: Config, metrics: Arc<Metrics>) -> R
         }
     }
     running.session.refresh_reports(false).await;
+    notices.close().await;
     running.stop().await;
     status.stopped();
     tracing::info!("stopped; since start: {totals}");
@@ -220,6 +227,7 @@ fn finished(
     done: Result<(PathBuf, Report), tokio::task::JoinError>,
     in_flight: &mut HashSet<PathBuf>,
     totals: &mut Summary,
+    notices: Option<&Notices>,
 ) {
     match done {
         Ok((path, report)) => {
@@ -228,12 +236,80 @@ fn finished(
             if crate::logging::print_outcomes() && !report.unchanged {
                 println!("{report}");
             }
+            if report.kind == Kind::Failed
+                && !report.unchanged
+                && let Some(notices) = notices
+            {
+                notices.failure(&report);
+            }
             totals.add(report.kind);
         }
         Err(e) if e.is_cancelled() => {}
         Err(e) => {
             tracing::error!("a file's processing crashed: {e}");
+            if let Some(notices) = notices {
+                notices.failure_text(format!("specdrop: a file's processing crashed: {e}"));
+            }
             totals.add(Kind::Failed);
+        }
+    }
+}
+
+/// The daemon's notices: the sender for the current `[notify]` and the
+/// timer of the daily digest.
+struct Notifying {
+    config: notify::NotifyConfig,
+    notifier: Option<Notifier>,
+    schedule: Option<Schedule>,
+    due: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Notifying {
+    /// Long enough to wait unused, short enough for `Instant` arithmetic.
+    const NEVER: Duration = Duration::from_secs(365 * 24 * 3600);
+
+    fn start(config: &Config) -> Notifying {
+        let notifier = Notifier::start(&config.notify);
+        let schedule = notifier.as_ref().and_then(|_| Schedule::new(config));
+        let wait = schedule.as_ref().map_or(Self::NEVER, |s| s.wait(crate::clock::now()));
+        Notifying {
+            config: config.notify.clone(),
+            notifier,
+            schedule,
+            due: Box::pin(tokio::time::sleep(wait)),
+        }
+    }
+
+    fn notices(&self) -> Option<&Notices> {
+        self.notifier.as_ref().map(Notifier::notices)
+    }
+
+    /// A reloaded config with another `[notify]`: the old sender finishes
+    /// what it has in the background.
+    fn restart(&mut self, config: &Config) {
+        let old = std::mem::replace(self, Notifying::start(config));
+        if let Some(notifier) = old.notifier {
+            tokio::spawn(notifier.close(Self::CLOSE));
+        }
+    }
+
+    /// What is queued at shutdown gets this long to go out.
+    const CLOSE: Duration = Duration::from_secs(5);
+
+    fn send_digest(&mut self, running: &Running) {
+        let notices = self.notices().cloned();
+        let (Some(schedule), Some(notices)) = (&mut self.schedule, notices) else {
+            return;
+        };
+        schedule.sent(crate::clock::now());
+        notify::queue_digest(&running.config, running.session.ctx.clone(), &notices);
+        let wait = schedule.wait(crate::clock::now());
+        self.due.as_mut().reset(Instant::now() + wait);
+    }
+
+    async fn close(self) {
+        if let Some(notifier) = self.notifier {
+            notifier.close(Self::CLOSE).await;
         }
     }
 }

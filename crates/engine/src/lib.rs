@@ -40,6 +40,7 @@ pub mod load_log;
 pub mod logging;
 pub mod memory_budget;
 pub mod metrics;
+pub mod notify;
 pub mod outage;
 pub mod outcome;
 pub mod pipeline;

@@ -114,6 +114,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Send the digest (parked and failed files with their reasons, the
+    /// last 24 hours' counts) to `[notify]`'s e-mail and webhook now.
+    Digest,
     /// Print a systemd drop-in whose ReadWritePaths are the configured
     /// folders.
     SystemdDropin,

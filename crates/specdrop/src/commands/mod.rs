@@ -3,6 +3,7 @@
 
 mod check;
 mod demo;
+mod digest;
 mod harvest;
 mod import_links;
 mod import_skeletal;
@@ -72,6 +73,7 @@ pub async fn dispatch(config_file: &Path, command: Command) -> Result<ExitCode, 
         }
         Command::Check => check::run(config_file).await,
         Command::Status { json } => status::run(config_file, json).await,
+        Command::Digest => digest::run(config_file).await,
         Command::SystemdDropin => systemd_dropin::run(config_file),
         Command::Demo { dir } => demo::run(&dir).await,
     }
