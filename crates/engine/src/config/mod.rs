@@ -1216,13 +1216,9 @@ match = { other_catalog_numbers = true }
             "daemon",
             "sink",
             "log",
+            "notify",
         ];
-        // packaging/specdrop.toml is another change's file: [notify] is
-        // documented in docs/admin.md until the packaged config lists it.
-        for key in keys_known_to_the_code()
-            .into_iter()
-            .filter(|k| !k.starts_with("notify"))
-        {
+        for key in keys_known_to_the_code() {
             let path = key.replacen("collection", "collection[0]", 1);
             let (parent, name) = path.rsplit_once('.').unwrap_or(("", &path));
             let listed = lines.contains_key(&path)
