@@ -359,8 +359,13 @@ impl Ledger {
             .read_only(read_only && file.exists())
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(std::time::Duration::from_secs(10));
+        // No idle reaper for one local connection: sqlx 0.8's maintenance
+        // task can read a wrapped idle count and spin a core for ever
+        // (launchbadge/sqlx#3645; a scan here hung so on 2026-12-03).
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(options)
             .await
             .map_err(|e| fail(&e))?;

@@ -89,7 +89,13 @@ impl Portal {
                 .max_connections(4)
                 .acquire_timeout(std::time::Duration::from_secs(10)),
         };
+        // No idle reaper: sqlx 0.8's maintenance task can read a wrapped
+        // idle count and spin a core for ever (launchbadge/sqlx#3645, seen
+        // here in a scan on 2026-12-03). A connection that died idle is
+        // found by the ping sqlx makes before handing one out.
         let pool = pool_options
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(options)
             .await
             .map_err(|cause| MapperError::Connect {
