@@ -13,6 +13,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::Deserialize;
 
 pub mod lines;
+pub mod notify;
 pub use crate::config::lines::Problem;
 use specdrop_barcode::Symbology;
 use specdrop_derive::DeriveConfig;
@@ -43,7 +44,7 @@ struct RawConfig {
     #[serde(default)]
     report: ReportSection,
     #[serde(default)]
-    notify: crate::notify::settings::Section,
+    notify: notify::Section,
     #[serde(default)]
     collection: Vec<RawCollection>,
 }
@@ -302,7 +303,7 @@ pub struct Config {
     pub metrics_listen: Option<std::net::SocketAddr>,
     pub report: ReportConfig,
     /// Digests and failure notices (`[notify]`).
-    pub notify: crate::notify::NotifyConfig,
+    pub notify: notify::NotifyConfig,
     pub collections: Vec<Collection>,
 }
 
@@ -551,7 +552,7 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> (
             format!("{url:?} must be the portal's http(s) address, e.g. \"https://portal.example.org/portal\""),
         );
     }
-    let notify = crate::notify::settings::check(&raw.notify, &resolve, &mut problem);
+    let notify = notify::check(&raw.notify, &resolve, &mut problem);
     for (key, message) in raw.watch.validate() {
         problem(&key, message);
     }

@@ -9,7 +9,6 @@
 
 pub mod digest;
 mod send;
-pub mod settings;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,10 +18,10 @@ use tokio::sync::{mpsc, watch};
 
 use crate::Error;
 use crate::config::Config;
+pub use crate::config::notify::NotifyConfig;
 use crate::ledger::Ledger;
 use crate::outcome::{Report, printable};
 pub use digest::Digest;
-pub use settings::NotifyConfig;
 
 /// Notices waiting to be sent; past this, new ones are dropped.
 const QUEUE: usize = 64;

@@ -10,7 +10,7 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 
 use super::digest::Digest;
-use super::settings::{Email, Webhook};
+use crate::config::notify::{Email, Webhook};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
