@@ -43,6 +43,8 @@ struct RawConfig {
     #[serde(default)]
     report: ReportSection,
     #[serde(default)]
+    ocr: OcrSection,
+    #[serde(default)]
     collection: Vec<RawCollection>,
 }
 
@@ -167,6 +169,35 @@ impl Default for ReportSection {
             portal_url: None,
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct OcrSection {
+    enabled: bool,
+    statuses: Vec<String>,
+    threads: usize,
+}
+
+impl Default for OcrSection {
+    fn default() -> Self {
+        OcrSection {
+            enabled: false,
+            statuses: vec!["unprocessed".into()],
+            threads: 1,
+        }
+    }
+}
+
+/// Reading label text into the portal (`[ocr]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OcrConfig {
+    pub enabled: bool,
+    /// Records whose processingStatus is one of these (lower case) get
+    /// their sheets read.
+    pub statuses: Vec<String>,
+    /// Sheets read at once.
+    pub threads: usize,
 }
 
 /// Where log lines go (`log.target`).
@@ -296,6 +327,7 @@ pub struct Config {
     /// Where to serve Prometheus metrics (`metrics.listen`).
     pub metrics_listen: Option<std::net::SocketAddr>,
     pub report: ReportConfig,
+    pub ocr: OcrConfig,
     pub collections: Vec<Collection>,
 }
 
@@ -316,6 +348,8 @@ pub struct Collection {
     pub url_base: UrlBase,
     pub identifier: Identifier,
     pub barcode: BarcodeRules,
+    /// Linked sheets are queued for OCR (`ocr.enabled`).
+    pub ocr: bool,
 }
 
 impl Config {
@@ -625,6 +659,7 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> (
         }
     };
 
+    let ocr = ocr_config(raw.ocr, &mut problem);
     if raw.collection.is_empty() {
         problem(
             "collection",
@@ -755,6 +790,7 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> (
                 url_base,
                 identifier: c.identifier,
                 barcode,
+                ocr: ocr.enabled,
             });
             collection_index.push(i);
         }
@@ -782,9 +818,34 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> (
             folder: (!report_folder.is_empty()).then_some(report_folder),
             portal_url: raw.report.portal_url.map(|u| u.trim_end_matches('/').to_string()),
         },
+        ocr,
         collections,
     };
     (config, collection_index)
+}
+
+/// The checked `[ocr]` table; problems go to `problem(key, message)`.
+fn ocr_config(section: OcrSection, problem: &mut dyn FnMut(&str, String)) -> OcrConfig {
+    if section.threads == 0 {
+        problem("ocr.threads", "must be at least 1 (default 1)".into());
+    }
+    let statuses: Vec<String> = section
+        .statuses
+        .iter()
+        .map(|s| s.trim().to_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if section.enabled && statuses.is_empty() {
+        problem(
+            "ocr.statuses",
+            "is empty: no record would be read; name at least one processingStatus, e.g. [\"unprocessed\"]".into(),
+        );
+    }
+    OcrConfig {
+        enabled: section.enabled,
+        statuses,
+        threads: section.threads.max(1),
+    }
 }
 
 /// The checked `barcode` table; problems go to `problem(key, message)`.
