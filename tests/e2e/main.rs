@@ -35,6 +35,7 @@ mod faults;
 mod hostile;
 #[path = "../support/mariadb.rs"]
 mod mariadb;
+mod ocr;
 mod policies;
 mod remote;
 mod report_page;
