@@ -99,10 +99,16 @@ async fn a_new_skeletal_record_gets_its_label_text(backend: Backend) {
     env.write_config("unmatched = \"skeletal\"");
     enable_ocr(&env, "");
     env.drop_sample(LABELLED, "MICH-V-7654321.jpg");
+    // occid 201 is "reviewed": linked, not read.
+    env.drop_sample(SMALL_7, "MICH-V-1390992.jpg");
     let run = env.scan();
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(run.summary(), [0, 0, 1, 0, 0], "{}", run.stdout);
-    assert!(run.stdout.contains("ocr: 1 read"), "{}", run.stdout);
+    assert_eq!(run.summary(), [1, 0, 1, 0, 0], "{}", run.stdout);
+    assert!(
+        run.stdout.contains("ocr: 1 read, 0 without text, 1 skipped, 0 failed"),
+        "{}",
+        run.stdout
+    );
 
     let occid = env
         .count("SELECT occid FROM omoccurrences WHERE collid = 2 AND catalogNumber = '7654321'")
@@ -135,19 +141,13 @@ async fn a_new_skeletal_record_gets_its_label_text(backend: Backend) {
 }
 on_every_backend!(a_new_skeletal_record_gets_its_label_text);
 
-/// Without tesseract a sheet is linked and its job waits; `check` says
-/// what is missing. The next daemon start with tesseract reads it; a job
-/// whose row is already in the portal (a SIGKILL after the insert, before
-/// the ledger heard) gets no second row.
+/// Without tesseract a scan links the sheet and its job waits; `check`
+/// says what is missing.
 #[tokio::test]
-async fn a_queued_job_survives_and_is_never_written_twice() {
-    if !tesseract_here("a_queued_job_survives_and_is_never_written_twice") {
-        return;
-    }
+async fn without_tesseract_linking_goes_on_and_check_says_so() {
     let env = Env::new(Backend::Sqlite).await;
     env.write_config("unmatched = \"skeletal\"");
     enable_ocr(&env, "");
-    env.quick_watch("");
     env.drop_sample(LABELLED, "MICH-V-7654321.jpg");
     let no_tesseract = path_without_tesseract(&env);
 
@@ -161,7 +161,7 @@ async fn a_queued_job_survives_and_is_never_written_twice() {
     assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("1 skeletal"), "linking goes on: {stdout}");
     assert!(stderr.contains("tesseract program is not installed"), "{stderr}");
-    assert_eq!(job_states(&env).await, ["queued"]);
+    assert_eq!(job_states(&env).await, ["queued"], "the sheet waits in the ledger");
     assert!(raw_labels(&env).await.is_empty());
 
     let check = env
@@ -175,13 +175,47 @@ async fn a_queued_job_survives_and_is_never_written_twice() {
         said.contains("ocr.enabled: the tesseract program is not installed"),
         "{said}"
     );
+    if tesseract_here("without_tesseract_linking_goes_on_and_check_says_so") {
+        let with_tesseract = env.cli(&["check"]);
+        assert!(
+            !with_tesseract.stdout.contains("ocr.enabled"),
+            "{}",
+            with_tesseract.stdout
+        );
+    }
+}
+
+/// A job queued by a daemon that is then SIGKILLed is read at the next
+/// start; a job whose row is already in the portal (a SIGKILL after the
+/// insert, before the ledger heard) gets no second row.
+#[tokio::test]
+async fn a_queued_job_survives_a_kill_and_is_never_written_twice() {
+    if !tesseract_here("a_queued_job_survives_a_kill_and_is_never_written_twice") {
+        return;
+    }
+    let env = Env::new(Backend::Sqlite).await;
+    env.write_config("unmatched = \"skeletal\"");
+    enable_ocr(&env, "");
+    env.quick_watch("");
+    let no_tesseract = path_without_tesseract(&env);
+
+    // Tesseract missing, the job stays queued while the daemon links.
+    let mut daemon = env.start_daemon(&[("PATH", no_tesseract.as_str())]);
+    daemon.wait_for("watching", Duration::from_secs(30));
+    env.drop_sample(LABELLED, "MICH-V-7654321.jpg");
+    let line = daemon.reports_for(&["MICH-V-7654321.jpg"], Duration::from_secs(60));
+    assert!(line[0].contains("skeletal"), "{line:?}");
+    assert_eq!(job_states(&env).await, ["queued"]);
+    daemon.kill_hard();
 
     // The next start, with tesseract, reads the queued sheet.
     let daemon = env.start_watching();
     let states = poll_jobs(&env, Duration::from_secs(60), |s| s == ["done"]).await;
     assert_eq!(states, ["done"]);
     daemon.stop_cleanly();
-    assert_eq!(raw_labels(&env).await.len(), 1);
+    let labels = raw_labels(&env).await;
+    assert_eq!(labels.len(), 1);
+    assert!(labels[0].2.contains("ILLINOIS"), "{}", labels[0].2);
 
     // As after a SIGKILL between the insert and the ledger's note.
     let mut ledger = env.ledger().await;
