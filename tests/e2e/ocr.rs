@@ -4,8 +4,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-use sqlx::Row;
-
 use crate::support::*;
 
 /// The printed label of this sheet says "PLANTS OF ILLINOIS, USA" and
@@ -26,35 +24,46 @@ fn tesseract_here(test: &str) -> bool {
     found
 }
 
-fn enable_ocr(env: &Env, extra: &str) {
-    env.edit_config("[database]", &format!("[ocr]\nenabled = true\n{extra}\n\n[database]"));
+/// `specdrop COMMAND` with a PATH that has no tesseract: its exit code,
+/// stdout and stderr.
+fn without_tesseract(env: &Env, command: &str) -> (Option<i32>, String, String) {
+    let output = env
+        .command(&[command, "--config", "specdrop.toml"])
+        .env("PATH", path_without_tesseract(env))
+        .output()
+        .expect("run specdrop");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (output.status.code(), text(&output.stdout), text(&output.stderr))
+}
+
+/// An installation whose unknown numbers get new (unprocessed) records,
+/// with `[ocr] enabled = true` when `ocr`.
+async fn skeletal_env(backend: Backend, ocr: bool) -> Env {
+    let env = Env::new(backend).await;
+    env.write_config("unmatched = \"skeletal\"");
+    if ocr {
+        env.edit_config("[database]", "[ocr]\nenabled = true\n\n[database]");
+    }
+    env
 }
 
 /// (id column value, occid, text, source) of every OCR row, oldest first.
 async fn raw_labels(env: &Env) -> Vec<(i64, i64, String, String)> {
     let mut conn = env.db().await;
     let id = env.table().1;
-    let sql = format!("SELECT {id}, occid, CAST(rawStr AS CHAR), source FROM specprocessorrawlabels ORDER BY prlid");
-    let rows = sqlx::query(&sql)
+    // As bytes on both: MariaDB sends TEXT as bytes anyway.
+    let bytes = if env.backend == Backend::Sqlite {
+        "BLOB"
+    } else {
+        "BINARY"
+    };
+    let sql = format!("SELECT {id}, occid, CAST(rawStr AS {bytes}), source FROM specprocessorrawlabels ORDER BY prlid");
+    let rows: Vec<(i64, i64, Vec<u8>, String)> = sqlx::query_as(&sql)
         .fetch_all(&mut conn)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    rows.iter()
-        .map(|r| {
-            let text = r
-                .try_get::<String, _>(2)
-                .or_else(|_| {
-                    r.try_get::<Vec<u8>, _>(2)
-                        .map(|b| String::from_utf8_lossy(&b).into_owned())
-                })
-                .expect("rawStr as text");
-            (
-                r.try_get::<i64, _>(0).expect("the image row id is set"),
-                r.try_get(1).expect("occid"),
-                text,
-                r.try_get(3).expect("source"),
-            )
-        })
+    rows.into_iter()
+        .map(|(id, occid, text, source)| (id, occid, String::from_utf8_lossy(&text).into_owned(), source))
         .collect()
 }
 
@@ -95,9 +104,7 @@ async fn a_new_skeletal_record_gets_its_label_text(backend: Backend) {
     if !tesseract_here("a_new_skeletal_record_gets_its_label_text") {
         return;
     }
-    let env = Env::new(backend).await;
-    env.write_config("unmatched = \"skeletal\"");
-    enable_ocr(&env, "");
+    let env = skeletal_env(backend, true).await;
     env.drop_sample(LABELLED, "MICH-V-7654321.jpg");
     // occid 201 is "reviewed": linked, not read.
     env.drop_sample(SMALL_7, "MICH-V-1390992.jpg");
@@ -145,32 +152,17 @@ on_every_backend!(a_new_skeletal_record_gets_its_label_text);
 /// says what is missing.
 #[tokio::test]
 async fn without_tesseract_linking_goes_on_and_check_says_so() {
-    let env = Env::new(Backend::Sqlite).await;
-    env.write_config("unmatched = \"skeletal\"");
-    enable_ocr(&env, "");
+    let env = skeletal_env(Backend::Sqlite, true).await;
     env.drop_sample(LABELLED, "MICH-V-7654321.jpg");
-    let no_tesseract = path_without_tesseract(&env);
-
-    let output = env
-        .command(&["scan", "--config", "specdrop.toml"])
-        .env("PATH", &no_tesseract)
-        .output()
-        .expect("run specdrop scan");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    let (code, stdout, stderr) = without_tesseract(&env, "scan");
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("1 skeletal"), "linking goes on: {stdout}");
     assert!(stderr.contains("tesseract program is not installed"), "{stderr}");
     assert_eq!(job_states(&env).await, ["queued"], "the sheet waits in the ledger");
     assert!(raw_labels(&env).await.is_empty());
 
-    let check = env
-        .command(&["check", "--config", "specdrop.toml"])
-        .env("PATH", &no_tesseract)
-        .output()
-        .expect("run specdrop check");
-    let said = String::from_utf8_lossy(&check.stdout);
-    assert_eq!(check.status.code(), Some(1), "{said}");
+    let (code, said, _) = without_tesseract(&env, "check");
+    assert_eq!(code, Some(1), "{said}");
     assert!(
         said.contains("ocr.enabled: the tesseract program is not installed"),
         "{said}"
@@ -193,9 +185,7 @@ async fn a_queued_job_survives_a_kill_and_is_never_written_twice() {
     if !tesseract_here("a_queued_job_survives_a_kill_and_is_never_written_twice") {
         return;
     }
-    let env = Env::new(Backend::Sqlite).await;
-    env.write_config("unmatched = \"skeletal\"");
-    enable_ocr(&env, "");
+    let env = skeletal_env(Backend::Sqlite, true).await;
     env.quick_watch("");
     let no_tesseract = path_without_tesseract(&env);
 
@@ -251,8 +241,7 @@ async fn the_backfill_reads_unprocessed_records_once() {
     if !tesseract_here("the_backfill_reads_unprocessed_records_once") {
         return;
     }
-    let env = Env::new(Backend::Sqlite).await;
-    env.write_config("unmatched = \"skeletal\"");
+    let env = skeletal_env(Backend::Sqlite, false).await;
     // 7654321 becomes a new unprocessed record; 1390992 is "reviewed".
     env.drop_sample(LABELLED, "MICH-V-7654321.jpg");
     env.drop_sample(SMALL_7, "MICH-V-1390992.jpg");
