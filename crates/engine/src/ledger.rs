@@ -1165,6 +1165,57 @@ CREATE TABLE writing (
         Ok(())
     }
 
+    /// An OCR job is queued with its linked entry; a job that ended stays
+    /// ended unless it was skipped or failed (a backfill asks again); three
+    /// failures leave it failed.
+    #[tokio::test]
+    async fn ocr_jobs_are_queued_with_the_entry_and_retried_a_bounded_number_of_times()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let ledger = Ledger::open(dir.path(), false).await?;
+        let job = OcrJob {
+            media_id: 7,
+            occid: 201,
+            collection: "C".into(),
+            image: PathBuf::from("/lib/MICH_Vascular/01390/MICH-V-1390992.jpg"),
+        };
+        let linked = Record {
+            ocr: Some(&job),
+            ..record("h", Path::new("/drop/MICH-V-1390992.jpg"), Some("1390992"))
+        };
+        ledger.record(Kind::Linked, &linked).await?;
+        assert_eq!(ledger.ocr_due(None, &[], 10).await?, std::slice::from_ref(&job));
+        assert!(
+            ledger.ocr_due(None, &[7], 10).await?.is_empty(),
+            "a job being read is left out"
+        );
+        assert!(ledger.ocr_due(Some("other"), &[], 10).await?.is_empty());
+
+        ledger.ocr_ended(7, OcrEnd::Done, "120 characters").await?;
+        assert_eq!(
+            ledger.enqueue_ocr(std::slice::from_ref(&job)).await?,
+            0,
+            "done stays done"
+        );
+        assert_eq!(ledger.ocr_waiting(None).await?, 0);
+
+        ledger
+            .ocr_ended(7, OcrEnd::Skipped, "processingStatus is \"reviewed\"")
+            .await?;
+        assert_eq!(
+            ledger.enqueue_ocr(std::slice::from_ref(&job)).await?,
+            1,
+            "skipped is asked again"
+        );
+        let mut last = Vec::new();
+        for _ in 0..OCR_ATTEMPTS {
+            last.push(ledger.ocr_failed(7, "tesseract failed").await?);
+        }
+        assert_eq!(last, [false, false, true], "the third failure is the last");
+        assert_eq!(ledger.ocr_waiting(None).await?, 0, "a failed job is not due");
+        Ok(())
+    }
+
     /// A name that is not UTF-8 comes back byte for byte, so the file is
     /// found again; shown lossily.
     #[tokio::test]

@@ -1020,6 +1020,34 @@ match = { other_catalog_numbers = true }
     }
 
     #[test]
+    fn ocr_is_off_by_default_and_its_keys_are_checked() -> Result<(), ConfigError> {
+        let c = load(MINIMAL)?;
+        assert!(!c.ocr.enabled && !c.collections[0].ocr);
+        assert_eq!(
+            (c.ocr.statuses.as_slice(), c.ocr.threads),
+            (["unprocessed".to_string()].as_slice(), 1)
+        );
+        let on = MINIMAL.replace(
+            "[storage]",
+            "[ocr]\nenabled = true\nstatuses = [\"Unprocessed\", \"pending review\"]\nthreads = 2\n\n[storage]",
+        );
+        let c = load(&on)?;
+        assert!(c.collections[0].ocr, "a collection's sheets are queued");
+        assert_eq!(
+            c.ocr.statuses,
+            ["unprocessed", "pending review"],
+            "compared in lower case"
+        );
+        assert_eq!(c.ocr.threads, 2);
+        let bad = on
+            .replace("threads = 2", "threads = 0")
+            .replace("statuses = [\"Unprocessed\", \"pending review\"]", "statuses = []");
+        let err = load(&bad).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("ocr.threads") && err.contains("ocr.statuses"), "{err}");
+        Ok(())
+    }
+
+    #[test]
     fn default_archive_is_beside_the_drop_folder() -> Result<(), ConfigError> {
         let c = load(&MINIMAL.replace("archive = \"var/archive/mich\"\n", ""))?;
         let base = c.file.parent().map(Path::to_path_buf).unwrap_or_default();

@@ -44,7 +44,8 @@ pub fn wake() {
 /// The message for a config that asks for OCR without Tesseract.
 pub const MISSING: &str = "the tesseract program is not installed (not on PATH); install it \
      (Debian/Ubuntu: apt-get install tesseract-ocr) or set ocr.enabled = false. Linking goes on; \
-     the sheets wait in the ledger and are read once it is there";
+     the sheets wait in the ledger for the first run that finds it (a scan, or the daemon started or \
+     reloaded)";
 
 /// What one pass of reading did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
