@@ -24,6 +24,16 @@ fn tesseract_here(test: &str) -> bool {
     found
 }
 
+/// For a daemon test: OCR on, quick watching; `None` without tesseract.
+async fn daemon_env(test: &str) -> Option<Env> {
+    if !tesseract_here(test) {
+        return None;
+    }
+    let env = skeletal_env(Backend::Sqlite, true).await;
+    env.quick_watch("");
+    Some(env)
+}
+
 /// `specdrop COMMAND` with a PATH that has no tesseract: its exit code,
 /// stdout and stderr.
 fn without_tesseract(env: &Env, command: &str) -> (Option<i32>, String, String) {
@@ -182,11 +192,9 @@ async fn without_tesseract_linking_goes_on_and_check_says_so() {
 /// insert, before the ledger heard) gets no second row.
 #[tokio::test]
 async fn a_queued_job_survives_a_kill_and_is_never_written_twice() {
-    if !tesseract_here("a_queued_job_survives_a_kill_and_is_never_written_twice") {
+    let Some(env) = daemon_env("a_queued_job_survives_a_kill_and_is_never_written_twice").await else {
         return;
-    }
-    let env = skeletal_env(Backend::Sqlite, true).await;
-    env.quick_watch("");
+    };
     let no_tesseract = path_without_tesseract(&env);
 
     // Tesseract missing, the job stays queued while the daemon links.
@@ -219,6 +227,22 @@ async fn a_queued_job_survives_a_kill_and_is_never_written_twice() {
     daemon.stop_cleanly();
     assert_eq!(states, ["skipped"], "the row was found, not written again");
     assert_eq!(raw_labels(&env).await.len(), 1, "still one row");
+}
+
+/// The daemon reads a sheet it links without waiting for its idle look.
+#[tokio::test]
+async fn the_daemon_reads_a_sheet_soon_after_linking_it() {
+    let Some(env) = daemon_env("the_daemon_reads_a_sheet_soon_after_linking_it").await else {
+        return;
+    };
+    let mut daemon = env.start_watching();
+    env.drop_sample(LABELLED, "MICH-V-7654321.jpg");
+    daemon.reports_for(&["MICH-V-7654321.jpg"], Duration::from_secs(60));
+    // Well inside the worker's 30 s idle look: the new job woke it.
+    let states = poll_jobs(&env, Duration::from_secs(20), |s| s == ["done"]).await;
+    assert_eq!(states, ["done"]);
+    daemon.stop_cleanly();
+    assert_eq!(raw_labels(&env).await.len(), 1);
 }
 
 /// The ledger's job states once `done` holds for them, or when `within`
