@@ -37,6 +37,7 @@ mod hostile;
 mod mariadb;
 mod memory;
 mod notify;
+mod ocr;
 mod policies;
 mod remote;
 mod report_page;

@@ -178,6 +178,16 @@ pub async fn run_with(
         // news, yet others may have left the folder since the last run.
         session.refresh_reports(total > 0).await;
     }
+    // Sheets linked now (and any still queued) are read after every link
+    // is done: OCR never holds up a file.
+    if let Some(read) = crate::ocr::drain(&session.ctx, &config.ocr).await {
+        let line = format!("ocr: {read}");
+        if crate::logging::print_outcomes() {
+            println!("{line}");
+        } else {
+            tracing::info!("{line}");
+        }
+    }
     session.close().await;
     Ok((tally.summary, tally.kept.unwrap_or_default()))
 }

@@ -84,6 +84,7 @@ pub async fn command(config_file: &Path) -> Result<ExitCode, Error> {
     let ledger = ledger(&readable).await;
     let ledger_ok = ledger.is_empty();
     findings.extend(ledger);
+    findings.extend(ocr(&readable));
 
     let mut would_fail = 0;
     if config_ok && database_ok && ledger_ok {
@@ -309,6 +310,25 @@ async fn database(readable: &Readable) -> Vec<Finding> {
     }
     portal.close().await;
     findings
+}
+
+/// With `ocr.enabled`, Tesseract and its English data must be installed;
+/// without them linking goes on, but no label is read.
+fn ocr(readable: &Readable) -> Vec<Finding> {
+    if !readable.read("ocr") || !readable.config.ocr.enabled {
+        return Vec::new();
+    }
+    match crate::ocr::Tesseract::find() {
+        None => vec![Finding::new("ocr.enabled", crate::ocr::MISSING)],
+        Some(tesseract) if !tesseract.has_english() => vec![Finding::new(
+            "ocr.enabled",
+            format!(
+                "{} has no English data (`tesseract --list-langs` lacks eng); install tesseract-ocr-eng",
+                tesseract.version
+            ),
+        )],
+        Some(_) => Vec::new(),
+    }
 }
 
 /// The ledger in `state_dir` opens and answers, read only. A `state_dir`

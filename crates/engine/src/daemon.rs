@@ -41,6 +41,8 @@ struct Running {
     session: Session,
     watcher: Watcher,
     arrivals: mpsc::Receiver<Arrival>,
+    /// Reading label text in the background, when `ocr.enabled`.
+    ocr: Option<crate::ocr::Worker>,
 }
 
 impl Running {
@@ -67,15 +69,20 @@ impl Running {
         let (tx, arrivals) = mpsc::channel(config.queue);
         let mut watcher = Watcher::spawn(roots, config.watch.clone(), tx);
         watcher.initial_scan_done().await;
+        let ocr = crate::ocr::Worker::start(&session.ctx, &config.ocr);
         Ok(Running {
             config,
             session,
             watcher,
             arrivals,
+            ocr,
         })
     }
 
     async fn stop(self) {
+        if let Some(ocr) = self.ocr {
+            ocr.stop().await;
+        }
         self.watcher.stop().await;
         self.session.close().await;
     }

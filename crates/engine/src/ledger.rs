@@ -84,12 +84,71 @@ CREATE TABLE IF NOT EXISTS undone (
 );
 ";
 
+/// Sheets whose label text is to be read (ocr.rs), one per image row:
+/// written in the same transaction as the linked file's entry, so that no
+/// crash loses one, and kept on disk however many wait. `state` is
+/// `queued` until the reading is in the portal (`done`), found nothing
+/// (`empty`), was not wanted (`skipped`: the record's status, say) or
+/// failed [`OCR_ATTEMPTS`] times (`failed`); `reason` says why.
+const OCR_JOBS_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS ocr_jobs (
+    media_id   INTEGER PRIMARY KEY,
+    occid      INTEGER NOT NULL,
+    collection TEXT NOT NULL,
+    image      BLOB NOT NULL,
+    state      TEXT NOT NULL DEFAULT 'queued',
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    reason     TEXT,
+    queued     TEXT NOT NULL DEFAULT (datetime('now')),
+    updated    TEXT NOT NULL DEFAULT (datetime('now'))
+);
+CREATE INDEX IF NOT EXISTS ocr_jobs_state ON ocr_jobs (state);
+";
+
+/// Failed readings of one sheet before its job is left as `failed`.
+pub const OCR_ATTEMPTS: i64 = 3;
+
+/// A queued OCR job: the image row and the file to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OcrJob {
+    pub media_id: i64,
+    pub occid: i64,
+    pub collection: String,
+    pub image: PathBuf,
+}
+
+/// How an OCR job ended, with the reason kept beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OcrEnd {
+    Done,
+    Empty,
+    Skipped,
+}
+
+impl OcrEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OcrEnd::Done => "done",
+            OcrEnd::Empty => "empty",
+            OcrEnd::Skipped => "skipped",
+        }
+    }
+}
+
+/// Queue `job`; one that ended `skipped` or `failed` is queued again (a
+/// backfill asks once more), a reading already done stays done.
+const ENQUEUE_OCR: &str = "INSERT INTO ocr_jobs (media_id, occid, collection, image) VALUES (?, ?, ?, ?) \
+     ON CONFLICT (media_id) DO UPDATE SET occid = excluded.occid, collection = excluded.collection, \
+     image = excluded.image, state = 'queued', attempts = 0, reason = NULL, updated = datetime('now') \
+     WHERE ocr_jobs.state IN ('skipped', 'failed')";
+
 fn schema() -> String {
     [
         &FILES_TABLE.replace("{table}", "files"),
         FILES_INDEXES,
         WRITING_TABLE,
         UNDONE_TABLE,
+        OCR_JOBS_TABLE,
     ]
     .concat()
 }
@@ -173,6 +232,8 @@ pub struct Record<'a> {
     /// Where the catalog number came from: stored as `filename` or
     /// `barcode`, and the barcode's kind.
     pub number_from: Option<NumberFrom>,
+    /// The sheet's label is to be read: queued with the entry.
+    pub ocr: Option<&'a OcrJob>,
 }
 
 impl<'a> Record<'a> {
@@ -190,6 +251,7 @@ impl<'a> Record<'a> {
             web: None,
             thumbnail: None,
             number_from: None,
+            ocr: None,
         }
     }
 }
@@ -454,6 +516,9 @@ impl Ledger {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        if let Some(job) = record.ocr {
+            enqueue_ocr(job).execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(if written + replaced == 0 {
             Recorded::Unchanged
@@ -777,9 +842,102 @@ impl Ledger {
             .collect()
     }
 
+    /// Queue OCR jobs (a backfill); how many were new or queued again.
+    pub async fn enqueue_ocr(&self, jobs: &[OcrJob]) -> Result<u64, LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        let mut queued = 0;
+        for job in jobs {
+            queued += enqueue_ocr(job).execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(queued)
+    }
+
+    /// Up to `limit` queued OCR jobs (of `collection` only, when given),
+    /// oldest first, leaving out `busy` (being read).
+    pub async fn ocr_due(
+        &self,
+        collection: Option<&str>,
+        busy: &[i64],
+        limit: usize,
+    ) -> Result<Vec<OcrJob>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT media_id, occid, collection, CAST(image AS BLOB) FROM ocr_jobs \
+             WHERE state = 'queued' AND (? IS NULL OR collection = ?) ORDER BY queued, media_id",
+        )
+        .bind(collection)
+        .bind(collection)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut due = Vec::new();
+        for row in rows {
+            let media_id: i64 = row.try_get(0)?;
+            if busy.contains(&media_id) {
+                continue;
+            }
+            due.push(OcrJob {
+                media_id,
+                occid: row.try_get(1)?,
+                collection: row.try_get(2)?,
+                image: path_of(row.try_get(3)?),
+            });
+            if due.len() >= limit {
+                break;
+            }
+        }
+        Ok(due)
+    }
+
+    /// Queued OCR jobs (of `collection` only, when given).
+    pub async fn ocr_waiting(&self, collection: Option<&str>) -> Result<u64, LedgerError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM ocr_jobs WHERE state = 'queued' AND (? IS NULL OR collection = ?)",
+        )
+        .bind(collection)
+        .bind(collection)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// The OCR job of `media_id` ended as `end`.
+    pub async fn ocr_ended(&self, media_id: i64, end: OcrEnd, reason: &str) -> Result<(), LedgerError> {
+        sqlx::query("UPDATE ocr_jobs SET state = ?, reason = ?, updated = datetime('now') WHERE media_id = ?")
+            .bind(end.as_str())
+            .bind(reason)
+            .bind(media_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The OCR job of `media_id` failed once more; true when that was its
+    /// last attempt and it is left as failed.
+    pub async fn ocr_failed(&self, media_id: i64, reason: &str) -> Result<bool, LedgerError> {
+        let state: Option<String> = sqlx::query_scalar(
+            "UPDATE ocr_jobs SET attempts = attempts + 1, reason = ?, updated = datetime('now'), \
+             state = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE state END \
+             WHERE media_id = ? RETURNING state",
+        )
+        .bind(reason)
+        .bind(OCR_ATTEMPTS)
+        .bind(media_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(state.as_deref() == Some("failed"))
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+fn enqueue_ocr(job: &OcrJob) -> sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'_>> {
+    let query = sqlx::query(ENQUEUE_OCR)
+        .bind(job.media_id)
+        .bind(job.occid)
+        .bind(job.collection.as_str());
+    bind_path(query, &job.image)
 }
 
 #[cfg(test)]
@@ -1009,6 +1167,57 @@ CREATE TABLE writing (
                 .fetch_all(&ledger.pool)
                 .await?;
         assert_eq!(archived, [None, Some("/archive/B.jpg".to_string())], "only B's entry");
+        Ok(())
+    }
+
+    /// An OCR job is queued with its linked entry; a job that ended stays
+    /// ended unless it was skipped or failed (a backfill asks again); three
+    /// failures leave it failed.
+    #[tokio::test]
+    async fn ocr_jobs_are_queued_with_the_entry_and_retried_a_bounded_number_of_times()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let ledger = Ledger::open(dir.path(), false).await?;
+        let job = OcrJob {
+            media_id: 7,
+            occid: 201,
+            collection: "C".into(),
+            image: PathBuf::from("/lib/MICH_Vascular/01390/MICH-V-1390992.jpg"),
+        };
+        let linked = Record {
+            ocr: Some(&job),
+            ..record("h", Path::new("/drop/MICH-V-1390992.jpg"), Some("1390992"))
+        };
+        ledger.record(Kind::Linked, &linked).await?;
+        assert_eq!(ledger.ocr_due(None, &[], 10).await?, std::slice::from_ref(&job));
+        assert!(
+            ledger.ocr_due(None, &[7], 10).await?.is_empty(),
+            "a job being read is left out"
+        );
+        assert!(ledger.ocr_due(Some("other"), &[], 10).await?.is_empty());
+
+        ledger.ocr_ended(7, OcrEnd::Done, "120 characters").await?;
+        assert_eq!(
+            ledger.enqueue_ocr(std::slice::from_ref(&job)).await?,
+            0,
+            "done stays done"
+        );
+        assert_eq!(ledger.ocr_waiting(None).await?, 0);
+
+        ledger
+            .ocr_ended(7, OcrEnd::Skipped, "processingStatus is \"reviewed\"")
+            .await?;
+        assert_eq!(
+            ledger.enqueue_ocr(std::slice::from_ref(&job)).await?,
+            1,
+            "skipped is asked again"
+        );
+        let mut last = Vec::new();
+        for _ in 0..OCR_ATTEMPTS {
+            last.push(ledger.ocr_failed(7, "tesseract failed").await?);
+        }
+        assert_eq!(last, [false, false, true], "the third failure is the last");
+        assert_eq!(ledger.ocr_waiting(None).await?, 0, "a failed job is not due");
         Ok(())
     }
 

@@ -14,6 +14,7 @@
 //!   what happened to each file, and who is told;
 //! - [`skeletal`], [`remote`], [`load_log`]: the other ways records and
 //!   links reach the portal;
+//! - [`ocr`]: label text read into the portal after linking;
 //! - [`check`], [`status`], [`dropin`], [`demo`]: what the admin asks.
 //!
 //! The leaf crates (watch, derive, mapper, barcode, textfile) know nothing
@@ -41,6 +42,7 @@ pub mod logging;
 pub mod memory_budget;
 pub mod metrics;
 pub mod notify;
+pub mod ocr;
 pub mod outage;
 pub mod outcome;
 pub mod pipeline;

@@ -9,7 +9,9 @@
 //!   inserts the media row, idempotently;
 //! - [`skeletal`]: checking a skeletal data file's table (already split into
 //!   rows by the caller) against the portal's fields, and applying it;
-//! - [`media_format`]: the MIME type a media row gets from a file's name.
+//! - [`media_format`]: the MIME type a media row gets from a file's name;
+//! - [`rawlabels`]: OCR text of an image, where Symbiota's NLP and
+//!   crowdsourcing tools read it.
 //!
 //! Every statement is parameterised; nothing from a file name is ever
 //! spliced into SQL.
@@ -22,6 +24,7 @@ pub mod lookup;
 pub mod media_format;
 pub mod pattern;
 pub mod portal;
+pub mod rawlabels;
 pub mod schema;
 pub mod skeletal;
 pub mod undo;
@@ -32,4 +35,5 @@ pub use link::{Action, ExistingImage, LinkRequest, Linked, MediaFields, MediaUrl
 pub use lookup::{Lookup, MatchRules};
 pub use pattern::CatalogPattern;
 pub use portal::{CollectionInfo, Portal};
+pub use rawlabels::{RawLabel, Unread};
 pub use schema::{MediaTable, SchemaChoice};

@@ -104,6 +104,14 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Read the label text of a collection's images that have none yet,
+    /// for records whose processingStatus is in `ocr.statuses`, into the
+    /// portal's specprocessorrawlabels (a backfill; with a progress bar).
+    Ocr {
+        /// The collection's `code` in the config.
+        #[arg(long)]
+        collection: String,
+    },
     /// Check the config, the folders, the free space and the database, and
     /// say what each waiting file would become. Writes nothing.
     Check,

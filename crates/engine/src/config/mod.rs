@@ -45,6 +45,7 @@ struct RawConfig {
     report: ReportSection,
     #[serde(default)]
     notify: notify::Section,
+    ocr: OcrSection,
     #[serde(default)]
     collection: Vec<RawCollection>,
 }
@@ -171,6 +172,35 @@ impl Default for ReportSection {
             portal_url: None,
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct OcrSection {
+    enabled: bool,
+    statuses: Vec<String>,
+    threads: usize,
+}
+
+impl Default for OcrSection {
+    fn default() -> Self {
+        OcrSection {
+            enabled: false,
+            statuses: vec!["unprocessed".into()],
+            threads: 1,
+        }
+    }
+}
+
+/// Reading label text into the portal (`[ocr]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OcrConfig {
+    pub enabled: bool,
+    /// Records whose processingStatus is one of these (lower case) get
+    /// their sheets read.
+    pub statuses: Vec<String>,
+    /// Sheets read at once.
+    pub threads: usize,
 }
 
 /// Where log lines go (`log.target`).
@@ -304,6 +334,7 @@ pub struct Config {
     pub report: ReportConfig,
     /// Digests and failure notices (`[notify]`).
     pub notify: notify::NotifyConfig,
+    pub ocr: OcrConfig,
     pub collections: Vec<Collection>,
 }
 
@@ -324,6 +355,8 @@ pub struct Collection {
     pub url_base: UrlBase,
     pub identifier: Identifier,
     pub barcode: BarcodeRules,
+    /// Linked sheets are queued for OCR (`ocr.enabled`).
+    pub ocr: bool,
 }
 
 impl Config {
@@ -640,6 +673,7 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> (
         }
     };
 
+    let ocr = ocr_config(raw.ocr, &mut problem);
     if raw.collection.is_empty() {
         problem(
             "collection",
@@ -770,6 +804,7 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> (
                 url_base,
                 identifier: c.identifier,
                 barcode,
+                ocr: ocr.enabled,
             });
             collection_index.push(i);
         }
@@ -803,9 +838,34 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> (
             portal_url: raw.report.portal_url.map(|u| u.trim_end_matches('/').to_string()),
         },
         notify,
+        ocr,
         collections,
     };
     (config, collection_index)
+}
+
+/// The checked `[ocr]` table; problems go to `problem(key, message)`.
+fn ocr_config(section: OcrSection, problem: &mut dyn FnMut(&str, String)) -> OcrConfig {
+    if section.threads == 0 {
+        problem("ocr.threads", "must be at least 1 (default 1)".into());
+    }
+    let statuses: Vec<String> = section
+        .statuses
+        .iter()
+        .map(|s| s.trim().to_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if section.enabled && statuses.is_empty() {
+        problem(
+            "ocr.statuses",
+            "is empty: no record would be read; name at least one processingStatus, e.g. [\"unprocessed\"]".into(),
+        );
+    }
+    OcrConfig {
+        enabled: section.enabled,
+        statuses,
+        threads: section.threads.max(1),
+    }
 }
 
 /// The checked `barcode` table; problems go to `problem(key, message)`.
@@ -976,6 +1036,34 @@ match = { other_catalog_numbers = true }
         assert_eq!(mich.archive, base.join("var/archive/mich"));
         assert!(mich.match_rules.other_catalog_numbers && mich.match_rules.leading_zeros);
         assert_eq!(mich.url_base.join("MICH_Vascular/x.jpg"), "/imglib/MICH_Vascular/x.jpg");
+        Ok(())
+    }
+
+    #[test]
+    fn ocr_is_off_by_default_and_its_keys_are_checked() -> Result<(), ConfigError> {
+        let c = load(MINIMAL)?;
+        assert!(!c.ocr.enabled && !c.collections[0].ocr);
+        assert_eq!(
+            (c.ocr.statuses.as_slice(), c.ocr.threads),
+            (["unprocessed".to_string()].as_slice(), 1)
+        );
+        let on = MINIMAL.replace(
+            "[storage]",
+            "[ocr]\nenabled = true\nstatuses = [\"Unprocessed\", \"pending review\"]\nthreads = 2\n\n[storage]",
+        );
+        let c = load(&on)?;
+        assert!(c.collections[0].ocr, "a collection's sheets are queued");
+        assert_eq!(
+            c.ocr.statuses,
+            ["unprocessed", "pending review"],
+            "compared in lower case"
+        );
+        assert_eq!(c.ocr.threads, 2);
+        let bad = on
+            .replace("threads = 2", "threads = 0")
+            .replace("statuses = [\"Unprocessed\", \"pending review\"]", "statuses = []");
+        let err = load(&bad).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("ocr.threads") && err.contains("ocr.statuses"), "{err}");
         Ok(())
     }
 

@@ -10,7 +10,7 @@ use super::store::Stored;
 use super::verdict::{LedgerEntry, Step, Verdict};
 use crate::collection::Prepared;
 use crate::context::Context;
-use crate::ledger::{Record, Recorded};
+use crate::ledger::{OcrJob, Record, Recorded};
 use crate::outcome::Kind;
 
 /// The linked file, with the files that are its.
@@ -26,6 +26,7 @@ pub async fn linked(
     let rel = |f: &Option<StoredFile>| f.as_ref().filter(|_| committed.keep).map(|f| f.relative.clone());
     let files = &stored.files;
     let (large, web, thumbnail) = (rel(&files.large), rel(&files.web), rel(&files.thumbnail));
+    let ocr = ocr_job(collection, committed, stored);
     let record = Record {
         catalog_number: Some(number),
         occid: committed.occid,
@@ -34,9 +35,13 @@ pub async fn linked(
         web: web.as_deref(),
         thumbnail: thumbnail.as_deref(),
         number_from: entry.number_from,
+        ocr: ocr.as_ref(),
         ..Record::of(&entry.hash, &collection.config.code, path)
     };
     let recorded = ctx.ledger.record(committed.kind, &record).await;
+    if ocr.is_some() && recorded.is_ok() {
+        crate::ocr::wake();
+    }
     let with_run = match recorded {
         // Which run linked it, for `specdrop undo --batch`.
         Ok(_) => {
@@ -47,6 +52,23 @@ pub async fn linked(
         Err(e) => Err(e),
     };
     with_run.map_err(|e| Verdict::new(Kind::Failed, format!("linked but {e}"), None))
+}
+
+/// The sheet's label is to be read when OCR is on and a row was written
+/// with files of ours to read (the large image, else the web one); the
+/// record's status is looked at when the job runs, not here.
+fn ocr_job(collection: &Prepared, committed: &Committed, stored: &Stored) -> Option<OcrJob> {
+    let (Some(media_id), Some(occid)) = (committed.media_id, committed.occid) else {
+        return None;
+    };
+    let files = &stored.files;
+    let image = files.large.as_ref().or(files.web.as_ref())?;
+    (collection.config.ocr && committed.keep).then(|| OcrJob {
+        media_id,
+        occid,
+        collection: collection.config.code.clone(),
+        image: image.path.clone(),
+    })
 }
 
 /// A file that is not done, when the verdict says the ledger keeps it. A

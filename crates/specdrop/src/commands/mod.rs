@@ -8,6 +8,7 @@ mod harvest;
 mod import_links;
 mod import_skeletal;
 mod load_log;
+mod ocr;
 mod retry;
 mod run;
 mod scan;
@@ -71,6 +72,7 @@ pub async fn dispatch(config_file: &Path, command: Command) -> Result<ExitCode, 
             };
             import_links::run(config_file, &file, &collection, &columns, dry_run).await
         }
+        Command::Ocr { collection } => ocr::run(config_file, &collection).await,
         Command::Check => check::run(config_file).await,
         Command::Status { json } => status::run(config_file, json).await,
         Command::Digest => digest::run(config_file).await,
