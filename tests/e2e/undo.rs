@@ -137,3 +137,27 @@ async fn a_row_somebody_changed_is_left_and_listed() {
     let bad = env.cli(&["undo", "--since", "yesterday", "--collection", "MICH-V"]);
     assert!(bad.stderr.contains("RFC 3339"), "{}", bad.stderr);
 }
+
+#[tokio::test]
+async fn an_image_with_ocr_text_is_undone_with_it_on_a_portal_before_3_2() {
+    // Before 3.2 a label row's imgid refers to the image with no cascade:
+    // the image row could not go while its OCR text stayed.
+    let env = Env::new(Backend::MariaDbLegacy).await;
+    env.drop_sample(SMALL_7, "MICH-V-1390992.jpg");
+    assert_eq!(env.scan().summary(), [1, 0, 0, 0, 0]);
+    env.execute(
+        "INSERT INTO specprocessorrawlabels (imgid, occid, rawStr, source) \
+         SELECT imgid, occid, 'UNIVERSITY OF MICHIGAN HERBARIUM', 'Tesseract: 2026-12-03' FROM images WHERE occid = 201",
+    )
+    .await;
+    let undo = env.cli(&["undo", "var/drop/mich/MICH-V-1390992.jpg"]);
+    assert_eq!(undo.code, 0, "{}\n{}", undo.stdout, undo.stderr);
+    assert!(
+        undo.stdout
+            .contains("with its 1 OCR text row(s) removed from occid 201"),
+        "{}",
+        undo.stdout
+    );
+    assert!(env.media_of(201).await.is_empty());
+    assert_eq!(env.count("SELECT COUNT(*) FROM specprocessorrawlabels").await, 0);
+}

@@ -144,13 +144,18 @@ async fn undo_one(
             );
         }
         RowUndo::Gone => format!("image row {media_id} was already gone"),
-        RowUndo::Removed { record } => {
+        RowUndo::Removed { record, labels } => {
+            let labels = if labels > 0 {
+                format!(" with its {labels} OCR text row(s)")
+            } else {
+                String::new()
+            };
             let record = match record {
                 RecordUndo::NotOurs => String::new(),
                 RecordUndo::Removed => format!("; skeletal record occid {occid} removed"),
                 RecordUndo::Kept(why) => format!("; skeletal record occid {occid} kept: {why}"),
             };
-            format!("image row {media_id} removed from occid {occid}{record}")
+            format!("image row {media_id}{labels} removed from occid {occid}{record}")
         }
     };
     said.push_str(&remove_derivatives(config, portal, collection, entry, dry_run).await);

@@ -27,8 +27,9 @@ const WORKED_ON: [&str; 12] = [
 /// What became of one image row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RowUndo {
-    /// Removed; and the skeletal record too when it was bare.
-    Removed { record: RecordUndo },
+    /// Removed, with its OCR text rows; and the skeletal record too when
+    /// it was bare.
+    Removed { record: RecordUndo, labels: u64 },
     /// Not there any more (removed in the portal already).
     Gone,
     /// Changed since specdrop made it: left, with what differs.
@@ -91,6 +92,15 @@ impl Portal {
         if !differs.is_empty() {
             return Ok(RowUndo::Changed(differs.join("; ")));
         }
+        // Its OCR text first: before 3.2 a label row's imgid refers to the
+        // image without ON DELETE CASCADE, and the label is of this image.
+        let labels = format!("DELETE FROM specprocessorrawlabels WHERE {} = ?", media.id);
+        let labels = match sqlx::query(&labels).bind(media_id).execute(&mut *tx).await {
+            Ok(done) => done.rows_affected(),
+            // A portal without the table has no labels to remove.
+            Err(sqlx::Error::Database(e)) if e.message().contains("specprocessorrawlabels") => 0,
+            Err(e) => return Err(e.into()),
+        };
         sqlx::query(&format!("DELETE FROM {} WHERE {} = ?", media.table, media.id))
             .bind(media_id)
             .execute(&mut *tx)
@@ -105,7 +115,7 @@ impl Portal {
         } else {
             tx.commit().await?;
         }
-        Ok(RowUndo::Removed { record })
+        Ok(RowUndo::Removed { record, labels })
     }
 
     async fn remove_bare_record(

@@ -45,6 +45,7 @@ struct RawConfig {
     report: ReportSection,
     #[serde(default)]
     notify: notify::Section,
+    #[serde(default)]
     ocr: OcrSection,
     #[serde(default)]
     collection: Vec<RawCollection>,
