@@ -105,3 +105,21 @@ async fn check_names_an_unreadable_ledger_and_every_collection_the_portal_lacks(
     }
     assert!(run.stdout.contains("3 problem(s)"), "{}", run.stdout);
 }
+
+#[tokio::test]
+async fn check_creates_no_embedded_portal() {
+    // The packaged config, unedited, points at an embedded portal beside
+    // it that does not exist: a `check` that connected made it (and a
+    // package purge then found /etc/specdrop not empty).
+    let env = Env::new(Backend::Sqlite).await;
+    let missing = env.path("var/new-portal.db");
+    env.edit_config(&env.db_url, &format!("sqlite://{}", missing.display()));
+    let run = env.cli(&["check"]);
+    assert!(!missing.exists(), "check made {}", missing.display());
+    assert!(
+        line_of(&run, "database.url").contains("does not exist yet"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.code, 0, "a note, not a problem: {}", run.stdout);
+}

@@ -78,8 +78,27 @@ pub async fn command(config_file: &Path) -> Result<ExitCode, Error> {
         notes,
     } = folders(&readable);
     findings.extend(secrets(&readable));
-    let database = database(&readable).await;
-    let database_ok = database.is_empty() && readable.read("database");
+    let mut notes = notes;
+    // `check` changes nothing: an embedded portal that is not there yet is
+    // not created by connecting to it (the first scan or run makes it).
+    let unborn = readable
+        .read("database")
+        .then(|| missing_embedded_portal(&readable.config.database_url))
+        .flatten();
+    let database = match &unborn {
+        Some(file) => {
+            notes.push(Finding::new(
+                "database.url",
+                format!(
+                    "the embedded portal {} does not exist yet; the first `specdrop scan` or `run` creates it",
+                    file.display()
+                ),
+            ));
+            Vec::new()
+        }
+        None => database(&readable).await,
+    };
+    let database_ok = database.is_empty() && readable.read("database") && unborn.is_none();
     findings.extend(database);
     let ledger = ledger(&readable).await;
     let ledger_ok = ledger.is_empty();
@@ -97,6 +116,8 @@ pub async fn command(config_file: &Path) -> Result<ExitCode, Error> {
         print_table(&reports);
     } else if !config_ok {
         println!("waiting files: not looked at (the config must be right to say what each would do)");
+    } else if unborn.is_some() {
+        println!("waiting files: not looked at (the embedded portal does not exist yet)");
     } else if !ledger_ok {
         println!("waiting files: not looked at (the ledger is needed to say what each would do)");
     } else {
@@ -399,4 +420,14 @@ fn would(r: &Report) -> String {
         (Kind::Skipped, _) => format!("skip: {}", r.detail),
         (Kind::Linked, None) => r.detail.clone(),
     }
+}
+
+/// The file of a `sqlite://PATH` portal that does not exist yet.
+fn missing_embedded_portal(url: &str) -> Option<PathBuf> {
+    let path = url.strip_prefix("sqlite://")?.split('?').next()?;
+    if path.is_empty() || path.contains(":memory:") {
+        return None;
+    }
+    let file = PathBuf::from(path);
+    (!file.exists()).then_some(file)
 }
