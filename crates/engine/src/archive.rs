@@ -71,13 +71,7 @@ pub fn move_to_archive(drop: &Path, archive: &Path, file: &Path, expect: &Expect
             ));
         }
     }
-    // An archive inside the drop folder is reached through it, so that a
-    // share user cannot swap it for a link either.
-    let archive_folder = match archive.strip_prefix(drop) {
-        Ok(inside) => drop_folder.sub(inside, true),
-        Err(_) => Folder::open_or_create(archive),
-    }
-    .map_err(to_io)?;
+    let archive_folder = open_archive(&drop_folder, archive, true).map_err(to_io)?;
     for candidate in candidates(&relative) {
         let to = archive_folder.place(&candidate, true).map_err(to_io)?;
         match place(&from, &to, expect) {
@@ -100,11 +94,7 @@ pub fn move_to_archive(drop: &Path, archive: &Path, file: &Path, expect: &Expect
 /// `drop`), never over a file there, reached as archiving reaches them.
 pub fn restore(drop: &Path, archive: &Path, archived: &Path, original: &Path, expect: &Expect) -> io::Result<()> {
     let drop_folder = Folder::open(drop).map_err(to_io)?;
-    let archive_folder = match archive.strip_prefix(drop) {
-        Ok(inside) => drop_folder.sub(inside, false),
-        Err(_) => Folder::open(archive),
-    }
-    .map_err(to_io)?;
+    let archive_folder = open_archive(&drop_folder, archive, false).map_err(to_io)?;
     let from = archive_folder.place(archived, false).map_err(to_io)?;
     let to = drop_folder.place(original, true).map_err(to_io)?;
     match place(&from, &to, expect) {
@@ -116,6 +106,17 @@ pub fn restore(drop: &Path, archive: &Path, archived: &Path, original: &Path, ex
             other?;
             Ok(rustix::fs::fsync(&to.dir)?)
         }
+    }
+}
+
+/// The archive folder (made when missing, with `create`). An archive
+/// inside the drop folder is reached through it, so that a share user
+/// cannot swap it for a link either.
+pub fn open_archive(drop_folder: &Folder, archive: &Path, create: bool) -> Result<Folder, BeneathError> {
+    match archive.strip_prefix(drop_folder.root()) {
+        Ok(inside) => drop_folder.sub(inside, create),
+        Err(_) if create => Folder::open_or_create(archive),
+        Err(_) => Folder::open(archive),
     }
 }
 

@@ -180,7 +180,7 @@ pub async fn from_drop(ctx: &Context, collection: &Prepared, path: &Path) -> (Ki
         Ok(file) => file,
         Err(why) => {
             let text = result_text(&name, collection, &[], &Err(why.clone()));
-            let note = write_result(&collection.config.drop, &result_path(path), &text).await;
+            let note = write_result(&collection.config.drop, None, &result_path(path), &text).await;
             return (Kind::Failed, format!("skeletal file refused: {why}{note}"));
         }
     };
@@ -211,16 +211,10 @@ pub async fn from_drop(ctx: &Context, collection: &Prepared, path: &Path) -> (Ki
         Ok(Ok(target)) => {
             let (drop, stale) = (collection.config.drop.clone(), result_path(path));
             let _ = tokio::task::spawn_blocking(move || Folder::open(&drop)?.remove(&stale)).await;
-            // An archive inside the share is reached through the drop folder.
             let cfg = &collection.config;
-            let root = if cfg.archive.starts_with(&cfg.drop) {
-                &cfg.drop
-            } else {
-                &cfg.archive
-            };
-            write_result(root, &result_path(&target), &text).await
+            write_result(&cfg.drop, Some(&cfg.archive), &result_path(&target), &text).await
         }
-        _ => write_result(&collection.config.drop, &result_path(path), &text).await,
+        _ => write_result(&collection.config.drop, None, &result_path(path), &text).await,
     };
     let kind = if applied.rejected.is_empty() {
         Kind::Skeletal
@@ -271,12 +265,20 @@ pub fn refuse_cut_off(file: &Path, bytes: &[u8]) -> Result<(), Error> {
     }
 }
 
-/// Write a result file below `root` (the drop folder, or the archive
-/// for an applied file) without following a link: a link planted under
-/// the result's name is refused and left, and nothing is written.
-async fn write_result(root: &Path, path: &Path, text: &str) -> String {
-    let (root, file, bytes) = (root.to_path_buf(), path.to_path_buf(), text.as_bytes().to_vec());
-    let written = tokio::task::spawn_blocking(move || Folder::open(&root)?.write(&file, &bytes)).await;
+/// Write a result file below the drop folder, or below `archive` for an
+/// applied file, without following a link: a link planted under the
+/// result's name is refused and left, and nothing is written.
+async fn write_result(drop: &Path, archive: Option<&Path>, path: &Path, text: &str) -> String {
+    let (drop, archive) = (drop.to_path_buf(), archive.map(Path::to_path_buf));
+    let (file, bytes) = (path.to_path_buf(), text.as_bytes().to_vec());
+    let written = tokio::task::spawn_blocking(move || {
+        let drop_folder = Folder::open(&drop)?;
+        match &archive {
+            Some(archive) => crate::archive::open_archive(&drop_folder, archive, false)?.write(&file, &bytes),
+            None => drop_folder.write(&file, &bytes),
+        }
+    })
+    .await;
     match written {
         Ok(Ok(())) => format!(
             " (details: {})",
