@@ -13,6 +13,12 @@ mod read;
 mod symbology;
 
 pub use read::{Found, Pixels, read, shrink_grey, turn_grey};
+
+/// The fewest pixels across a sheet that the reader is given: the MICH
+/// labels read at 3200 px across a 3753 px sheet and no longer at 2000, so
+/// a sheet decoded at a smaller scale for its derivatives (150 MP backs)
+/// still keeps at least this, with a margin.
+pub const READ_WIDTH: u32 = 3600;
 pub use symbology::Symbology;
 
 #[derive(Debug, thiserror::Error)]

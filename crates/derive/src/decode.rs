@@ -25,6 +25,9 @@ pub struct Header {
     pub web_safe: bool,
     /// The embedded ICC profile, if any.
     pub icc: Option<Vec<u8>>,
+    /// A sequential YCbCr or grey JPEG, which `scaled` can decode at
+    /// 1/2, 1/4 or 1/8 size.
+    pub scalable: bool,
 }
 
 /// A source whose header has been read and accepted.
@@ -36,8 +39,12 @@ pub struct Opened<'a> {
 enum Pixels<'a> {
     /// A JPEG, decoded on demand (always by zune-jpeg in strict mode: with
     /// the turbojpeg feature, libjpeg-turbo decoded no faster here and let a
-    /// truncated file through as a grey-filled image).
-    Jpeg(Box<JpegDecoder<ZCursor<&'a [u8]>>>),
+    /// truncated file through as a grey-filled image), or by `scaled` at
+    /// a DCT scale.
+    Jpeg {
+        decoder: Box<JpegDecoder<ZCursor<&'a [u8]>>>,
+        source: &'a [u8],
+    },
     /// PNG and WebP: decoded already (after the same size check).
     Ready(Decoded),
 }
@@ -57,6 +64,7 @@ pub fn open<'a>(source: &'a [u8], max_pixels: u64, formats: &[Format]) -> Result
                 // Never served as it is: the portal gets JPEGs.
                 web_safe: false,
                 icc,
+                scalable: false,
             };
             Ok(Opened {
                 pixels: Pixels::Ready(decoded),
@@ -94,7 +102,9 @@ fn open_jpeg(source: &[u8], max_pixels: u64) -> Result<Opened<'_>, DeriveError> 
     let orientation = decoder
         .exif()
         .map_or(Orientation::Normal, |exif| orient::from_exif(exif));
-    let web_safe = matches!(input, ColorSpace::YCbCr | ColorSpace::Luma) && orientation == Orientation::Normal;
+    let plain = matches!(input, ColorSpace::YCbCr | ColorSpace::Luma);
+    let web_safe = plain && orientation == Orientation::Normal;
+    let scalable = plain && info.sof.is_sequential_dct();
     // CMYK profiles do not describe the RGB pixels the decoder makes.
     let icc = decoder
         .icc_profile()
@@ -102,7 +112,10 @@ fn open_jpeg(source: &[u8], max_pixels: u64) -> Result<Opened<'_>, DeriveError> 
     decoder.set_options(options.jpeg_set_out_colorspace(if grey { ColorSpace::Luma } else { ColorSpace::RGB }));
     let (width, height) = orientation.displayed(stored_w, stored_h);
     Ok(Opened {
-        pixels: Pixels::Jpeg(Box::new(decoder)),
+        pixels: Pixels::Jpeg {
+            decoder: Box::new(decoder),
+            source,
+        },
         header: Header {
             width,
             height,
@@ -110,17 +123,28 @@ fn open_jpeg(source: &[u8], max_pixels: u64) -> Result<Opened<'_>, DeriveError> 
             grey,
             web_safe,
             icc,
+            scalable,
         },
     })
 }
 
 impl Opened<'_> {
-    /// Decode every pixel and turn the image upright.
-    pub fn decode(self, source_len: usize) -> Result<Decoded, DeriveError> {
-        let mut decoder = match self.pixels {
+    /// Decode at 1/`denominator` of the size (see `scaled`; 1 decodes
+    /// every pixel) and turn the image upright.
+    pub fn decode(self, denominator: u32) -> Result<Decoded, DeriveError> {
+        let (mut decoder, source) = match self.pixels {
             Pixels::Ready(decoded) => return Ok(decoded),
-            Pixels::Jpeg(decoder) => decoder,
+            Pixels::Jpeg { decoder, source } => (decoder, source),
         };
+        let source_len = source.len();
+        if denominator > 1 {
+            match crate::scaled::decode(source, &self.header, denominator) {
+                // A coding the scaled decoder lacks (arithmetic coding)
+                // gets the full decode and its verdict.
+                Err(DeriveError::NotJpeg(_)) => {}
+                done => return done,
+            }
+        }
         let size = decoder
             .output_buffer_size()
             .ok_or_else(|| DeriveError::Corrupt("no frame header".into()))?;

@@ -20,6 +20,7 @@ mod pixels;
 pub mod plan;
 mod pool;
 mod resize;
+mod scaled;
 pub mod store;
 mod workers;
 
@@ -103,9 +104,51 @@ pub fn probe(source: &[u8], max_pixels: u64, formats: &[Format]) -> Result<(u32,
     }
 }
 
-/// The decoded source at full size, lent to a caller while
-/// [`build_and_look`] has it: 1 (grey) or 3 (RGB) interleaved 8-bit
-/// channels, row by row.
+/// Width and height (as displayed) of the pixels `build` will decode
+/// `source` to: the full size, or a DCT scale of it when every output,
+/// and `look_width` for [`build_and_look`], fits in less. What a worker
+/// holds while it derives follows from this, before any pixel is decoded.
+pub fn decoded_size(source: &[u8], config: &DeriveConfig, look_width: Option<u32>) -> Result<(u32, u32), DeriveError> {
+    let opened = decode::open(source, config.max_pixels, &config.formats)?;
+    let header = &opened.header;
+    let plan = plan_for(source, header, config);
+    let denominator = scaled::denominator(header, needed_width(&plan, header, look_width));
+    Ok(scaled::size(header, denominator))
+}
+
+fn plan_for(source: &[u8], header: &decode::Header, config: &DeriveConfig) -> Plan {
+    Plan::new(
+        &plan::Source {
+            width: header.width,
+            bytes: source.len() as u64,
+            web_safe: header.web_safe,
+        },
+        config,
+    )
+}
+
+/// The fewest pixels across that every resized output (and the look) can
+/// be made from without upscaling.
+fn needed_width(plan: &Plan, header: &decode::Header, look_width: Option<u32>) -> u32 {
+    let web = match plan.web {
+        WebStep::Resize(width) => Some(width),
+        _ => None,
+    };
+    let resized = [plan.large, plan.thumbnail]
+        .into_iter()
+        .filter_map(|step| match step {
+            Step::Resize(width) => Some(width),
+            _ => None,
+        })
+        .chain(web)
+        .max()
+        .unwrap_or(1);
+    resized.max(look_width.map_or(1, |w| w.min(header.width)))
+}
+
+/// The decoded source, lent to a caller while [`build_and_look`] has it:
+/// 1 (grey) or 3 (RGB) interleaved 8-bit channels, row by row; at full
+/// size, or at a DCT scale at least the look's width across.
 #[derive(Debug, Clone, Copy)]
 pub struct View<'a> {
     pub width: u32,
@@ -123,28 +166,33 @@ pub fn build(source: &[u8], config: &DeriveConfig) -> Result<Derivatives, Derive
     build_inner(source, config, None)
 }
 
-/// [`build`], then lend `look` the full-size pixels already decoded for
-/// the derivatives: no second decode.
-pub fn build_and_look(source: &[u8], config: &DeriveConfig, look: Look<'_>) -> Result<Derivatives, DeriveError> {
-    build_inner(source, config, Some(look))
+/// [`build`], then lend `look` the pixels already decoded for the
+/// derivatives (no second decode), at least `look_width` pixels across
+/// (or the full width, if less): a sheet far wider than its outputs is
+/// decoded at a DCT scale, and this keeps enough of it for the look.
+pub fn build_and_look(
+    source: &[u8],
+    config: &DeriveConfig,
+    look_width: u32,
+    look: Look<'_>,
+) -> Result<Derivatives, DeriveError> {
+    build_inner(source, config, Some((look_width, look)))
 }
 
 /// What [`build_and_look`] lends the pixels to.
 pub type Look<'a> = &'a mut dyn FnMut(View<'_>);
 
-fn build_inner(source: &[u8], config: &DeriveConfig, look: Option<Look<'_>>) -> Result<Derivatives, DeriveError> {
+fn build_inner(
+    source: &[u8],
+    config: &DeriveConfig,
+    look: Option<(u32, Look<'_>)>,
+) -> Result<Derivatives, DeriveError> {
     let opened = decode::open(source, config.max_pixels, &config.formats)?;
     let header = opened.header.clone();
-    let plan = Plan::new(
-        &plan::Source {
-            width: header.width,
-            bytes: source.len() as u64,
-            web_safe: header.web_safe,
-        },
-        config,
-    );
+    let plan = plan_for(source, &header, config);
+    let denominator = scaled::denominator(&header, needed_width(&plan, &header, look.as_ref().map(|l| l.0)));
     let profile = color::plan(header.icc.clone(), header.grey, config.color == ColorMode::Keep);
-    let mut decoded = opened.decode(source.len())?;
+    let mut decoded = opened.decode(denominator)?;
     if let color::Profile::Convert(icc) = &profile {
         color::to_srgb(&mut decoded, icc)?;
     }
@@ -170,7 +218,7 @@ fn build_inner(source: &[u8], config: &DeriveConfig, look: Option<Look<'_>>) -> 
         Step::Copy => Some(copy_of(source, &header)),
         Step::Resize(width) => Some(encoded(&mut cascade, width, config.thumbnail.quality, carry)?),
     };
-    if let Some(look) = look {
+    if let Some((_, look)) = look {
         let image = cascade.full();
         look(View {
             width: image.width,

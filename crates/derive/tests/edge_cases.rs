@@ -454,3 +454,106 @@ fn a_png_header_claiming_100000_by_100000_is_refused_before_decoding() {
         other => panic!("expected TooManyPixels, got {other:?}"),
     }
 }
+
+/// Outputs at most half the source's width: large 600, web 300, thumbnail
+/// 100 from a 1400 px sheet, which decodes at 1/2 (700 px).
+fn half_scale_config() -> DeriveConfig {
+    let mut config = DeriveConfig::default();
+    config.large.width = 600;
+    config.web.width = 300;
+    config.thumbnail.width = 100;
+    config
+}
+
+#[test]
+fn a_sheet_twice_as_wide_as_its_outputs_is_decoded_at_half_scale_with_no_visible_loss() {
+    let full = decode_rgb(&sample("LM_Validate_LowRes_7.jpg"));
+    let baseline = encode(&full, ColorType::Rgb, &full.px, |_| {});
+    // A progressive file is decoded at full size: the reference.
+    let progressive = encode(&full, ColorType::Rgb, &full.px, |e| e.set_progressive(true));
+    let config = half_scale_config();
+    let size = |jpeg: &[u8], look| specdrop_derive::decoded_size(jpeg, &config, look).expect("the header reads");
+    assert_eq!(size(&baseline, None), (700, 1050));
+    assert_eq!(size(&progressive, None), (1400, 2100));
+    assert_eq!(
+        size(&baseline, Some(1000)),
+        (1400, 2100),
+        "a look that needs 1000 px gets the full size"
+    );
+    assert_eq!(size(&baseline, Some(650)), (700, 1050));
+    // Symbiota's sizes: the sheet itself serves as large and web image, so
+    // only the 200 px thumbnail is made, from a quarter-size decode.
+    assert_eq!(
+        specdrop_derive::decoded_size(&baseline, &DeriveConfig::default(), None).ok(),
+        Some((350, 525))
+    );
+
+    let (scaled, reference) = (
+        build(&baseline, &config).expect("the baseline sheet gives derivatives"),
+        build(&progressive, &config).expect("the progressive sheet gives derivatives"),
+    );
+    assert_eq!((scaled.source_width, scaled.source_height), (1400, 2100));
+    let web = |s: &Derivatives| match &s.web {
+        Some(Web::Own(d)) => decode_rgb(&d.data),
+        other => panic!("expected a web image, got {other:?}"),
+    };
+    let large = |s: &Derivatives| decode_rgb(&s.large.as_ref().map(|d| d.data.clone()).unwrap_or_default());
+    assert_eq!((large(&scaled).w, large(&scaled).h), (600, 900));
+    assert_eq!((web(&scaled).w, web(&scaled).h), (300, 450));
+    let d = web(&scaled).distance(&web(&reference));
+    assert!(
+        d < 1.5,
+        "web image from the half-scale decode differs by {d:.2} per value"
+    );
+    let mut seen = None;
+    specdrop_derive::build_and_look(&baseline, &config, 1000, &mut |view| {
+        seen = Some((view.width, view.height))
+    })
+    .expect("the sheet gives derivatives");
+    assert_eq!(seen, Some((1400, 2100)), "the look is lent the width it asked for");
+}
+
+#[test]
+fn a_half_scale_decode_turns_the_sheet_upright_and_refuses_a_truncated_one() {
+    let mut upright = decode_rgb(&sample("LM_Validate_LowRes_7.jpg"));
+    for y in 0..80 {
+        for x in 0..80 {
+            let i = (y * upright.w + x) * 3;
+            upright.px[i..i + 3].copy_from_slice(&[255, 0, 0]);
+        }
+    }
+    let (w, h) = (upright.w, upright.h);
+    let config = half_scale_config();
+    for (orientation, image) in [
+        (3, upright.remap(w, h, |x, y| (w - 1 - x, h - 1 - y))),
+        (6, upright.remap(h, w, |x, y| (w - 1 - y, x))),
+        (8, upright.remap(h, w, |x, y| (y, h - 1 - x))),
+    ] {
+        let jpeg = encode(&image, ColorType::Rgb, &image.px, |e| {
+            e.add_app_segment(1, exif_orientation(orientation))
+                .expect("an EXIF segment fits in APP1");
+        });
+        assert_eq!(
+            specdrop_derive::decoded_size(&jpeg, &config, None).ok(),
+            Some((700, 1050)),
+            "orientation {orientation}"
+        );
+        let set = build(&jpeg, &config).expect("a turned sheet gives derivatives");
+        let large = decode_rgb(&set.large.map(|d| d.data).unwrap_or_default());
+        assert_eq!((large.w, large.h), (600, 900), "orientation {orientation}");
+        assert!(
+            is_red(large.at(10, 10)),
+            "orientation {orientation}: top-left is {:?}",
+            large.at(10, 10)
+        );
+        assert!(
+            !is_red(large.at(589, 889)),
+            "orientation {orientation}: red at the far corner"
+        );
+    }
+    let baseline = encode(&upright, ColorType::Rgb, &upright.px, |_| {});
+    match build(&baseline[..baseline.len() * 2 / 3], &config) {
+        Err(DeriveError::Corrupt(reason)) => assert!(reason.contains("truncated"), "{reason}"),
+        other => panic!("a truncated sheet at half scale: expected Corrupt, got {other:?}"),
+    }
+}

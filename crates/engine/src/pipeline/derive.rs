@@ -1,6 +1,6 @@
 //! Stage 5, derive: the large, web and thumbnail images, made on the
 //! derivative workers (`workers.threads`, each reusing its big pixel
-//! buffers); with barcodes read from the full-size pixels on the way when
+//! buffers); with barcodes read from the decoded pixels on the way when
 //! the collection asks (docs/performance.md: what reads, and what it
 //! costs).
 
@@ -25,7 +25,7 @@ pub async fn make(ctx: &Context, image: Image, entry: &LedgerEntry) -> Step<Deri
         Image::Derived(set) => Ok(set),
         Image::Bytes(bytes) => {
             let config = ctx.derive.clone();
-            let needs = needs_mb(ctx, &bytes);
+            let needs = needs_mb(ctx, &bytes, None);
             on_worker(ctx, needs, move || specdrop_derive::build(&bytes, &config))
                 .await
                 .map_err(|e| Verdict::new(Kind::Failed, e.to_string(), Some(entry)))
@@ -33,8 +33,8 @@ pub async fn make(ctx: &Context, image: Image, entry: &LedgerEntry) -> Step<Deri
     }
 }
 
-/// [`make`], reading the sheet's barcodes from the full-size pixels on
-/// the way.
+/// [`make`], reading the sheet's barcodes from the decoded pixels on the
+/// way (at full size, or at least `READ_WIDTH` across).
 pub async fn derive_and_read(
     ctx: &Context,
     bytes: Vec<u8>,
@@ -42,10 +42,10 @@ pub async fn derive_and_read(
 ) -> Result<(Derivatives, Vec<specdrop_barcode::Found>), DeriveError> {
     let config = ctx.derive.clone();
     let (kinds, pattern) = (rules.symbologies.clone(), rules.pattern.clone());
-    let needs = needs_mb(ctx, &bytes);
+    let needs = needs_mb(ctx, &bytes, Some(specdrop_barcode::READ_WIDTH));
     on_worker(ctx, needs, move || {
         let mut read = Vec::new();
-        let set = specdrop_derive::build_and_look(&bytes, &config, &mut |view| {
+        let set = specdrop_derive::build_and_look(&bytes, &config, specdrop_barcode::READ_WIDTH, &mut |view| {
             let pixels = specdrop_barcode::Pixels {
                 width: view.width,
                 height: view.height,
@@ -69,11 +69,12 @@ pub async fn derive_and_read(
     .await
 }
 
-/// What deriving `bytes` holds, in MB, from the header alone; a file whose
-/// header does not read fails in the job with the reason, at the
-/// smallest share.
-fn needs_mb(ctx: &Context, bytes: &[u8]) -> u32 {
-    specdrop_derive::probe(bytes, ctx.derive.max_pixels, &ctx.derive.formats)
+/// What deriving `bytes` holds, in MB, from the header alone (at the
+/// scale it will be decoded at: a reader of the pixels keeps `look_width`
+/// across); a file whose header does not read fails in the job with the
+/// reason, at the smallest share.
+fn needs_mb(ctx: &Context, bytes: &[u8], look_width: Option<u32>) -> u32 {
+    specdrop_derive::decoded_size(bytes, &ctx.derive, look_width)
         .map_or(1, |(w, h)| crate::memory_budget::MemoryBudget::needs_mb(w, h))
 }
 
