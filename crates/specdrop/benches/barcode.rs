@@ -54,7 +54,7 @@ fn main() {
         let mut read = Vec::new();
         let mut size = (0, 0);
         let looking = median(|| {
-            specdrop_derive::build_and_look(&bytes, &config, &mut |view| {
+            specdrop_derive::build_and_look(&bytes, &config, specdrop_barcode::READ_WIDTH, &mut |view| {
                 size = (view.width, view.height);
                 let pixels = Pixels {
                     width: view.width,
