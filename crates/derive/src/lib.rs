@@ -200,12 +200,29 @@ fn build_inner(
         color::Profile::Carry(icc) => Some(icc.as_slice()),
         _ => None,
     };
-    let mut cascade = resize::Cascade::new(decoded);
+    // A full decode fills a buffer from the worker's spares (pool.rs); a
+    // scaled one gets its own from jpeg-decoder.
+    let mut cascade = resize::Cascade::new(decoded, denominator == 1);
 
+    // The look first, while the decoded sheet is all the worker holds.
+    if let Some((_, look)) = look {
+        let image = cascade.full();
+        look(View {
+            width: image.width,
+            height: image.height,
+            channels: image.channels,
+            pixels: &image.pixels,
+        });
+    }
     let large = match plan.large {
         Step::Skip => None,
         Step::Copy => Some(copy_of(source, &header)),
-        Step::Resize(width) => Some(encoded(&mut cascade, width, config.large.quality, carry)?),
+        Step::Resize(width) => {
+            // Made, then encoded without the sheet held beside it.
+            cascade.at_width(width)?;
+            cascade.let_source_go();
+            Some(encoded(&mut cascade, width, config.large.quality, carry)?)
+        }
     };
     let web = match plan.web {
         WebStep::Skip => None,
@@ -218,15 +235,6 @@ fn build_inner(
         Step::Copy => Some(copy_of(source, &header)),
         Step::Resize(width) => Some(encoded(&mut cascade, width, config.thumbnail.quality, carry)?),
     };
-    if let Some((_, look)) = look {
-        let image = cascade.full();
-        look(View {
-            width: image.width,
-            height: image.height,
-            channels: image.channels,
-            pixels: &image.pixels,
-        });
-    }
     Ok(Derivatives {
         source_width: header.width,
         source_height: header.height,

@@ -20,19 +20,40 @@ pub struct Cascade {
     /// Every image made so far, the decoded source first.
     levels: Vec<Decoded>,
     resizer: Resizer,
+    /// Whether the source's buffer goes back to the worker's spares: not
+    /// when a decoder allocated it itself (a DCT-scaled decode), since no
+    /// later decode would take it and it would only be held.
+    pool_source: bool,
 }
 
 impl Cascade {
-    pub fn new(source: Decoded) -> Cascade {
+    pub fn new(source: Decoded, pool_source: bool) -> Cascade {
         Cascade {
             levels: vec![source],
             resizer: Resizer::new(),
+            pool_source,
         }
     }
 
-    /// The decoded source itself.
+    /// The decoded source itself (or, after `let_source_go`, the widest
+    /// level left).
     pub fn full(&self) -> &Decoded {
         &self.levels[0]
+    }
+
+    /// Let the decoded source go once a smaller level exists (every later
+    /// size is made from the narrowest level at least as wide, so from
+    /// that one): a worker then holds the large image, not the sheet,
+    /// while it encodes. Kept when it is the only level.
+    pub fn let_source_go(&mut self) {
+        if self.levels.len() > 1 {
+            let source = self.levels.remove(0);
+            if self.pool_source {
+                crate::pool::give(source.pixels);
+            }
+            // Whatever is left was made here, from the pool.
+            self.pool_source = true;
+        }
     }
 
     /// The image at `width` (never wider than the source), made from the
@@ -50,6 +71,10 @@ impl Cascade {
         let width = width.min(from.width).max(1);
         let height = scaled_height(from.width, from.height, width);
         let resized = resize(&mut self.resizer, from, width, height)?;
+        // The resizer keeps its full-height intermediate (new width × source
+        // height: 70 MB from a 4879×7324 decode to 3200) for the next call,
+        // which needs far less; let it go now rather than at the end.
+        self.resizer = Resizer::new();
         self.levels.push(resized);
         let last = self.levels.len() - 1;
         Ok(&self.levels[last])
@@ -58,8 +83,10 @@ impl Cascade {
 
 impl Drop for Cascade {
     fn drop(&mut self) {
-        for level in self.levels.drain(..) {
-            crate::pool::give(level.pixels);
+        for (i, level) in self.levels.drain(..).enumerate() {
+            if i > 0 || self.pool_source {
+                crate::pool::give(level.pixels);
+            }
         }
     }
 }
@@ -107,7 +134,7 @@ mod tests {
 
     #[test]
     fn keeps_the_aspect_ratio_and_reuses_levels() {
-        let mut c = Cascade::new(grey(3000, 4500));
+        let mut c = Cascade::new(grey(3000, 4500), true);
         let large = c.at_width(2000).map(|l| (l.width, l.height)).ok();
         assert_eq!(large, Some((2000, 3000)));
         let web = c.at_width(1000).map(|l| (l.width, l.height, l.pixels[0])).ok();
@@ -118,8 +145,20 @@ mod tests {
     }
 
     #[test]
+    fn once_the_source_goes_the_smaller_sizes_come_from_the_large_one() {
+        let mut c = Cascade::new(grey(3000, 4500), false);
+        c.let_source_go();
+        assert_eq!(c.levels.len(), 1, "the only level stays");
+        c.at_width(2000).ok();
+        c.let_source_go();
+        assert_eq!(c.levels.iter().map(|l| l.width).collect::<Vec<_>>(), [2000]);
+        let web = c.at_width(1000).map(|l| (l.width, l.height)).ok();
+        assert_eq!(web, Some((1000, 1500)));
+    }
+
+    #[test]
     fn never_upscales() {
-        let mut c = Cascade::new(grey(100, 50));
+        let mut c = Cascade::new(grey(100, 50), true);
         let out = c.at_width(400).map(|l| (l.width, l.height)).ok();
         assert_eq!(out, Some((100, 50)));
     }

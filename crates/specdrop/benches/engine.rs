@@ -10,7 +10,8 @@
 //!
 //! `cargo bench -p specdrop --bench engine [-- DIR]`: DIR holds the sheets
 //! (default: ../shared/corpus when present, else samples/); only sheets
-//! wider than 3200 px are used, made up to 20 distinct files.
+//! wider than 3200 px are used, made up to 20 distinct files. Last, four
+//! 143 MP sheets made from the first (`-- --large` runs only that part).
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -51,6 +52,11 @@ fn main() {
         .unwrap_or_else(support::default_dir);
     let sheets = load_sheets(&dir);
     let work = tempfile::tempdir().expect("tempdir");
+    // `-- --large`: only the 143 MP part.
+    if std::env::args().any(|a| a == "--large") {
+        let vips = find_tool("vipsthumbnail").expect("--large needs vipsthumbnail (apt-get install libvips-tools)");
+        return large_sheets(&sheets[0].1, work.path(), &vips);
+    }
     let inputs = work.path().join("in");
     std::fs::create_dir_all(&inputs).expect("create the input folder");
     let mut files = Vec::new();
