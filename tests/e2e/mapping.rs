@@ -1,0 +1,333 @@
+//! Per-image media fields and where they come from: the iDigBio Media
+//! Ingestion Appliance's report (`import-links --format idigbio`), link
+//! spreadsheets naming media columns, GUID matching.
+
+use sqlx::Row as _;
+
+use crate::support::*;
+
+/// The text of `columns` of every image row of `occid`, in id order (an
+/// empty string for NULL).
+async fn media_columns(env: &Env, occid: i64, columns: &[&str]) -> Vec<Vec<String>> {
+    let mut conn = env.db().await;
+    let (table, id) = env.table();
+    let list: Vec<String> = columns.iter().map(|c| format!("CAST({c} AS CHAR)")).collect();
+    let sql = format!("SELECT {} FROM {table} WHERE occid = ? ORDER BY {id}", list.join(", "));
+    let rows = sqlx::query(&sql)
+        .bind(occid)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.iter()
+        .map(|r| {
+            (0..columns.len())
+                .map(|i| {
+                    r.try_get::<Option<String>, _>(i)
+                        .ok()
+                        .flatten()
+                        .or_else(|| {
+                            r.try_get::<Option<Vec<u8>>, _>(i)
+                                .ok()
+                                .flatten()
+                                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                        })
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// A second-generation report as the appliance writes it (namespaced
+/// columns, Windows paths, a row that failed to upload). The columns
+/// follow the names Symbiota's reader looked for and those the issue
+/// lists; the values are synthetic.
+const REPORT_V2: &str = "\
+idigbio:OriginalFileName,idigbio:mediaGUID,ac:accessURI,ac:hashFunction,ac:hashValue,dcterms:format,dc:rights,xmpRights:Owner,idigbio:mediaStatus,idigbio:mediaStatusDetail,idigbio:uploadTime
+C:\\Users\\imaging\\Desktop\\batch 7\\MICH-V-1390992.jpg,urn:uuid:9b3c1f7e-0d4b-4d3a-a3f5-2e1c8a7b6d01,https://api.idigbio.org/v2/media/5d41402abc4b2a76b9719d911017c592,md5,5d41402abc4b2a76b9719d911017c592,image/jpeg,CC BY-NC 4.0,University of Michigan Herbarium,Uploaded,,2024-06-10T12:00:01
+C:\\Users\\imaging\\Desktop\\batch 7\\MICH-V-1390993.jpg,,,md5,,image/jpeg,CC BY-NC 4.0,,Failed,Upload failed: HTTP 502 Bad Gateway,2024-06-10T12:00:02
+/Volumes/Sheets/MICH-V-0045678.jpg,urn:uuid:9b3c1f7e-0d4b-4d3a-a3f5-2e1c8a7b6d03,https://api.idigbio.org/v2/media/7d793037a0760186574b0282f2f435e7,md5,7d793037a0760186574b0282f2f435e7,image/jpeg,CC0 1.0,,Uploaded,,2024-06-10T12:00:03
+";
+
+/// The first generation: bare column names, the URL built from the MD5.
+const REPORT_V1: &str = "\
+OriginalFileName,MediaGUID,MediaMD5,MimeType,MediaSizeInBytes,ProviderCreatedTimeStamp
+D:\\herbarium\\MICH-V-1390993.jpg,8f14e45f-ceea-467f-a1f8-2f2b0c6d0e04,8f14e45fceea167a5a36dedd4bea2543,image/jpeg,812345,2016-03-01 09:00:00
+";
+
+async fn idigbio_reports_link_their_uploaded_rows(backend: Backend) {
+    let env = Env::new(backend).await;
+    let before = env.image_rows().await;
+    env.write_file("report.csv", REPORT_V2.as_bytes());
+    let run = env.cli(&[
+        "import-links",
+        "report.csv",
+        "--collection",
+        "MICH-V",
+        "--format",
+        "idigbio",
+    ]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.summary(), [2, 0, 0, 0, 1], "{}", run.stdout);
+    let failed = run.line_for("line 3 (MICH-V-1390993.jpg)");
+    assert!(
+        failed.starts_with("skipped") && failed.contains("HTTP 502 Bad Gateway"),
+        "the failed upload is skipped with iDigBio's detail: {}",
+        run.stdout
+    );
+    assert_eq!(env.image_rows().await, before + 2);
+
+    let base = "https://api.idigbio.org/v2/media/5d41402abc4b2a76b9719d911017c592";
+    let rows = media_columns(
+        &env,
+        201,
+        &[
+            "url",
+            "thumbnailUrl",
+            "originalUrl",
+            "mediaMD5",
+            "rights",
+            "owner",
+            "sourceIdentifier",
+        ],
+    )
+    .await;
+    assert_eq!(
+        rows,
+        [[
+            format!("{base}?size=webview"),
+            format!("{base}?size=thumbnail"),
+            base.to_string(),
+            "5d41402abc4b2a76b9719d911017c592".to_string(),
+            "CC BY-NC 4.0".to_string(),
+            "University of Michigan Herbarium".to_string(),
+            "MICH-V-1390992.jpg".to_string(),
+        ]]
+    );
+    let rows = media_columns(&env, 203, &["rights", "owner", "mediaMD5"]).await;
+    assert_eq!(rows.len(), 1, "the Mac path's row (leading zeros found): {rows:?}");
+    assert_eq!(rows[0][0], "CC0 1.0");
+    assert_eq!(
+        rows[0][1], "University of Michigan Herbarium - Vascular Plants",
+        "no owner in the row: the collection's name, as before"
+    );
+
+    let again = env.cli(&[
+        "import-links",
+        "report.csv",
+        "--collection",
+        "MICH-V",
+        "--format",
+        "idigbio",
+    ]);
+    assert!(again.stdout.contains("already there"), "{}", again.stdout);
+    assert_eq!(env.image_rows().await, before + 2, "a second run adds nothing");
+
+    env.write_file("old.csv", REPORT_V1.as_bytes());
+    let run = env.cli(&[
+        "import-links",
+        "old.csv",
+        "--collection",
+        "MICH-V",
+        "--format",
+        "idigbio",
+    ]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let rows = media_columns(&env, 202, &["url", "mediaMD5"]).await;
+    assert_eq!(
+        rows,
+        [[
+            "https://api.idigbio.org/v2/media/8f14e45fceea167a5a36dedd4bea2543?size=webview".to_string(),
+            "8f14e45fceea167a5a36dedd4bea2543".to_string()
+        ]],
+        "the first generation's URL is built from its MD5"
+    );
+}
+on_every_backend!(idigbio_reports_link_their_uploaded_rows);
+
+/// A plain link list with media columns by Symbiota's and Audubon Core's
+/// names; a value longer than its column is refused for its line only,
+/// with the column's size.
+async fn link_lists_carry_media_fields_per_row(backend: Backend) {
+    let env = Env::new(backend).await;
+    let long = "x".repeat(101);
+    let csv = format!(
+        "filename,ac:accessURI,Caption,dc:creator,dcterms:rights,Notes,sortOccurrence\n\
+         sheets\\MICH-V-1390992.jpg,https://media.example.org/a/1.jpg,Sheet 1,A. Reznicek,CC BY 4.0,verso,2\n\
+         sheets\\MICH-V-1390993.jpg,https://media.example.org/a/2.jpg,{long},B. Photographer,,,\n"
+    );
+    env.write_file("links.csv", csv.as_bytes());
+    let run = env.cli(&["import-links", "links.csv", "--collection", "MICH-V"]);
+    assert_eq!(run.code, 1, "the long caption fails its line: {}", run.stdout);
+    assert_eq!(run.summary(), [1, 0, 0, 1, 0], "{}", run.stdout);
+    let refused = run.line_for("line 3");
+    assert!(
+        refused.contains("caption") && refused.contains("101") && refused.contains("100"),
+        "names the column, the length and the column's size: {refused}"
+    );
+    assert!(env.media_of(202).await.is_empty(), "nothing written for line 3");
+    let creator = if backend == Backend::MariaDbLegacy {
+        "photographer"
+    } else {
+        "creator"
+    };
+    let rows = media_columns(
+        &env,
+        201,
+        &["url", "caption", creator, "rights", "notes", "sortOccurrence"],
+    )
+    .await;
+    let last = rows.last().cloned().unwrap_or_default();
+    assert_eq!(
+        last,
+        [
+            "https://media.example.org/a/1.jpg",
+            "Sheet 1",
+            "A. Reznicek",
+            "CC BY 4.0",
+            "verso",
+            "2"
+        ],
+        "{rows:?}"
+    );
+}
+on_every_backend!(link_lists_carry_media_fields_per_row);
+
+/// `collection.match = { occurrence_id = true }`: a file named after the
+/// record's occurrenceID (or recordID) finds it; a list may name
+/// `occurrenceID` or `occid` directly; two records claiming one GUID park.
+#[tokio::test]
+async fn occurrence_ids_find_their_records() {
+    let env = Env::new(Backend::MariaDb).await;
+    env.execute(
+        "UPDATE omoccurrences SET occurrenceID = 'urn:catalog:MICH:V:1390992' WHERE occid = 201;
+         UPDATE omoccurrences SET occurrenceID = 'dup-guid' WHERE occid = 202;
+         UPDATE omoccurrences SET recordID = 'dup-guid' WHERE occid = 203;",
+    )
+    .await;
+    env.write_file(
+        "guids.csv",
+        b"occurrenceID,url\n\
+          urn:catalog:MICH:V:1390992,https://media.example.org/g/1.jpg\n\
+          dup-guid,https://media.example.org/g/2.jpg\n\
+          no-such-guid,https://media.example.org/g/3.jpg\n",
+    );
+    let run = env.cli(&["import-links", "guids.csv", "--collection", "MICH-V"]);
+    assert_eq!(run.summary(), [1, 2, 0, 0, 0], "{}", run.stdout);
+    assert!(run.line_for("line 3").contains("ambiguous"), "{}", run.stdout);
+    assert!(
+        run.line_for("line 4")
+            .contains("no specimen with occurrenceID no-such-guid"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(env.media_of(201).await.len(), 1);
+
+    env.write_file("occids.csv", b"occid,url\n204,https://media.example.org/g/4.jpg\n");
+    let run = env.cli(&["import-links", "occids.csv", "--collection", "MICH-V"]);
+    assert_eq!(run.summary(), [1, 0, 0, 0, 0], "{}", run.stdout);
+    assert_eq!(env.media_of(204).await.len(), 1);
+
+    // A pattern that reads a GUID (here a recordID) out of the file name.
+    env.execute("UPDATE omoccurrences SET recordID = '5f0c2b8e-1111-4222-8333-944455556666' WHERE occid = 205")
+        .await;
+    env.edit_config(
+        "pattern = '^MICH-V-(\\d{7})\\D*'",
+        "pattern = '^([0-9a-f-]{36})'\nmatch = { occurrence_id = true }",
+    );
+    env.write_file(
+        "names.csv",
+        b"filename,url\n5f0c2b8e-1111-4222-8333-944455556666.jpg,https://media.example.org/g/5.jpg\n",
+    );
+    let run = env.cli(&["import-links", "names.csv", "--collection", "MICH-V"]);
+    assert_eq!(run.summary(), [1, 0, 0, 0, 0], "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(env.media_of(205).await.len(), 1);
+}
+
+/// A mapping file beside sheets with odd names (no catalog number in
+/// them): each is linked to its line's specimen with its own caption and
+/// creator; a line whose image never arrives is in the team's waiting
+/// list; the file goes to the archive with its result file.
+async fn mapping_files_link_odd_names_with_their_own_fields(backend: Backend) {
+    let env = Env::new(backend).await;
+    env.write_file("var/drop/mich/box7/scan 0001.jpg", &distinct(&sample(SMALL_7), "1"));
+    env.write_file("var/drop/mich/box7/scan 0002.jpg", &distinct(&sample(SMALL_8), "2"));
+    env.drop_text(
+        "var/drop/mich/box7/batch7.map.csv",
+        "filename;catalogNumber;Caption;dc:creator;dcterms:rights\n\
+         scan 0001.jpg;1390992;Sheet one, recto;A. Reznicek;CC BY 4.0\n\
+         scan 0002.jpg;1390993;Sheet two;B. Fotógrafo;\n\
+         scan 0003.jpg;0045678;never arrives;;\n\
+         ;1390994;no file name;;\n"
+            .as_bytes(),
+    );
+    let run = env.scan();
+    assert_eq!(run.summary(), [2, 0, 0, 1, 0], "{}\n{}", run.stdout, run.stderr);
+    let map = run.line_for("box7/batch7.map.csv");
+    assert!(
+        map.contains("3 line(s) kept, 1 rejected"),
+        "the bad line is rejected, the others kept: {}",
+        run.stdout
+    );
+    let creator = if backend == Backend::MariaDbLegacy {
+        "photographer"
+    } else {
+        "creator"
+    };
+    assert_eq!(
+        media_columns(&env, 201, &["caption", creator, "rights"]).await,
+        [["Sheet one, recto", "A. Reznicek", "CC BY 4.0"]]
+    );
+    assert_eq!(
+        media_columns(&env, 202, &["caption", creator]).await,
+        [["Sheet two", "B. Fotógrafo"]]
+    );
+    let result = env.files_under("var/archive/mich");
+    assert!(
+        result.iter().any(|f| f.ends_with("batch7.map.csv.result.txt")),
+        "the result file is archived beside the mapping file: {result:?}"
+    );
+    let result_file = result
+        .iter()
+        .find(|f| f.ends_with("batch7.map.csv.result.txt"))
+        .map(|f| env.path("var/archive/mich").join(f))
+        .unwrap_or_default();
+    let text = std::fs::read_to_string(&result_file).unwrap_or_default();
+    assert!(text.contains("line 5: filename is empty"), "{text}");
+    let waiting = std::fs::read_to_string(env.path("var/drop/mich/_specdrop/waiting.csv")).unwrap_or_default();
+    assert!(
+        waiting.contains("box7/scan 0003.jpg") && waiting.contains("waiting for its image"),
+        "the line whose image never came is listed: {waiting}"
+    );
+    assert!(!waiting.contains("scan 0001.jpg"), "{waiting}");
+}
+on_every_backend!(mapping_files_link_odd_names_with_their_own_fields);
+
+/// `mapping = "required"`: a file no line lists waits, parked, even when
+/// its name matches the pattern; once a mapping file lists it, its line
+/// decides (here an occid other than the name's number).
+#[tokio::test]
+async fn with_mapping_required_images_wait_for_their_line() {
+    let env = Env::new(Backend::Sqlite).await;
+    env.write_config("mapping = \"required\"");
+    env.drop_sample(SMALL_9, "MICH-V-1390992.jpg");
+    let run = env.scan();
+    assert_eq!(run.summary(), [0, 1, 0, 0, 0], "{}\n{}", run.stdout, run.stderr);
+    run.assert_line("MICH-V-1390992.jpg", "waiting for a mapping line");
+
+    env.drop_text(
+        "var/drop/mich/late.map.txt",
+        b"filename\toccid\tnotes\nMICH-V-1390992.jpg\t202\tfrom the late list\n",
+    );
+    let run = env.scan();
+    assert_eq!(run.summary(), [1, 0, 0, 0, 1], "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.line_for("MICH-V-1390992.jpg").contains("-> occid 202"),
+        "the line, not the pattern: {}",
+        run.stdout
+    );
+    assert!(env.media_of(201).await.is_empty());
+    assert_eq!(media_columns(&env, 202, &["notes"]).await, [["from the late list"]]);
+    let waiting = std::fs::read_to_string(env.path("var/drop/mich/_specdrop/waiting.csv")).unwrap_or_default();
+    assert!(!waiting.contains("MICH-V-1390992.jpg"), "{waiting}");
+}
