@@ -38,15 +38,14 @@ async fn media_columns(env: &Env, occid: i64, columns: &[&str]) -> Vec<Vec<Strin
         .collect()
 }
 
-/// A second-generation report as the appliance writes it (namespaced
-/// columns, Windows paths, a row that failed to upload). The columns
-/// follow the names Symbiota's reader looked for and those the issue
-/// lists; the values are synthetic.
+/// A second-generation report in the appliance's shape (its columns and
+/// status words as docs/symbiota.md (i) lists them; synthetic values):
+/// Windows and Mac paths, a quoted JSON column, a failed upload.
 const REPORT_V2: &str = "\
-idigbio:OriginalFileName,idigbio:mediaGUID,ac:accessURI,ac:hashFunction,ac:hashValue,dcterms:format,dc:rights,xmpRights:Owner,idigbio:mediaStatus,idigbio:mediaStatusDetail,idigbio:uploadTime
-C:\\Users\\imaging\\Desktop\\batch 7\\MICH-V-1390992.jpg,urn:uuid:9b3c1f7e-0d4b-4d3a-a3f5-2e1c8a7b6d01,https://api.idigbio.org/v2/media/5d41402abc4b2a76b9719d911017c592,md5,5d41402abc4b2a76b9719d911017c592,image/jpeg,CC BY-NC 4.0,University of Michigan Herbarium,Uploaded,,2024-06-10T12:00:01
-C:\\Users\\imaging\\Desktop\\batch 7\\MICH-V-1390993.jpg,,,md5,,image/jpeg,CC BY-NC 4.0,,Failed,Upload failed: HTTP 502 Bad Gateway,2024-06-10T12:00:02
-/Volumes/Sheets/MICH-V-0045678.jpg,urn:uuid:9b3c1f7e-0d4b-4d3a-a3f5-2e1c8a7b6d03,https://api.idigbio.org/v2/media/7d793037a0760186574b0282f2f435e7,md5,7d793037a0760186574b0282f2f435e7,image/jpeg,CC0 1.0,,Uploaded,,2024-06-10T12:00:03
+idigbio:recordID,ac:accessURI,dc:type,dc:format,dc:rights,idigbio:OriginalFileName,ac:hashFunction,ac:hashValue,idigbio:jsonProperties,idigbio:mediaStatus,idigbio:mediaStatusDate,idigbio:mediaStatusDetail
+9b3c1f7e-0d4b-4d3a-a3f5-2e1c8a7b6d01,https://api.idigbio.org/v2/media/5d41402abc4b2a76b9719d911017c592,StillImage,image/jpeg,CC BY-NC 4.0,C:\\Users\\imaging\\Desktop\\batch 7\\MICH-V-1390992.jpg,md5,5d41402abc4b2a76b9719d911017c592,\"{\"\"source\"\": \"\"appliance\"\", \"\"v\"\": 2}\",uploaded,2019-06-10 12:00:01,
+9b3c1f7e-0d4b-4d3a-a3f5-2e1c8a7b6d02,,StillImage,image/jpeg,CC BY-NC 4.0,C:\\Users\\imaging\\Desktop\\batch 7\\MICH-V-1390993.jpg,md5,,,failed,2019-06-10 12:00:02,Upload failed: HTTP 502 Bad Gateway
+9b3c1f7e-0d4b-4d3a-a3f5-2e1c8a7b6d03,https://api.idigbio.org/v2/media/7d793037a0760186574b0282f2f435e7,StillImage,image/jpeg,CC0 1.0,/Volumes/Sheets/MICH-V-0045678.jpg,md5,7d793037a0760186574b0282f2f435e7,,uploaded,2019-06-10 12:00:03,
 ";
 
 /// The first generation: bare column names, the URL built from the MD5.
@@ -71,7 +70,7 @@ async fn idigbio_reports_link_their_uploaded_rows(backend: Backend) {
     assert_eq!(run.summary(), [2, 0, 0, 0, 1], "{}", run.stdout);
     let failed = run.line_for("line 3 (MICH-V-1390993.jpg)");
     assert!(
-        failed.starts_with("skipped") && failed.contains("HTTP 502 Bad Gateway"),
+        failed.starts_with("skipped") && failed.contains("\"failed\"") && failed.contains("HTTP 502 Bad Gateway"),
         "the failed upload is skipped with iDigBio's detail: {}",
         run.stdout
     );
@@ -100,16 +99,16 @@ async fn idigbio_reports_link_their_uploaded_rows(backend: Backend) {
             base.to_string(),
             "5d41402abc4b2a76b9719d911017c592".to_string(),
             "CC BY-NC 4.0".to_string(),
-            "University of Michigan Herbarium".to_string(),
+            "University of Michigan Herbarium - Vascular Plants".to_string(),
             "MICH-V-1390992.jpg".to_string(),
-        ]]
+        ]],
+        "the report names no owner: the collection's name, as Symbiota's reader wrote"
     );
-    let rows = media_columns(&env, 203, &["rights", "owner", "mediaMD5"]).await;
-    assert_eq!(rows.len(), 1, "the Mac path's row (leading zeros found): {rows:?}");
-    assert_eq!(rows[0][0], "CC0 1.0");
+    let rows = media_columns(&env, 203, &["rights", "mediaMD5"]).await;
     assert_eq!(
-        rows[0][1], "University of Michigan Herbarium - Vascular Plants",
-        "no owner in the row: the collection's name, as before"
+        rows,
+        [["CC0 1.0", "7d793037a0760186574b0282f2f435e7"]],
+        "the Mac path's row"
     );
 
     let again = env.cli(&[
@@ -152,9 +151,9 @@ async fn link_lists_carry_media_fields_per_row(backend: Backend) {
     let env = Env::new(backend).await;
     let long = "x".repeat(101);
     let csv = format!(
-        "filename,ac:accessURI,Caption,dc:creator,dcterms:rights,Notes,sortOccurrence\n\
-         sheets\\MICH-V-1390992.jpg,https://media.example.org/a/1.jpg,Sheet 1,A. Reznicek,CC BY 4.0,verso,2\n\
-         sheets\\MICH-V-1390993.jpg,https://media.example.org/a/2.jpg,{long},B. Photographer,,,\n"
+        "filename,ac:accessURI,Caption,dc:creator,dcterms:rights,xmpRights:Owner,Notes,sortOccurrence\n\
+         sheets\\MICH-V-1390992.jpg,https://media.example.org/a/1.jpg,Sheet 1,A. Reznicek,CC BY 4.0,Reznicek family,verso,2\n\
+         sheets\\MICH-V-1390993.jpg,https://media.example.org/a/2.jpg,{long},B. Photographer,,,,\n"
     );
     env.write_file("links.csv", csv.as_bytes());
     let run = env.cli(&["import-links", "links.csv", "--collection", "MICH-V"]);
@@ -174,7 +173,7 @@ async fn link_lists_carry_media_fields_per_row(backend: Backend) {
     let rows = media_columns(
         &env,
         201,
-        &["url", "caption", creator, "rights", "notes", "sortOccurrence"],
+        &["url", "caption", creator, "rights", "owner", "notes", "sortOccurrence"],
     )
     .await;
     let last = rows.last().cloned().unwrap_or_default();
@@ -185,6 +184,7 @@ async fn link_lists_carry_media_fields_per_row(backend: Backend) {
             "Sheet 1",
             "A. Reznicek",
             "CC BY 4.0",
+            "Reznicek family",
             "verso",
             "2"
         ],
@@ -294,6 +294,17 @@ async fn mapping_files_link_odd_names_with_their_own_fields(backend: Backend) {
         .unwrap_or_default();
     let text = std::fs::read_to_string(&result_file).unwrap_or_default();
     assert!(text.contains("line 5: filename is empty"), "{text}");
+    let records = env.count("SELECT COUNT(*) FROM omoccurrences WHERE collid = 2").await;
+    let stats = env
+        .count(&format!(
+            "SELECT COUNT(*) FROM omcollectionstats WHERE collid = 2 AND recordcnt = {records} \
+             AND datelastmodified IS NOT NULL AND dynamicProperties = '{{\"imgcnt\":\"2:2\"}}'"
+        ))
+        .await;
+    assert_eq!(
+        stats, 1,
+        "the batch made the collection's statistics row, with imgcnt 2:2"
+    );
     let waiting = std::fs::read_to_string(env.path("var/drop/mich/_specdrop/waiting.csv")).unwrap_or_default();
     assert!(
         waiting.contains("box7/scan 0003.jpg") && waiting.contains("waiting for its image"),

@@ -40,11 +40,19 @@ pub async fn find(
         }
         Lookup::NotFound if cfg.unmatched == Unmatched::Skeletal && key == Key::CatalogNumber => None,
         Lookup::NotFound => {
-            let named = match key {
-                Key::CatalogNumber => format!("catalog number {number}"),
-                other => format!("{} {number}", other.name()),
+            // The daemon's retry looks "no specimen:" numbers up as catalog
+            // numbers before reading a file again; other keys are not that.
+            let detail = match key {
+                Key::CatalogNumber => format!(
+                    "no specimen: no record with catalog number {number} in collid {}",
+                    cfg.collid
+                ),
+                other => format!(
+                    "no specimen for its mapping line: no record with {} {number} in collid {}",
+                    other.name(),
+                    cfg.collid
+                ),
             };
-            let detail = format!("no specimen: no record with {named} in collid {}", cfg.collid);
             return Err(Verdict::new(Kind::Parked, detail, Some(entry)));
         }
     };
