@@ -342,3 +342,28 @@ async fn with_mapping_required_images_wait_for_their_line() {
     let waiting = std::fs::read_to_string(env.path("var/drop/mich/_specdrop/waiting.csv")).unwrap_or_default();
     assert!(!waiting.contains("MICH-V-1390992.jpg"), "{waiting}");
 }
+
+/// The daemon: an image parked "waiting for a mapping line" is taken as
+/// soon as a mapping file listing it has been read, not at the next
+/// parked-retry tick (30 minutes by default).
+#[tokio::test]
+async fn the_daemon_takes_a_waiting_image_when_its_mapping_file_arrives() {
+    let env = Env::new(Backend::Sqlite).await;
+    env.write_config("mapping = \"required\"");
+    env.quick_watch("");
+    let mut daemon = env.start_watching();
+    env.drop_sample(SMALL_7, "scan 0001.jpg");
+    let parked = daemon.wait_for(" scan 0001.jpg:", std::time::Duration::from_secs(60));
+    assert!(
+        parked.starts_with("parked") && parked.contains("waiting for a mapping line"),
+        "{parked}"
+    );
+    env.write_file(
+        "var/drop/mich/late.map.csv",
+        b"filename,catalogNumber,caption\nscan 0001.jpg,1390992,came later\n",
+    );
+    let linked = daemon.wait_for("(mapping file) -> occid 201", std::time::Duration::from_secs(60));
+    assert!(linked.contains("scan 0001.jpg"), "{linked}");
+    daemon.stop_cleanly();
+    assert_eq!(media_columns(&env, 201, &["caption"]).await, [["came later"]]);
+}
