@@ -367,3 +367,30 @@ async fn the_daemon_takes_a_waiting_image_when_its_mapping_file_arrives() {
     daemon.stop_cleanly();
     assert_eq!(media_columns(&env, 201, &["caption"]).await, [["came later"]]);
 }
+
+/// The share is hostile: a mapping file that is a link to a file outside
+/// the drop folder (or a folder link holding one) is refused and nothing of
+/// it is kept, so no image is tied to a specimen by a list the team never
+/// put there.
+#[tokio::test]
+async fn a_linked_mapping_file_is_refused_and_nothing_of_it_kept() {
+    let env = Env::new(Backend::Sqlite).await;
+    env.write_file("outside/evil.map.csv", b"filename,occid\nMICH-V-1390992.jpg,204\n");
+    std::fs::create_dir_all(env.path("var/drop/mich")).expect("the drop folder");
+    std::os::unix::fs::symlink(env.path("outside/evil.map.csv"), env.path("var/drop/mich/evil.map.csv"))
+        .expect("plant a link");
+    std::os::unix::fs::symlink(env.path("outside"), env.path("var/drop/mich/box")).expect("plant a folder link");
+    env.drop_sample(SMALL_7, "MICH-V-1390992.jpg");
+    let run = env.scan();
+    run.assert_line("evil.map.csv", "symbolic link");
+    assert!(
+        run.line_for("MICH-V-1390992.jpg").contains("-> occid 201"),
+        "the pattern, not the planted list: {}",
+        run.stdout
+    );
+    assert!(env.media_of(204).await.is_empty());
+    assert!(
+        env.path("outside/evil.map.csv").exists(),
+        "the link's target is left where it is"
+    );
+}
