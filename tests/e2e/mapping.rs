@@ -122,15 +122,9 @@ async fn idigbio_reports_link_their_uploaded_rows(backend: Backend) {
     assert!(again.stdout.contains("already there"), "{}", again.stdout);
     assert_eq!(env.image_rows().await, before + 2, "a second run adds nothing");
 
+    // Given as it is, without --format: recognised by its columns.
     env.write_file("old.csv", REPORT_V1.as_bytes());
-    let run = env.cli(&[
-        "import-links",
-        "old.csv",
-        "--collection",
-        "MICH-V",
-        "--format",
-        "idigbio",
-    ]);
+    let run = env.cli(&["import-links", "old.csv", "--collection", "MICH-V"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let rows = media_columns(&env, 202, &["url", "mediaMD5"]).await;
     assert_eq!(

@@ -113,7 +113,14 @@ pub async fn import_links(
     let fail = |why: String| Error::Run(format!("{}: {why}", file.display()));
     let text = specdrop_textfile::read(&bytes).map_err(|e| fail(e.to_string()))?;
     let (header, rows) = (text.header, text.records);
+    // A report given as it is, with no column named, is read as the
+    // report it is: that is what a new user tries first.
+    let named = columns.url.is_some() || columns.file.is_some() || columns.catalog.is_some();
+    let looks_idigbio = !named && idigbio::Layout::of(&header).is_ok();
     let links = match columns.format.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None if looks_idigbio => {
+            idigbio_links(&header, &rows).map_err(|why| Error::Config(format!("{}: {why}", file.display())))?
+        }
         None | Some("columns") => column_links(file, &header, &rows, columns)?,
         Some("idigbio") => {
             if columns.url.is_some() || columns.file.is_some() || columns.catalog.is_some() {

@@ -101,7 +101,9 @@ pub enum Command {
         #[arg(long)]
         catalog_column: Option<String>,
         /// `idigbio`: the file is an iDigBio Media Ingestion Appliance
-        /// report, read by its own columns (default: `columns`).
+        /// report, read by its own columns; `columns`: a link list. Without
+        /// it (and without column options) a file with the report's
+        /// columns is read as a report.
         #[arg(long)]
         format: Option<String>,
         /// Say what would happen; write nothing.
