@@ -94,6 +94,17 @@ impl Ledger {
         Ok(())
     }
 
+    /// Whether the table is there. Readers ask instead of creating it: a
+    /// dry run opens an older ledger read-only, and no table is no lines.
+    async fn has_mapping_table(&self) -> Result<bool, LedgerError> {
+        let found: i64 =
+            sqlx::query("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'mapping_lines'")
+                .fetch_one(self.pool())
+                .await?
+                .try_get(0)?;
+        Ok(found > 0)
+    }
+
     /// Keep `lines` of mapping file `source` (in `folder` below the drop
     /// folder, `/`-separated, empty for the top) for `collection`.
     pub async fn keep_mapping_lines(
@@ -134,7 +145,9 @@ impl Ledger {
     /// The line for the image at `path` below the drop folder: the one
     /// naming that path, else the bare name in the nearest folder above.
     pub async fn mapping_for(&self, collection: &str, path: &str) -> Result<Option<Mapped>, LedgerError> {
-        self.mapping_table().await?;
+        if !self.has_mapping_table().await? {
+            return Ok(None);
+        }
         let base = path.rsplit('/').next().unwrap_or(path);
         let rows = sqlx::query(
             "SELECT path, folder, bare, key, value, meta, source, line FROM mapping_lines \
@@ -189,7 +202,9 @@ impl Ledger {
 
     /// Lines no image has taken, oldest first.
     pub async fn unmatched_mapping_lines(&self) -> Result<Vec<Unmatched>, LedgerError> {
-        self.mapping_table().await?;
+        if !self.has_mapping_table().await? {
+            return Ok(Vec::new());
+        }
         let rows = sqlx::query(
             "SELECT collection, path, source, line, added FROM mapping_lines WHERE matched IS NULL ORDER BY added, source, line",
         )
@@ -220,6 +235,21 @@ mod tests {
             value: value.into(),
             meta: MediaValues::default(),
         }
+    }
+
+    /// A dry run opens an existing ledger read-only; one made before
+    /// mapping files has no table, which is no lines, not an error.
+    #[tokio::test]
+    async fn a_read_only_ledger_without_the_table_has_no_lines() -> Result<(), LedgerError> {
+        let dir = tempfile::tempdir().map_err(|e| LedgerError::Open {
+            dir: "tempdir".into(),
+            cause: e.to_string(),
+        })?;
+        Ledger::open(dir.path(), false).await?.close().await;
+        let ledger = Ledger::open(dir.path(), true).await?;
+        assert_eq!(ledger.mapping_for("M", "a.jpg").await?, None);
+        assert!(ledger.unmatched_mapping_lines().await?.is_empty());
+        Ok(())
     }
 
     #[tokio::test]
