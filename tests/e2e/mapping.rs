@@ -362,6 +362,26 @@ async fn the_daemon_takes_a_waiting_image_when_its_mapping_file_arrives() {
     assert_eq!(media_columns(&env, 201, &["caption"]).await, [["came later"]]);
 }
 
+/// With the default `mapping = "optional"`, a name the pattern cannot read
+/// is skipped; the daemon takes it again when a mapping file lists it.
+#[tokio::test]
+async fn the_daemon_takes_a_skipped_odd_name_when_its_mapping_file_arrives() {
+    let env = Env::new(Backend::Sqlite).await;
+    env.quick_watch("");
+    let mut daemon = env.start_watching();
+    env.drop_sample(SMALL_8, "IMG_4411.jpg");
+    let skipped = daemon.wait_for(" IMG_4411.jpg:", std::time::Duration::from_secs(60));
+    assert!(
+        skipped.starts_with("skipped") && skipped.contains("no catalog number in name"),
+        "{skipped}"
+    );
+    env.write_file("var/drop/mich/late.map.csv", b"filename,occid\nIMG_4411.jpg,203\n");
+    let linked = daemon.wait_for("(mapping file) -> occid 203", std::time::Duration::from_secs(60));
+    assert!(linked.contains("IMG_4411.jpg"), "{linked}");
+    daemon.stop_cleanly();
+    assert_eq!(env.media_of(203).await.len(), 1);
+}
+
 /// The share is hostile: a mapping file that is a link to a file outside
 /// the drop folder (or a folder link holding one) is refused and nothing of
 /// it is kept, so no image is tied to a specimen by a list the team never

@@ -148,7 +148,7 @@ pub async fn run(config_file: &Path, config: Config, metrics: Arc<Metrics>) -> R
                 // Images parked "waiting for a mapping line" may have one
                 // now: they are tried again at once, not at the next tick.
                 if mapping && retries.is_empty() {
-                    let (due, parked) = parked_to_retry(&running, &in_flight).await;
+                    let (due, parked) = files_to_retry(&running, &in_flight, &[Kind::Parked, Kind::Skipped]).await;
                     tracing::info!("a mapping file was taken: {} of {parked} parked file(s) tried again", due.len());
                     retries = due;
                 }
@@ -343,8 +343,19 @@ impl Notifying {
 /// record) with a record now: a sheet whose specimen still does not exist
 /// is not read and hashed again.
 async fn parked_to_retry(running: &Running, in_flight: &HashSet<PathBuf>) -> (VecDeque<(String, PathBuf)>, usize) {
+    files_to_retry(running, in_flight, &[Kind::Parked]).await
+}
+
+/// [`parked_to_retry`], and after a mapping file was taken also the files
+/// skipped for having no catalog number in their name: their line may be
+/// in it.
+async fn files_to_retry(
+    running: &Running,
+    in_flight: &HashSet<PathBuf>,
+    outcomes: &[Kind],
+) -> (VecDeque<(String, PathBuf)>, usize) {
     let ctx = &running.session.ctx;
-    let parked = match ctx.ledger.listed(&[Kind::Parked], u32::MAX).await {
+    let parked = match ctx.ledger.listed(outcomes, u32::MAX).await {
         Ok(parked) => parked,
         Err(e) => {
             tracing::warn!("cannot list parked files: {e}");
@@ -354,6 +365,9 @@ async fn parked_to_retry(running: &Running, in_flight: &HashSet<PathBuf>) -> (Ve
     let total = parked.len();
     let mut due = VecDeque::new();
     for entry in parked {
+        if entry.outcome == Kind::Skipped && entry.reason != pipeline::NO_NUMBER_IN_NAME {
+            continue;
+        }
         let path = entry.path;
         let Some(collection) = running
             .session

@@ -19,6 +19,10 @@ use crate::context::Context;
 use crate::mapping_lines::Mapped;
 use crate::outcome::{Kind, NumberFrom};
 
+/// The reason of a file whose name the pattern cannot read; the daemon
+/// tries such files again when a mapping file was taken.
+pub const NO_NUMBER_IN_NAME: &str = "no catalog number in name";
+
 /// A file whose catalog number is known.
 pub struct Identified {
     pub number: String,
@@ -101,7 +105,7 @@ pub async fn identify(
         (number, from, note, Image::Derived(set))
     } else {
         let Some(number) = from_name else {
-            return Err(Verdict::new(Kind::Skipped, "no catalog number in name", Some(entry)));
+            return Err(Verdict::new(Kind::Skipped, NO_NUMBER_IN_NAME, Some(entry)));
         };
         (number, NumberFrom::FileName, None, Image::Bytes(bytes))
     };

@@ -57,6 +57,7 @@
 mod archive;
 mod derive;
 mod identify;
+pub use identify::NO_NUMBER_IN_NAME;
 mod link;
 mod record;
 mod seen;
