@@ -131,6 +131,17 @@ pub async fn run_with(
     let order = Arc::new(LinkOrder::default());
     for (collection, images) in found {
         let mut done_here = 0;
+        // Mapping files first, each to its end: the images they list must
+        // find their lines when they are identified.
+        let (maps, images): (Vec<PathBuf>, Vec<PathBuf>) = images.into_iter().partition(|p| {
+            p.file_name()
+                .is_some_and(|n| crate::mapping_file::is_mapping_file(&n.to_string_lossy()))
+        });
+        for path in maps {
+            let report = pipeline::process(ctx.clone(), collection.clone(), path, order.ticket()).await;
+            done_here += tally.add(report);
+            tally.progress.inc();
+        }
         let mut tasks = JoinSet::new();
         for path in images {
             if tasks.len() >= in_flight
@@ -144,6 +155,14 @@ pub async fn run_with(
         while let Some(done) = tasks.join_next().await {
             done_here += tally.add(joined(done, collection));
             tally.progress.inc();
+        }
+        if done_here > 0
+            && !dry_run
+            && config.sink == Sink::Database
+            && let Some(report) = crate::collection_stats::refresh(&ctx.portal, &ctx.outage, collection).await
+        {
+            publish(ctx, &collection.config, &report);
+            tally.add(report);
         }
         if let Some(procedure) = &collection.config.after_batch_procedure
             && done_here > 0

@@ -30,6 +30,7 @@ impl Prepared {
         LinkRequest {
             collection: &self.info,
             catalog_number,
+            key: specdrop_mapper::Key::CatalogNumber,
             rules: cfg.match_rules,
             unmatched: cfg.unmatched,
             existing: cfg.existing,
@@ -40,6 +41,7 @@ impl Prepared {
             stem,
             size: None,
             format: "image/jpeg",
+            meta: specdrop_mapper::MediaValues::default(),
         }
     }
 }

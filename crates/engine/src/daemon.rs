@@ -144,7 +144,14 @@ pub async fn run(config_file: &Path, config: Config, metrics: Arc<Metrics>) -> R
                 }
             }
             Some(done) = tasks.join_next() => {
-                finished(done, &mut in_flight, &mut totals, notices.notices());
+                let mapping = finished(done, &mut in_flight, &mut totals, notices.notices());
+                // Images parked "waiting for a mapping line" may have one
+                // now: they are tried again at once, not at the next tick.
+                if mapping && retries.is_empty() {
+                    let (due, parked) = files_to_retry(&running, &in_flight, &[Kind::Parked, Kind::Skipped]).await;
+                    tracing::info!("a mapping file was taken: {} of {parked} parked file(s) tried again", due.len());
+                    retries = due;
+                }
             }
             _ = term.recv() => break,
             _ = int.recv() => break,
@@ -191,7 +198,9 @@ pub async fn run(config_file: &Path, config: Config, metrics: Arc<Metrics>) -> R
     let deadline = Instant::now() + running.config.shutdown;
     while !tasks.is_empty() {
         match tokio::time::timeout_at(deadline, tasks.join_next()).await {
-            Ok(Some(done)) => finished(done, &mut in_flight, &mut totals, notices.notices()),
+            Ok(Some(done)) => {
+                finished(done, &mut in_flight, &mut totals, notices.notices());
+            }
             Ok(None) => break,
             Err(_) => {
                 tracing::warn!(
@@ -230,15 +239,22 @@ fn start(
     });
 }
 
+/// Count a finished file; true when it was a mapping file whose lines
+/// were kept.
 fn finished(
     done: Result<(PathBuf, Report), tokio::task::JoinError>,
     in_flight: &mut HashSet<PathBuf>,
     totals: &mut Summary,
     notices: Option<&Notices>,
-) {
+) -> bool {
+    let mut mapping = false;
     match done {
         Ok((path, report)) => {
             in_flight.remove(&path);
+            mapping = path
+                .file_name()
+                .is_some_and(|n| crate::mapping_file::is_mapping_file(&n.to_string_lossy()))
+                && report.detail.starts_with("mapping file:");
             // A parked file parked again for the same reason is not news.
             if crate::logging::print_outcomes() && !report.unchanged {
                 println!("{report}");
@@ -260,6 +276,7 @@ fn finished(
             totals.add(Kind::Failed);
         }
     }
+    mapping
 }
 
 /// The daemon's notices: the sender for the current `[notify]` and the
@@ -326,8 +343,19 @@ impl Notifying {
 /// record) with a record now: a sheet whose specimen still does not exist
 /// is not read and hashed again.
 async fn parked_to_retry(running: &Running, in_flight: &HashSet<PathBuf>) -> (VecDeque<(String, PathBuf)>, usize) {
+    files_to_retry(running, in_flight, &[Kind::Parked]).await
+}
+
+/// [`parked_to_retry`], and after a mapping file was taken also the files
+/// skipped for having no catalog number in their name: their line may be
+/// in it.
+async fn files_to_retry(
+    running: &Running,
+    in_flight: &HashSet<PathBuf>,
+    outcomes: &[Kind],
+) -> (VecDeque<(String, PathBuf)>, usize) {
     let ctx = &running.session.ctx;
-    let parked = match ctx.ledger.listed(&[Kind::Parked], u32::MAX).await {
+    let parked = match ctx.ledger.listed(outcomes, u32::MAX).await {
         Ok(parked) => parked,
         Err(e) => {
             tracing::warn!("cannot list parked files: {e}");
@@ -337,6 +365,9 @@ async fn parked_to_retry(running: &Running, in_flight: &HashSet<PathBuf>) -> (Ve
     let total = parked.len();
     let mut due = VecDeque::new();
     for entry in parked {
+        if entry.outcome == Kind::Skipped && entry.reason != pipeline::NO_NUMBER_IN_NAME {
+            continue;
+        }
         let path = entry.path;
         let Some(collection) = running
             .session

@@ -439,6 +439,12 @@ impl Ledger {
         Ok(Ledger { pool })
     }
 
+    /// The connection, for tables kept in modules of their own
+    /// (mapping_lines.rs).
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// Every entry of content `hash` that put it in the portal, under any
     /// collection and number, the earliest first.
     pub async fn linked(&self, hash: &str) -> Result<Vec<Linked>, LedgerError> {

@@ -26,6 +26,8 @@ pub async fn load(config: &Config, file: &Path) -> Result<Summary, Error> {
         .map(|c| (c.config.code.clone(), c))
         .collect();
     let mut summary = Summary::default();
+    // Collections that got an image: their statistics are refreshed at the end.
+    let mut touched = std::collections::BTreeSet::new();
     for (number, line) in lines {
         let report = |collection: &str, kind, detail: String| {
             Report::new(collection, PathBuf::from(format!("line {number}")), kind, detail)
@@ -100,7 +102,16 @@ pub async fn load(config: &Config, file: &Path) -> Result<Summary, Error> {
                 format!("{} {}: {e}", line.file, line.catalog_number),
             ),
         };
-        batch::tally(&mut summary, report(&cfg.code, kind, detail));
+        if batch::tally(&mut summary, report(&cfg.code, kind, detail)) > 0 {
+            touched.insert(cfg.code.clone());
+        }
+    }
+    for code in &touched {
+        if let Some(collection) = collections.get(code)
+            && let Some(report) = crate::collection_stats::refresh(&portal, &outage, collection).await
+        {
+            batch::tally(&mut summary, report);
+        }
     }
     portal.close().await;
     Ok(summary)

@@ -122,6 +122,8 @@ pub struct ReportFields {
 pub enum NumberFrom {
     FileName,
     Barcode(specdrop_barcode::Symbology),
+    /// A line of a mapping file (mapping_file.rs).
+    MappingFile,
 }
 
 impl NumberFrom {
@@ -130,12 +132,13 @@ impl NumberFrom {
         match self {
             NumberFrom::FileName => "filename",
             NumberFrom::Barcode(_) => "barcode",
+            NumberFrom::MappingFile => "mapping",
         }
     }
 
     pub fn symbology(self) -> Option<specdrop_barcode::Symbology> {
         match self {
-            NumberFrom::FileName => None,
+            NumberFrom::FileName | NumberFrom::MappingFile => None,
             NumberFrom::Barcode(s) => Some(s),
         }
     }
@@ -145,6 +148,7 @@ impl fmt::Display for NumberFrom {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             NumberFrom::FileName => f.write_str("file name"),
+            NumberFrom::MappingFile => f.write_str("mapping file"),
             NumberFrom::Barcode(s) => write!(f, "barcode, {s}"),
         }
     }

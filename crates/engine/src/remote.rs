@@ -9,12 +9,15 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
-use specdrop_mapper::{Action, ExistingImage, LinkRequest, Lookup, MapperError, MediaUrls, Portal};
+use specdrop_mapper::{
+    Action, ExistingImage, Key, LinkRequest, Lookup, MapperError, MediaColumn, MediaUrls, MediaValues, Portal,
+};
 
 use crate::Error;
 use crate::batch;
 use crate::collection::Prepared;
 use crate::config::Config;
+use crate::idigbio;
 use crate::outage::Outage;
 use crate::outcome::{Kind, Report, Summary};
 
@@ -24,12 +27,22 @@ const LISTING_LIMIT: u64 = 16 * 1024 * 1024;
 const MAX_PAGES: usize = 10_000;
 
 /// An image link to map: where it came from (for the report), its file
-/// name and its URL; or a catalog number given directly.
+/// name and its URL; or a catalog number (or what `key` says) given
+/// directly; and what else the row says of the image.
+#[derive(Default)]
 struct Link {
     origin: String,
     name: String,
     url: String,
     catalog_number: Option<String>,
+    key: Key,
+    thumbnail_url: Option<String>,
+    original_url: Option<String>,
+    md5: Option<String>,
+    meta: MediaValues,
+    /// The row is not linked: its outcome and why (a row iDigBio did not
+    /// take, a value that cannot be stored).
+    refused: Option<(Kind, String)>,
 }
 
 /// `specdrop harvest URL --collection CODE [--dry-run]`.
@@ -69,7 +82,7 @@ pub async fn harvest(config: &Config, start: &str, code: &str, dry_run: bool) ->
             origin: url.strip_prefix(&start).unwrap_or(&url).to_string(),
             name: percent_decode(url.rsplit('/').next().unwrap_or(&url)),
             url,
-            catalog_number: None,
+            ..Link::default()
         })
         .collect();
     let summary = map_links(&portal, &collection, &outage, links, dry_run).await;
@@ -83,6 +96,8 @@ pub struct Columns {
     pub url: Option<String>,
     pub file: Option<String>,
     pub catalog: Option<String>,
+    /// `--format`: `columns` (the default) or `idigbio`.
+    pub format: Option<String>,
 }
 
 /// `specdrop import-links FILE --collection CODE`.
@@ -98,8 +113,46 @@ pub async fn import_links(
     let fail = |why: String| Error::Run(format!("{}: {why}", file.display()));
     let text = specdrop_textfile::read(&bytes).map_err(|e| fail(e.to_string()))?;
     let (header, rows) = (text.header, text.records);
+    // A report given as it is, with no column named, is read as the
+    // report it is: that is what a new user tries first.
+    let named = columns.url.is_some() || columns.file.is_some() || columns.catalog.is_some();
+    let looks_idigbio = !named && idigbio::Layout::of(&header).is_ok();
+    let links = match columns.format.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None if looks_idigbio => {
+            idigbio_links(&header, &rows).map_err(|why| Error::Config(format!("{}: {why}", file.display())))?
+        }
+        None | Some("columns") => column_links(file, &header, &rows, columns)?,
+        Some("idigbio") => {
+            if columns.url.is_some() || columns.file.is_some() || columns.catalog.is_some() {
+                return Err(Error::Config(
+                    "--format idigbio reads the report's own columns; leave out --url-column, --file-column and --catalog-column".into(),
+                ));
+            }
+            idigbio_links(&header, &rows).map_err(|why| Error::Config(format!("{}: {why}", file.display())))?
+        }
+        Some(other) => {
+            return Err(Error::Config(format!(
+                "--format {other:?}: the formats are \"columns\" (the default) and \"idigbio\" (the iDigBio Media Ingestion Appliance's report)"
+            )));
+        }
+    };
+    let (portal, collection, outage) = crate::session::open_collection(config, code).await?;
+    let summary = map_links(&portal, &collection, &outage, links, dry_run).await;
+    portal.close().await;
+    Ok(summary)
+}
+
+/// The links of a spreadsheet whose columns are named (or found by their
+/// usual names): URL, file name or catalog number (or occurrenceID, occid,
+/// otherCatalogNumbers), and any media column.
+fn column_links(
+    file: &std::path::Path,
+    header: &[String],
+    rows: &[(u64, Vec<String>)],
+    columns: &Columns,
+) -> Result<Vec<Link>, Error> {
+    let position = |name: &str| header.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
     let find = |given: &Option<String>, defaults: &[&str]| -> Result<Option<usize>, Error> {
-        let position = |name: &str| header.iter().position(|h| h.eq_ignore_ascii_case(name));
         match given {
             Some(name) => position(name).map(Some).ok_or_else(|| {
                 Error::Config(format!(
@@ -113,11 +166,19 @@ pub async fn import_links(
     };
     let url_at = find(
         &columns.url,
-        &["url", "accessURI", "mediaURL", "media url", "identifier"],
+        &[
+            "url",
+            "accessURI",
+            "ac:accessURI",
+            "mediaURL",
+            "media url",
+            "identifier",
+            "dcterms:identifier",
+        ],
     )?
     .ok_or_else(|| {
         Error::Config(format!(
-            "{}: no URL column found; name it with --url-column",
+            "{}: no URL column found; name it with --url-column (an iDigBio ingestion report is read with --format idigbio)",
             file.display()
         ))
     })?;
@@ -127,29 +188,95 @@ pub async fn import_links(
             "filename",
             "file name",
             "originalFileName",
+            "idigbio:OriginalFileName",
             "original file name",
             "file",
         ],
     )?;
     let catalog_at = find(&columns.catalog, &["catalogNumber", "catalog number"])?;
-    let (portal, collection, outage) = crate::session::open_collection(config, code).await?;
-    let value = |row: &[String], at: Option<usize>| at.and_then(|i| row.get(i)).filter(|v| !v.is_empty()).cloned();
+    let keys: Vec<(usize, Key)> = [Key::OccurrenceId, Key::Occid, Key::OtherCatalogNumbers]
+        .into_iter()
+        .filter_map(|k| position(k.name()).map(|i| (i, k)))
+        .collect();
+    let taken = [Some(url_at), file_at, catalog_at];
+    let media: Vec<(usize, MediaColumn)> = header
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !taken.contains(&Some(*i)))
+        .filter_map(|(i, h)| MediaColumn::from_header(h).map(|c| (i, c)))
+        .collect();
+    let value = |row: &[String], at: Option<usize>| {
+        at.and_then(|i| row.get(i))
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
     let links = rows
         .iter()
         .map(|(line, row)| {
             let url = value(row, Some(url_at)).unwrap_or_default();
-            let name = value(row, file_at).unwrap_or_else(|| percent_decode(url.rsplit('/').next().unwrap_or("")));
-            Link {
+            let name = value(row, file_at)
+                .map(|n| idigbio::base_name(&n).to_string())
+                .unwrap_or_else(|| percent_decode(url.rsplit('/').next().unwrap_or("")));
+            let mut link = Link {
                 origin: format!("line {line}"),
                 name,
                 url,
                 catalog_number: value(row, catalog_at),
+                ..Link::default()
+            };
+            if link.catalog_number.is_none()
+                && let Some((at, key)) = keys.iter().find(|(at, _)| value(row, Some(*at)).is_some())
+            {
+                link.catalog_number = value(row, Some(*at));
+                link.key = *key;
             }
+            for (at, column) in &media {
+                if let Err(why) = link.meta.set(*column, row.get(*at).map_or("", String::as_str)) {
+                    link.refused = Some((Kind::Failed, why));
+                }
+            }
+            link.thumbnail_url = link.meta.get(MediaColumn::ThumbnailUrl).map(str::to_string);
+            link.original_url = link.meta.get(MediaColumn::OriginalUrl).map(str::to_string);
+            link.md5 = link.meta.md5().map(str::to_string);
+            link
         })
         .collect();
-    let summary = map_links(&portal, &collection, &outage, links, dry_run).await;
-    portal.close().await;
-    Ok(summary)
+    Ok(links)
+}
+
+/// The links of an iDigBio ingestion report (`--format idigbio`).
+fn idigbio_links(header: &[String], rows: &[(u64, Vec<String>)]) -> Result<Vec<Link>, String> {
+    let layout = idigbio::Layout::of(header)?;
+    Ok(rows
+        .iter()
+        .map(|(line, row)| {
+            let origin = format!("line {line}");
+            match layout.row(row) {
+                Ok(idigbio::Row::Image(image)) => Link {
+                    origin: format!("line {line} ({})", image.name),
+                    url: image.web_url(),
+                    thumbnail_url: Some(image.thumbnail_url()),
+                    original_url: Some(image.access_uri.clone()),
+                    md5: Some(image.md5.clone()),
+                    name: image.name,
+                    meta: image.meta,
+                    ..Link::default()
+                },
+                Ok(idigbio::Row::Skipped { name, why }) => Link {
+                    origin: format!("line {line} ({name})"),
+                    name,
+                    refused: Some((Kind::Skipped, why)),
+                    ..Link::default()
+                },
+                Err(why) => Link {
+                    origin,
+                    refused: Some((Kind::Failed, why)),
+                    ..Link::default()
+                },
+            }
+        })
+        .collect())
 }
 
 async fn map_links(
@@ -161,9 +288,16 @@ async fn map_links(
 ) -> Summary {
     let mut summary = Summary::default();
     let cfg = &collection.config;
+    let mut linked = 0;
     for link in links {
         let (kind, detail) = map_one(portal, collection, outage, &link, dry_run).await;
-        batch::tally(&mut summary, Report::new(&cfg.code, link.origin.clone(), kind, detail));
+        linked += batch::tally(&mut summary, Report::new(&cfg.code, link.origin.clone(), kind, detail));
+    }
+    if linked > 0
+        && !dry_run
+        && let Some(report) = crate::collection_stats::refresh(portal, outage, collection).await
+    {
+        batch::tally(&mut summary, report);
     }
     summary.deferred = outage.deferred();
     summary
@@ -177,8 +311,16 @@ async fn map_one(
     dry_run: bool,
 ) -> (Kind, String) {
     let cfg = &collection.config;
-    if let Err(why) = portal.check_url(&link.url) {
-        return (Kind::Failed, why);
+    if let Some((kind, why)) = &link.refused {
+        return (*kind, why.clone());
+    }
+    for url in [Some(&link.url), link.thumbnail_url.as_ref(), link.original_url.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        if let Err(why) = portal.check_url(url) {
+            return (Kind::Failed, why);
+        }
     }
     let catalog = match link
         .catalog_number
@@ -188,21 +330,27 @@ async fn map_one(
         Some(catalog) => catalog,
         None => return (Kind::Skipped, format!("no catalog number in name {:?}", link.name)),
     };
+    let named = match link.key {
+        Key::CatalogNumber => format!("catalog number {catalog}"),
+        key => format!("{} {catalog}", key.name()),
+    };
     if dry_run {
         return match outage
-            .retry(&link.name, || portal.find(cfg.collid, &catalog, cfg.match_rules))
+            .retry(&link.name, || {
+                portal.find_by(cfg.collid, link.key, &catalog, cfg.match_rules)
+            })
             .await
         {
             Ok(Lookup::Found(o)) => (Kind::Linked, format!("would link {} to occid {}", link.url, o.occid)),
             Ok(Lookup::Ambiguous(occids)) => (Kind::Parked, MapperError::Ambiguous(occids).to_string()),
-            Ok(Lookup::NotFound) => (Kind::Parked, format!("no specimen with catalog number {catalog}")),
+            Ok(Lookup::NotFound) => (Kind::Parked, format!("no specimen with {named}")),
             Err(e) => (Kind::Failed, format!("database: {e}")),
         };
     }
     let urls = MediaUrls {
         url: link.url.clone(),
-        thumbnail_url: None,
-        original_url: Some(link.url.clone()),
+        thumbnail_url: link.thumbnail_url.clone(),
+        original_url: Some(link.original_url.clone().unwrap_or_else(|| link.url.clone())),
     };
     let request = LinkRequest {
         existing: match cfg.existing {
@@ -211,6 +359,9 @@ async fn map_one(
             other => other,
         },
         format: specdrop_mapper::media_format::for_url(&link.url),
+        key: link.key,
+        md5: link.md5.as_deref(),
+        meta: link.meta.clone(),
         ..collection.link_request(&catalog, urls, &link.name, &link.name)
     };
     match outage.retry(&link.name, || portal.link(&request)).await {
@@ -227,12 +378,9 @@ async fn map_one(
                     );
                 }
             };
-            (
-                kind,
-                format!("catalog number {catalog} -> occid {}, {what}", linked.occid),
-            )
+            (kind, format!("{named} -> occid {}, {what}", linked.occid))
         }
-        Err(MapperError::Vanished { .. }) => (Kind::Parked, format!("no specimen with catalog number {catalog}")),
+        Err(MapperError::Vanished { .. }) => (Kind::Parked, format!("no specimen with {named}")),
         Err(e @ MapperError::Ambiguous(_)) => (Kind::Parked, e.to_string()),
         Err(e) => (Kind::Failed, e.to_string()),
     }

@@ -148,30 +148,10 @@ pub async fn from_drop(ctx: &Context, collection: &Prepared, path: &Path) -> (Ki
             "skeletal file left in place: it needs sink.kind = \"database\"".into(),
         );
     }
-    let drop = collection.config.drop.clone();
-    let (file, limit) = (path.to_path_buf(), ctx.derive.max_file_mb.saturating_mul(1 << 20));
-    let opened = tokio::task::spawn_blocking(move || {
-        let folder = Folder::open(&drop)?;
-        let (bytes, handle) = folder.read(&file, limit)?;
-        let meta = handle
-            .metadata()
-            .map_err(|cause| BeneathError::Io { path: file, cause })?;
-        Ok::<_, BeneathError>((bytes, meta))
-    })
-    .await;
-    let (bytes, meta) = match opened {
-        Ok(Ok(read)) => read,
-        Ok(Err(e)) if e.is_not_found() => return (Kind::Skipped, "gone before it was read".into()),
-        Ok(Err(e @ BeneathError::Io { .. })) => return (Kind::Failed, format!("cannot read the file: {e}")),
-        Ok(Err(e)) => return (Kind::Failed, e.to_string()),
-        Err(e) => return (Kind::Failed, format!("cannot read the file: {e}")),
+    let (bytes, meta) = match read_from_drop(ctx, collection, path).await {
+        Ok(read) => read,
+        Err(ended) => return ended,
     };
-    if let Some(why) = still_arriving(&meta, &bytes, ctx.settle) {
-        return (
-            Kind::Skipped,
-            format!("still arriving: {why}; it is taken once complete"),
-        );
-    }
     let checked = match ctx.outage.retry(&name, || read(&ctx.portal, &bytes)).await {
         Ok(checked) => checked,
         Err(e) => return database_failed(ctx, e, "not read"),
@@ -195,27 +175,7 @@ pub async fn from_drop(ctx: &Context, collection: &Prepared, path: &Path) -> (Ki
         Err(e) => return database_failed(ctx, e, "not applied (nothing written)"),
     };
     let text = result_text(&name, collection, &file.warnings, &Ok(applied.clone()));
-    let (drop, archive, source) = (
-        collection.config.drop.clone(),
-        collection.config.archive.clone(),
-        path.to_path_buf(),
-    );
-    // Only the file that was read is archived.
-    let expect = crate::archive::Expect {
-        identity: Some(crate::archive::Identity::of(&meta)),
-        hash: None,
-    };
-    let moved =
-        tokio::task::spawn_blocking(move || crate::archive::move_to_archive(&drop, &archive, &source, &expect)).await;
-    let note = match moved {
-        Ok(Ok(target)) => {
-            let (drop, stale) = (collection.config.drop.clone(), result_path(path));
-            let _ = tokio::task::spawn_blocking(move || Folder::open(&drop)?.remove(&stale)).await;
-            let cfg = &collection.config;
-            write_result(&cfg.drop, Some(&cfg.archive), &result_path(&target), &text).await
-        }
-        _ => write_result(&collection.config.drop, None, &result_path(path), &text).await,
-    };
+    let note = archive_with_result(collection, path, &meta, &text).await;
     let kind = if applied.rejected.is_empty() {
         Kind::Skeletal
     } else {
@@ -224,10 +184,83 @@ pub async fn from_drop(ctx: &Context, collection: &Prepared, path: &Path) -> (Ki
     (kind, format!("skeletal file: {}{note}", summary(&applied)))
 }
 
+/// Read a text file that arrived in a drop folder (a skeletal or mapping
+/// file) from the drop folder's descriptor without following a link, with
+/// the status of the handle it was read from; or how it ends now (gone,
+/// unreadable, still arriving).
+pub(crate) async fn read_from_drop(
+    ctx: &Context,
+    collection: &Prepared,
+    path: &Path,
+) -> Result<(Vec<u8>, std::fs::Metadata), (Kind, String)> {
+    let drop = collection.config.drop.clone();
+    let (file, limit) = (path.to_path_buf(), ctx.derive.max_file_mb.saturating_mul(1 << 20));
+    let opened = tokio::task::spawn_blocking(move || {
+        let folder = Folder::open(&drop)?;
+        let (bytes, handle) = folder.read(&file, limit)?;
+        let meta = handle
+            .metadata()
+            .map_err(|cause| BeneathError::Io { path: file, cause })?;
+        Ok::<_, BeneathError>((bytes, meta))
+    })
+    .await;
+    let (bytes, meta) = match opened {
+        Ok(Ok(read)) => read,
+        Ok(Err(e)) if e.is_not_found() => return Err((Kind::Skipped, "gone before it was read".into())),
+        Ok(Err(e @ BeneathError::Io { .. })) => return Err((Kind::Failed, format!("cannot read the file: {e}"))),
+        Ok(Err(e)) => return Err((Kind::Failed, e.to_string())),
+        Err(e) => return Err((Kind::Failed, format!("cannot read the file: {e}"))),
+    };
+    if let Some(why) = still_arriving(&meta, &bytes, ctx.settle) {
+        return Err((
+            Kind::Skipped,
+            format!("still arriving: {why}; it is taken once complete"),
+        ));
+    }
+    Ok((bytes, meta))
+}
+
+/// Move a text file that was taken into the archive (only the file that
+/// was read, by `meta`) with its result file beside it; when the move
+/// fails, the result goes beside the file in the drop folder. The note
+/// for the report.
+pub(crate) async fn archive_with_result(
+    collection: &Prepared,
+    path: &Path,
+    meta: &std::fs::Metadata,
+    text: &str,
+) -> String {
+    let (drop, archive, source) = (
+        collection.config.drop.clone(),
+        collection.config.archive.clone(),
+        path.to_path_buf(),
+    );
+    let expect = crate::archive::Expect {
+        identity: Some(crate::archive::Identity::of(meta)),
+        hash: None,
+    };
+    let moved =
+        tokio::task::spawn_blocking(move || crate::archive::move_to_archive(&drop, &archive, &source, &expect)).await;
+    match moved {
+        Ok(Ok(target)) => {
+            let (drop, stale) = (collection.config.drop.clone(), result_path(path));
+            let _ = tokio::task::spawn_blocking(move || Folder::open(&drop)?.remove(&stale)).await;
+            let cfg = &collection.config;
+            write_result(&cfg.drop, Some(&cfg.archive), &result_path(&target), text).await
+        }
+        _ => write_result(&collection.config.drop, None, &result_path(path), text).await,
+    }
+}
+
+/// Write the result file beside a refused text file in the drop folder.
+pub(crate) async fn result_beside(collection: &Prepared, path: &Path, text: &str) -> String {
+    write_result(&collection.config.drop, None, &result_path(path), text).await
+}
+
 /// A database error while reading or applying a skeletal file: an outage
 /// past `database.retry_mins` leaves the file for the next run (nothing
 /// was written: it is applied in one transaction); anything else fails it.
-fn database_failed(ctx: &Context, e: MapperError, what: &str) -> (Kind, String) {
+pub(crate) fn database_failed(ctx: &Context, e: MapperError, what: &str) -> (Kind, String) {
     if e.is_transient() {
         ctx.outage.note_deferred();
         return (

@@ -5,7 +5,8 @@
 //!   outcome, reason, catalog number and specimen link, appended as it
 //!   happens;
 //! - `waiting.csv`: parked and failed files still in the drop folder,
-//!   rewritten until they are resolved;
+//!   rewritten until they are resolved, and mapping lines whose image has
+//!   not arrived;
 //! - `index.html`: what happened in the last days as pictures, parked
 //!   and failed files first (team_page.rs), opening from the share with
 //!   no server;
@@ -28,6 +29,7 @@ use specdrop_beneath::{BeneathError, Folder};
 use crate::clock;
 use crate::config::{Collection, ReportConfig};
 use crate::ledger::{Ledger, Listed};
+use crate::mapping_lines::Unmatched;
 use crate::outcome::{Kind, Report};
 use crate::team_page::{Added, Day, Page, column};
 
@@ -54,6 +56,9 @@ const THUMBS: &str = "thumbs";
 /// A thumbnail larger than this is not copied (they are about 10 KB).
 const MAX_THUMBNAIL_BYTES: u64 = 1 << 20;
 pub const WAITING_FILE: &str = "waiting.csv";
+/// The outcome column of a mapping line in `waiting.csv` whose image has
+/// not arrived.
+pub const MAPPING_LINE_WAITING: &str = "waiting for its image";
 pub const PAGE_FILE: &str = "index.html";
 
 /// A day's CSV as counted: (drop folder, file name, size).
@@ -212,11 +217,26 @@ impl TeamReport {
                 return;
             }
         };
+        // Mapping lines whose image has not arrived: the team sees them
+        // beside the files that wait.
+        let unmatched = ledger.unmatched_mapping_lines().await.unwrap_or_else(|e| {
+            tracing::warn!("cannot read the ledger's mapping lines for the imaging team's report: {e}");
+            Vec::new()
+        });
         crate::blocking::off_runtime(|| {
             for (drop, code) in drops {
                 let Some(dir) = Self::dir(&self.config, drop) else {
                     continue;
                 };
+                let codes: Vec<&str> = collections
+                    .iter()
+                    .filter(|c| c.drop.as_path() == drop)
+                    .map(|c| c.code.as_str())
+                    .collect();
+                let lines: Vec<&Unmatched> = unmatched
+                    .iter()
+                    .filter(|u| codes.contains(&u.collection.as_str()))
+                    .collect();
                 let here: Vec<&Listed> = waiting
                     .iter()
                     .filter(|w| {
@@ -224,14 +244,20 @@ impl TeamReport {
                         w.path.starts_with(drop) && std::fs::symlink_metadata(&w.path).is_ok_and(|m| m.is_file())
                     })
                     .collect();
-                if let Err(e) = self.write_folder(drop, code, &here) {
+                if let Err(e) = self.write_folder(drop, code, &here, &lines) {
                     self.warn_once(&dir, &e);
                 }
             }
         });
     }
 
-    fn write_folder(&self, drop: &Path, default_code: &str, waiting: &[&Listed]) -> std::io::Result<()> {
+    fn write_folder(
+        &self,
+        drop: &Path,
+        default_code: &str,
+        waiting: &[&Listed],
+        unmatched: &[&Unmatched],
+    ) -> std::io::Result<()> {
         let Some(dir) = open_folder(&self.config, drop)? else {
             return Ok(());
         };
@@ -249,6 +275,18 @@ impl TeamReport {
                 w.outcome.as_str(),
                 &w.reason,
                 w.catalog_number.as_deref().unwrap_or(""),
+            ])?;
+        }
+        for u in unmatched {
+            out.write_record([
+                u.added.as_str(),
+                u.path.as_str(),
+                MAPPING_LINE_WAITING,
+                &format!(
+                    "listed on line {} of {}; no image of that name has arrived",
+                    u.line, u.source
+                ),
+                "",
             ])?;
         }
         let bytes = out.into_inner().map_err(|e| std::io::Error::other(e.to_string()))?;

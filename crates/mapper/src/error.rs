@@ -31,6 +31,19 @@ pub enum MapperError {
         max: usize,
     },
 
+    #[error(
+        "{column} is {len} characters long, more than the portal's {max} for that column; \
+         shorten it and give the line again (nothing was written for this image)"
+    )]
+    ValueTooLong {
+        column: &'static str,
+        len: usize,
+        max: usize,
+    },
+
+    #[error("the portal's `{table}` table has no {column} column (an older Symbiota?); leave that column out")]
+    NoSuchColumn { table: &'static str, column: &'static str },
+
     #[error("collid {collid} is not in omcollections of the portal database; check the collection's collid")]
     UnknownCollection { collid: i64 },
 

@@ -9,7 +9,12 @@
 //!   inserts the media row, idempotently;
 //! - [`skeletal`]: checking a skeletal data file's table (already split into
 //!   rows by the caller) against the portal's fields, and applying it;
+//! - [`mapping`]: checking a mapping file's table (file name -> specimen,
+//!   media fields per image);
+//! - [`media_columns`]: per-image media fields a spreadsheet names, by
+//!   Symbiota's and Audubon Core's names;
 //! - [`media_format`]: the MIME type a media row gets from a file's name;
+//! - [`stats`]: the collection's `omcollectionstats` row after a batch;
 //! - [`rawlabels`]: OCR text of an image, where Symbiota's NLP and
 //!   crowdsourcing tools read it.
 //!
@@ -21,18 +26,22 @@ mod error;
 pub mod fields;
 pub mod link;
 pub mod lookup;
+pub mod mapping;
+pub mod media_columns;
 pub mod media_format;
 pub mod pattern;
 pub mod portal;
 pub mod rawlabels;
 pub mod schema;
 pub mod skeletal;
+pub mod stats;
 pub mod undo;
 
 pub use backend::Backend;
 pub use error::MapperError;
 pub use link::{Action, ExistingImage, LinkRequest, Linked, MediaFields, MediaUrls, Unmatched};
-pub use lookup::{Lookup, MatchRules};
+pub use lookup::{Key, Lookup, MatchRules};
+pub use media_columns::{MediaColumn, MediaValues};
 pub use pattern::CatalogPattern;
 pub use portal::{CollectionInfo, Portal};
 pub use rawlabels::{RawLabel, Unread};

@@ -12,7 +12,8 @@ use sqlx::any::AnyQueryResult;
 use sqlx::{AnyConnection, Row};
 
 use crate::MapperError;
-use crate::lookup::{self, Lookup, MatchRules, Occurrence};
+use crate::lookup::{self, Key, Lookup, MatchRules, Occurrence};
+use crate::media_columns::{MediaColumn, MediaValues};
 use crate::portal::{CollectionInfo, Portal};
 
 /// Symbiota's default sortSequence for a specimen's first image.
@@ -67,7 +68,9 @@ pub struct MediaUrls {
 #[derive(Debug, Clone)]
 pub struct LinkRequest<'a> {
     pub collection: &'a CollectionInfo,
+    /// The catalog number, or what `key` says the value is.
     pub catalog_number: &'a str,
+    pub key: Key,
     pub rules: MatchRules,
     pub unmatched: Unmatched,
     pub existing: ExistingImage,
@@ -85,6 +88,11 @@ pub struct LinkRequest<'a> {
     pub size: Option<(u32, u32)>,
     /// MIME type of the linked images (`image/jpeg` for derivatives).
     pub format: &'a str,
+    /// This image's own media fields (a mapping line, an import-links
+    /// row): they win over the collection's `fields` and over what
+    /// specdrop would write (owner, sourceIdentifier). Its URL columns and
+    /// MD5 are the caller's to put into `urls` and `md5`.
+    pub meta: MediaValues,
 }
 
 /// What the transaction did.
@@ -141,6 +149,12 @@ impl Portal {
         lookup::find(&mut conn, collid, catalog_number, rules).await
     }
 
+    /// Look a value up as `key` says, without writing anything.
+    pub async fn find_by(&self, collid: i64, key: Key, value: &str, rules: MatchRules) -> Result<Lookup, MapperError> {
+        let mut conn = self.pool.acquire().await?;
+        lookup::find_by(&mut conn, collid, key, value, rules).await
+    }
+
     /// Link the image in one transaction; see the module docs.
     pub async fn link(&self, request: &LinkRequest<'_>) -> Result<Linked, MapperError> {
         self.check_lengths(request)?;
@@ -163,10 +177,12 @@ impl Portal {
     async fn link_in(&self, tx: &mut AnyConnection, request: &LinkRequest<'_>) -> Result<Linked, MapperError> {
         let collid = request.collection.collid;
         let (occurrence, created_occurrence) =
-            match lookup::find(tx, collid, request.catalog_number, request.rules).await? {
+            match lookup::find_by(tx, collid, request.key, request.catalog_number, request.rules).await? {
                 Lookup::Found(occurrence) => (occurrence, false),
                 Lookup::Ambiguous(occids) => return Err(MapperError::Ambiguous(occids)),
-                Lookup::NotFound if request.unmatched == Unmatched::Skeletal => {
+                // Only a catalog number makes a skeletal record: a GUID or
+                // occid that finds nothing names a record that is not there.
+                Lookup::NotFound if request.unmatched == Unmatched::Skeletal && request.key == Key::CatalogNumber => {
                     let occid = self.insert_skeletal(tx, collid, request.catalog_number).await?;
                     (Occurrence { occid, tid: None }, true)
                 }
@@ -281,6 +297,25 @@ impl Portal {
         values
     }
 
+    /// Put the image's own fields over `values` (replacing a column given
+    /// twice): the row says more about its image than the collection does.
+    fn overlay<'a>(&self, values: &mut Vec<(&'static str, Value<'a>)>, meta: &'a MediaValues) {
+        let legacy = self.media.table == "images";
+        for (column, value) in meta.iter() {
+            if column.is_link() || column == MediaColumn::MediaMd5 {
+                continue;
+            }
+            let name = column.column(legacy);
+            let value = if column.is_integer() {
+                Value::Int(value.parse().ok())
+            } else {
+                Value::Text(Some(value))
+            };
+            values.retain(|(c, _)| !c.eq_ignore_ascii_case(name));
+            values.push((name, value));
+        }
+    }
+
     async fn insert_row(
         &self,
         tx: &mut AnyConnection,
@@ -303,6 +338,7 @@ impl Portal {
             values.push(("mediaType", Value::Text(Some("image"))));
         }
         values.extend(self.row_values(request, &source));
+        self.overlay(&mut values, &request.meta);
         let columns: Vec<&str> = values.iter().map(|(c, _)| *c).collect();
         let sql = format!(
             "INSERT INTO {} ({}) VALUES ({})",
@@ -316,7 +352,8 @@ impl Portal {
 
     async fn update_row(&self, tx: &mut AnyConnection, id: i64, request: &LinkRequest<'_>) -> Result<(), MapperError> {
         let source = source_identifier(request.source_name);
-        let values = self.row_values(request, &source);
+        let mut values = self.row_values(request, &source);
+        self.overlay(&mut values, &request.meta);
         let set: Vec<String> = values.iter().map(|(c, _)| format!("{c} = ?")).collect();
         let sql = format!(
             "UPDATE {} SET {} WHERE {} = ?",
@@ -383,6 +420,17 @@ impl Portal {
                 return Err(MapperError::TooLong { column, len, max });
             }
         }
+        if let Some(md5) = request.md5 {
+            let (len, max) = (md5.chars().count(), m.limit("mediaMD5"));
+            if len > max {
+                return Err(MapperError::ValueTooLong {
+                    column: "mediaMD5",
+                    len,
+                    max,
+                });
+            }
+        }
+        self.check_media(&request.meta)?;
         let len = request.catalog_number.chars().count();
         let max = m.catalog_number_max();
         if request.unmatched == Unmatched::Skeletal && len > max {
@@ -391,6 +439,33 @@ impl Portal {
                 len,
                 max,
             });
+        }
+        Ok(())
+    }
+}
+
+impl Portal {
+    /// Whether this portal's image table takes `meta` as it is: every
+    /// column there, no value longer than its column (lengths read from
+    /// the server, schema.rs).
+    pub fn check_media(&self, meta: &MediaValues) -> Result<(), MapperError> {
+        let m = &self.media;
+        let legacy = m.table == "images";
+        for (column, value) in meta.iter() {
+            if column.is_link() {
+                continue;
+            }
+            let name = column.column(legacy);
+            if !m.has(name) {
+                return Err(MapperError::NoSuchColumn {
+                    table: m.table,
+                    column: name,
+                });
+            }
+            let (len, max) = (value.chars().count(), m.limit(name));
+            if !column.is_integer() && len > max {
+                return Err(MapperError::ValueTooLong { column: name, len, max });
+            }
         }
         Ok(())
     }

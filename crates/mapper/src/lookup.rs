@@ -23,6 +23,9 @@ const CATALOG_NUMBER_MAX: usize = 32;
 pub struct MatchRules {
     pub leading_zeros: bool,
     pub other_catalog_numbers: bool,
+    /// Also find the record by the GUIDs collections publish:
+    /// `occurrenceID`, then specdrop's and Symbiota's `recordID`.
+    pub occurrence_id: bool,
 }
 
 impl Default for MatchRules {
@@ -30,6 +33,33 @@ impl Default for MatchRules {
         MatchRules {
             leading_zeros: true,
             other_catalog_numbers: false,
+            occurrence_id: false,
+        }
+    }
+}
+
+/// What a value given for an image names (a mapping file's column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Key {
+    /// A catalog number, found by the collection's match rules.
+    #[default]
+    CatalogNumber,
+    /// Only `otherCatalogNumbers` and `omoccuridentifiers`.
+    OtherCatalogNumbers,
+    /// Only `occurrenceID` or `recordID`.
+    OccurrenceId,
+    /// The record's `occid` itself.
+    Occid,
+}
+
+impl Key {
+    /// The column name a mapping file gives it under.
+    pub fn name(self) -> &'static str {
+        match self {
+            Key::CatalogNumber => "catalogNumber",
+            Key::OtherCatalogNumbers => "otherCatalogNumbers",
+            Key::OccurrenceId => "occurrenceID",
+            Key::Occid => "occid",
         }
     }
 }
@@ -49,6 +79,50 @@ pub enum Lookup {
     Ambiguous(Vec<i64>),
 }
 
+/// Look `value` up in collection `collid` as `key` says.
+pub async fn find_by(
+    conn: &mut AnyConnection,
+    collid: i64,
+    key: Key,
+    value: &str,
+    rules: MatchRules,
+) -> Result<Lookup, MapperError> {
+    let values = vec![value.to_string()];
+    match key {
+        Key::CatalogNumber => find(conn, collid, value, rules).await,
+        Key::OtherCatalogNumbers => {
+            let mut found = by_column(conn, "otherCatalogNumbers", collid, &values).await?;
+            found.extend(by_identifier(conn, collid, &values).await?);
+            found.extend(in_other_number_lists(conn, collid, value, &values).await?);
+            Ok(decide(found))
+        }
+        Key::OccurrenceId => Ok(decide(by_guid(conn, collid, &values).await?)),
+        Key::Occid => match value.parse::<i64>() {
+            Ok(occid) => {
+                let sql = "SELECT occid, tidInterpreted FROM omoccurrences WHERE collid = ? AND occid = ?";
+                let mut found = BTreeMap::new();
+                for row in sqlx::query(sql).bind(collid).bind(occid).fetch_all(conn).await? {
+                    found.insert(row.try_get::<i64, _>(0)?, row.try_get::<Option<i64>, _>(1)?);
+                }
+                Ok(decide(found))
+            }
+            Err(_) => Ok(Lookup::NotFound),
+        },
+    }
+}
+
+/// `occurrenceID` and `recordID` together: one record may carry the same
+/// GUID in both, two records claiming it are ambiguous.
+async fn by_guid(
+    conn: &mut AnyConnection,
+    collid: i64,
+    values: &[String],
+) -> Result<BTreeMap<i64, Option<i64>>, MapperError> {
+    let mut found = by_column(conn, "occurrenceID", collid, values).await?;
+    found.extend(by_column(conn, "recordID", collid, values).await?);
+    Ok(found)
+}
+
 /// Look `catalog_number` up in collection `collid`.
 pub async fn find(
     conn: &mut AnyConnection,
@@ -60,6 +134,12 @@ pub async fn find(
     let found = by_column(conn, "catalogNumber", collid, &exact).await?;
     if !found.is_empty() {
         return Ok(decide(found));
+    }
+    if rules.occurrence_id {
+        let found = by_guid(conn, collid, &exact).await?;
+        if !found.is_empty() {
+            return Ok(decide(found));
+        }
     }
     let zeros = if rules.leading_zeros {
         zero_variants(catalog_number)

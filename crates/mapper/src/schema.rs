@@ -38,12 +38,22 @@ pub struct MediaTable {
     pub has_pixel_size: bool,
     /// Maximum characters of the text columns we write, by lower-case name.
     limits: HashMap<String, usize>,
+    /// Every column of the table, by lower-case name.
+    columns: std::collections::HashSet<String>,
     catalog_number_max: usize,
 }
 
 /// Symbiota's lengths, for SQLite (which does not enforce them) and any
 /// column the server does not report.
-const DEFAULT_LIMITS: [(&str, usize); 11] = [
+const DEFAULT_LIMITS: [(&str, usize); 19] = [
+    ("caption", 100),
+    ("anatomy", 100),
+    ("notes", 350),
+    ("hashfunction", 45),
+    ("hashvalue", 45),
+    ("sourceurl", 255),
+    ("referenceurl", 255),
+    ("archiveurl", 255),
     ("url", 255),
     ("thumbnailurl", 255),
     ("originalurl", 255),
@@ -113,6 +123,7 @@ impl MediaTable {
             has_media_type: found.contains_key("mediatype"),
             has_pixel_size: found.contains_key("pixelxdimension") && found.contains_key("pixelydimension"),
             limits,
+            columns: found.keys().cloned().collect(),
             catalog_number_max,
         })
     }
@@ -120,6 +131,11 @@ impl MediaTable {
     /// Longest value `column` takes, in characters.
     pub fn limit(&self, column: &str) -> usize {
         self.limits.get(&column.to_ascii_lowercase()).copied().unwrap_or(255)
+    }
+
+    /// Whether the table has `column` (any case).
+    pub fn has(&self, column: &str) -> bool {
+        self.columns.contains(&column.to_ascii_lowercase())
     }
 
     pub fn catalog_number_max(&self) -> usize {

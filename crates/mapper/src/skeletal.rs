@@ -337,6 +337,7 @@ impl Portal {
             let request = LinkRequest {
                 collection: options.collection,
                 catalog_number: &row.catalog,
+                key: crate::lookup::Key::CatalogNumber,
                 rules: options.rules,
                 unmatched: Unmatched::Park,
                 existing: ExistingImage::Add,
@@ -351,6 +352,7 @@ impl Portal {
                 stem: name,
                 size: None,
                 format: media_format::for_url(url),
+                meta: crate::media_columns::MediaValues::default(),
             };
             if matches!(
                 self.attach(tx, occurrence, &request).await?,

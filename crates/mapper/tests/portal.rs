@@ -146,6 +146,7 @@ fn request<'a>(collection: &'a CollectionInfo, number: &'a str, md5: &'a str, na
     LinkRequest {
         collection,
         catalog_number: number,
+        key: specdrop_mapper::Key::CatalogNumber,
         rules: MatchRules::default(),
         unmatched: Unmatched::Park,
         existing: ExistingImage::Add,
@@ -161,6 +162,7 @@ fn request<'a>(collection: &'a CollectionInfo, number: &'a str, md5: &'a str, na
         source_name: Box::leak(format!("{name}.jpg").into_boxed_str()),
         size: Some((3200, 4804)),
         format: "image/jpeg",
+        meta: specdrop_mapper::MediaValues::default(),
     }
 }
 
@@ -535,3 +537,69 @@ async fn the_row_gets_the_occurrences_taxon(db: Seeded) {
     );
 }
 on_both!(the_row_gets_the_occurrences_taxon);
+
+/// `omcollectionstats` after a batch: the row made when missing, the
+/// counts and `imgcnt` ("images:specimens with images") written, other
+/// keys of `dynamicProperties` kept.
+async fn collection_stats_are_refreshed(db: Seeded) {
+    let p = &db.portal;
+    let (table, _) = db.table();
+    let records = db.count("SELECT COUNT(*) FROM omoccurrences WHERE collid = 1").await;
+    let stats = p
+        .refresh_collection_stats(1)
+        .await
+        .expect("the refresh runs")
+        .expect("the portal has omcollectionstats");
+    assert!(stats.created, "the seed has no row: it is made");
+    assert_eq!(stats.records, records);
+    let media = db
+        .count(&format!(
+            "SELECT COUNT(*) FROM {table} m JOIN omoccurrences o ON o.occid = m.occid WHERE o.collid = 1"
+        ))
+        .await;
+    assert_eq!((stats.images, stats.specimens_with_images), (media, 1), "103's one row");
+    assert_eq!(
+        db.count("SELECT recordcnt FROM omcollectionstats WHERE collid = 1")
+            .await,
+        records
+    );
+
+    let mut conn = db.conn().await;
+    sqlx::query(
+        "UPDATE omcollectionstats SET dynamicProperties = ?, recordcnt = 0, datelastmodified = NULL WHERE collid = 1",
+    )
+    .bind(r#"{"TypeCount":"4","imgcnt":"0:0"}"#)
+    .execute(&mut conn)
+    .await
+    .expect("set the properties");
+    let collection = p.collection(1).await.expect("collid 1");
+    let linked = p
+        .link(&request(&collection, "ASU-L-0001234", "aa11", "ASU-L-0001234"))
+        .await;
+    assert!(linked.is_ok(), "{linked:?}");
+    let stats = p.refresh_collection_stats(1).await.expect("refresh").expect("table");
+    assert!(!stats.created);
+    assert_eq!((stats.images, stats.specimens_with_images), (media + 1, 2));
+    let row = sqlx::query("SELECT CAST(dynamicProperties AS CHAR), recordcnt, CAST(datelastmodified AS CHAR) FROM omcollectionstats WHERE collid = 1")
+        .fetch_one(&mut conn)
+        .await
+        .expect("read the row");
+    let text = |i: usize| {
+        row.try_get::<Option<String>, _>(i)
+            .ok()
+            .flatten()
+            .or_else(|| {
+                row.try_get::<Option<Vec<u8>>, _>(i)
+                    .ok()
+                    .flatten()
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+            })
+            .unwrap_or_default()
+    };
+    let properties: serde_json::Value = serde_json::from_str(&text(0)).expect("dynamicProperties is JSON");
+    assert_eq!(properties["imgcnt"], format!("{}:2", media + 1));
+    assert_eq!(properties["TypeCount"], "4", "other keys are kept");
+    assert_eq!(row.try_get::<i64, _>(1).expect("recordcnt"), records);
+    assert!(!text(2).is_empty(), "datelastmodified is set");
+}
+on_both!(collection_stats_are_refreshed);

@@ -100,6 +100,12 @@ pub enum Command {
         /// The column holding the catalog number, when there is one.
         #[arg(long)]
         catalog_column: Option<String>,
+        /// `idigbio`: the file is an iDigBio Media Ingestion Appliance
+        /// report, read by its own columns; `columns`: a link list. Without
+        /// it (and without column options) a file with the report's
+        /// columns is read as a report.
+        #[arg(long)]
+        format: Option<String>,
         /// Say what would happen; write nothing.
         #[arg(long)]
         dry_run: bool,

@@ -248,6 +248,19 @@ struct RawCollection {
     #[serde(default)]
     skeletal: SkeletalSection,
     url_base: Option<String>,
+    #[serde(default)]
+    mapping: Mapping,
+}
+
+/// Whether an image needs a line in a mapping file (`collection.mapping`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mapping {
+    /// A listed image goes by its line; any other by the pattern.
+    #[default]
+    Optional,
+    /// An image no mapping line lists waits (parked) until one does.
+    Required,
 }
 
 /// Where a file's catalog number comes from (`collection.identifier`).
@@ -358,6 +371,7 @@ pub struct Collection {
     pub barcode: BarcodeRules,
     /// Linked sheets are queued for OCR (`ocr.enabled`).
     pub ocr: bool,
+    pub mapping: Mapping,
 }
 
 impl Config {
@@ -806,6 +820,7 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> (
                 identifier: c.identifier,
                 barcode,
                 ocr: ocr.enabled,
+                mapping: c.mapping,
             });
             collection_index.push(i);
         }

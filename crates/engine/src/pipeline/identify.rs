@@ -4,6 +4,8 @@
 //! barcodes needs the full-size pixels, so the derivatives are made here
 //! on the way.
 
+use std::path::Path;
+
 use specdrop_derive::Derivatives;
 use specdrop_mapper::Lookup;
 
@@ -12,9 +14,14 @@ use super::source::Source;
 use super::verdict::{LedgerEntry, Step, Verdict, unless_stopping};
 use crate::catalog_number::{self, Decision};
 use crate::collection::Prepared;
-use crate::config::Identifier;
+use crate::config::{Identifier, Mapping};
 use crate::context::Context;
+use crate::mapping_lines::Mapped;
 use crate::outcome::{Kind, NumberFrom};
+
+/// The reason of a file whose name the pattern cannot read; the daemon
+/// tries such files again when a mapping file was taken.
+pub const NO_NUMBER_IN_NAME: &str = "no catalog number in name";
 
 /// A file whose catalog number is known.
 pub struct Identified {
@@ -28,18 +35,56 @@ pub struct Identified {
     /// the number came from a barcode, `<number>.jpg` (a camera's
     /// IMG_0001.jpg from two sessions must never collide).
     pub stored_name: String,
+    /// The mapping line that named the specimen (what its value is, and
+    /// the image's own media fields).
+    pub mapped: Option<Mapped>,
 }
 
-/// Find the catalog number; `entry` learns it. No number in the name (and
-/// none to read): skipped; barcodes that do not settle one: parked.
+/// Find the catalog number; `entry` learns it. A mapping line that lists
+/// the file decides; else no number in the name (and none to read):
+/// skipped, or parked to wait for a line with `mapping = "required"`;
+/// barcodes that do not settle one: parked.
 pub async fn identify(
     ctx: &Context,
     collection: &Prepared,
+    path: &Path,
     source: Source,
     entry: &mut LedgerEntry,
 ) -> Step<Identified> {
     let cfg = &collection.config;
     let Source { name, bytes, .. } = source;
+    let below = crate::mapping_file::path_below(&cfg.drop, path);
+    let mapped = ctx
+        .ledger
+        .mapping_for(&cfg.code, &below)
+        .await
+        .map_err(|e| Verdict::new(Kind::Failed, format!("the ledger: {e}"), Some(entry)))?;
+    if let Some(mapped) = mapped {
+        if !ctx.dry_run
+            && let Err(e) = ctx.ledger.mapping_matched(&cfg.code, &mapped.path).await
+        {
+            tracing::warn!("cannot mark mapping line {} as matched: {e}", mapped.origin);
+        }
+        entry.number_from = Some(NumberFrom::MappingFile);
+        entry.catalog_number = Some(mapped.value.clone());
+        return Ok(Identified {
+            number: mapped.value.clone(),
+            from: NumberFrom::MappingFile,
+            note: Some(format!("by {}", mapped.origin)),
+            image: Image::Bytes(bytes),
+            stored_name: name,
+            mapped: Some(mapped),
+        });
+    }
+    if cfg.mapping == Mapping::Required {
+        return Err(Verdict::new(
+            Kind::Parked,
+            format!(
+                "waiting for a mapping line: collection.mapping = \"required\" and no mapping file (NAME.map.csv) lists {below}"
+            ),
+            Some(entry),
+        ));
+    }
     let from_name = match cfg.identifier {
         Identifier::Barcode => None,
         _ => cfg.pattern.catalog_number(&name),
@@ -60,7 +105,7 @@ pub async fn identify(
         (number, from, note, Image::Derived(set))
     } else {
         let Some(number) = from_name else {
-            return Err(Verdict::new(Kind::Skipped, "no catalog number in name", Some(entry)));
+            return Err(Verdict::new(Kind::Skipped, NO_NUMBER_IN_NAME, Some(entry)));
         };
         (number, NumberFrom::FileName, None, Image::Bytes(bytes))
     };
@@ -68,7 +113,7 @@ pub async fn identify(
     entry.catalog_number = Some(number.clone());
     let stored_name = match from {
         NumberFrom::Barcode(_) => format!("{number}.jpg"),
-        NumberFrom::FileName => name,
+        NumberFrom::FileName | NumberFrom::MappingFile => name,
     };
     Ok(Identified {
         number,
@@ -76,6 +121,7 @@ pub async fn identify(
         note,
         image,
         stored_name,
+        mapped: None,
     })
 }
 

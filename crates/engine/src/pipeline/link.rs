@@ -35,6 +35,10 @@ pub struct Linking<'a> {
     pub path: &'a Path,
     pub name: &'a str,
     pub number: &'a str,
+    /// What `number` is (a mapping line may name an occurrenceID, occid...).
+    pub key: specdrop_mapper::Key,
+    /// The image's own media fields (from its mapping line).
+    pub meta: &'a specdrop_mapper::MediaValues,
     pub stored_name: &'a str,
     pub specimen: Specimen,
 }
@@ -51,6 +55,8 @@ pub async fn link(
     let request = specdrop_mapper::LinkRequest {
         md5: Some(&stored.md5),
         size: stored.size,
+        key: what.key,
+        meta: what.meta.clone(),
         ..collection.link_request(what.number, stored.urls.clone(), what.name, &stem)
     };
     let committed = match &ctx.sink {

@@ -57,6 +57,7 @@
 mod archive;
 mod derive;
 mod identify;
+pub use identify::NO_NUMBER_IN_NAME;
 mod link;
 mod record;
 mod seen;
@@ -115,6 +116,10 @@ async fn stages(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Tick
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     match Accept::default().classify(&name) {
+        Class::Skeletal if crate::mapping_file::is_mapping_file(&name) => {
+            let (kind, detail) = crate::mapping_file::from_drop(ctx, collection, path).await;
+            return Ok(Verdict::new(kind, detail, None));
+        }
         Class::Skeletal => return Ok(skeletal_file(ctx, collection, path, ticket).await),
         Class::Archive => return Err(archive_master()),
         _ => {}
@@ -130,9 +135,12 @@ async fn stages(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Tick
         note,
         image,
         stored_name,
-    } = identify::identify(ctx, collection, source, &mut entry).await?;
+        mapped,
+    } = identify::identify(ctx, collection, path, source, &mut entry).await?;
+    let key = mapped.as_ref().map_or(specdrop_mapper::Key::CatalogNumber, |m| m.key);
+    let meta = mapped.map(|m| m.meta).unwrap_or_default();
     seen::not_linked_before(ctx, collection, path, &held, &entry, None).await?;
-    let specimen = specimen::find(ctx, collection, &name, &number, &entry).await?;
+    let specimen = specimen::find(ctx, collection, &name, key, &number, &entry).await?;
     unless_stopping(ctx)?;
     let set = derive::make(ctx, image, &entry).await?;
     unless_stopping(ctx)?;
@@ -149,6 +157,8 @@ async fn stages(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Tick
         path,
         name: &name,
         number: &number,
+        key,
+        meta: &meta,
         stored_name: &stored_name,
         specimen,
     };
@@ -182,7 +192,7 @@ fn linked_verdict(
     };
     let media = committed.media_id.map_or_else(String::new, |m| format!(", media {m}"));
     let from_text = match from {
-        NumberFrom::Barcode(_) => format!(" ({from})"),
+        NumberFrom::Barcode(_) | NumberFrom::MappingFile => format!(" ({from})"),
         NumberFrom::FileName => String::new(),
     };
     let remark = note.as_ref().map_or_else(String::new, |n| format!("; {n}"));

@@ -2,7 +2,7 @@
 //! none when the collection makes skeletal records; never a guess.
 
 use specdrop_mapper::lookup::Occurrence;
-use specdrop_mapper::{ExistingImage, Lookup, MapperError, Unmatched};
+use specdrop_mapper::{ExistingImage, Key, Lookup, MapperError, Unmatched};
 
 use super::verdict::{LedgerEntry, Step, Verdict};
 use crate::collection::Prepared;
@@ -19,13 +19,14 @@ pub async fn find(
     ctx: &Context,
     collection: &Prepared,
     name: &str,
+    key: Key,
     number: &str,
     entry: &LedgerEntry,
 ) -> Step<Specimen> {
     let cfg = &collection.config;
     let lookup = ctx
         .outage
-        .retry(name, || ctx.portal.find(cfg.collid, number, cfg.match_rules))
+        .retry(name, || ctx.portal.find_by(cfg.collid, key, number, cfg.match_rules))
         .await
         .map_err(|e| Verdict::of_database(ctx, e, entry))?;
     let found = match lookup {
@@ -37,12 +38,21 @@ pub async fn find(
                 Some(entry),
             ));
         }
-        Lookup::NotFound if cfg.unmatched == Unmatched::Skeletal => None,
+        Lookup::NotFound if cfg.unmatched == Unmatched::Skeletal && key == Key::CatalogNumber => None,
         Lookup::NotFound => {
-            let detail = format!(
-                "no specimen: no record with catalog number {number} in collid {}",
-                cfg.collid
-            );
+            // The daemon's retry looks "no specimen:" numbers up as catalog
+            // numbers before reading a file again; other keys are not that.
+            let detail = match key {
+                Key::CatalogNumber => format!(
+                    "no specimen: no record with catalog number {number} in collid {}",
+                    cfg.collid
+                ),
+                other => format!(
+                    "no specimen for its mapping line: no record with {} {number} in collid {}",
+                    other.name(),
+                    cfg.collid
+                ),
+            };
             return Err(Verdict::new(Kind::Parked, detail, Some(entry)));
         }
     };

@@ -1,4 +1,4 @@
-//! `specdrop import-links FILE --collection CODE [--dry-run]`.
+//! `specdrop import-links FILE --collection CODE [--format idigbio] [--dry-run]`.
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -63,12 +63,14 @@ pub async fn dispatch(config_file: &Path, command: Command) -> Result<ExitCode, 
             url_column,
             file_column,
             catalog_column,
+            format,
             dry_run,
         } => {
             let columns = specdrop_engine::remote::Columns {
                 url: url_column,
                 file: file_column,
                 catalog: catalog_column,
+                format,
             };
             import_links::run(config_file, &file, &collection, &columns, dry_run).await
         }
