@@ -114,6 +114,17 @@ impl S3Server {
             .collect()
     }
 
+    /// The attributes s3s-fs keeps for each object (content type, cache
+    /// control...), as the text of its metadata files beside the bucket.
+    pub fn attributes(&self) -> Vec<String> {
+        std::fs::read_dir(self.root.path())
+            .expect("the server's root")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".metadata.json"))
+            .map(|e| std::fs::read_to_string(e.path()).expect("a metadata file"))
+            .collect()
+    }
+
     pub fn keys(&self) -> Vec<String> {
         self.objects().into_iter().map(|(k, _)| k).collect()
     }
@@ -180,6 +191,14 @@ async fn a_scan_puts_three_objects_under_the_prefix_and_the_next_overwrites_none
         server.keys()
     );
     assert_eq!(env.open_claims().await, 0, "claims released once the row was in");
+    let attributes = server.attributes();
+    assert_eq!(attributes.len(), 3, "{attributes:?}");
+    for a in &attributes {
+        assert!(
+            a.contains("image/jpeg") && a.contains("public, max-age=31536000, immutable"),
+            "{a}"
+        );
+    }
 
     // Another sheet under the same name: a new set beside the first, the
     // first set's objects untouched.
@@ -254,6 +273,41 @@ async fn an_object_already_at_a_key_is_left_and_the_set_takes_the_next_name() {
 }
 
 #[tokio::test]
+async fn a_replaced_image_takes_its_old_objects_with_it() {
+    let Some(server) = S3Server::start("s3 replace") else {
+        return;
+    };
+    let env = Env::new(Backend::Sqlite).await;
+    env.write_config("existing_image = \"replace\"");
+    use_bucket(&env, &server);
+    env.drop_sample(SMALL_7, "MICH-V-1390992.jpg");
+    let first = env.scan();
+    assert_eq!(first.summary(), [1, 0, 0, 0, 0], "{}\n{}", first.stdout, first.stderr);
+    let old = server.keys();
+    assert_eq!(old.len(), 2, "{old:?}");
+    env.drop_sample(SMALL_8, "MICH-V-1390992.jpg");
+    let second = env.scan();
+    assert_eq!(
+        second.summary(),
+        [1, 0, 0, 0, 0],
+        "{}\n{}",
+        second.stdout,
+        second.stderr
+    );
+    assert!(
+        second.line_for("MICH-V-1390992.jpg").contains("2 old file(s) removed"),
+        "{}",
+        second.stdout
+    );
+    let now = server.keys();
+    assert_eq!(now.len(), 2, "only the new set: {now:?}");
+    assert!(old.iter().all(|k| !now.contains(k)), "old {old:?} now {now:?}");
+    let media = env.media_of(201).await;
+    assert_eq!(media.len(), 1, "{media:?}");
+    assert!(server.object_of(&media[0].0).is_some(), "{media:?}");
+}
+
+#[tokio::test]
 async fn an_unreachable_bucket_leaves_the_file_for_the_next_run() {
     let Some(mut server) = S3Server::start("s3 down") else {
         return;
@@ -323,16 +377,32 @@ async fn check_lists_the_bucket_and_writes_one_probe_it_deletes() {
     );
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(server.keys().is_empty(), "the probe is gone: {:?}", server.keys());
-    assert!(!run.stdout.contains(SECRET) && !run.stderr.contains(SECRET));
+    let said = |run: &crate::support::Run| format!("{}{}", run.stdout, run.stderr);
+    assert!(!said(&run).contains(SECRET) && !said(&run).contains(KEY));
+
+    // The wrong secret: refused, named, and the secret never shown.
+    env.write_file(
+        "s3-credentials",
+        format!("aws_access_key_id = {KEY}\naws_secret_access_key = not-{SECRET}\n").as_bytes(),
+    );
+    let wrong = env.cli(&["check"]);
+    assert_eq!(wrong.code, 1, "{}", said(&wrong));
+    assert!(
+        wrong.stdout.contains("storage.bucket") && wrong.stdout.contains("AWS_SECRET_ACCESS_KEY"),
+        "{}",
+        wrong.stdout
+    );
+    assert!(!said(&wrong).contains(SECRET), "{}", said(&wrong));
 
     server.down();
     let down = env.cli(&["check"]);
-    assert_eq!(down.code, 1, "{}\n{}", down.stdout, down.stderr);
+    assert_eq!(down.code, 1, "{}", said(&down));
     assert!(
         down.stdout.contains("storage.bucket") && down.stdout.contains("cannot reach"),
         "{}",
         down.stdout
     );
+    assert!(!said(&down).contains(KEY), "{}", said(&down));
 }
 
 #[tokio::test]

@@ -308,6 +308,37 @@ mod tests {
         assert!(!e.contains("AKID"), "no key in the message: {e}");
     }
 
+    fn problems_of(text: &str) -> Vec<(String, String)> {
+        let section: Section = toml::from_str(text).expect("a [storage] table");
+        let mut found = Vec::new();
+        let resolve = |p: &Path| p.to_path_buf();
+        check_s3(&section, &resolve, &mut |key, message| {
+            found.push((key.to_string(), message))
+        });
+        found
+    }
+
+    #[test]
+    fn each_key_that_does_not_fit_the_kind_is_named() {
+        fn keys(text: &str) -> Vec<String> {
+            problems_of(text).into_iter().map(|(k, _)| k).collect()
+        }
+        assert_eq!(keys("root = \"/x\"\nbucket = \"b\""), ["storage.bucket"]);
+        assert_eq!(keys("kind = \"ftp\""), ["storage.kind"]);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = write(dir.path(), "aws_access_key_id = A\naws_secret_access_key = S\n", 0o600);
+        let s3 = |extra: &str| format!("kind = \"s3\"\ncredentials_file = \"{}\"\n{extra}", file.display());
+        assert_eq!(keys(&s3("root = \"/x\"\nbucket = \"b\"")), ["storage.root"]);
+        assert_eq!(keys(&s3("")), ["storage.bucket"]);
+        assert_eq!(keys(&s3("bucket = \"b\"\nprefix = \"a/../b\"")), ["storage.prefix"]);
+        assert_eq!(keys(&s3("bucket = \"b\"\nacl = \"public\"")), ["storage.acl"]);
+        assert_eq!(
+            keys(&s3("bucket = \"b\"\nendpoint = \"127.0.0.1:9000\"")),
+            ["storage.endpoint"]
+        );
+        assert!(keys(&s3("bucket = \"b\"\nprefix = \"/imglib/\"\nacl = \"public-read\"")).is_empty());
+    }
+
     #[test]
     fn keys_are_the_prefix_as_given_then_the_layout() {
         let mut c = S3Config {
