@@ -199,6 +199,12 @@ async fn a_scan_puts_three_objects_under_the_prefix_and_the_next_overwrites_none
             "{a}"
         );
     }
+    let check = env.cli(&["check"]);
+    assert!(
+        check.stdout.contains("listed prefix \"imglib\" (not empty)"),
+        "{}",
+        check.stdout
+    );
 
     // Another sheet under the same name: a new set beside the first, the
     // first set's objects untouched.
@@ -370,7 +376,9 @@ async fn check_lists_the_bucket_and_writes_one_probe_it_deletes() {
     use_bucket(&env, &server);
     let run = env.cli(&["check"]);
     assert!(
-        run.stdout.contains("wrote the probe object") && run.stdout.contains("deleted it again"),
+        run.stdout.contains("listed prefix \"imglib\" (empty)")
+            && run.stdout.contains("wrote the probe object")
+            && run.stdout.contains("deleted it again"),
         "{}\n{}",
         run.stdout,
         run.stderr

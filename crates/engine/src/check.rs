@@ -279,9 +279,11 @@ async fn bucket(readable: &Readable) -> Vec<Finding> {
     match probed {
         Ok(Ok(probe)) => {
             println!(
-                "storage: {at}: listed (prefix {:?}), wrote the probe object {} with a conditional PUT and deleted \
-                 it again (the only thing `check` writes)",
-                s3.prefix, probe.key
+                "storage: {at}: listed prefix {:?} ({}), wrote the probe object {} with a conditional PUT and \
+                 deleted it again (the only thing `check` writes)",
+                s3.prefix,
+                if probe.listed > 0 { "not empty" } else { "empty" },
+                probe.key
             );
             if probe.honours_if_none_match {
                 Vec::new()

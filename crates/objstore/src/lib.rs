@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use md5::{Digest as _, Md5};
-use rusty_s3::actions::{ListObjectsV2, S3Action as _};
+use rusty_s3::actions::S3Action as _;
 
 mod error;
 pub use error::ObjStoreError;
@@ -257,12 +257,18 @@ impl Bucket {
     pub fn list(&self, prefix: &str, max: usize) -> Result<Vec<String>, ObjStoreError> {
         let mut keys = Vec::new();
         let mut token: Option<String> = None;
+        let page_size = max.clamp(1, 1000).to_string();
         loop {
-            let mut action = ListObjectsV2::new(&self.bucket, Some(&self.credentials));
-            action.with_prefix(prefix.to_string());
-            action.with_max_keys(max.clamp(1, 1000));
+            // ListObjectsV2 is a GET of the bucket's own URL: signed as a
+            // GET of the empty key, so rusty-s3's `xml` feature (an XML
+            // parser and its derive macros) is not needed for one listing.
+            let mut action = self.bucket.get_object(Some(&self.credentials), "");
+            let query = action.query_mut();
+            query.insert("list-type", "2");
+            query.insert("prefix", prefix.to_string());
+            query.insert("max-keys", page_size.clone());
             if let Some(token) = &token {
-                action.with_continuation_token(token.clone());
+                query.insert("continuation-token", token.clone());
             }
             let url = action.sign(SIGNED_FOR);
             let mut response = self
@@ -279,14 +285,17 @@ impl Bucket {
                 .limit(16 << 20)
                 .read_to_string()
                 .map_err(|e| self.unreachable("LIST", prefix, e))?;
-            let page = ListObjectsV2::parse_response(&text).map_err(|e| ObjStoreError::Answer {
-                operation: "LIST",
-                key: prefix.to_string(),
-                detail: format!("the listing is not S3's XML ({e})"),
-            })?;
-            keys.extend(page.contents.into_iter().map(|c| c.key));
-            match page.next_continuation_token {
-                Some(next) if keys.len() < max => token = Some(next),
+            if !text.contains("<ListBucketResult") {
+                return Err(ObjStoreError::Answer {
+                    operation: "LIST",
+                    key: prefix.to_string(),
+                    detail: "the answer is not an S3 listing (ListBucketResult); check storage.endpoint".into(),
+                });
+            }
+            keys.extend(xml_fields(&text, "Key"));
+            let truncated = xml_field(&text, "IsTruncated").is_some_and(|t| t == "true");
+            match xml_field(&text, "NextContinuationToken") {
+                Some(next) if truncated && keys.len() < max => token = Some(next),
                 _ => break,
             }
         }
@@ -327,11 +336,58 @@ impl Bucket {
     }
 }
 
-/// The text of `<name>` in an S3 error document.
+/// The text of the first `<name>` in an S3 answer.
 fn xml_field(body: &str, name: &str) -> Option<String> {
-    let start = body.find(&format!("<{name}>"))? + name.len() + 2;
-    let end = body[start..].find(&format!("</{name}>"))? + start;
-    Some(body[start..end].trim().to_string())
+    xml_fields(body, name).next()
+}
+
+/// The text of every `<name>` element, entities decoded. S3's answers are
+/// flat enough for this: no attributes on these elements, no CDATA.
+fn xml_fields<'b>(body: &'b str, name: &str) -> impl Iterator<Item = String> + 'b {
+    let (open, close) = (format!("<{name}>"), format!("</{name}>"));
+    let mut rest = body;
+    std::iter::from_fn(move || {
+        let start = rest.find(&open)? + open.len();
+        let end = rest[start..].find(&close)? + start;
+        let text = &rest[start..end];
+        rest = &rest[end + close.len()..];
+        Some(unescape(text))
+    })
+}
+
+fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let Some(end) = rest.find(';') else { break };
+        let entity = &rest[1..end];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity
+                .strip_prefix("#x")
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -348,6 +404,15 @@ mod tests {
             Some("The specified bucket does not exist")
         );
         assert_eq!(xml_field("<html>502</html>", "Code"), None);
+    }
+
+    #[test]
+    fn a_listing_gives_every_key_decoded() {
+        let body = "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>imglib/a&amp;b.jpg</Key>\
+                    </Contents><Contents><Key>imglib/&#233;t&#xE9;.jpg</Key></Contents></ListBucketResult>";
+        let keys: Vec<String> = xml_fields(body, "Key").collect();
+        assert_eq!(keys, ["imglib/a&b.jpg", "imglib/été.jpg"]);
+        assert_eq!(unescape("a & b &bogus; c"), "a & b &bogus; c");
     }
 
     #[test]
