@@ -295,7 +295,7 @@ async fn killed_between_derivatives_and_row_leaves_nothing_behind() {
 }
 
 /// Where the child process of the test above finds its installation.
-const CHILD_FOLDER: &str = "SPECDROP_CRASH_CHILD";
+pub const CHILD_FOLDER: &str = "SPECDROP_CRASH_CHILD";
 
 /// Aborts the process, as a kill would, between a file's derivatives
 /// appearing and its row.

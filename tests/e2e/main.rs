@@ -42,6 +42,7 @@ mod ocr;
 mod policies;
 mod remote;
 mod report_page;
+mod s3;
 mod same_image;
 mod scan;
 mod service;

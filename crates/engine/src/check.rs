@@ -78,6 +78,7 @@ pub async fn command(config_file: &Path) -> Result<ExitCode, Error> {
         notes,
     } = folders(&readable);
     findings.extend(secrets(&readable));
+    findings.extend(bucket(&readable).await);
     let mut notes = notes;
     // `check` changes nothing: an embedded portal that is not there yet is
     // not created by connecting to it (the first scan or run makes it).
@@ -162,8 +163,7 @@ fn folders(readable: &Readable) -> Folders {
     if readable.read("state_dir") {
         wanted.push(("state_dir".into(), config.state_dir.clone()));
     }
-    let storage = readable
-        .read("storage.root")
+    let storage = (readable.read("storage.root") && config.s3.is_none())
         .then(|| ("storage.root".to_string(), &config.storage_root));
     wanted.extend(storage.iter().map(|(k, p)| (k.clone(), p.to_path_buf())));
     let mut drops = Vec::new();
@@ -261,6 +261,49 @@ fn writable(folder: &Path) -> Option<String> {
             parent.display()
         )
     })
+}
+
+/// A bucket (`storage.kind = "s3"`) must list, take a conditional write
+/// and a delete: the one thing `check` writes is that probe object, and
+/// it says so.
+async fn bucket(readable: &Readable) -> Vec<Finding> {
+    let Some(s3) = readable.config.s3.clone().filter(|_| readable.read("storage")) else {
+        return Vec::new();
+    };
+    let remote = match crate::storage::Remote::open(&s3) {
+        Ok(remote) => remote,
+        Err(e) => return vec![Finding::new("storage", e.to_string())],
+    };
+    let at = format!("bucket {} at {}", s3.bucket, s3.endpoint);
+    let probed = tokio::task::spawn_blocking(move || remote.probe()).await;
+    match probed {
+        Ok(Ok(probe)) => {
+            println!(
+                "storage: {at}: listed prefix {:?} ({}), wrote the probe object {} with a conditional PUT and \
+                 deleted it again (the only thing `check` writes)",
+                s3.prefix,
+                if probe.listed > 0 { "not empty" } else { "empty" },
+                probe.key
+            );
+            if probe.honours_if_none_match {
+                Vec::new()
+            } else {
+                vec![Finding::new(
+                    "storage.endpoint",
+                    format!(
+                        "{at} ignores If-None-Match: a second create of the probe replaced it. specdrop looks \
+                         (HEAD) before each upload, but a writer other than specdrop could still be overwritten \
+                         between the look and the upload; use a server that honours conditional writes"
+                    ),
+                )]
+            }
+        }
+        Ok(Err(e)) => vec![Finding::new(
+            "storage.bucket",
+            format!("{e} (specdrop waits for an unreachable bucket, but it must work to start)"),
+        )],
+        Err(e) => vec![Finding::new("storage.bucket", format!("the probe task failed: {e}"))],
+    }
 }
 
 /// A password in a file others can read is a problem.

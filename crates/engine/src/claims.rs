@@ -18,6 +18,7 @@ use specdrop_derive::store::{Claims, StoredSet};
 use crate::config::{Sink, UrlBase};
 use crate::context::Context;
 use crate::ledger::{Claimed, Ledger};
+use crate::storage::{LocationClaims, Removal};
 
 /// An id for this session's claims: process id and start time.
 pub fn new_run() -> String {
@@ -38,17 +39,10 @@ pub struct LedgerClaims {
     pub url_base: UrlBase,
 }
 
-impl Claims for LedgerClaims {
-    fn claim(&mut self, paths: &[&Path]) -> std::io::Result<()> {
-        let files: Vec<(String, String)> = paths
-            .iter()
-            .map(|path| {
-                let relative = path.strip_prefix(&self.root).unwrap_or(path).to_string_lossy();
-                (path.to_string_lossy().into_owned(), self.url_base.join(&relative))
-            })
-            .collect();
+impl LocationClaims for LedgerClaims {
+    fn claim_locations(&mut self, files: &[(String, String)]) -> std::io::Result<()> {
         self.runtime
-            .block_on(self.ledger.claim(&self.run, &self.hash, &files))
+            .block_on(self.ledger.claim(&self.run, &self.hash, files))
             .map_err(|e| {
                 if e.is_taken() {
                     std::io::Error::new(std::io::ErrorKind::AlreadyExists, e.to_string())
@@ -58,11 +52,32 @@ impl Claims for LedgerClaims {
             })
     }
 
-    fn unclaim(&mut self, paths: &[&Path]) {
-        let paths: Vec<String> = paths.iter().map(|p| p.to_string_lossy().into_owned()).collect();
-        if let Err(e) = self.runtime.block_on(self.ledger.unclaim(&self.run, &paths)) {
+    fn unclaim_locations(&mut self, locations: &[String]) {
+        if let Err(e) = self.runtime.block_on(self.ledger.unclaim(&self.run, locations)) {
             tracing::warn!("{e}");
         }
+    }
+
+    fn url_of(&self, relative: &str) -> String {
+        self.url_base.join(relative)
+    }
+}
+
+impl Claims for LedgerClaims {
+    fn claim(&mut self, paths: &[&Path]) -> std::io::Result<()> {
+        let files: Vec<(String, String)> = paths
+            .iter()
+            .map(|path| {
+                let relative = path.strip_prefix(&self.root).unwrap_or(path).to_string_lossy();
+                (path.to_string_lossy().into_owned(), self.url_base.join(&relative))
+            })
+            .collect();
+        self.claim_locations(&files)
+    }
+
+    fn unclaim(&mut self, paths: &[&Path]) {
+        let paths: Vec<String> = paths.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        self.unclaim_locations(&paths);
     }
 }
 
@@ -70,7 +85,7 @@ impl Claims for LedgerClaims {
 /// they are gone, its claim. A file that cannot be removed keeps its claim,
 /// so the next start tries again.
 pub async fn undo(ctx: &Context, stored: &StoredSet, hash: &str, source: &Path) {
-    match stored.remove() {
+    match ctx.storage.remove_set(stored).await {
         Ok(()) => release(ctx, hash).await,
         Err(e) => {
             tracing::warn!(
@@ -159,20 +174,21 @@ pub async fn settle(ctx: &Context) -> Settled {
             continue;
         }
         for Claimed { path, .. } in set {
-            let file = Path::new(path);
-            // Only ever inside the image library, whatever the ledger says.
-            if !file.starts_with(&ctx.storage_root) || file.components().any(|c| c.as_os_str() == "..") {
-                tracing::warn!("a claim outside storage.root is ignored: {}", file.display());
-                forget(&ctx.ledger, path).await;
-                continue;
-            }
-            match std::fs::remove_file(file) {
-                Ok(()) => {
+            // Only ever inside this storage, whatever the ledger says.
+            match ctx.storage.remove(path).await {
+                Ok(Removal::Removed) => {
                     settled.removed += 1;
                     forget(&ctx.ledger, path).await;
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => forget(&ctx.ledger, path).await,
-                Err(e) => tracing::warn!("could not remove {} (an interrupted run's): {e}", file.display()),
+                Ok(Removal::Absent) => forget(&ctx.ledger, path).await,
+                Ok(Removal::Outside) => {
+                    tracing::warn!(
+                        "a claim outside the storage ({}) is ignored: {path}",
+                        ctx.storage.describe()
+                    );
+                    forget(&ctx.ledger, path).await;
+                }
+                Err(e) => tracing::warn!("could not remove {path} (an interrupted run's): {e}"),
             }
         }
     }

@@ -19,7 +19,8 @@ use crate::team_report::TeamReport;
 pub struct Context {
     pub portal: Portal,
     pub ledger: Ledger,
-    pub storage_root: PathBuf,
+    /// Where derivatives go: the image library's folder or a bucket.
+    pub storage: crate::storage::Storage,
     /// `watch.settle_secs`: a text file changed more recently than this
     /// is still arriving.
     pub settle: std::time::Duration,

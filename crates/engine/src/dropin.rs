@@ -10,7 +10,11 @@ use crate::config::{Config, Sink};
 /// The folders specdrop writes to, deduplicated, without those inside
 /// another one in the list.
 pub fn writable_paths(config: &Config) -> Vec<PathBuf> {
-    let mut paths = vec![config.storage_root.clone(), config.state_dir.clone()];
+    let mut paths = vec![config.state_dir.clone()];
+    // A bucket needs no folder of its own.
+    if config.s3.is_none() {
+        paths.push(config.storage_root.clone());
+    }
     for c in &config.collections {
         paths.push(c.drop.clone());
         paths.push(c.archive.clone());

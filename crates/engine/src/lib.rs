@@ -59,6 +59,7 @@ pub mod sink;
 pub mod skeletal;
 pub mod state_lock;
 pub mod status;
+pub mod storage;
 pub mod team_page;
 pub mod team_report;
 pub mod undo;

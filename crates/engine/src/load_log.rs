@@ -20,6 +20,7 @@ pub async fn load(config: &Config, file: &Path) -> Result<Summary, Error> {
         crate::sink::read(file).map_err(|e| Error::Run(format!("cannot read the log {}: {e}", file.display())))?;
     let outage = Outage::new(config.database_wait);
     let portal = session::connect(config, &outage).await?;
+    let storage = crate::storage::Storage::open(config)?;
     let collections: HashMap<String, _> = collection::prepare(config, &portal)
         .await?
         .into_iter()
@@ -69,16 +70,9 @@ pub async fn load(config: &Config, file: &Path) -> Result<Summary, Error> {
                     Action::Replaced { media_id, old } => {
                         let new = [&line.url, &line.original_url.clone().unwrap_or_default()]
                             .into_iter()
-                            .filter_map(|u| cfg.url_base.relative(u).map(|r| config.storage_root.join(r)))
+                            .filter_map(|u| cfg.url_base.relative(u).map(|r| storage.locate(r)))
                             .collect::<Vec<_>>();
-                        let removed = remove_replaced(
-                            &portal,
-                            &config.storage_root,
-                            cfg,
-                            old,
-                            new.iter().map(PathBuf::as_path),
-                        )
-                        .await;
+                        let removed = remove_replaced(&portal, &storage, cfg, old, &new).await;
                         (
                             kind,
                             format!("media {media_id} replaced ({removed} old file(s) removed)"),

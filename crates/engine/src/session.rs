@@ -17,6 +17,7 @@ use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::outage::Outage;
 use crate::state_lock::StateLock;
+use crate::storage::Storage;
 use crate::team_report::TeamReport;
 
 /// Everything a run needs: the shared context and the collections with
@@ -81,13 +82,15 @@ impl Session {
             Some(locked.map_err(Error::Run)?)
         };
         let alone = lock.as_ref().is_some_and(StateLock::alone);
-        if alone {
+        let storage = Storage::open(config)?;
+        // A bucket has no temporary objects: each PUT is whole or absent.
+        if alone && matches!(storage, Storage::Folder { .. }) {
             remove_temp_files(config, &collections);
         }
         let ctx = Arc::new(Context {
             portal,
             ledger,
-            storage_root: config.storage_root.clone(),
+            storage,
             state_dir: config.state_dir.clone(),
             settle: config.watch.settle(),
             modes: config.modes,

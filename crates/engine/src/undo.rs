@@ -26,6 +26,7 @@ use crate::collection::Prepared;
 use crate::config::Config;
 use crate::ledger::{Done, Ledger, Which};
 use crate::outcome::{Kind, printable};
+use crate::storage::{Removal, Storage};
 
 /// Which linked files to take back.
 #[derive(Debug, Clone)]
@@ -158,7 +159,10 @@ async fn undo_one(
             format!("image row {media_id}{labels} removed from occid {occid}{record}")
         }
     };
-    said.push_str(&remove_derivatives(config, portal, collection, entry, dry_run).await);
+    match Storage::open(config) {
+        Ok(storage) => said.push_str(&remove_derivatives(&storage, portal, collection, entry, dry_run).await),
+        Err(e) => said.push_str(&format!("; derivatives kept: {e}")),
+    }
     let mut complete = true;
     if let Some(archived) = &entry.archived_to {
         let back = if dry_run {
@@ -193,7 +197,7 @@ async fn undo_one(
 
 /// The file's derivatives that no image row points at any more.
 async fn remove_derivatives(
-    config: &Config,
+    storage: &Storage,
     portal: &specdrop_mapper::Portal,
     collection: &Prepared,
     entry: &Done,
@@ -215,17 +219,17 @@ async fn remove_derivatives(
             kept += 1;
             continue;
         }
-        let path = config.storage_root.join(relative);
+        let location = storage.locate(relative);
         if dry_run {
-            removed += usize::from(path.exists());
+            removed += usize::from(storage.exists(&location).await);
             continue;
         }
-        match std::fs::remove_file(&path) {
-            Ok(()) => removed += 1,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        match storage.remove(&location).await {
+            Ok(Removal::Removed) => removed += 1,
+            Ok(Removal::Absent | Removal::Outside) => {}
             Err(e) => {
                 kept += 1;
-                tracing::warn!("could not remove {}: {e}", path.display());
+                tracing::warn!("could not remove {location}: {e}");
             }
         }
     }

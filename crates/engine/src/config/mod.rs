@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 pub mod lines;
 pub mod notify;
+pub mod storage;
 pub use crate::config::lines::Problem;
 use specdrop_barcode::Symbology;
 use specdrop_derive::DeriveConfig;
@@ -26,7 +27,7 @@ struct RawConfig {
     state_dir: PathBuf,
     #[serde(default)]
     database: DatabaseSection,
-    storage: Option<StorageSection>,
+    storage: Option<storage::Section>,
     #[serde(default)]
     derive: DeriveConfig,
     #[serde(default)]
@@ -78,15 +79,6 @@ impl Default for DatabaseSection {
 /// Overrides `database.url` and `database.url_file`, so a password need
 /// not be in the config file at all.
 pub const DATABASE_URL_ENV: &str = "SPECDROP_DATABASE_URL";
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StorageSection {
-    root: Option<PathBuf>,
-    url_base: Option<String>,
-    file_mode: Option<String>,
-    dir_mode: Option<String>,
-}
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -329,7 +321,11 @@ pub struct Config {
     /// leaves the remaining files for the next run.
     pub database_wait: std::time::Duration,
     pub sink: Sink,
+    /// The image library's folder; empty when the storage is a bucket.
     pub storage_root: PathBuf,
+    /// `storage.kind = "s3"`: the bucket derivatives go to instead of
+    /// `storage_root`.
+    pub s3: Option<storage::S3Config>,
     /// `storage.file_mode` / `storage.dir_mode`.
     pub modes: specdrop_derive::store::Modes,
     pub derive: DeriveConfig,
@@ -643,12 +639,8 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> (
         None => std::thread::available_parallelism().map_or(2, |n| n.get()),
     };
 
-    let storage = raw.storage.unwrap_or(StorageSection {
-        root: None,
-        url_base: None,
-        file_mode: None,
-        dir_mode: None,
-    });
+    let storage = raw.storage.unwrap_or_default();
+    let s3 = storage::check_s3(&storage, &resolve, &mut problem).flatten();
     let mut mode = |key: &str, value: &Option<String>, default: u32| match value {
         None => default,
         Some(text) => match u32::from_str_radix(text.trim_start_matches("0o"), 8) {
@@ -668,6 +660,8 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> (
     };
     let storage_root = match &storage.root {
         Some(root) => Some(resolve(root)),
+        // A bucket has no folder; the bucket's keys were checked above.
+        None if storage.kind.as_deref() == Some("s3") => None,
         None => {
             problem(
                 "storage.root",
@@ -682,6 +676,15 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> (
             problem("storage.url_base", e);
             None
         }
+        None if s3.is_some() => {
+            problem(
+                "storage.url_base",
+                "is required: the public start of the objects' URLs, where storage.prefix is served, \
+                 e.g. \"https://s3.example.org/bucket/imglib\""
+                    .into(),
+            );
+            None
+        }
         None => {
             problem("storage.url_base", "is required, e.g. \"/imglib\"".into());
             None
@@ -689,6 +692,14 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> (
     };
 
     let ocr = ocr_config(raw.ocr, &mut problem);
+    if ocr.enabled && s3.is_some() {
+        problem(
+            "ocr.enabled",
+            "OCR reads the web images from storage.root; it does not yet read them from a bucket \
+             (storage.kind = \"s3\"): set it to false"
+                .into(),
+        );
+    }
     if raw.collection.is_empty() {
         problem(
             "collection",
@@ -834,6 +845,7 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> (
         database_wait: std::time::Duration::from_secs(raw.database.retry_mins.saturating_mul(60)),
         sink,
         storage_root: storage_root.unwrap_or_default(),
+        s3,
         modes,
         derive: raw.derive,
         threads,
@@ -1341,6 +1353,20 @@ match = { other_catalog_numbers = true }
         let text = text
             .replace("\nsmtp_credentials_file = ", "\n#smtp_credentials_file = ")
             .replace("\nsmtp_ca_file = ", "\n#smtp_ca_file = ");
+        // The bucket's keys are the alternative to the folder's (kind = "local").
+        let text = [
+            "bucket",
+            "endpoint",
+            "region",
+            "prefix",
+            "path_style",
+            "credentials_file",
+            "acl",
+        ]
+        .iter()
+        .fold(text, |text, key| {
+            text.replace(&format!("\n{key} = "), &format!("\n#{key} = "))
+        });
         let dir = tempfile::tempdir().expect("test setup");
         let file = dir.path().join("specdrop.toml");
         std::fs::write(&file, text).expect("test setup");

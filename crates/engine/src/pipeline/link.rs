@@ -16,6 +16,7 @@ use crate::config::{Collection, Sink};
 use crate::context::Context;
 use crate::outcome::Kind;
 use crate::sink::{self, LogLine};
+use crate::storage::{Removal, Storage};
 
 /// The row (or log line) is committed.
 pub struct Committed {
@@ -135,8 +136,8 @@ async fn in_portal(
             "row was already there (new copies are checked at the next start)".to_string()
         }
         Action::Replaced { old, .. } => {
-            let new_files = files.files().map(|f| f.path.as_path());
-            let removed = remove_replaced(&ctx.portal, &ctx.storage_root, cfg, old, new_files).await;
+            let new_files: Vec<String> = files.files().map(|f| f.path.to_string_lossy().into_owned()).collect();
+            let removed = remove_replaced(&ctx.portal, &ctx.storage, cfg, old, &new_files).await;
             format!(
                 "{}, replacing the image of the same name ({removed} old file(s) removed)",
                 files_made(files)
@@ -185,17 +186,16 @@ fn log_line(cfg: &Collection, request: &specdrop_mapper::LinkRequest<'_>) -> Log
 
 /// After a replace is committed, remove the files the row pointed to
 /// before, when they are specdrop's to remove: under this collection's URL
-/// base (hence under the storage root), not one of the new files, and
-/// pointed to by no other row (another specimen's row may share them; a
-/// portal that cannot say keeps them).
-pub async fn remove_replaced<'a>(
+/// base (hence in the storage), not one of the new files (`new`:
+/// locations), and pointed to by no other row (another specimen's row may
+/// share them; a portal that cannot say keeps them).
+pub async fn remove_replaced(
     portal: &specdrop_mapper::Portal,
-    storage_root: &Path,
+    storage: &Storage,
     cfg: &Collection,
     old: &MediaUrls,
-    new: impl Iterator<Item = &'a Path>,
+    new: &[String],
 ) -> usize {
-    let new: Vec<&Path> = new.collect();
     let olds = [Some(&old.url), old.thumbnail_url.as_ref(), old.original_url.as_ref()];
     let mut removed = 0;
     let mut seen = Vec::new();
@@ -206,22 +206,19 @@ pub async fn remove_replaced<'a>(
         if relative.split('/').any(|part| part == ".." || part.is_empty()) {
             continue;
         }
-        let path = storage_root.join(relative);
-        if new.contains(&path.as_path()) || seen.contains(&path) {
+        let location = storage.locate(relative);
+        if new.contains(&location) || seen.contains(&location) {
             continue;
         }
-        seen.push(path.clone());
+        seen.push(location.clone());
         if !matches!(portal.refers_to(url).await, Ok(false)) {
-            tracing::info!(
-                "kept the replaced file {}: another row points at it (or the portal could not say)",
-                path.display()
-            );
+            tracing::info!("kept the replaced file {location}: another row points at it (or the portal could not say)");
             continue;
         }
-        match std::fs::remove_file(&path) {
-            Ok(()) => removed += 1,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!("could not remove the replaced file {}: {e}", path.display()),
+        match storage.remove(&location).await {
+            Ok(Removal::Removed) => removed += 1,
+            Ok(Removal::Absent | Removal::Outside) => {}
+            Err(e) => tracing::warn!("could not remove the replaced file {location}: {e}"),
         }
     }
     removed

@@ -31,7 +31,10 @@
 //!   claimed in the ledger before they appear (store), released once the
 //!   row is committed (link), and a kill in between leaves a claim that
 //!   the next start settles (claims.rs: files no row points to go, the
-//!   others stay). A derivative path is never replaced.
+//!   others stay). A derivative path is never replaced. In a bucket
+//!   (storage/) the same holds for objects: keys claimed before the
+//!   upload, each PUT conditional (`If-None-Match: *`) and checked
+//!   (`Content-MD5`) before the row is written.
 //! - A kill at any other moment is handled by the normal path: a source
 //!   not yet in the ledger is taken again (the mapper finds its row by
 //!   mediaMD5 or URL, and the new copies are removed: link), a source the

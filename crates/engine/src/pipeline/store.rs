@@ -1,7 +1,7 @@
-//! Stage 6, store: the derivatives into the image library, each path
-//! claimed in the ledger before it appears (claims.rs), written to a
-//! temporary file, fsynced and hard-linked into place (never replacing a
-//! file).
+//! Stage 6, store: the derivatives into the image library, each location
+//! claimed in the ledger before it appears (claims.rs), never replacing
+//! anything: in a folder written to a temporary file, fsynced and
+//! hard-linked into place; in a bucket a conditional PUT (storage/).
 
 use md5::{Digest as _, Md5};
 use specdrop_derive::Derivatives;
@@ -15,6 +15,7 @@ use crate::collection::Prepared;
 use crate::config::Collection;
 use crate::context::Context;
 use crate::outcome::Kind;
+use crate::storage::Storage;
 
 /// Derivatives in the image library, claimed, not yet linked.
 pub struct Stored {
@@ -48,7 +49,7 @@ pub async fn store(
         collection.folder,
         specdrop_derive::layout::catalog_fragment(number, &year_month())
     );
-    let root = ctx.storage_root.clone();
+    let storage = ctx.storage.clone();
     let name = stored_name.to_string();
     let modes = ctx.modes;
     let claims = LedgerClaims {
@@ -56,21 +57,24 @@ pub async fn store(
         ledger: ctx.ledger.clone(),
         run: ctx.run.clone(),
         hash: entry.hash.clone(),
-        root: root.clone(),
+        root: match &storage {
+            Storage::Folder { root } => root.clone(),
+            Storage::Bucket(_) => std::path::PathBuf::new(),
+        },
         url_base: collection.config.url_base.clone(),
     };
     let mut attempt = Attempt { set, claims };
     let mut delay = FIRST_DELAY;
     let started = std::time::Instant::now();
-    // A full, read-only or failing disk is the storage's trouble, not the
-    // file's: it waits with a warning, as for a database outage, and past
-    // the outage limit is left untouched for the next run.
+    // A full, read-only or failing disk, or an unreachable or refusing
+    // bucket, is the storage's trouble, not the file's: it waits with a
+    // warning, as for a database outage, and past the outage limit is left
+    // untouched for the next run.
     let files = loop {
-        let (root, dir, name, tag) = (root.clone(), dir.clone(), name.clone(), tag.clone());
+        let (storage, dir, name, tag) = (storage.clone(), dir.clone(), name.clone(), tag.clone());
         let done = tokio::task::spawn_blocking(move || {
             let Attempt { set, mut claims } = attempt;
-            let written =
-                specdrop_derive::store::write_set_claimed(&root, &dir, &name, tag.as_deref(), &set, modes, &mut claims);
+            let written = storage.write_set(&dir, &name, tag.as_deref(), &set, modes, &mut claims);
             (written, Attempt { set, claims })
         })
         .await;
@@ -84,12 +88,12 @@ pub async fn store(
         // the next start.
         match written {
             Ok(files) => break files,
-            Err(e) if storage_fault(&e) && started.elapsed() < ctx.outage.limit() && !ctx.stopping() => {
+            Err(e) if e.is_storage_fault() && started.elapsed() < ctx.outage.limit() && !ctx.stopping() => {
                 tracing::warn!("storage unavailable ({e}); {stored_name} waits and tries again in {delay:?}");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(MAX_DELAY);
             }
-            Err(e) if storage_fault(&e) => {
+            Err(e) if e.is_storage_fault() => {
                 crate::claims::set_aside(ctx, &entry.hash).await;
                 ctx.outage.note_deferred();
                 let detail = format!("storage unavailable ({e}); left in place for the next run");
@@ -122,26 +126,6 @@ const MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(60);
 struct Attempt {
     set: Derivatives,
     claims: LedgerClaims,
-}
-
-/// A write error that is the storage's, not the image's: no space, no
-/// permission, an I/O error, a read-only or over-quota file system.
-fn storage_fault(e: &specdrop_derive::DeriveError) -> bool {
-    use rustix::io::Errno;
-    let specdrop_derive::DeriveError::Write { cause, .. } = e else {
-        return false;
-    };
-    let faults = [
-        Errno::NOSPC,
-        Errno::ACCESS,
-        Errno::IO,
-        Errno::ROFS,
-        Errno::DQUOT,
-        Errno::PERM,
-    ];
-    cause
-        .raw_os_error()
-        .is_some_and(|code| faults.iter().any(|f| f.raw_os_error() == code))
 }
 
 /// url = the web file (or the large one doing its job), originalUrl = the
