@@ -305,6 +305,15 @@ async fn mapping_files_link_odd_names_with_their_own_fields(backend: Backend) {
         "the line whose image never came is listed: {waiting}"
     );
     assert!(!waiting.contains("scan 0001.jpg"), "{waiting}");
+    let page = std::fs::read_to_string(env.path("var/drop/mich/_specdrop/index.html")).unwrap_or_default();
+    let by_photographer = page
+        .split("<caption>per day, by photographer</caption>")
+        .nth(1)
+        .unwrap_or("");
+    assert!(
+        by_photographer.contains("<th>A. Reznicek</th>") && by_photographer.contains("<th>B. Fotógrafo</th>"),
+        "the page counts images by the photographer each line names: {page}"
+    );
 }
 on_every_backend!(mapping_files_link_odd_names_with_their_own_fields);
 

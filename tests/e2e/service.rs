@@ -220,7 +220,7 @@ async fn the_imaging_teams_report_lists_every_file_and_is_never_taken_as_an_arri
     let mut lines = day.lines();
     assert_eq!(
         lines.next(),
-        Some("time,file,outcome,reason,catalog_number,occid,specimen,image,number_from,thumbnail,collection")
+        Some("time,file,outcome,reason,catalog_number,occid,specimen,image,number_from,thumbnail,collection,creator")
     );
     let row = |file: &str| {
         day.lines()

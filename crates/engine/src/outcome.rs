@@ -115,6 +115,9 @@ pub struct ReportFields {
     /// the same image linked to another specimen too), already part of the
     /// detail: for reports that leave a done outcome's detail out.
     pub note: Option<String>,
+    /// Who made the image, where a mapping file named them: the team's
+    /// page counts images by photographer.
+    pub creator: Option<String>,
 }
 
 /// Where a file's catalog number was read.

@@ -23,6 +23,7 @@ pub mod column {
     pub const NUMBER_FROM: usize = 8;
     pub const THUMBNAIL: usize = 9;
     pub const COLLECTION: usize = 10;
+    pub const CREATOR: usize = 11;
 }
 
 /// One day's rows, as its CSV holds them (header left out).
@@ -35,6 +36,15 @@ pub struct Day {
 /// (`YYYY-MM-DD` or `YYYY-MM`) and collection.
 pub type Added = BTreeMap<(String, String), usize>;
 
+/// Images added per day and per month: by collection, and by photographer
+/// where a mapping file named one.
+pub struct AddedCounts {
+    pub by_day: Added,
+    pub by_month: Added,
+    pub photographers_by_day: Added,
+    pub photographers_by_month: Added,
+}
+
 pub struct Page<'a> {
     pub updated: String,
     pub waiting: &'a [&'a Listed],
@@ -42,8 +52,7 @@ pub struct Page<'a> {
     pub relative: &'a dyn Fn(&str) -> String,
     /// The days shown, newest first.
     pub recent: &'a [Day],
-    pub added_by_day: &'a Added,
-    pub added_by_month: &'a Added,
+    pub added: &'a AddedCounts,
     /// Every day's CSV file name, newest first.
     pub csv_files: &'a [String],
     /// Rows shown at most; the CSV files have them all.
@@ -243,7 +252,13 @@ impl Page<'_> {
 
     fn added(&self, html: &mut String) {
         html.push_str("<h2>Images added</h2>\n");
-        for (title, added) in [("per month", self.added_by_month), ("per day", self.added_by_day)] {
+        let counts = self.added;
+        for (title, added) in [
+            ("per month", &counts.by_month),
+            ("per day", &counts.by_day),
+            ("per month, by photographer", &counts.photographers_by_month),
+            ("per day, by photographer", &counts.photographers_by_day),
+        ] {
             if added.is_empty() {
                 continue;
             }
@@ -348,14 +363,20 @@ mod tests {
                 row("09:03:00", "d.jpg", "failed", ""),
             ],
         }];
-        let added = Added::new();
+        let per_day: Added = [(("2026-12-03".to_string(), "MICH-V".to_string()), 2)].into();
+        let per_photographer: Added = [(("2026-12-03".to_string(), "A. Reznicek".to_string()), 1)].into();
+        let added = AddedCounts {
+            by_day: per_day.clone(),
+            by_month: Added::new(),
+            photographers_by_day: per_photographer,
+            photographers_by_month: Added::new(),
+        };
         let page = Page {
             updated: "2026-12-03 09:04:00".into(),
             waiting: &[],
             relative: &|s| s.to_string(),
             recent: &recent,
-            added_by_day: &added,
-            added_by_month: &added,
+            added: &added,
             csv_files: &["2026-12-03.csv".into()],
             max_rows: 1000,
         }
@@ -366,6 +387,13 @@ mod tests {
             .collect();
         assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}\n{page}");
         assert!(page.contains("alt=\"thumbnail of a.jpg\""));
+        let by_photographer = page
+            .find("<caption>per day, by photographer</caption>")
+            .unwrap_or(usize::MAX);
+        assert!(
+            page[by_photographer.min(page.len())..].contains("<th>A. Reznicek</th>"),
+            "counts by photographer:\n{page}"
+        );
         assert!(!page.contains("<script>"));
         assert!(page.contains("#d-2026-12-03:checked~main tr.day:not(.d-2026-12-03)"));
     }

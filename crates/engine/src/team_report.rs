@@ -31,11 +31,11 @@ use crate::config::{Collection, ReportConfig};
 use crate::ledger::{Ledger, Listed};
 use crate::mapping_lines::Unmatched;
 use crate::outcome::{Kind, Report};
-use crate::team_page::{Added, Day, Page, column};
+use crate::team_page::{Added, AddedCounts, Day, Page, column};
 
 /// New columns go at the end: a day's file may hold rows of an earlier
 /// version.
-const HEADER: [&str; 11] = [
+const HEADER: [&str; 12] = [
     "time",
     "file",
     "outcome",
@@ -47,6 +47,7 @@ const HEADER: [&str; 11] = [
     "number_from",
     "thumbnail",
     "collection",
+    "creator",
 ];
 /// Rows of the page's table; the CSV files have them all.
 const PAGE_ROWS: usize = 1000;
@@ -64,6 +65,13 @@ pub const PAGE_FILE: &str = "index.html";
 /// A day's CSV as counted: (drop folder, file name, size).
 type CountedDay = (PathBuf, String, u64);
 
+/// Images added in one day's CSV, by collection and by photographer.
+#[derive(Default)]
+struct Counted {
+    collections: BTreeMap<String, usize>,
+    photographers: BTreeMap<String, usize>,
+}
+
 pub struct TeamReport {
     config: ReportConfig,
     /// Drop folders whose page is out of date. Appends go one at a time.
@@ -71,7 +79,7 @@ pub struct TeamReport {
     warned: std::sync::atomic::AtomicBool,
     /// Images added per collection in each day's CSV, by (drop folder,
     /// file name, its size): past days are not read again.
-    counted: Mutex<HashMap<CountedDay, BTreeMap<String, usize>>>,
+    counted: Mutex<HashMap<CountedDay, Counted>>,
 }
 
 impl TeamReport {
@@ -119,6 +127,7 @@ impl TeamReport {
             fields.number_from.map(|n| n.to_string()).unwrap_or_default(),
             thumbnail,
             collection.code.clone(),
+            fields.creator.clone().unwrap_or_default(),
         ];
         let day = format!("{today}.csv");
         let file = dir.join(&day);
@@ -308,14 +317,13 @@ impl TeamReport {
                 rows: read_rows(&dir, file),
             })
             .collect();
-        let (by_day, by_month) = self.added(drop, &dir, &csv_files, default_code);
+        let added = self.added(drop, &dir, &csv_files, default_code);
         let html = Page {
             updated: format!("{} {}", clock::today(), clock::time_of_day()),
             waiting,
             relative: &relative,
             recent: &recent,
-            added_by_day: &by_day,
-            added_by_month: &by_month,
+            added: &added,
             csv_files: &csv_files,
             max_rows: PAGE_ROWS,
         }
@@ -327,36 +335,57 @@ impl TeamReport {
         Ok(())
     }
 
-    /// Images added per day and per month and collection, from every day's
-    /// CSV (a day already counted is not read again unless it grew).
-    fn added(&self, drop: &Path, dir: &Folder, csv_files: &[String], default_code: &str) -> (Added, Added) {
-        let (mut by_day, mut by_month) = (Added::new(), Added::new());
+    /// Images added per day and per month, by collection and by
+    /// photographer, from every day's CSV (a day already counted is not
+    /// read again unless it grew).
+    fn added(&self, drop: &Path, dir: &Folder, csv_files: &[String], default_code: &str) -> AddedCounts {
+        let mut added = AddedCounts {
+            by_day: Added::new(),
+            by_month: Added::new(),
+            photographers_by_day: Added::new(),
+            photographers_by_month: Added::new(),
+        };
         let Ok(mut counted) = self.counted.lock() else {
-            return (by_day, by_month);
+            return added;
         };
         for file in csv_files {
             let Ok(node) = dir.stat(Path::new(file)) else { continue };
             let key = (drop.to_path_buf(), file.clone(), node.size);
-            let per_collection = counted.entry(key).or_insert_with(|| {
-                let mut n = BTreeMap::new();
+            let day = counted.entry(key).or_insert_with(|| {
+                let mut n = Counted::default();
                 for row in read_rows(dir, file) {
                     let cell = |i: usize| row.get(i).map_or("", String::as_str);
                     if matches!(cell(column::OUTCOME), "linked" | "skeletal") {
                         let code = Some(cell(column::COLLECTION))
                             .filter(|c| !c.is_empty())
                             .unwrap_or(default_code);
-                        *n.entry(code.to_string()).or_insert(0) += 1;
+                        *n.collections.entry(code.to_string()).or_insert(0) += 1;
+                        let creator = cell(column::CREATOR).trim();
+                        if !creator.is_empty() {
+                            *n.photographers.entry(creator.to_string()).or_insert(0) += 1;
+                        }
                     }
                 }
                 n
             });
             let date = file.trim_end_matches(".csv");
-            for (code, n) in per_collection.iter() {
-                *by_day.entry((date.to_string(), code.clone())).or_insert(0) += n;
-                *by_month.entry((date[..7].to_string(), code.clone())).or_insert(0) += n;
+            let month = date.get(..7).unwrap_or(date);
+            for (name, n) in &day.collections {
+                *added.by_day.entry((date.to_string(), name.clone())).or_insert(0) += n;
+                *added.by_month.entry((month.to_string(), name.clone())).or_insert(0) += n;
+            }
+            for (name, n) in &day.photographers {
+                *added
+                    .photographers_by_day
+                    .entry((date.to_string(), name.clone()))
+                    .or_insert(0) += n;
+                *added
+                    .photographers_by_month
+                    .entry((month.to_string(), name.clone()))
+                    .or_insert(0) += n;
             }
         }
-        (by_day, by_month)
+        added
     }
 }
 

@@ -118,7 +118,7 @@ fn read_without_label(bytes: &[u8], config: &DeriveConfig) -> (f64, usize) {
 /// bottom 15 % whitened when `blank_label`): (median ms, values found).
 fn read_copy(bytes: &[u8], config: &DeriveConfig, kinds: &[Symbology], blank_label: bool) -> (f64, usize) {
     let mut copy = None;
-    specdrop_derive::build_and_look(bytes, config, &mut |view| {
+    specdrop_derive::build_and_look(bytes, config, specdrop_barcode::READ_WIDTH, &mut |view| {
         let mut pixels = view.pixels.to_vec();
         let row = view.width as usize * usize::from(view.channels);
         if blank_label {

@@ -169,14 +169,16 @@ async fn stages(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Tick
     record::linked(ctx, collection, path, &number, &committed, &stored, &entry).await?;
     let archived = archive::move_source(ctx, collection, path, &held, &entry.hash, Some(&number)).await;
     let notes: Vec<String> = note.into_iter().chain(also).collect();
-    Ok(linked_verdict(
+    let mut verdict = linked_verdict(
         &number,
         from,
         (!notes.is_empty()).then(|| notes.join("; ")),
         &committed,
         &stored,
         &archived,
-    ))
+    );
+    verdict.fields.creator = meta.get(specdrop_mapper::MediaColumn::Creator).map(str::to_string);
+    Ok(verdict)
 }
 
 /// The report of a linked file: what it was linked to, and how.
@@ -214,6 +216,7 @@ fn linked_verdict(
             number_from: Some(from),
             thumbnail: stored.files.thumbnail.as_ref().map(|t| t.path.clone()),
             note,
+            creator: None,
         },
     }
 }
