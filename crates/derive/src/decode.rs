@@ -39,8 +39,7 @@ pub struct Opened<'a> {
 enum Pixels<'a> {
     /// A JPEG, decoded on demand (always by zune-jpeg in strict mode: with
     /// the turbojpeg feature, libjpeg-turbo decoded no faster here and let a
-    /// truncated file through as a grey-filled image), or by `scaled` at
-    /// a DCT scale.
+    /// truncated file through as a grey-filled image).
     Jpeg {
         decoder: Box<JpegDecoder<ZCursor<&'a [u8]>>>,
         source: &'a [u8],
@@ -129,22 +128,12 @@ fn open_jpeg(source: &[u8], max_pixels: u64) -> Result<Opened<'_>, DeriveError> 
 }
 
 impl Opened<'_> {
-    /// Decode at 1/`denominator` of the size (see `scaled`; 1 decodes
-    /// every pixel) and turn the image upright.
-    pub fn decode(self, denominator: u32) -> Result<Decoded, DeriveError> {
-        let (mut decoder, source) = match self.pixels {
+    /// Decode every pixel and turn the image upright.
+    pub fn decode(self) -> Result<Decoded, DeriveError> {
+        let (mut decoder, source_len) = match self.pixels {
             Pixels::Ready(decoded) => return Ok(decoded),
-            Pixels::Jpeg { decoder, source } => (decoder, source),
+            Pixels::Jpeg { decoder, source } => (decoder, source.len()),
         };
-        let source_len = source.len();
-        if denominator > 1 {
-            match crate::scaled::decode(source, &self.header, denominator) {
-                // A coding the scaled decoder lacks (arithmetic coding)
-                // gets the full decode and its verdict.
-                Err(DeriveError::NotJpeg(_)) => {}
-                done => return done,
-            }
-        }
         let size = decoder
             .output_buffer_size()
             .ok_or_else(|| DeriveError::Corrupt("no frame header".into()))?;

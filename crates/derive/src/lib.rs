@@ -109,6 +109,10 @@ pub fn probe(source: &[u8], max_pixels: u64, formats: &[Format]) -> Result<(u32,
 /// and `look_width` for [`build_and_look`], fits in less. What a worker
 /// holds while it derives follows from this, before any pixel is decoded.
 pub fn decoded_size(source: &[u8], config: &DeriveConfig, look_width: Option<u32>) -> Result<(u32, u32), DeriveError> {
+    // Only JPEGs are scaled, and opening another format decodes it.
+    if !matches!(formats::sniff(source), formats::Sniffed::Image(Format::Jpeg)) {
+        return probe(source, config.max_pixels, &config.formats);
+    }
     let opened = decode::open(source, config.max_pixels, &config.formats)?;
     let header = &opened.header;
     let plan = plan_for(source, header, config);
@@ -192,7 +196,18 @@ fn build_inner(
     let plan = plan_for(source, &header, config);
     let denominator = scaled::denominator(&header, needed_width(&plan, &header, look.as_ref().map(|l| l.0)));
     let profile = color::plan(header.icc.clone(), header.grey, config.color == ColorMode::Keep);
-    let mut decoded = opened.decode(denominator)?;
+    // A full decode fills a buffer from the worker's spares (pool.rs); a
+    // scaled one gets its own from jpeg-decoder, unless turning it upright
+    // copied it into a spare.
+    let small = match denominator {
+        1 => None,
+        d => scaled::decode(source, &header, d)?,
+    };
+    let pool_source = small.is_none() || header.orientation != orient::Orientation::Normal;
+    let mut decoded = match small {
+        Some(decoded) => decoded,
+        None => opened.decode()?,
+    };
     if let color::Profile::Convert(icc) = &profile {
         color::to_srgb(&mut decoded, icc)?;
     }
@@ -200,9 +215,7 @@ fn build_inner(
         color::Profile::Carry(icc) => Some(icc.as_slice()),
         _ => None,
     };
-    // A full decode fills a buffer from the worker's spares (pool.rs); a
-    // scaled one gets its own from jpeg-decoder.
-    let mut cascade = resize::Cascade::new(decoded, denominator == 1);
+    let mut cascade = resize::Cascade::new(decoded, pool_source);
 
     // The look first, while the decoded sheet is all the worker holds.
     if let Some((_, look)) = look {
@@ -218,9 +231,12 @@ fn build_inner(
         Step::Skip => None,
         Step::Copy => Some(copy_of(source, &header)),
         Step::Resize(width) => {
-            // Made, then encoded without the sheet held beside it.
+            // Made, then encoded without the sheet held beside it, when
+            // every smaller size can come from it.
             cascade.at_width(width)?;
-            cascade.let_source_go();
+            if smaller_sizes_fit_in(&plan, width) {
+                cascade.let_source_go();
+            }
             Some(encoded(&mut cascade, width, config.large.quality, carry)?)
         }
     };
@@ -242,6 +258,21 @@ fn build_inner(
         web,
         thumbnail,
     })
+}
+
+/// Whether the web and thumbnail sizes the plan resizes to are no wider
+/// than `large` (a config may ask for a web image wider than the large
+/// one, and a heavy narrow source gets a large image below the web width).
+fn smaller_sizes_fit_in(plan: &Plan, large: u32) -> bool {
+    let web = match plan.web {
+        WebStep::Resize(width) => width,
+        _ => 0,
+    };
+    let thumbnail = match plan.thumbnail {
+        Step::Resize(width) => width,
+        _ => 0,
+    };
+    web <= large && thumbnail <= large
 }
 
 fn copy_of(source: &[u8], header: &decode::Header) -> Derivative {

@@ -181,7 +181,7 @@ mod tests {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/LM_Validate_LowRes_7.jpg");
         let bytes = std::fs::read(&path).expect("the sample sheet is in samples/");
         let opened = crate::decode::open(&bytes, u64::MAX, &[crate::Format::Jpeg]).expect("its header reads");
-        opened.decode(1).expect("it decodes")
+        opened.decode().expect("it decodes")
     }
 
     #[test]

@@ -36,28 +36,33 @@ pub fn size(header: &Header, denominator: u32) -> (u32, u32) {
 }
 
 /// Decode `source` at 1/`denominator` of its size and turn it upright.
-pub fn decode(source: &[u8], header: &Header, denominator: u32) -> Result<Decoded, DeriveError> {
+/// A truncated file is refused in the words a full decode uses; anything
+/// else jpeg-decoder cannot do or does not like (arithmetic coding, an
+/// odd marker) gives `None`, and the full decode by zune-jpeg in strict
+/// mode has the last word, as for every other file.
+pub fn decode(source: &[u8], header: &Header, denominator: u32) -> Result<Option<Decoded>, DeriveError> {
     let (stored_w, stored_h) = header.orientation.displayed(header.width, header.height);
     let request = |v: u32| u16::try_from(v.div_ceil(denominator)).unwrap_or(u16::MAX);
     let mut decoder = jpeg_decoder::Decoder::new(source);
-    decoder
+    let decoded = decoder
         .scale(request(stored_w), request(stored_h))
-        .map_err(|e| describe(e, source.len()))?;
-    let pixels = decoder.decode().map_err(|e| describe(e, source.len()))?;
-    let info = decoder
-        .info()
-        .ok_or_else(|| DeriveError::Corrupt("no frame header".into()))?;
+        .and_then(|_| decoder.decode());
+    let pixels = match decoded {
+        Ok(pixels) => pixels,
+        Err(jpeg_decoder::Error::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(DeriveError::Corrupt(format!("truncated at byte {}", source.len())));
+        }
+        Err(_) => return Ok(None),
+    };
+    let Some(info) = decoder.info() else { return Ok(None) };
     let channels: u8 = match info.pixel_format {
         jpeg_decoder::PixelFormat::L8 => 1,
         jpeg_decoder::PixelFormat::RGB24 => 3,
-        other => return Err(DeriveError::NotJpeg(format!("unexpected pixel format {other:?}"))),
+        _ => return Ok(None),
     };
     let (width, height) = (u32::from(info.width), u32::from(info.height));
     if pixels.len() != width as usize * height as usize * usize::from(channels) {
-        return Err(DeriveError::Corrupt(format!(
-            "the decoder gave {} bytes for {width}x{height}",
-            pixels.len()
-        )));
+        return Ok(None);
     }
     let stored = Decoded {
         width,
@@ -65,18 +70,5 @@ pub fn decode(source: &[u8], header: &Header, denominator: u32) -> Result<Decode
         channels,
         pixels,
     };
-    Ok(orient::upright(stored, header.orientation))
-}
-
-/// The same reasons, in the same words, as a full decode gives.
-fn describe(error: jpeg_decoder::Error, len: usize) -> DeriveError {
-    match error {
-        jpeg_decoder::Error::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            DeriveError::Corrupt(format!("truncated at byte {len}"))
-        }
-        jpeg_decoder::Error::Unsupported(feature) => {
-            DeriveError::NotJpeg(format!("unsupported JPEG coding {feature:?}"))
-        }
-        other => DeriveError::Corrupt(other.to_string()),
-    }
+    Ok(Some(orient::upright(stored, header.orientation)))
 }

@@ -557,3 +557,16 @@ fn a_half_scale_decode_turns_the_sheet_upright_and_refuses_a_truncated_one() {
         other => panic!("a truncated sheet at half scale: expected Corrupt, got {other:?}"),
     }
 }
+
+#[test]
+fn a_web_size_wider_than_the_large_one_is_still_made_from_the_sheet() {
+    let mut config = DeriveConfig::default();
+    config.large.width = 700;
+    config.web.width = 1000;
+    let set = build(&sample("LM_Validate_LowRes_7.jpg"), &config).expect("the sheet gives derivatives");
+    let web = match &set.web {
+        Some(Web::Own(d)) => decode_rgb(&d.data),
+        other => panic!("expected a web image, got {other:?}"),
+    };
+    assert_eq!((web.w, web.h), (1000, 1500), "the web image keeps its configured width");
+}

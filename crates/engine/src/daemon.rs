@@ -135,6 +135,8 @@ pub async fn run(config_file: &Path, config: Config, metrics: Arc<Metrics>) -> R
         running.config.threads
     );
 
+    // Files in flight when a mapping file was taken (see below).
+    let mut recheck: HashSet<PathBuf> = HashSet::new();
     loop {
         let room = tasks.len() < running.config.threads + 2;
         tokio::select! {
@@ -144,13 +146,30 @@ pub async fn run(config_file: &Path, config: Config, metrics: Arc<Metrics>) -> R
                 }
             }
             Some(done) = tasks.join_next() => {
+                let done_path = done.as_ref().ok().map(|(path, _)| path.clone());
                 let mapping = finished(done, &mut in_flight, &mut totals, notices.notices());
-                // Images parked "waiting for a mapping line" may have one
-                // now: they are tried again at once, not at the next tick.
-                if mapping && retries.is_empty() {
+                let was_rechecking = !recheck.is_empty();
+                if let Some(path) = &done_path {
+                    recheck.remove(path);
+                }
+                // Images parked "waiting for a mapping line", or skipped for
+                // having no number in their name, may have a line now: they
+                // are tried again at once, not at the next tick; and once
+                // more when the files in flight at that moment are done,
+                // since they may have looked for their line before it was
+                // in the ledger.
+                let files_in_flight_done = was_rechecking && recheck.is_empty();
+                if mapping {
+                    recheck = in_flight.clone();
+                }
+                if mapping || files_in_flight_done {
                     let (due, parked) = files_to_retry(&running, &in_flight, &[Kind::Parked, Kind::Skipped]).await;
                     tracing::info!("a mapping file was taken: {} of {parked} parked file(s) tried again", due.len());
-                    retries = due;
+                    for file in due {
+                        if !retries.contains(&file) {
+                            retries.push_back(file);
+                        }
+                    }
                 }
             }
             _ = term.recv() => break,

@@ -143,7 +143,12 @@ impl TeamReport {
     /// to the page, or `None` when there is none to copy.
     fn keep_thumbnail(&self, drop: &Path, today: &str, report: &Report) -> Option<String> {
         use std::io::Read as _;
-        let source = report.fields.thumbnail.as_ref().filter(|_| report.kind.is_done())?;
+        // A file in local storage; an object in a bucket is shown by its URL.
+        let source = report
+            .fields
+            .thumbnail
+            .as_ref()
+            .filter(|path| path.is_absolute() && report.kind.is_done())?;
         let mut bytes = Vec::new();
         std::fs::File::open(source)
             .and_then(|f| f.take(MAX_THUMBNAIL_BYTES).read_to_end(&mut bytes))

@@ -225,7 +225,11 @@ impl Portal {
             if same_md5 || url.as_deref() == Some(request.urls.url.as_str()) {
                 return Ok(Action::AlreadyThere { media_id: id });
             }
+            // A mapping line's own sourceIdentifier stands in for
+            // specdrop's "filename: NAME" on the rows it made.
+            let given = request.meta.get(MediaColumn::SourceIdentifier);
             let named_alike = source.as_deref() == Some(source_identifier(request.source_name).as_str())
+                || given.is_some_and(|given| source.as_deref() == Some(given))
                 || original.as_deref().is_some_and(|u| same_file_name(u, request.stem, ""))
                 || url.as_deref().is_some_and(|u| same_file_name(u, request.stem, "_med"));
             if named_alike && same_name.is_none() {

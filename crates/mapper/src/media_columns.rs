@@ -152,8 +152,18 @@ impl MediaValues {
         if value.is_empty() {
             return Ok(());
         }
-        if column.is_integer() && value.parse::<i64>().is_err() {
-            return Err(format!("{} {value:?} is not a whole number", column.column(false)));
+        // The ranges of Symbiota's columns (creatorUid int unsigned,
+        // sortOccurrence int): a strict server refuses anything beyond them.
+        let fits = match column {
+            MediaColumn::CreatorUid => value.parse::<u32>().is_ok(),
+            MediaColumn::SortOccurrence => value.parse::<i32>().is_ok(),
+            _ => true,
+        };
+        if !fits {
+            return Err(format!(
+                "{} {value:?} is not a whole number the column holds",
+                column.column(false)
+            ));
         }
         self.values.retain(|(c, _)| *c != column);
         self.values.push((column, value.to_string()));

@@ -87,13 +87,16 @@ pub fn write_set_claimed(
                     break;
                 }
                 Err(e) => {
-                    undo(remote, &written, &targets, claims);
+                    // The server may have stored the body before the
+                    // error reached us (a timeout on the reply): that key
+                    // is removed too, or stays claimed.
+                    undo(remote, &written, Some(&key), &targets, claims);
                     return Err(WriteError::Bucket(e));
                 }
             }
         }
         if taken {
-            undo(remote, &written, &targets, claims);
+            undo(remote, &written, None, &targets, claims);
             continue;
         }
         let find = |name: &str| written.iter().find(|f| f.relative == format!("{dir}/{name}")).cloned();
@@ -110,17 +113,26 @@ pub fn write_set_claimed(
     })
 }
 
-/// Remove what an attempt wrote; the claims of what is gone (or was
-/// never written) are given back, an object that would not go stays
-/// claimed for the next start.
-fn undo(remote: &Remote, written: &[StoredFile], targets: &[(String, String)], claims: &mut dyn LocationClaims) {
+/// Remove what an attempt wrote (and `unsure`, a key whose upload ended
+/// in an error, which may or may not have landed); the claims of what is
+/// gone (or was never written) are given back, an object that would not
+/// go stays claimed for the next start.
+fn undo(
+    remote: &Remote,
+    written: &[StoredFile],
+    unsure: Option<&str>,
+    targets: &[(String, String)],
+    claims: &mut dyn LocationClaims,
+) {
     let mut kept = Vec::new();
-    for file in written {
-        let location = file.path.to_string_lossy().into_owned();
-        let key = remote.config.key(&file.relative);
+    let keys = written
+        .iter()
+        .map(|file| remote.config.key(&file.relative))
+        .chain(unsure.map(str::to_string));
+    for key in keys {
         if let Err(e) = remote.bucket.delete(&key) {
             tracing::warn!("could not remove {key} again: {e}; the next start removes it");
-            kept.push(location);
+            kept.push(remote.location(&key));
         }
     }
     let gone: Vec<String> = targets
