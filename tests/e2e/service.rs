@@ -236,7 +236,7 @@ async fn the_imaging_teams_report_lists_every_file_and_is_never_taken_as_an_arri
     );
     assert!(
         row("MICH-V-1390993.jpg").contains(",file name,thumbs/")
-            && row("MICH-V-1390993.jpg").ends_with("_tn.jpg,MICH-V"),
+            && row("MICH-V-1390993.jpg").ends_with("_tn.jpg,MICH-V,"),
         "where the number came from, the thumbnail's copy, the collection: {day}"
     );
     assert!(row("MICH-V-9999999.jpg").contains(",parked,no specimen"), "{day}");

@@ -129,16 +129,7 @@ pub async fn from_drop(ctx: &Context, collection: &Prepared, path: &Path) -> (Ki
 
 /// The result file's text.
 fn result_text(name: &str, collection: &Prepared, outcome: &Result<&MappingFile, String>) -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let mut t = String::new();
-    let _ = writeln!(
-        t,
-        "specdrop: mapping file {name}, collection {} (collid {}), {} UTC",
-        collection.config.code,
-        collection.config.collid,
-        now.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
-    );
+    let mut t = skeletal::result_heading("mapping file", name, collection);
     let file = match outcome {
         Err(why) => {
             let _ = writeln!(t, "\nREFUSED, nothing was taken from it:\n  {why}");

@@ -63,6 +63,19 @@ pub fn summary(applied: &Applied) -> String {
     )
 }
 
+/// The first line of a result file: what the file was, for which
+/// collection, and when.
+pub fn result_heading(what: &str, name: &str, collection: &Prepared) -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "specdrop: {what} {name}, collection {} (collid {}), {} UTC\n",
+        collection.config.code,
+        collection.config.collid,
+        now.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    )
+}
+
 /// The result file's text, for people who open it from the share.
 pub fn result_text(
     name: &str,
@@ -70,16 +83,7 @@ pub fn result_text(
     warnings: &[String],
     outcome: &Result<Applied, String>,
 ) -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let mut t = String::new();
-    let _ = writeln!(
-        t,
-        "specdrop: skeletal file {name}, collection {} (collid {}), {} UTC",
-        collection.config.code,
-        collection.config.collid,
-        now.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
-    );
+    let mut t = result_heading("skeletal file", name, collection);
     let applied = match outcome {
         Err(why) => {
             let _ = writeln!(t, "\nREFUSED, nothing was written:\n  {why}");

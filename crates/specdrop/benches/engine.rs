@@ -89,14 +89,7 @@ fn main() {
             &files,
             &reference,
             work.path(),
-            |input, size, out| {
-                let mut c = Command::new(vips);
-                c.arg(input)
-                    .args(["--size", &format!("{size}x")])
-                    .arg("-o")
-                    .arg(format!("{}[Q=80]", out.display()));
-                c
-            },
+            vips_command(vips),
             &linear,
         ));
     } else {
@@ -156,21 +149,7 @@ fn large_sheets(sheet: &[u8], work: &Path, vips: &Path) {
         jpeg.len() as f64 / 1e6,
         specdrop_derive::decoded_size(&jpeg, &DeriveConfig::default(), None).expect("its header")
     );
-    let vips = external(
-        "vipsthumbnail",
-        &files,
-        &[],
-        &dir,
-        |input, size, out| {
-            let mut c = Command::new(vips);
-            c.arg(input)
-                .args(["--size", &format!("{size}x")])
-                .arg("-o")
-                .arg(format!("{}[Q=80]", out.display()));
-            c
-        },
-        &[],
-    );
+    let vips = external("vipsthumbnail", &files, &[], &dir, vips_command(vips), &[]);
     println!(
         "vipsthumbnail, 2 at a time: {:.2} sheets/s, peak {:.0} MiB per process",
         vips.per_sec_two, vips.peak_rss_mib
@@ -198,6 +177,18 @@ fn large_sheets(sheet: &[u8], work: &Path, vips: &Path) {
          from a full decode ({:.4} of it); the two web images against each other: {between:.4}",
         scaled / full_decode
     );
+}
+
+/// vipsthumbnail making one size at quality 80.
+fn vips_command(vips: &Path) -> impl Fn(&Path, u32, &Path) -> Command + Sync + '_ {
+    move |input, size, out| {
+        let mut c = Command::new(vips);
+        c.arg(input)
+            .args(["--size", &format!("{size}x")])
+            .arg("-o")
+            .arg(format!("{}[Q=80]", out.display()));
+        c
+    }
 }
 
 /// `sheet` enlarged `factor` times (Catmull-Rom), encoded at quality 90.
