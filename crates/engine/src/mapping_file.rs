@@ -12,7 +12,6 @@ use specdrop_mapper::mapping::{self, MappingFile};
 use specdrop_mapper::skeletal::Table;
 
 use crate::collection::Prepared;
-use crate::config::Sink;
 use crate::context::Context;
 use crate::outcome::Kind;
 use crate::skeletal;
@@ -52,13 +51,7 @@ pub async fn from_drop(ctx: &Context, collection: &Prepared, path: &Path) -> (Ki
     let name = path
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    if ctx.sink != Sink::Database {
-        return (
-            Kind::Skipped,
-            "mapping file left in place: it needs sink.kind = \"database\"".into(),
-        );
-    }
-    let (bytes, meta) = match skeletal::read_from_drop(ctx, collection, path).await {
+    let (bytes, meta) = match skeletal::read_from_drop(ctx, collection, path, "mapping file").await {
         Ok(read) => read,
         Err(ended) => return ended,
     };

@@ -146,13 +146,7 @@ pub async fn from_drop(ctx: &Context, collection: &Prepared, path: &Path) -> (Ki
     let name = path
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    if ctx.sink != Sink::Database {
-        return (
-            Kind::Skipped,
-            "skeletal file left in place: it needs sink.kind = \"database\"".into(),
-        );
-    }
-    let (bytes, meta) = match read_from_drop(ctx, collection, path).await {
+    let (bytes, meta) = match read_from_drop(ctx, collection, path, "skeletal file").await {
         Ok(read) => read,
         Err(ended) => return ended,
     };
@@ -188,15 +182,23 @@ pub async fn from_drop(ctx: &Context, collection: &Prepared, path: &Path) -> (Ki
     (kind, format!("skeletal file: {}{note}", summary(&applied)))
 }
 
-/// Read a text file that arrived in a drop folder (a skeletal or mapping
-/// file) from the drop folder's descriptor without following a link, with
-/// the status of the handle it was read from; or how it ends now (gone,
-/// unreadable, still arriving).
+/// Read a text file that arrived in a drop folder (`what`: a skeletal or
+/// mapping file) from the drop folder's descriptor without following a
+/// link, with the status of the handle it was read from; or how it ends
+/// now (left in place without a database sink; gone, unreadable, still
+/// arriving).
 pub(crate) async fn read_from_drop(
     ctx: &Context,
     collection: &Prepared,
     path: &Path,
+    what: &str,
 ) -> Result<(Vec<u8>, std::fs::Metadata), (Kind, String)> {
+    if ctx.sink != Sink::Database {
+        return Err((
+            Kind::Skipped,
+            format!("{what} left in place: it needs sink.kind = \"database\""),
+        ));
+    }
     let drop = collection.config.drop.clone();
     let (file, limit) = (path.to_path_buf(), ctx.derive.max_file_mb.saturating_mul(1 << 20));
     let opened = tokio::task::spawn_blocking(move || {

@@ -437,10 +437,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn an_endpoint_that_is_not_a_url_is_named() {
-        let settings = Settings {
-            endpoint: "127.0.0.1:9000".into(),
+    fn settings(endpoint: &str, timeout: Duration) -> Settings {
+        Settings {
+            endpoint: endpoint.into(),
             bucket: "b".into(),
             region: "r".into(),
             path_style: true,
@@ -450,8 +449,13 @@ mod tests {
                 token: None,
             },
             acl: None,
-            timeout: Duration::from_secs(1),
-        };
+            timeout,
+        }
+    }
+
+    #[test]
+    fn an_endpoint_that_is_not_a_url_is_named() {
+        let settings = settings("127.0.0.1:9000", Duration::from_secs(1));
         let err = Bucket::new(&settings)
             .map(|_| ())
             .err()
@@ -467,19 +471,7 @@ mod tests {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("a free port");
-        let settings = Settings {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            bucket: "b".into(),
-            region: "r".into(),
-            path_style: true,
-            credentials: Credentials {
-                key: "k".into(),
-                secret: "s".into(),
-                token: None,
-            },
-            acl: None,
-            timeout: Duration::from_secs(2),
-        };
+        let settings = settings(&format!("http://127.0.0.1:{port}"), Duration::from_secs(2));
         let bucket = Bucket::new(&settings).expect("valid settings");
         let err = bucket.exists("a/b.jpg").expect_err("nothing listens");
         assert!(matches!(err, ObjStoreError::Unreachable { .. }), "{err}");
