@@ -51,3 +51,4 @@ mod skeletal;
 mod support;
 mod two_processes;
 mod undo;
+mod upright;

@@ -557,3 +557,24 @@ fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("set the file's mode");
 }
+
+#[tokio::test]
+async fn a_scan_posts_each_failure_to_the_webhook_before_it_exits() {
+    let env = Env::new(Backend::Sqlite).await;
+    let hook = Webhook::start();
+    drop_three(&env);
+    notify_config(&env, &format!("webhook = \"{}\"\ndigest_at = \"off\"", hook.url));
+    let run = env.scan();
+    assert_eq!(run.summary(), [1, 1, 0, 1, 0], "{}\n{}", run.stdout, run.stderr);
+    // Posted before the scan exited: the server kept it before answering.
+    let texts = hook.texts();
+    assert_eq!(texts.len(), 1, "only the failure is posted: {texts:?}");
+    assert!(
+        texts[0].starts_with("specdrop: failed MICH-V MICH-V-1390993.jpg: "),
+        "{texts:?}"
+    );
+    // The same file failing again for the same reason is not news.
+    let again = env.scan();
+    assert_eq!(again.summary()[3], 1, "{}", again.stdout);
+    assert_eq!(hook.texts().len(), 1, "{:?}", hook.texts());
+}

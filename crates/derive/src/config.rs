@@ -49,6 +49,11 @@ pub struct DeriveConfig {
     pub hash_in_name: bool,
     /// Source formats taken: JPEG by default; PNG and WebP when listed.
     pub formats: Vec<crate::Format>,
+    /// Stand sheets photographed sideways or upside down upright, as the
+    /// orientation of their label text says, when the EXIF says nothing.
+    /// The crate only carries the switch: the caller reads the text and
+    /// passes the [`crate::Turn`].
+    pub auto_rotate: bool,
 }
 
 impl Default for DeriveConfig {
@@ -68,6 +73,7 @@ impl Default for DeriveConfig {
             color: ColorMode::Srgb,
             hash_in_name: false,
             formats: vec![crate::Format::Jpeg],
+            auto_rotate: false,
         }
     }
 }

@@ -8,7 +8,7 @@ use zune_jpeg::zune_core::options::DecoderOptions;
 
 use crate::DeriveError;
 use crate::formats::{self, Format, Sniffed};
-use crate::orient::{self, Orientation};
+use crate::orient::{self, Orientation, Turn};
 use crate::pixels::Decoded;
 
 /// What the header says, read before any pixel buffer is allocated.
@@ -74,13 +74,17 @@ pub fn open<'a>(source: &'a [u8], max_pixels: u64, formats: &[Format]) -> Result
     }
 }
 
-fn open_jpeg(source: &[u8], max_pixels: u64) -> Result<Opened<'_>, DeriveError> {
+fn jpeg_options() -> DecoderOptions {
     // Our own limit (max_pixels) is the one that counts; the decoder's
     // per-side limit is opened up to what JPEG itself allows.
-    let options = DecoderOptions::new_fast()
+    DecoderOptions::new_fast()
         .set_strict_mode(true)
         .set_max_width(usize::from(u16::MAX))
-        .set_max_height(usize::from(u16::MAX));
+        .set_max_height(usize::from(u16::MAX))
+}
+
+fn open_jpeg(source: &[u8], max_pixels: u64) -> Result<Opened<'_>, DeriveError> {
+    let options = jpeg_options();
     let mut decoder = JpegDecoder::new_with_options(ZCursor::new(source), options);
     decoder.decode_headers().map_err(|e| describe(&e, source.len()))?;
     let info = decoder
@@ -128,10 +132,34 @@ fn open_jpeg(source: &[u8], max_pixels: u64) -> Result<Opened<'_>, DeriveError> 
 }
 
 impl Opened<'_> {
+    /// Make the derivatives turned by `turn`, as if the EXIF said so; an
+    /// orientation the EXIF gives wins.
+    pub fn turn(&mut self, turn: Turn) {
+        if turn == Turn::None || self.header.orientation != Orientation::Normal {
+            return;
+        }
+        let orientation = turn.orientation();
+        (self.header.width, self.header.height) = orientation.displayed(self.header.width, self.header.height);
+        self.header.orientation = orientation;
+        self.header.web_safe = false;
+    }
+
+    /// Decode to grey only (a JPEG's luma, without colour conversion).
+    pub fn into_grey(mut self) -> Self {
+        match &mut self.pixels {
+            Pixels::Jpeg { decoder, .. } => {
+                decoder.set_options(jpeg_options().jpeg_set_out_colorspace(ColorSpace::Luma))
+            }
+            Pixels::Ready(decoded) => crate::pixels::to_grey(decoded),
+        }
+        self.header.grey = true;
+        self
+    }
+
     /// Decode every pixel and turn the image upright.
     pub fn decode(self) -> Result<Decoded, DeriveError> {
         let (mut decoder, source_len) = match self.pixels {
-            Pixels::Ready(decoded) => return Ok(decoded),
+            Pixels::Ready(decoded) => return Ok(orient::upright(decoded, self.header.orientation)),
             Pixels::Jpeg { decoder, source } => (decoder, source.len()),
         };
         let size = decoder

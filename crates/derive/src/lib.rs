@@ -28,6 +28,7 @@ pub use config::{ColorMode, DeriveConfig, SizeSpec};
 pub use encode::ENCODER;
 pub use error::DeriveError;
 pub use formats::Format;
+pub use orient::Turn;
 pub use workers::Workers;
 
 use pixels::Decoded;
@@ -161,13 +162,62 @@ pub struct View<'a> {
     pub pixels: &'a [u8],
 }
 
+/// Whether the source's EXIF orientation turns or mirrors it: then that,
+/// not a [`Turn`] read from the pixels, says which way is up.
+pub fn exif_orients(source: &[u8], config: &DeriveConfig) -> Result<bool, DeriveError> {
+    let opened = decode::open(source, config.max_pixels, &config.formats)?;
+    Ok(opened.header.orientation != orient::Orientation::Normal)
+}
+
+/// The source at full size in grey (one byte per pixel, rows top to
+/// bottom, EXIF orientation applied, else `turn`), for a program that
+/// reads the sheet's text.
+pub fn grey(source: &[u8], config: &DeriveConfig, turn: Turn) -> Result<Grey, DeriveError> {
+    let mut opened = decode::open(source, config.max_pixels, &config.formats)?;
+    opened.turn(turn);
+    let decoded = opened.into_grey().decode()?;
+    Ok(Grey {
+        width: decoded.width,
+        height: decoded.height,
+        pixels: decoded.pixels,
+    })
+}
+
+/// What [`grey`] gives.
+#[derive(Debug, Clone)]
+pub struct Grey {
+    pub width: u32,
+    pub height: u32,
+    pub pixels: Vec<u8>,
+}
+
+impl Grey {
+    /// The header of a binary PGM (netpbm P5) holding these pixels: what
+    /// a reader program is handed on its standard input.
+    pub fn pgm_header(&self) -> Vec<u8> {
+        format!("P5\n{} {}\n255\n", self.width, self.height).into_bytes()
+    }
+}
+
 /// Decode `source` (the bytes of a JPEG file) once and build the derivatives
 /// `config` asks for.
 ///
 /// Fails with a reason that names what is wrong with the file; nothing is
 /// half-made: a truncated or corrupt JPEG never yields a derivative.
 pub fn build(source: &[u8], config: &DeriveConfig) -> Result<Derivatives, DeriveError> {
-    build_inner(source, config, None)
+    build_inner(source, config, Turn::None, None)
+}
+
+/// [`build`] or [`build_and_look`] (when `look` is given), with the
+/// derivatives (and the look) turned by `turn` unless the EXIF orientation
+/// says how the source is turned.
+pub fn build_turned(
+    source: &[u8],
+    config: &DeriveConfig,
+    turn: Turn,
+    look: Option<(u32, Look<'_>)>,
+) -> Result<Derivatives, DeriveError> {
+    build_inner(source, config, turn, look)
 }
 
 /// [`build`], then lend `look` the pixels already decoded for the
@@ -180,7 +230,7 @@ pub fn build_and_look(
     look_width: u32,
     look: Look<'_>,
 ) -> Result<Derivatives, DeriveError> {
-    build_inner(source, config, Some((look_width, look)))
+    build_inner(source, config, Turn::None, Some((look_width, look)))
 }
 
 /// What [`build_and_look`] lends the pixels to.
@@ -189,9 +239,11 @@ pub type Look<'a> = &'a mut dyn FnMut(View<'_>);
 fn build_inner(
     source: &[u8],
     config: &DeriveConfig,
+    turn: Turn,
     look: Option<(u32, Look<'_>)>,
 ) -> Result<Derivatives, DeriveError> {
-    let opened = decode::open(source, config.max_pixels, &config.formats)?;
+    let mut opened = decode::open(source, config.max_pixels, &config.formats)?;
+    opened.turn(turn);
     let header = opened.header.clone();
     let plan = plan_for(source, &header, config);
     let denominator = scaled::denominator(&header, needed_width(&plan, &header, look.as_ref().map(|l| l.0)));

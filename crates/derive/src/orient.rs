@@ -44,6 +44,50 @@ impl Orientation {
     }
 }
 
+/// A turn clockwise that the sheet itself calls for (its label text read
+/// sideways or upside down), for a source whose EXIF says nothing: the
+/// derivatives are made as if the EXIF said it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Turn {
+    #[default]
+    None,
+    Right,
+    Half,
+    Left,
+}
+
+impl Turn {
+    /// The turn of `degrees` clockwise (0, 90, 180 or 270), as Tesseract's
+    /// orientation detection reports it ("Rotate: 270").
+    pub fn clockwise(degrees: u32) -> Option<Turn> {
+        match degrees {
+            0 => Some(Turn::None),
+            90 => Some(Turn::Right),
+            180 => Some(Turn::Half),
+            270 => Some(Turn::Left),
+            _ => None,
+        }
+    }
+
+    pub fn degrees(self) -> u32 {
+        match self {
+            Turn::None => 0,
+            Turn::Right => 90,
+            Turn::Half => 180,
+            Turn::Left => 270,
+        }
+    }
+
+    pub(crate) fn orientation(self) -> Orientation {
+        match self {
+            Turn::None => Orientation::Normal,
+            Turn::Right => Orientation::Rotate90,
+            Turn::Half => Orientation::Rotate180,
+            Turn::Left => Orientation::Rotate270,
+        }
+    }
+}
+
 /// Read the orientation tag from EXIF data that starts at the TIFF header.
 /// Anything unreadable counts as "normal": a broken EXIF block must not
 /// cost the image.

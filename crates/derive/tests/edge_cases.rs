@@ -570,3 +570,81 @@ fn a_web_size_wider_than_the_large_one_is_still_made_from_the_sheet() {
     };
     assert_eq!((web.w, web.h), (1000, 1500), "the web image keeps its configured width");
 }
+
+#[test]
+fn a_turn_read_from_the_sheet_stands_it_upright_unless_its_exif_says_otherwise() {
+    use specdrop_derive::{Turn, build_turned};
+    let mut upright = decode_rgb(&sample("LM_Validate_LowRes_7.jpg"));
+    for y in 0..80 {
+        for x in 0..80 {
+            let i = (y * upright.w + x) * 3;
+            upright.px[i..i + 3].copy_from_slice(&[255, 0, 0]);
+        }
+    }
+    let (w, h) = (upright.w, upright.h);
+    // How a sheet photographed turned is stored, and the turn clockwise
+    // that stands it up (as Tesseract's "Rotate:" says it).
+    let sideways = [
+        (Turn::Half, upright.remap(w, h, |x, y| (w - 1 - x, h - 1 - y))),
+        (Turn::Right, upright.remap(h, w, |x, y| (w - 1 - y, x))),
+        (Turn::Left, upright.remap(h, w, |x, y| (y, h - 1 - x))),
+    ];
+    for config in [same_size_config(w as u32), half_scale_config()] {
+        for (turn, image) in &sideways {
+            let jpeg = encode(image, ColorType::Rgb, &image.px, |_| {});
+            assert!(!specdrop_derive::exif_orients(&jpeg, &config).expect("the header reads"));
+            let set = build_turned(&jpeg, &config, *turn, None).expect("a turned sheet gives derivatives");
+            assert_eq!((set.source_width, set.source_height), (w as u32, h as u32), "{turn:?}");
+            let large = set.large.expect("a large image");
+            assert!(!large.copied, "{turn:?}: a turned source is never served as it is");
+            let large = decode_rgb(&large.data);
+            assert!(large.h > large.w, "{turn:?}: the large image stands upright");
+            assert!(is_red(large.at(10, 10)), "{turn:?}: top-left is {:?}", large.at(10, 10));
+            assert!(
+                !is_red(large.at(large.w - 11, large.h - 11)),
+                "{turn:?}: red at the far corner"
+            );
+        }
+    }
+    // An EXIF orientation wins over the turn: a sheet whose tag already
+    // stands it up is not turned again.
+    let (_, stored) = &sideways[1];
+    let tagged = encode(stored, ColorType::Rgb, &stored.px, |e| {
+        e.add_app_segment(1, exif_orientation(6))
+            .expect("an EXIF segment fits in APP1");
+    });
+    let config = same_size_config(w as u32);
+    assert!(specdrop_derive::exif_orients(&tagged, &config).expect("the header reads"));
+    let set = build_turned(&tagged, &config, Turn::Left, None).expect("a tagged sheet gives derivatives");
+    let thumbnail = decode_rgb(&set.thumbnail.expect("a thumbnail").data);
+    assert_eq!((thumbnail.w, thumbnail.h), (w, h));
+    assert!(is_red(thumbnail.at(10, 10)), "the EXIF tag, not the turn, decides");
+}
+
+#[test]
+fn the_grey_copy_for_a_reader_is_the_full_sheet_at_one_byte_a_pixel() {
+    let source = sample("LM_Validate_LowRes_7.jpg");
+    let rgb = decode_rgb(&source);
+    let grey = specdrop_derive::grey(&source, &DeriveConfig::default(), specdrop_derive::Turn::None)
+        .expect("the sheet decodes in grey");
+    assert_eq!((grey.width as usize, grey.height as usize), (rgb.w, rgb.h));
+    assert_eq!(grey.pixels.len(), rgb.w * rgb.h);
+    // Luma against the RGB decode, away from edges: within JPEG rounding.
+    let (x, y) = (rgb.w / 2, rgb.h / 2);
+    let [r, g, b] = rgb.at(x, y);
+    let luma = (299 * u32::from(r) + 587 * u32::from(g) + 114 * u32::from(b)) / 1000;
+    assert!(u32::from(grey.pixels[y * rgb.w + x]).abs_diff(luma) <= 3);
+    assert_eq!(
+        grey.pgm_header(),
+        format!("P5\n{} {}\n255\n", rgb.w, rgb.h).into_bytes()
+    );
+    // Turned for a reader as the derivatives are.
+    let turned = specdrop_derive::grey(&source, &DeriveConfig::default(), specdrop_derive::Turn::Right)
+        .expect("the sheet decodes in grey");
+    assert_eq!((turned.width as usize, turned.height as usize), (rgb.h, rgb.w));
+    assert_eq!(
+        turned.pixels[rgb.h - 1],
+        grey.pixels[0],
+        "the top-left pixel goes to the top-right"
+    );
+}

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::task::JoinSet;
 
@@ -11,6 +12,7 @@ use crate::collection::Prepared;
 use crate::config::{Config, Sink};
 use crate::ledger::Ledger;
 use crate::link_order::LinkOrder;
+use crate::notify::Notifier;
 use crate::outcome::{Kind, Report, Summary};
 use crate::pipeline;
 use crate::progress::Progress;
@@ -63,12 +65,24 @@ struct Tally {
     summary: Summary,
     progress: Progress,
     kept: Option<Vec<Report>>,
+    /// Each failure goes to `notify.webhook` as in the daemon; sent
+    /// meanwhile, and what is left at the end for a bounded time.
+    notifier: Option<Notifier>,
 }
+
+/// How long a scan waits at its end for failure notices still unsent.
+const NOTICES_AT_END: Duration = Duration::from_secs(30);
 
 impl Tally {
     /// Count one report; 1 when it put an image into the portal.
     fn add(&mut self, report: Report) -> usize {
         self.summary.add(report.kind);
+        if report.kind == Kind::Failed
+            && !report.unchanged
+            && let Some(notifier) = &self.notifier
+        {
+            notifier.notices().failure(&report);
+        }
         let done = usize::from(report.kind.is_done());
         match &mut self.kept {
             Some(kept) => kept.push(report),
@@ -119,6 +133,7 @@ pub async fn run_with(
         summary: Summary::default(),
         progress: Progress::new(total, matches!(output, Output::Print)),
         kept: matches!(output, Output::Collect).then(Vec::new),
+        notifier: if dry_run { None } else { Notifier::start(&config.notify) },
     };
     tally.summary.run = (!dry_run).then(|| ctx.run.clone());
     for (collection, report) in refused {
@@ -208,6 +223,9 @@ pub async fn run_with(
         }
     }
     session.close().await;
+    if let Some(notifier) = tally.notifier.take() {
+        notifier.close(NOTICES_AT_END).await;
+    }
     Ok((tally.summary, tally.kept.unwrap_or_default()))
 }
 

@@ -13,9 +13,39 @@ use crate::outcome::NumberFrom;
 pub fn needs_barcode(identifier: Identifier, verify: bool, from_name: Option<&str>) -> bool {
     match identifier {
         Identifier::Filename => verify && from_name.is_some(),
-        Identifier::Barcode => true,
-        Identifier::FilenameThenBarcode => from_name.is_none() || verify,
+        Identifier::Barcode | Identifier::BarcodeThenOcr => true,
+        Identifier::FilenameThenBarcode | Identifier::FilenameThenBarcodeThenOcr => from_name.is_none() || verify,
     }
+}
+
+/// Every value `barcode.pattern` takes from the label text, in the order
+/// read, each once: each word (cut at blanks, with the punctuation around
+/// it trimmed), each pair of neighbouring words (a number printed as
+/// `MICH 1390992` for a pattern that expects the two), and each line.
+pub fn in_text(rules: &BarcodeRules, text: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    let mut add = |piece: &str| {
+        if let Some(number) = rules.pattern.catalog_number(piece)
+            && !found.contains(&number)
+        {
+            found.push(number);
+        }
+    };
+    for line in text.lines() {
+        let words: Vec<&str> = line
+            .split_whitespace()
+            .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
+            .filter(|w| !w.is_empty())
+            .collect();
+        for (i, word) in words.iter().enumerate() {
+            add(word);
+            if let Some(next) = words.get(i + 1) {
+                add(&format!("{word} {next}"));
+            }
+        }
+        add(line.trim());
+    }
+    found
 }
 
 /// A barcode value that passed `barcode.pattern`, normalised.
@@ -215,6 +245,19 @@ mod tests {
     }
 
     #[test]
+    fn the_pattern_finds_numbers_in_label_text_word_by_word_pair_and_line() {
+        let digits = rules("^(\\d{7})$", Conflict::Park);
+        let text = "PLANTS OF ILLINOIS, USA\nHerbarium (1390992).\nCollected 1998 by A. B. Smith\n1390992\n";
+        assert_eq!(in_text(&digits, text), vec!["1390992".to_string()], "each value once");
+        let spaced = rules("^MICH (\\d+)$", Conflict::Park);
+        assert_eq!(
+            in_text(&spaced, "UNIVERSITY OF MICHIGAN\nMICH 1449838 Carex"),
+            vec!["1449838".to_string()]
+        );
+        assert!(in_text(&digits, "no number here\n12345").is_empty());
+    }
+
+    #[test]
     fn when_the_barcode_is_read_at_all() {
         use Identifier::*;
         assert!(!needs_barcode(Filename, false, Some("1")));
@@ -224,6 +267,9 @@ mod tests {
         assert!(!needs_barcode(FilenameThenBarcode, false, Some("1")));
         assert!(needs_barcode(FilenameThenBarcode, false, None));
         assert!(needs_barcode(FilenameThenBarcode, true, Some("1")));
+        assert!(needs_barcode(BarcodeThenOcr, false, Some("1")));
+        assert!(!needs_barcode(FilenameThenBarcodeThenOcr, false, Some("1")));
+        assert!(needs_barcode(FilenameThenBarcodeThenOcr, false, None));
     }
 
     #[test]

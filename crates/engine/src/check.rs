@@ -105,6 +105,7 @@ pub async fn command(config_file: &Path) -> Result<ExitCode, Error> {
     let ledger_ok = ledger.is_empty();
     findings.extend(ledger);
     findings.extend(ocr(&readable));
+    findings.extend(auto_rotate(&readable));
 
     let mut would_fail = 0;
     if config_ok && database_ok && ledger_ok {
@@ -388,6 +389,29 @@ fn ocr(readable: &Readable) -> Vec<Finding> {
             "ocr.enabled",
             format!(
                 "{} has no English data (`tesseract --list-langs` lacks eng); install tesseract-ocr-eng",
+                tesseract.version
+            ),
+        )],
+        Some(_) => Vec::new(),
+    }
+}
+
+/// With `derive.auto_rotate`, Tesseract and its orientation data must be
+/// installed; without them sheets are derived as they lie.
+fn auto_rotate(readable: &Readable) -> Vec<Finding> {
+    if !readable.read("derive.auto_rotate") || !readable.config.derive.auto_rotate {
+        return Vec::new();
+    }
+    match crate::ocr::Tesseract::find() {
+        None => vec![Finding::new(
+            "derive.auto_rotate",
+            "the tesseract program is not installed (not on PATH); install it (Debian/Ubuntu: apt-get install \
+             tesseract-ocr) or set derive.auto_rotate = false. Until then sheets are derived as they lie",
+        )],
+        Some(tesseract) if !tesseract.has_orientation_data() => vec![Finding::new(
+            "derive.auto_rotate",
+            format!(
+                "{} has no orientation data (`tesseract --list-langs` lacks osd); install tesseract-ocr-osd",
                 tesseract.version
             ),
         )],

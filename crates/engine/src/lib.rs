@@ -63,5 +63,6 @@ pub mod storage;
 pub mod team_page;
 pub mod team_report;
 pub mod undo;
+pub mod upright;
 
 pub use error::Error;

@@ -127,6 +127,9 @@ pub enum NumberFrom {
     Barcode(specdrop_barcode::Symbology),
     /// A line of a mapping file (mapping_file.rs).
     MappingFile,
+    /// `barcode.pattern` found in the label text Tesseract read
+    /// (`identifier = "...-then-ocr"`).
+    LabelText,
 }
 
 impl NumberFrom {
@@ -136,12 +139,13 @@ impl NumberFrom {
             NumberFrom::FileName => "filename",
             NumberFrom::Barcode(_) => "barcode",
             NumberFrom::MappingFile => "mapping",
+            NumberFrom::LabelText => "ocr",
         }
     }
 
     pub fn symbology(self) -> Option<specdrop_barcode::Symbology> {
         match self {
-            NumberFrom::FileName | NumberFrom::MappingFile => None,
+            NumberFrom::FileName | NumberFrom::MappingFile | NumberFrom::LabelText => None,
             NumberFrom::Barcode(s) => Some(s),
         }
     }
@@ -152,6 +156,7 @@ impl fmt::Display for NumberFrom {
         match self {
             NumberFrom::FileName => f.write_str("file name"),
             NumberFrom::MappingFile => f.write_str("mapping file"),
+            NumberFrom::LabelText => f.write_str("label text"),
             NumberFrom::Barcode(s) => write!(f, "barcode, {s}"),
         }
     }

@@ -263,6 +263,21 @@ pub enum Identifier {
     Filename,
     Barcode,
     FilenameThenBarcode,
+    /// As `Barcode`, then `barcode.pattern` looked for in the label text
+    /// (Tesseract) when no barcode gives a number.
+    BarcodeThenOcr,
+    /// As `FilenameThenBarcode`, then the label text.
+    FilenameThenBarcodeThenOcr,
+}
+
+impl Identifier {
+    /// Whether the label text is read when no name or barcode gives a number.
+    pub fn reads_text(self) -> bool {
+        matches!(
+            self,
+            Identifier::BarcodeThenOcr | Identifier::FilenameThenBarcodeThenOcr
+        )
+    }
 }
 
 /// What to do when the file name and the barcode give different numbers

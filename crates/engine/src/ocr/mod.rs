@@ -22,7 +22,7 @@ use specdrop_mapper::RawLabel;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-pub use self::tesseract::Tesseract;
+pub use self::tesseract::{Tesseract, installed};
 use crate::Error;
 use crate::config::{Config, OcrConfig};
 use crate::context::Context;

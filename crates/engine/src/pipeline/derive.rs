@@ -10,25 +10,37 @@ use super::verdict::{LedgerEntry, Step, Verdict};
 use crate::config::BarcodeRules;
 use crate::context::Context;
 use crate::outcome::Kind;
+use crate::upright::{self, Decision};
 
 /// A source image on its way: still bytes, or already derived (when its
 /// pixels were needed to read its barcodes).
 pub enum Image {
     Bytes(Vec<u8>),
-    Derived(Derivatives),
+    Derived(Upright),
+}
+
+/// Derivatives, and whether the sheet was turned to make them
+/// (`derive.auto_rotate`).
+pub struct Upright {
+    pub set: Derivatives,
+    pub decision: Decision,
 }
 
 /// The derivatives of `image`; a file that cannot be decoded or resized
 /// fails with the reason.
-pub async fn make(ctx: &Context, image: Image, entry: &LedgerEntry) -> Step<Derivatives> {
+pub async fn make(ctx: &Context, image: Image, entry: &LedgerEntry) -> Step<Upright> {
     match image {
-        Image::Derived(set) => Ok(set),
+        Image::Derived(made) => Ok(made),
         Image::Bytes(bytes) => {
             let config = ctx.derive.clone();
             let needs = needs_mb(ctx, &bytes, None);
-            on_worker(ctx, needs, move || specdrop_derive::build(&bytes, &config))
-                .await
-                .map_err(|e| Verdict::new(Kind::Failed, e.to_string(), Some(entry)))
+            on_worker(ctx, needs, move || {
+                let decision = upright::decide(&bytes, &config);
+                let set = specdrop_derive::build_turned(&bytes, &config, decision.turn(), None)?;
+                Ok(Upright { set, decision })
+            })
+            .await
+            .map_err(|e| Verdict::new(Kind::Failed, e.to_string(), Some(entry)))
         }
     }
 }
@@ -39,13 +51,14 @@ pub async fn derive_and_read(
     ctx: &Context,
     bytes: Vec<u8>,
     rules: &BarcodeRules,
-) -> Result<(Derivatives, Vec<specdrop_barcode::Found>), DeriveError> {
+) -> Result<(Upright, Vec<specdrop_barcode::Found>), DeriveError> {
     let config = ctx.derive.clone();
     let (kinds, pattern) = (rules.symbologies.clone(), rules.pattern.clone());
     let needs = needs_mb(ctx, &bytes, Some(specdrop_barcode::READ_WIDTH));
     on_worker(ctx, needs, move || {
         let mut read = Vec::new();
-        let set = specdrop_derive::build_and_look(&bytes, &config, specdrop_barcode::READ_WIDTH, &mut |view| {
+        let decision = upright::decide(&bytes, &config);
+        let mut look = |view: specdrop_derive::View<'_>| {
             let pixels = specdrop_barcode::Pixels {
                 width: view.width,
                 height: view.height,
@@ -63,8 +76,10 @@ pub async fn derive_and_read(
                 Ok(Err(e)) => tracing::warn!("{e}"),
                 Err(_) => tracing::warn!("the barcode reader crashed on a sheet; it is treated as carrying none"),
             }
-        })?;
-        Ok((set, read))
+        };
+        let look = Some((specdrop_barcode::READ_WIDTH, &mut look as specdrop_derive::Look<'_>));
+        let set = specdrop_derive::build_turned(&bytes, &config, decision.turn(), look)?;
+        Ok((Upright { set, decision }, read))
     })
     .await
 }
@@ -74,8 +89,9 @@ pub async fn derive_and_read(
 /// across); a file whose header does not read fails in the job with the
 /// reason, at the smallest share.
 fn needs_mb(ctx: &Context, bytes: &[u8], look_width: Option<u32>) -> u32 {
-    specdrop_derive::decoded_size(bytes, &ctx.derive, look_width)
-        .map_or(1, |(w, h)| crate::memory_budget::MemoryBudget::needs_mb(w, h))
+    let derive = specdrop_derive::decoded_size(bytes, &ctx.derive, look_width)
+        .map_or(1, |(w, h)| crate::memory_budget::MemoryBudget::needs_mb(w, h));
+    derive.max(upright::needs_mb(bytes, &ctx.derive))
 }
 
 /// Run `job` on the derivative workers and wait for it, once the

@@ -6,7 +6,6 @@
 
 use std::path::Path;
 
-use specdrop_derive::Derivatives;
 use specdrop_mapper::Lookup;
 
 use super::derive::{self, Image};
@@ -86,7 +85,7 @@ pub async fn identify(
         ));
     }
     let from_name = match cfg.identifier {
-        Identifier::Barcode => None,
+        Identifier::Barcode | Identifier::BarcodeThenOcr => None,
         _ => cfg.pattern.catalog_number(&name),
     };
     let needs_barcode = catalog_number::needs_barcode(cfg.identifier, cfg.barcode.verify, from_name.as_deref());
@@ -112,7 +111,7 @@ pub async fn identify(
     entry.number_from = Some(from);
     entry.catalog_number = Some(number.clone());
     let stored_name = match from {
-        NumberFrom::Barcode(_) => format!("{number}.jpg"),
+        NumberFrom::Barcode(_) | NumberFrom::LabelText => format!("{number}.jpg"),
         NumberFrom::FileName | NumberFrom::MappingFile => name,
     };
     Ok(Identified {
@@ -135,30 +134,37 @@ async fn by_barcode(
     bytes: Vec<u8>,
     from_name: Option<&str>,
     entry: &LedgerEntry,
-) -> Step<(Derivatives, String, NumberFrom, Option<String>)> {
+) -> Step<(derive::Upright, String, NumberFrom, Option<String>)> {
     let cfg = &collection.config;
+    // Kept for the label text, which is read only if the barcodes give
+    // nothing (a copy of the file's bytes, not of its pixels).
+    let source = cfg.identifier.reads_text().then(|| bytes.clone());
     let (set, read) = derive::derive_and_read(ctx, bytes, &cfg.barcode)
         .await
         .map_err(|e| Verdict::new(Kind::Failed, e.to_string(), Some(entry)))?;
     let park = |reason: String| Verdict::new(Kind::Parked, reason, Some(entry));
+    let no_candidate = read
+        .iter()
+        .all(|f| cfg.barcode.pattern.catalog_number(&f.text).is_none());
     match catalog_number::decide(&cfg.barcode, cfg.match_rules.leading_zeros, from_name, &read) {
         Decision::Use { number, from, note } => Ok((set, number, from, note)),
+        Decision::Park(reason) if cfg.identifier.reads_text() && from_name.is_none() && no_candidate => {
+            by_label_text(ctx, collection, name, set, source.unwrap_or_default(), &reason, entry).await
+        }
         Decision::Park(reason) => Err(park(reason)),
         Decision::ByRecord { candidates, note } => {
-            let mut with_records = Vec::new();
-            for candidate in &candidates {
-                let find = || ctx.portal.find(cfg.collid, &candidate.number, cfg.match_rules);
-                let lookup = ctx
-                    .outage
-                    .retry(name, find)
-                    .await
-                    .map_err(|e| Verdict::of_database(ctx, e, entry))?;
-                if !matches!(lookup, Lookup::NotFound) {
-                    with_records.push(candidate);
-                }
-            }
+            let numbers: Vec<&str> = candidates.iter().map(|c| c.number.as_str()).collect();
+            let with_records = with_records(ctx, collection, name, &numbers, entry).await?;
             match with_records[..] {
-                [only] => Ok((set, only.number.clone(), NumberFrom::Barcode(only.symbology), note)),
+                [only] => {
+                    let symbology = candidates[only].symbology;
+                    Ok((
+                        set,
+                        candidates[only].number.clone(),
+                        NumberFrom::Barcode(symbology),
+                        note,
+                    ))
+                }
                 _ => Err(park(catalog_number::not_one_record(
                     &candidates,
                     with_records.len(),
@@ -166,5 +172,103 @@ async fn by_barcode(
                 ))),
             }
         }
+    }
+}
+
+/// Which of `numbers` find a record (their indexes): a value is used only
+/// when exactly one does.
+async fn with_records(
+    ctx: &Context,
+    collection: &Prepared,
+    name: &str,
+    numbers: &[&str],
+    entry: &LedgerEntry,
+) -> Step<Vec<usize>> {
+    let cfg = &collection.config;
+    let mut found = Vec::new();
+    for (i, number) in numbers.iter().enumerate() {
+        let find = || ctx.portal.find(cfg.collid, number, cfg.match_rules);
+        let lookup = ctx
+            .outage
+            .retry(name, find)
+            .await
+            .map_err(|e| Verdict::of_database(ctx, e, entry))?;
+        if !matches!(lookup, Lookup::NotFound) {
+            found.push(i);
+        }
+    }
+    Ok(found)
+}
+
+/// No name and no barcode gave a number (`identifier = "...-then-ocr"`):
+/// `barcode.pattern` is looked for in the label text Tesseract reads from
+/// the sheet at full size, and a value is used only when exactly one
+/// finds a record; otherwise the file is parked with what was read.
+async fn by_label_text(
+    ctx: &Context,
+    collection: &Prepared,
+    name: &str,
+    made: derive::Upright,
+    source: Vec<u8>,
+    barcodes: &str,
+    entry: &LedgerEntry,
+) -> Step<(derive::Upright, String, NumberFrom, Option<String>)> {
+    let park = |reason: String| Verdict::new(Kind::Parked, reason, Some(entry));
+    let Some(tesseract) = crate::ocr::installed() else {
+        return Err(park(format!(
+            "{barcodes}; the label text cannot be read: tesseract is not installed (apt-get install tesseract-ocr)"
+        )));
+    };
+    // The full-size sheet: at the large image's 3200 px the number printed
+    // under a barcode was read for none of the four MICH sheets, at full
+    // size for two (docs/performance.md, "Numbers in the label text").
+    let (width, height) = (made.set.source_width, made.set.source_height);
+    let _admitted = ctx
+        .memory
+        .admit(crate::memory_budget::MemoryBudget::reader_needs_mb(width, height))
+        .await;
+    let (config, turn) = (ctx.derive.clone(), made.decision.turn());
+    let text = tokio::task::spawn_blocking(move || {
+        let grey = specdrop_derive::grey(&source, &config, turn).map_err(|e| e.to_string())?;
+        tesseract.text_of(&grey)
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("reading the label text: {e}")))
+    .map_err(|e| park(format!("{barcodes}; {e}")))?;
+    let numbers = catalog_number::in_text(&collection.config.barcode, &text);
+    let read = excerpt(&text);
+    if numbers.is_empty() {
+        return Err(park(format!(
+            "{barcodes}; barcode.pattern is not in the label text either (read: {read}); put the catalog number in \
+             the file name"
+        )));
+    }
+    let refs: Vec<&str> = numbers.iter().map(String::as_str).collect();
+    let found = with_records(ctx, collection, name, &refs, entry).await?;
+    match found[..] {
+        [only] => Ok((
+            made,
+            numbers[only].clone(),
+            NumberFrom::LabelText,
+            Some(format!("{barcodes}; read in the label text")),
+        )),
+        _ => Err(park(format!(
+            "{barcodes}; the label text gives {}: {} with a record; which one is this sheet's is not guessed: put \
+             its catalog number in the file name",
+            numbers.join(", "),
+            found.len()
+        ))),
+    }
+}
+
+/// The label text on one line, cut short, for a report line.
+fn excerpt(text: &str) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.is_empty() {
+        return "nothing".into();
+    }
+    match line.char_indices().nth(120) {
+        Some((cut, _)) => format!("\"{}...\"", &line[..cut]),
+        None => format!("\"{line}\""),
     }
 }

@@ -145,7 +145,7 @@ async fn stages(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Tick
     seen::not_linked_before(ctx, collection, path, &held, &entry, None).await?;
     let specimen = specimen::find(ctx, collection, &name, key, &number, &entry).await?;
     unless_stopping(ctx)?;
-    let set = derive::make(ctx, image, &entry).await?;
+    let derive::Upright { set, decision } = derive::make(ctx, image, &entry).await?;
     unless_stopping(ctx)?;
     // From here on files go one at a time in name order: derivative names
     // (`_1` when taken) and sortSequence follow the order of the files,
@@ -168,7 +168,7 @@ async fn stages(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Tick
     let committed = link::link(ctx, collection, &linking, &stored, &entry).await?;
     record::linked(ctx, collection, path, &number, &committed, &stored, &entry).await?;
     let archived = archive::move_source(ctx, collection, path, &held, &entry.hash, Some(&number)).await;
-    let notes: Vec<String> = note.into_iter().chain(also).collect();
+    let notes: Vec<String> = note.into_iter().chain(decision.note()).chain(also).collect();
     let mut verdict = linked_verdict(
         &number,
         from,
@@ -197,7 +197,7 @@ fn linked_verdict(
     };
     let media = committed.media_id.map_or_else(String::new, |m| format!(", media {m}"));
     let from_text = match from {
-        NumberFrom::Barcode(_) | NumberFrom::MappingFile => format!(" ({from})"),
+        NumberFrom::Barcode(_) | NumberFrom::MappingFile | NumberFrom::LabelText => format!(" ({from})"),
         NumberFrom::FileName => String::new(),
     };
     let remark = note.as_ref().map_or_else(String::new, |n| format!("; {n}"));
