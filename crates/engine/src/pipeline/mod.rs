@@ -77,6 +77,7 @@ use specdrop_watch::{Accept, Class};
 use self::identify::Identified;
 use self::link::Linking;
 pub use self::link::remove_replaced;
+pub(crate) use self::store::{store as store_set, year_month};
 pub use self::verdict::{LedgerEntry, Verdict};
 use self::verdict::{Step, unless_stopping};
 use crate::collection::Prepared;
@@ -245,6 +246,15 @@ async fn link_lock(ctx: &Context, collection: &Prepared) -> Step<Option<crate::p
         .unwrap_or_else(|e| Err(format!("locking the collection: {e}")))
         .map(Some)
         .map_err(|detail| Verdict::new(Kind::Failed, detail, None))
+}
+
+/// The derivatives of `bytes` (an image from elsewhere: remote_derive.rs).
+pub(crate) async fn derive_image(
+    ctx: &Context,
+    bytes: Vec<u8>,
+    entry: &LedgerEntry,
+) -> Step<specdrop_derive::Derivatives> {
+    derive::make(ctx, derive::Image::Bytes(bytes), entry).await
 }
 
 fn archive_master() -> Verdict {
