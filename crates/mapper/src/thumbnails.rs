@@ -117,7 +117,7 @@ impl Portal {
         let mut tx = self.pool.begin().await?;
         let row = match sqlx::query(&sql).bind(media_id).fetch_optional(&mut *tx).await {
             Ok(row) => row,
-            Err(sqlx::Error::Database(e)) if e.code().is_some_and(|c| c == "1205" || c == "3572") => {
+            Err(sqlx::Error::Database(e)) if is_locked(e.as_ref()) => {
                 let _ = tx.rollback().await;
                 return Ok(Claim::Busy("another specdrop is making its derivatives".into()));
             }
@@ -142,6 +142,13 @@ impl Portal {
             row,
         })))
     }
+}
+
+/// A row lock NOWAIT could not take: MariaDB's 1205, MySQL's 3572 (the
+/// number, not the SQLSTATE, which is the generic HY000).
+fn is_locked(e: &dyn sqlx::error::DatabaseError) -> bool {
+    e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+        .is_some_and(|m| m.number() == 1205 || m.number() == 3572)
 }
 
 impl RowClaim {
