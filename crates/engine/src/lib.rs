@@ -60,6 +60,7 @@ pub mod remote_derive;
 pub mod session;
 pub mod sink;
 pub mod skeletal;
+pub mod stages;
 pub mod state_lock;
 pub mod status;
 pub mod storage;

@@ -16,7 +16,8 @@ use specdrop_mapper::MediaUrls;
 
 use crate::collection::Prepared;
 use crate::context::Context;
-use crate::pipeline::{self, LedgerEntry};
+use crate::stages::verdict::LedgerEntry;
+use crate::stages::{derive, store};
 
 /// Derivatives of a remote image, stored and claimed, not yet linked.
 pub struct Made {
@@ -51,12 +52,12 @@ pub async fn make(ctx: &Context, collection: &Prepared, number: &str, url: &str)
         number_from: None,
     };
     let original = ctx.remote.copy_dir.is_some().then(|| bytes.clone());
-    let set = pipeline::derive_image(ctx, bytes, &entry)
+    let set = derive::make(ctx, derive::Image::Bytes(bytes), &entry)
         .await
         .map_err(|v| v.detail)?;
     let size = (set.source_width, set.source_height);
     let name = name_of(url);
-    let stored = pipeline::store_set(ctx, collection, number, &name, web_and_thumbnail(set), &entry)
+    let stored = store::store(ctx, collection, number, &name, web_and_thumbnail(set), &entry)
         .await
         .map_err(|v| v.detail)?;
     Ok(Made {
@@ -125,7 +126,7 @@ impl Made {
     async fn keep_copy(&self, dir: &Path, collection: &Prepared, bytes: &[u8]) -> String {
         let folder = dir.join(&collection.folder).join(specdrop_derive::layout::catalog_fragment(
             &self.number,
-            &pipeline::year_month(),
+            &store::year_month(),
         ));
         let (name, bytes) = (self.name.clone(), bytes.to_vec());
         let written = tokio::task::spawn_blocking(move || write_new(&folder, &name, &bytes)).await;

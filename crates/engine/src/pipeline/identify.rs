@@ -9,9 +9,9 @@ use std::path::Path;
 use specdrop_derive::Derivatives;
 use specdrop_mapper::Lookup;
 
-use super::derive::{self, Image};
+use crate::stages::derive::{self, Image};
 use super::source::Source;
-use super::verdict::{LedgerEntry, Step, Verdict, unless_stopping};
+use crate::stages::verdict::{LedgerEntry, Step, Verdict, unless_stopping};
 use crate::catalog_number::{self, Decision};
 use crate::collection::Prepared;
 use crate::config::{Identifier, Mapping};

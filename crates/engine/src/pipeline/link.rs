@@ -9,8 +9,8 @@ use specdrop_derive::store::StoredSet;
 use specdrop_mapper::{Action, MediaUrls};
 
 use super::specimen::Specimen;
-use super::store::Stored;
-use super::verdict::{LedgerEntry, Step, Verdict};
+use crate::stages::store::Stored;
+use crate::stages::verdict::{LedgerEntry, Step, Verdict};
 use crate::collection::Prepared;
 use crate::config::{Collection, Sink};
 use crate::context::Context;

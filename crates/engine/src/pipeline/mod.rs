@@ -58,7 +58,6 @@
 #![allow(clippy::result_large_err)]
 
 mod archive;
-mod derive;
 mod identify;
 pub use identify::NO_NUMBER_IN_NAME;
 mod link;
@@ -66,8 +65,6 @@ mod record;
 mod seen;
 mod source;
 mod specimen;
-mod store;
-mod verdict;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -77,9 +74,9 @@ use specdrop_watch::{Accept, Class};
 use self::identify::Identified;
 use self::link::Linking;
 pub use self::link::remove_replaced;
-pub(crate) use self::store::{store as store_set, year_month};
-pub use self::verdict::{LedgerEntry, Verdict};
-use self::verdict::{Step, unless_stopping};
+pub use crate::stages::verdict::{LedgerEntry, Verdict};
+use crate::stages::verdict::{Step, unless_stopping};
+use crate::stages::{derive, store};
 use crate::collection::Prepared;
 use crate::context::Context;
 use crate::ledger::Recorded;
@@ -246,15 +243,6 @@ async fn link_lock(ctx: &Context, collection: &Prepared) -> Step<Option<crate::p
         .unwrap_or_else(|e| Err(format!("locking the collection: {e}")))
         .map(Some)
         .map_err(|detail| Verdict::new(Kind::Failed, detail, None))
-}
-
-/// The derivatives of `bytes` (an image from elsewhere: remote_derive.rs).
-pub(crate) async fn derive_image(
-    ctx: &Context,
-    bytes: Vec<u8>,
-    entry: &LedgerEntry,
-) -> Step<specdrop_derive::Derivatives> {
-    derive::make(ctx, derive::Image::Bytes(bytes), entry).await
 }
 
 fn archive_master() -> Verdict {

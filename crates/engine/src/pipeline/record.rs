@@ -6,8 +6,8 @@ use std::path::Path;
 use specdrop_derive::store::StoredFile;
 
 use super::link::Committed;
-use super::store::Stored;
-use super::verdict::{LedgerEntry, Step, Verdict};
+use crate::stages::store::Stored;
+use crate::stages::verdict::{LedgerEntry, Step, Verdict};
 use crate::collection::Prepared;
 use crate::context::Context;
 use crate::ledger::{OcrJob, Record, Recorded};

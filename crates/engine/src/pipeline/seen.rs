@@ -14,7 +14,7 @@
 use std::path::Path;
 
 use super::archive;
-use super::verdict::{LedgerEntry, Step, Verdict};
+use crate::stages::verdict::{LedgerEntry, Step, Verdict};
 use crate::collection::Prepared;
 use crate::context::Context;
 use crate::ledger::Linked;

@@ -7,7 +7,7 @@ use sha2::{Digest as _, Sha256};
 use specdrop_beneath::{BeneathError, Folder};
 use specdrop_watch::complete::{self, Arrived};
 
-use super::verdict::{LedgerEntry, Step, Verdict};
+use crate::stages::verdict::{LedgerEntry, Step, Verdict};
 use crate::context::Context;
 use crate::outcome::Kind;
 use crate::process_locks::{self, HeldSource, NotHeld};

@@ -4,7 +4,7 @@
 use specdrop_mapper::lookup::Occurrence;
 use specdrop_mapper::{ExistingImage, Key, Lookup, MapperError, Unmatched};
 
-use super::verdict::{LedgerEntry, Step, Verdict};
+use crate::stages::verdict::{LedgerEntry, Step, Verdict};
 use crate::collection::Prepared;
 use crate::context::Context;
 use crate::outcome::Kind;
