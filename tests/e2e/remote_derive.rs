@@ -87,7 +87,8 @@ fn answer(stream: TcpStream, routes: &[(String, Reply)], log: &Mutex<Vec<String>
             .write_all(head("200 OK", "image/jpeg", Some(bytes.len())).as_bytes())
             .and_then(|()| out.write_all(bytes)),
         Some(Reply::Redirect(to)) => out.write_all(
-            format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes(),
+            format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
         ),
         Some(Reply::Html) => {
             let page = "<html><body><h1>Image viewer</h1><img src=\"x.jpg\"></body></html>";
@@ -145,7 +146,10 @@ fn routes(other: &ImageServer) -> Vec<(String, Reply)> {
         ("/ok/MICH-V-1390992.jpg".into(), Reply::Image(sheet.clone())),
         ("/moved/MICH-V-1390993.jpg".into(), Reply::Redirect("/ok/b.jpg".into())),
         ("/ok/b.jpg".into(), Reply::Image(sample(FULL_1449838))),
-        ("/away/c.jpg".into(), Reply::Redirect(other.url("/ok/MICH-V-1390992.jpg"))),
+        (
+            "/away/c.jpg".into(),
+            Reply::Redirect(other.url("/ok/MICH-V-1390992.jpg")),
+        ),
         ("/slow/d.jpg".into(), Reply::Slow(sheet)),
         ("/huge/e.jpg".into(), Reply::Unsized(3 << 20)),
         ("/page/f.jpg".into(), Reply::Html),
@@ -204,7 +208,11 @@ async fn import_links_makes_web_images_of_remote_originals_and_failed_fetches_le
         assert_eq!(original, &link, "originalUrl stays the remote link");
         assert!(url.ends_with("_med.jpg") && thumbnail.ends_with("_tn.jpg"), "{media:?}");
         assert_eq!(env.served_size(url).0, 1400, "the web image is derive.web's width");
-        assert_eq!(env.served_size(thumbnail).0, 200, "the thumbnail is derive.thumbnail's width");
+        assert_eq!(
+            env.served_size(thumbnail).0,
+            200,
+            "the thumbnail is derive.thumbnail's width"
+        );
         let with_md5 = env
             .count(&format!(
                 "SELECT COUNT(*) FROM media WHERE occid = {occid} AND mediaMD5 = '{}'",
@@ -216,9 +224,17 @@ async fn import_links_makes_web_images_of_remote_originals_and_failed_fetches_le
     assert_eq!(env.image_rows().await, rows_before + 2, "no row for a failed fetch");
     assert!(env.media_of(205).await.is_empty());
     let files = env.files_under("var/www/imglib");
-    assert_eq!(files.len(), 4, "a web image and a thumbnail per linked row, nothing else: {files:?}");
+    assert_eq!(
+        files.len(),
+        4,
+        "a web image and a thumbnail per linked row, nothing else: {files:?}"
+    );
     assert_eq!(env.open_claims().await, 0);
-    assert!(other.asked().is_empty(), "the host not allowed was asked: {:?}", other.asked());
+    assert!(
+        other.asked().is_empty(),
+        "the host not allowed was asked: {:?}",
+        other.asked()
+    );
 }
 
 /// The packaged rule: a kept original goes to copy_dir, which may not be
@@ -235,7 +251,10 @@ async fn keep_copy_keeps_the_original_under_copy_dir_only() {
         &["127.0.0.1".to_string()],
         "keep_copy = true\ncopy_dir = \"var/drop/mich/originals\"",
     );
-    env.write_file("links.csv", format!("catalogNumber,url\n1390992,{}\n", server.url("/ok/MICH-V-1390992.jpg")).as_bytes());
+    env.write_file(
+        "links.csv",
+        format!("catalogNumber,url\n1390992,{}\n", server.url("/ok/MICH-V-1390992.jpg")).as_bytes(),
+    );
     let refused = env.cli(&["import-links", "links.csv", "--collection", "MICH-V"]);
     assert_eq!(refused.code, 2, "{}\n{}", refused.stdout, refused.stderr);
     assert!(refused.stderr.contains("remote.copy_dir"), "{}", refused.stderr);
@@ -283,7 +302,11 @@ async fn thumbnails_makes_derivatives_for_waiting_rows_and_skips_locked_ones() {
     let run = env.cli(&["thumbnails", "--collection", "MICH-V"]);
     assert_eq!(run.code, 1, "one fetch fails: {}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("4 image row(s) of MICH-V"), "{}", run.stdout);
-    assert!(run.stdout.contains("thumbnails: 2 made, 1 failed, 1 left"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("thumbnails: 2 made, 1 failed, 1 left"),
+        "{}",
+        run.stdout
+    );
     let line = |id: &str| {
         run.stdout
             .lines()
@@ -291,8 +314,16 @@ async fn thumbnails_makes_derivatives_for_waiting_rows_and_skips_locked_ones() {
             .unwrap_or_else(|| panic!("no line for {id}: {}", run.stdout))
             .to_string()
     };
-    assert!(line("9003").starts_with("failed") && line("9003").contains("text/html"), "{}", run.stdout);
-    assert!(line("9004").starts_with("skipped") && line("9004").contains("another specdrop"), "{}", run.stdout);
+    assert!(
+        line("9003").starts_with("failed") && line("9003").contains("text/html"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        line("9004").starts_with("skipped") && line("9004").contains("another specdrop"),
+        "{}",
+        run.stdout
+    );
 
     let mut conn = env.db().await;
     let row = |id: i64| {
@@ -309,13 +340,25 @@ async fn thumbnails_makes_derivatives_for_waiting_rows_and_skips_locked_ones() {
     }
     let r = sqlx::query(&row(9003)).fetch_one(&mut conn).await.expect("the row");
     let text = |i: usize| r.try_get::<Option<String>, _>(i).ok().flatten();
-    assert_eq!((text(0), text(1)), (Some(page.clone()), None), "a failed row is left as it was");
+    assert_eq!(
+        (text(0), text(1)),
+        (Some(page.clone()), None),
+        "a failed row is left as it was"
+    );
     assert_eq!(env.files_under("var/www/imglib").len(), 4);
     assert_eq!(env.open_claims().await, 0);
 
-    sqlx::raw_sql("COMMIT").execute(&mut holder).await.expect("release row 9004");
+    sqlx::raw_sql("COMMIT")
+        .execute(&mut holder)
+        .await
+        .expect("release row 9004");
     let again = env.cli(&["thumbnails", "--collection", "MICH-V"]);
-    assert!(again.stdout.contains("thumbnails: 1 made, 1 failed"), "{}\n{}", again.stdout, again.stderr);
+    assert!(
+        again.stdout.contains("thumbnails: 1 made, 1 failed"),
+        "{}\n{}",
+        again.stdout,
+        again.stderr
+    );
     let media = env.media_of(203).await;
     assert!(media[0].1.ends_with("_tn.jpg"), "{media:?}");
     assert_eq!(env.files_under("var/www/imglib").len(), 6);
@@ -336,7 +379,11 @@ async fn skeletal_associated_media_gets_derivatives() {
     env.write_file("skeletal.csv", csv.as_bytes());
     let run = env.cli(&["import-skeletal", "skeletal.csv", "--collection", "MICH-V"]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("1 not fetched") && run.stdout.contains("HTTP 404"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("1 not fetched") && run.stdout.contains("HTTP 404"),
+        "{}",
+        run.stdout
+    );
     let media = env.media_of(201).await;
     assert_eq!(media.len(), 1, "{media:?}");
     assert_eq!(env.served_size(&media[0].0).0, 1400);
@@ -356,7 +403,10 @@ async fn remote_originals_derive_into_a_bucket() {
     crate::s3::use_bucket(&env, &bucket);
     let server = ImageServer::start(vec![("/ok/a.jpg".into(), Reply::Image(sample(FULL_1390992)))]);
     use_remote(&env, &[format!("127.0.0.1:{}", server.port)], "");
-    env.write_file("links.csv", format!("catalogNumber,url\n1390992,{}\n", server.url("/ok/a.jpg")).as_bytes());
+    env.write_file(
+        "links.csv",
+        format!("catalogNumber,url\n1390992,{}\n", server.url("/ok/a.jpg")).as_bytes(),
+    );
     let run = env.cli(&["import-links", "links.csv", "--collection", "MICH-V"]);
     assert_eq!(run.summary(), [1, 0, 0, 0, 0], "{}\n{}", run.stdout, run.stderr);
     let media = env.media_of(201).await;

@@ -45,7 +45,9 @@ fn host_of(url: &str) -> Result<(String, String, u16), String> {
     };
     let port = match port {
         None | Some("") => default_port,
-        Some(p) => p.parse().map_err(|_| format!("{url:?}: the port {p:?} is not a number"))?,
+        Some(p) => p
+            .parse()
+            .map_err(|_| format!("{url:?}: the port {p:?} is not a number"))?,
     };
     if host.is_empty() {
         return Err(format!("{url:?} names no host"));
@@ -145,10 +147,7 @@ fn too_big(url: &str, length: Option<u64>, remote: &RemoteConfig) -> String {
 }
 
 fn timed_out(url: &str, limit: Duration) -> String {
-    format!(
-        "{url} did not arrive within remote.timeout_secs = {}",
-        limit.as_secs()
-    )
+    format!("{url} did not arrive within remote.timeout_secs = {}", limit.as_secs())
 }
 
 /// The reason for the report.

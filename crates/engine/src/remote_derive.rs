@@ -124,10 +124,12 @@ impl Made {
     }
 
     async fn keep_copy(&self, dir: &Path, collection: &Prepared, bytes: &[u8]) -> String {
-        let folder = dir.join(&collection.folder).join(specdrop_derive::layout::catalog_fragment(
-            &self.number,
-            &store::year_month(),
-        ));
+        let folder = dir
+            .join(&collection.folder)
+            .join(specdrop_derive::layout::catalog_fragment(
+                &self.number,
+                &store::year_month(),
+            ));
         let (name, bytes) = (self.name.clone(), bytes.to_vec());
         let written = tokio::task::spawn_blocking(move || write_new(&folder, &name, &bytes)).await;
         match written {

@@ -219,7 +219,11 @@ pub async fn from_drop(ctx: &Context, collection: &Prepared, path: &Path) -> (Ki
             format!("would apply skeletal file ({} rows)", file.rows()),
         );
     }
-    let applied = match ctx.outage.retry(&name, || apply(&ctx.portal, collection, &file, Some(ctx))).await {
+    let applied = match ctx
+        .outage
+        .retry(&name, || apply(&ctx.portal, collection, &file, Some(ctx)))
+        .await
+    {
         Ok(applied) => applied,
         Err(e) => return database_failed(ctx, e, "not applied (nothing written)"),
     };

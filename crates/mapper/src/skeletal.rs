@@ -373,7 +373,9 @@ impl Portal {
                     applied.media_refused.push((line, format!("{url}: {why}")));
                     continue;
                 }
-                Some(Derived::Made { urls, md5, size }) => (urls.clone(), Some(md5.as_str()), Some(*size), "image/jpeg"),
+                Some(Derived::Made { urls, md5, size }) => {
+                    (urls.clone(), Some(md5.as_str()), Some(*size), "image/jpeg")
+                }
                 None => (
                     MediaUrls {
                         url: url.clone(),

@@ -98,7 +98,11 @@ impl Portal {
     /// The image rows of collection `collid` waiting for derivatives, in id
     /// order.
     pub async fn waiting_for_thumbnails(&self, collid: i64) -> Result<Vec<Waiting>, MapperError> {
-        let sql = format!("{} AND o.collid = ? ORDER BY m.{}", self.waiting_select(), self.media.id);
+        let sql = format!(
+            "{} AND o.collid = ? ORDER BY m.{}",
+            self.waiting_select(),
+            self.media.id
+        );
         let rows = sqlx::query(&sql).bind(collid).fetch_all(&self.pool).await?;
         rows.iter().map(waiting_of).collect()
     }

@@ -88,7 +88,9 @@ pub fn check(
         if bad {
             problem(
                 "remote.allowed_hosts",
-                format!("{host:?}: write a host name alone, e.g. \"media.example.org\", \"media.example.org:8080\" or \"*.example.org\""),
+                format!(
+                    "{host:?}: write a host name alone, e.g. \"media.example.org\", \"media.example.org:8080\" or \"*.example.org\""
+                ),
             );
         } else {
             hosts.push(host);
@@ -103,7 +105,10 @@ pub fn check(
     }
     let positive = |key: &str, value: Option<u64>, default: u64, problem: &mut dyn FnMut(&str, String)| match value {
         Some(0) => {
-            problem(&format!("remote.{key}"), format!("must be at least 1 (default {default})"));
+            problem(
+                &format!("remote.{key}"),
+                format!("must be at least 1 (default {default})"),
+            );
             default
         }
         Some(n) => n,
@@ -172,7 +177,11 @@ mod tests {
     #[test]
     fn hosts_match_by_name_port_or_domain() {
         let remote = RemoteConfig {
-            allowed_hosts: vec!["media.example.org".into(), "127.0.0.1:8080".into(), "*.cdn.example".into()],
+            allowed_hosts: vec![
+                "media.example.org".into(),
+                "127.0.0.1:8080".into(),
+                "*.cdn.example".into(),
+            ],
             ..RemoteConfig::default()
         };
         assert!(remote.allows("media.example.org", 443));
