@@ -4,7 +4,7 @@
 //! one to another host, a 404, a slow body, a huge body, HTML where an
 //! image was promised, a truncated JPEG).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,6 +26,8 @@ enum Reply {
     /// A body of this many bytes, without Content-Length (ends at close).
     Unsized(usize),
 }
+
+const SHEET: &str = "/ok/MICH-V-1390992.jpg";
 
 struct ImageServer {
     base: String,
@@ -53,6 +55,11 @@ impl ImageServer {
         }
     }
 
+    /// A server of one sheet, at [`SHEET`].
+    fn one_sheet() -> ImageServer {
+        ImageServer::start(vec![(SHEET.into(), Reply::Image(sample(FULL_1390992)))])
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -63,19 +70,9 @@ impl ImageServer {
 }
 
 fn answer(stream: TcpStream, routes: &[(String, Reply)], log: &Mutex<Vec<String>>) {
-    let mut reader = BufReader::new(&stream);
-    let mut request = String::new();
-    if reader.read_line(&mut request).is_err() {
+    let Some(path) = crate::remote::read_request(&stream, log) else {
         return;
-    }
-    let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
-    let mut line = String::new();
-    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-        line.clear();
-    }
-    if let Ok(mut l) = log.lock() {
-        l.push(path.clone());
-    }
+    };
     let mut out = &stream;
     let head = |status: &str, kind: &str, length: Option<usize>| {
         let length = length.map_or(String::new(), |n| format!("Content-Length: {n}\r\n"));
@@ -160,10 +157,7 @@ fn routes(other: &ImageServer) -> Vec<(String, Reply)> {
 #[tokio::test]
 async fn import_links_makes_web_images_of_remote_originals_and_failed_fetches_leave_nothing() {
     let env = Env::new(Backend::MariaDb).await;
-    let other = ImageServer::start(vec![(
-        "/ok/MICH-V-1390992.jpg".into(),
-        Reply::Image(sample(FULL_1390992)),
-    )]);
+    let other = ImageServer::one_sheet();
     let server = ImageServer::start(routes(&other));
     use_remote(&env, &[format!("127.0.0.1:{}", server.port)], "");
     let rows_before = env.image_rows().await;
@@ -242,10 +236,7 @@ async fn import_links_makes_web_images_of_remote_originals_and_failed_fetches_le
 #[tokio::test]
 async fn keep_copy_keeps_the_original_under_copy_dir_only() {
     let env = Env::new(Backend::Sqlite).await;
-    let server = ImageServer::start(vec![(
-        "/ok/MICH-V-1390992.jpg".into(),
-        Reply::Image(sample(FULL_1390992)),
-    )]);
+    let server = ImageServer::one_sheet();
     use_remote(
         &env,
         &["127.0.0.1".to_string()],
@@ -253,7 +244,7 @@ async fn keep_copy_keeps_the_original_under_copy_dir_only() {
     );
     env.write_file(
         "links.csv",
-        format!("catalogNumber,url\n1390992,{}\n", server.url("/ok/MICH-V-1390992.jpg")).as_bytes(),
+        format!("catalogNumber,url\n1390992,{}\n", server.url(SHEET)).as_bytes(),
     );
     let refused = env.cli(&["import-links", "links.csv", "--collection", "MICH-V"]);
     assert_eq!(refused.code, 2, "{}\n{}", refused.stdout, refused.stderr);
@@ -279,11 +270,7 @@ async fn thumbnails_makes_derivatives_for_waiting_rows_and_skips_locked_ones() {
         ("/page/f.jpg".into(), Reply::Html),
     ]);
     use_remote(&env, &[format!("127.0.0.1:{}", server.port)], "");
-    let (a, b, page) = (
-        server.url("/ok/MICH-V-1390992.jpg"),
-        server.url("/ok/b.jpg"),
-        server.url("/page/f.jpg"),
-    );
+    let (a, b, page) = (server.url(SHEET), server.url("/ok/b.jpg"), server.url("/page/f.jpg"));
     env.execute(&format!(
         "INSERT INTO media (mediaID, occid, url, thumbnailUrl, originalUrl, mediaType, format) VALUES \
          (9001, 201, '{a}', NULL, NULL, 'image', 'image/jpeg'), \
@@ -369,11 +356,11 @@ async fn thumbnails_makes_derivatives_for_waiting_rows_and_skips_locked_ones() {
 #[tokio::test]
 async fn skeletal_associated_media_gets_derivatives() {
     let env = Env::new(Backend::Sqlite).await;
-    let server = ImageServer::start(vec![("/ok/a.jpg".into(), Reply::Image(sample(FULL_1390992)))]);
+    let server = ImageServer::one_sheet();
     use_remote(&env, &["127.0.0.1".to_string()], "");
     let csv = format!(
         "catalogNumber,associatedMedia\n1390992,{}\n1390993,{}\n",
-        server.url("/ok/a.jpg"),
+        server.url(SHEET),
         server.url("/missing.jpg")
     );
     env.write_file("skeletal.csv", csv.as_bytes());
@@ -387,7 +374,7 @@ async fn skeletal_associated_media_gets_derivatives() {
     let media = env.media_of(201).await;
     assert_eq!(media.len(), 1, "{media:?}");
     assert_eq!(env.served_size(&media[0].0).0, 1400);
-    assert_eq!(media[0].2, server.url("/ok/a.jpg"));
+    assert_eq!(media[0].2, server.url(SHEET));
     assert!(env.media_of(202).await.is_empty());
     assert_eq!(env.files_under("var/www/imglib").len(), 2);
 }
@@ -401,11 +388,11 @@ async fn remote_originals_derive_into_a_bucket() {
     };
     let env = Env::new(Backend::Sqlite).await;
     crate::s3::use_bucket(&env, &bucket);
-    let server = ImageServer::start(vec![("/ok/a.jpg".into(), Reply::Image(sample(FULL_1390992)))]);
+    let server = ImageServer::one_sheet();
     use_remote(&env, &[format!("127.0.0.1:{}", server.port)], "");
     env.write_file(
         "links.csv",
-        format!("catalogNumber,url\n1390992,{}\n", server.url("/ok/a.jpg")).as_bytes(),
+        format!("catalogNumber,url\n1390992,{}\n", server.url(SHEET)).as_bytes(),
     );
     let run = env.cli(&["import-links", "links.csv", "--collection", "MICH-V"]);
     assert_eq!(run.summary(), [1, 0, 0, 0, 0], "{}\n{}", run.stdout, run.stderr);
@@ -414,5 +401,5 @@ async fn remote_originals_derive_into_a_bucket() {
     let thumbnail = bucket.object_of(&media[0].1).expect("the thumbnail is an object");
     assert_eq!((jpeg_size(&web).0, jpeg_size(&thumbnail).0), (1400, 200));
     assert_eq!(bucket.keys().len(), 2, "{:?}", bucket.keys());
-    assert_eq!(media[0].2, server.url("/ok/a.jpg"));
+    assert_eq!(media[0].2, server.url(SHEET));
 }
