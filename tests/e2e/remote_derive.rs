@@ -403,3 +403,32 @@ async fn remote_originals_derive_into_a_bucket() {
     assert_eq!(bucket.keys().len(), 2, "{:?}", bucket.keys());
     assert_eq!(media[0].2, server.url(SHEET));
 }
+
+/// `thumbnails` on each portal kind (SQLite, `media`, the older `images`):
+/// a row without a thumbnail gets both derivatives, its originalUrl stays
+/// remote.
+async fn thumbnails_on(backend: Backend) {
+    let env = Env::new(backend).await;
+    let server = ImageServer::one_sheet();
+    use_remote(&env, &[format!("127.0.0.1:{}", server.port)], "");
+    let (table, id) = env.table();
+    let link = server.url(SHEET);
+    env.execute(&format!(
+        "INSERT INTO {table} ({id}, occid, url, thumbnailUrl, originalUrl) VALUES (9001, 201, '{link}', NULL, NULL)"
+    ))
+    .await;
+    let run = env.cli(&["thumbnails", "--collection", "MICH-V"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("thumbnails: 1 made, 0 failed"), "{}", run.stdout);
+    let media = env.media_of(201).await;
+    let (url, thumbnail, original) = &media[media.len() - 1];
+    assert_eq!(original, &link);
+    assert_eq!((env.served_size(url).0, env.served_size(thumbnail).0), (1400, 200));
+    let again = env.cli(&["thumbnails", "--collection", "MICH-V"]);
+    assert!(
+        again.stdout.contains("0 image row(s)"),
+        "done rows wait no more: {}",
+        again.stdout
+    );
+}
+on_every_backend!(thumbnails_on);

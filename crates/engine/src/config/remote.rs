@@ -191,4 +191,30 @@ mod tests {
         assert!(!remote.allows("cdn.example", 80));
         assert!(!remote.allows("evil-media.example.org", 443));
     }
+
+    #[test]
+    fn copy_dir_is_a_tree_of_its_own() {
+        let folders = vec![
+            ("storage.root".to_string(), PathBuf::from("/srv/imglib")),
+            ("collection[0].drop".to_string(), PathBuf::from("/srv/drop/mich")),
+            ("collection[0].archive".to_string(), PathBuf::from("/srv/archive/mich")),
+        ];
+        let refused = |dir: &str| {
+            let mut problems = Vec::new();
+            check_copy_dir(Path::new(dir), &folders, &mut |key, message| {
+                problems.push(format!("{key}: {message}"));
+            });
+            problems
+        };
+        for inside in ["/srv/imglib/originals", "/srv/drop/mich/x", "/srv/archive/mich", "/srv"] {
+            let problems = refused(inside);
+            assert!(problems.len() == 1 || inside == "/srv", "{inside}: {problems:?}");
+            assert!(
+                problems.iter().all(|p| p.starts_with("remote.copy_dir")),
+                "{problems:?}"
+            );
+            assert!(!problems.is_empty(), "{inside} is refused");
+        }
+        assert!(refused("/srv/originals").is_empty());
+    }
 }
