@@ -377,6 +377,18 @@ async fn skeletal_associated_media_gets_derivatives() {
     assert_eq!(media[0].2, server.url(SHEET));
     assert!(env.media_of(202).await.is_empty());
     assert_eq!(env.files_under("var/www/imglib").len(), 2);
+
+    // The same from a drop folder: the file's result names the link.
+    let dropped = format!("catalogNumber,associatedMedia\n1390995,{}\n", server.url("/gone.jpg"));
+    env.drop_text("var/drop/mich/batch2.csv", dropped.as_bytes());
+    let scan = env.scan();
+    assert_eq!(scan.code, 1, "{}\n{}", scan.stdout, scan.stderr);
+    scan.assert_line("batch2.csv", "1 not fetched");
+    let result = std::fs::read_to_string(env.path("var/archive/mich/batch2.csv.result.txt")).expect("the result file");
+    assert!(result.contains("line 2:") && result.contains("HTTP 404"), "{result}");
+    assert!(env.media_of(205).await.is_empty());
+    assert_eq!(env.files_under("var/www/imglib").len(), 2);
+    assert_eq!(env.open_claims().await, 0);
 }
 
 /// With the storage a bucket, the derivatives of a remote original are

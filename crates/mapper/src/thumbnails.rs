@@ -64,7 +64,8 @@ pub enum Claim {
 
 /// The condition of a waiting row, for the image table aliased `m`.
 const WAITING: &str =
-    "(m.thumbnailUrl IS NULL OR m.thumbnailUrl = '' OR m.thumbnailUrl LIKE 'processing%' OR m.url = 'empty')";
+    "(m.thumbnailUrl IS NULL OR m.thumbnailUrl = '' OR m.thumbnailUrl LIKE 'processing%' \
+     OR m.url = 'empty' OR m.url LIKE 'processing%')";
 
 fn waiting_of(row: &sqlx::any::AnyRow) -> Result<Waiting, MapperError> {
     let text = |i: usize| row.try_get::<Option<String>, _>(i).ok().flatten();
