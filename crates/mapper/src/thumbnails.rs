@@ -63,8 +63,7 @@ pub enum Claim {
 }
 
 /// The condition of a waiting row, for the image table aliased `m`.
-const WAITING: &str =
-    "(m.thumbnailUrl IS NULL OR m.thumbnailUrl = '' OR m.thumbnailUrl LIKE 'processing%' \
+const WAITING: &str = "(m.thumbnailUrl IS NULL OR m.thumbnailUrl = '' OR m.thumbnailUrl LIKE 'processing%' \
      OR m.url = 'empty' OR m.url LIKE 'processing%')";
 
 fn waiting_of(row: &sqlx::any::AnyRow) -> Result<Waiting, MapperError> {
