@@ -444,3 +444,51 @@ async fn thumbnails_on(backend: Backend) {
     );
 }
 on_every_backend!(thumbnails_on);
+
+/// A `thumbnails` killed while it fetches leaves the row as it was: no
+/// stub, no lock (its transaction dies with its connection), no file.
+#[tokio::test]
+async fn a_killed_thumbnails_run_leaves_no_stub_and_no_lock() {
+    let env = Env::new(Backend::MariaDb).await;
+    let server = ImageServer::start(vec![("/slow/d.jpg".into(), Reply::Slow(sample(FULL_1390992)))]);
+    use_remote(&env, &[format!("127.0.0.1:{}", server.port)], "");
+    let link = server.url("/slow/d.jpg");
+    env.execute(&format!(
+        "INSERT INTO media (mediaID, occid, url, thumbnailUrl, originalUrl, mediaType) VALUES (9001, 201, '{link}', NULL, '{link}', 'image')"
+    ))
+    .await;
+    let mut child = env
+        .command(&["thumbnails", "--collection", "MICH-V", "--config", "specdrop.toml"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start specdrop thumbnails");
+    let asked = poll(Duration::from_secs(20), || server.asked(), |a| !a.is_empty());
+    assert_eq!(asked, ["/slow/d.jpg"], "the fetch began");
+    child.kill().expect("kill specdrop");
+    let _ = child.wait();
+
+    let mut conn = env.db().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let locked = loop {
+        let mut tx = sqlx::Connection::begin(&mut conn).await.expect("begin");
+        let got = sqlx::query("SELECT thumbnailUrl FROM media WHERE mediaID = 9001 FOR UPDATE NOWAIT")
+            .fetch_one(&mut *tx)
+            .await;
+        let _ = tx.rollback().await;
+        match got {
+            Ok(row) => break Ok(row.try_get::<Option<String>, _>(0).expect("thumbnailUrl")),
+            // The server sees the connection's end a moment after the kill.
+            Err(_) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    assert_eq!(
+        locked.expect("the row's lock is gone with the process"),
+        None,
+        "no stub is left"
+    );
+    assert!(env.files_under("var/www/imglib").is_empty());
+}
