@@ -235,7 +235,7 @@ async fn import_links_makes_web_images_of_remote_originals_and_failed_fetches_le
 /// inside the drop, archive or image library.
 #[tokio::test]
 async fn keep_copy_keeps_the_original_under_copy_dir_only() {
-    let env = Env::new(Backend::Sqlite).await;
+    let env = Env::new(Backend::MariaDb).await;
     let server = ImageServer::one_sheet();
     use_remote(
         &env,
@@ -250,6 +250,12 @@ async fn keep_copy_keeps_the_original_under_copy_dir_only() {
     assert_eq!(refused.code, 2, "{}\n{}", refused.stdout, refused.stderr);
     assert!(refused.stderr.contains("remote.copy_dir"), "{}", refused.stderr);
     env.edit_config("var/drop/mich/originals", "var/originals");
+    let dropin = env.cli(&["systemd-dropin"]);
+    assert!(
+        dropin.stdout.contains(&env.path("var/originals").display().to_string()),
+        "the unit may write the kept originals: {}",
+        dropin.stdout
+    );
     let run = env.cli(&["import-links", "links.csv", "--collection", "MICH-V"]);
     assert_eq!(run.summary(), [1, 0, 0, 0, 0], "{}\n{}", run.stdout, run.stderr);
     let kept = env.files_under("var/originals");
