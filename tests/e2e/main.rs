@@ -41,6 +41,7 @@ mod notify;
 mod ocr;
 mod policies;
 mod remote;
+mod remote_derive;
 mod report_page;
 mod s3;
 mod same_image;

@@ -19,19 +19,9 @@ fn site(pages: Vec<(&'static str, String)>) -> Site {
     let log = asked.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(&stream);
-            let mut request = String::new();
-            if reader.read_line(&mut request).is_err() {
+            let Some(path) = read_request(&stream, &log) else {
                 continue;
-            }
-            let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                line.clear();
-            }
-            if let Ok(mut l) = log.lock() {
-                l.push(path.clone());
-            }
+            };
             let (status, body) = match pages.iter().find(|(p, _)| *p == path) {
                 Some((_, body)) => ("200 OK", body.clone()),
                 None => ("404 Not Found", "not found".to_string()),
@@ -50,6 +40,23 @@ fn site(pages: Vec<(&'static str, String)>) -> Site {
         }
     });
     Site { base, asked }
+}
+
+/// The path a request on `stream` asks for (its headers read and
+/// dropped), noted in `log`; `None` when nothing readable came.
+pub fn read_request(stream: &std::net::TcpStream, log: &Mutex<Vec<String>>) -> Option<String> {
+    let mut reader = BufReader::new(stream);
+    let mut request = String::new();
+    reader.read_line(&mut request).ok()?;
+    let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let mut line = String::new();
+    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+        line.clear();
+    }
+    if let Ok(mut l) = log.lock() {
+        l.push(path.clone());
+    }
+    Some(path)
 }
 
 fn listings() -> Vec<(&'static str, String)> {

@@ -48,6 +48,8 @@ pub struct Context {
     /// The state folder's lock, held for the session's life (none in a
     /// dry run, which writes nothing).
     pub lock: Option<StateLock>,
+    /// `[remote]`: fetching images that live elsewhere, for derivatives.
+    pub remote: crate::config::remote::RemoteConfig,
     /// Where a test may stop the process (checkpoint.rs).
     pub checkpoints: Arc<dyn Checkpoints>,
 }

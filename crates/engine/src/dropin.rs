@@ -19,6 +19,10 @@ pub fn writable_paths(config: &Config) -> Vec<PathBuf> {
         paths.push(c.drop.clone());
         paths.push(c.archive.clone());
     }
+    // Originals kept by remote.keep_copy.
+    if let Some(dir) = &config.remote.copy_dir {
+        paths.push(dir.clone());
+    }
     if let Sink::Log(file) = &config.sink
         && let Some(parent) = file.parent()
     {

@@ -13,7 +13,8 @@
 //! - [`outcome`], [`publish`], [`logging`], [`metrics`], [`team_report`]:
 //!   what happened to each file, and who is told;
 //! - [`skeletal`], [`remote`], [`load_log`]: the other ways records and
-//!   links reach the portal;
+//!   links reach the portal; [`fetch`], [`remote_derive`], [`thumbnails`]:
+//!   derivatives of images that live on other servers;
 //! - [`ocr`]: label text read into the portal after linking;
 //! - [`check`], [`status`], [`dropin`], [`demo`]: what the admin asks.
 //!
@@ -36,6 +37,7 @@ pub mod daemon;
 pub mod demo;
 pub mod dropin;
 mod error;
+pub mod fetch;
 pub mod idigbio;
 pub mod ledger;
 pub mod link_order;
@@ -54,15 +56,19 @@ pub mod process_locks;
 pub mod progress;
 pub mod publish;
 pub mod remote;
+pub mod remote_derive;
 pub mod session;
 pub mod sink;
 pub mod skeletal;
+pub mod stages;
 pub mod state_lock;
 pub mod status;
 pub mod storage;
 pub mod team_page;
 pub mod team_report;
+pub mod thumbnails;
 pub mod undo;
 pub mod upright;
+pub mod web_url;
 
 pub use error::Error;

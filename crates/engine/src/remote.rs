@@ -2,9 +2,11 @@
 //! (an Apache or nginx directory listing, sub-directories included) and
 //! `specdrop import-links FILE` (a spreadsheet of names or catalog numbers
 //! and URLs, e.g. an iDigBio Media Ingestion Appliance report). Each link
-//! goes to its specimen with the collection's pattern and policies. Nothing
-//! is fetched but the listings themselves: no derivatives are made; url and
-//! originalUrl are the link.
+//! goes to its specimen with the collection's pattern and policies. Without
+//! `remote.derive` nothing is fetched but the listings themselves and url
+//! and originalUrl are the link; with it each image is fetched and gets its
+//! thumbnail and web image (remote_derive.rs), and originalUrl stays the
+//! link.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
@@ -17,9 +19,11 @@ use crate::Error;
 use crate::batch;
 use crate::collection::Prepared;
 use crate::config::Config;
+use crate::context::Context;
 use crate::idigbio;
 use crate::outage::Outage;
 use crate::outcome::{Kind, Report, Summary};
+use crate::web_url::{normalized, percent_decode, resolve};
 
 /// Listings larger than this are not read.
 const LISTING_LIMIT: u64 = 16 * 1024 * 1024;
@@ -60,7 +64,7 @@ pub async fn harvest(config: &Config, start: &str, code: &str, dry_run: bool) ->
     // `/mich/../../private/` is `/private/`: the scope is what the server
     // will serve.
     let start = normalized(&start).unwrap_or(start);
-    let (portal, collection, outage) = crate::session::open_collection(config, code).await?;
+    crate::collection::position(config, code)?;
     let extensions: Vec<&str> = config
         .derive
         .formats
@@ -85,7 +89,22 @@ pub async fn harvest(config: &Config, start: &str, code: &str, dry_run: bool) ->
             ..Link::default()
         })
         .collect();
-    let summary = map_links(&portal, &collection, &outage, links, dry_run).await;
+    link_all(config, code, links, dry_run).await
+}
+
+/// Link `links` to collection `code`'s specimens; with `remote.derive`
+/// (and not a dry run) in a session that stores derivatives.
+async fn link_all(config: &Config, code: &str, links: Vec<Link>, dry_run: bool) -> Result<Summary, Error> {
+    if config.remote.derive && !dry_run {
+        let session = crate::session::open_one(config, code).await?;
+        let (ctx, collection) = (&session.ctx, &session.collections[0]);
+        let deriving = Some(&**ctx);
+        let summary = map_links(&ctx.portal, collection, &ctx.outage, links, dry_run, deriving).await;
+        session.close().await;
+        return Ok(summary);
+    }
+    let (portal, collection, outage) = crate::session::open_collection(config, code).await?;
+    let summary = map_links(&portal, &collection, &outage, links, dry_run, None).await;
     portal.close().await;
     Ok(summary)
 }
@@ -136,10 +155,7 @@ pub async fn import_links(
             )));
         }
     };
-    let (portal, collection, outage) = crate::session::open_collection(config, code).await?;
-    let summary = map_links(&portal, &collection, &outage, links, dry_run).await;
-    portal.close().await;
-    Ok(summary)
+    link_all(config, code, links, dry_run).await
 }
 
 /// The links of a spreadsheet whose columns are named (or found by their
@@ -285,12 +301,13 @@ async fn map_links(
     outage: &Outage,
     links: Vec<Link>,
     dry_run: bool,
+    deriving: Option<&Context>,
 ) -> Summary {
     let mut summary = Summary::default();
     let cfg = &collection.config;
     let mut linked = 0;
     for link in links {
-        let (kind, detail) = map_one(portal, collection, outage, &link, dry_run).await;
+        let (kind, detail) = map_one(portal, collection, outage, &link, dry_run, deriving).await;
         linked += batch::tally(&mut summary, Report::new(&cfg.code, link.origin.clone(), kind, detail));
     }
     if linked > 0
@@ -309,6 +326,7 @@ async fn map_one(
     outage: &Outage,
     link: &Link,
     dry_run: bool,
+    deriving: Option<&Context>,
 ) -> (Kind, String) {
     let cfg = &collection.config;
     if let Some((kind, why)) = &link.refused {
@@ -347,10 +365,21 @@ async fn map_one(
             Err(e) => (Kind::Failed, format!("database: {e}")),
         };
     }
-    let urls = MediaUrls {
-        url: link.url.clone(),
-        thumbnail_url: link.thumbnail_url.clone(),
-        original_url: Some(link.original_url.clone().unwrap_or_else(|| link.url.clone())),
+    let original = link.original_url.clone().unwrap_or_else(|| link.url.clone());
+    let made = match deriving {
+        Some(ctx) => match crate::remote_derive::make(ctx, collection, &catalog, &original).await {
+            Ok(made) => Some(made),
+            Err(why) => return (Kind::Failed, why),
+        },
+        None => None,
+    };
+    let urls = match &made {
+        Some(made) => made.urls.clone(),
+        None => MediaUrls {
+            url: link.url.clone(),
+            thumbnail_url: link.thumbnail_url.clone(),
+            original_url: Some(original),
+        },
     };
     let request = LinkRequest {
         existing: match cfg.existing {
@@ -358,13 +387,35 @@ async fn map_one(
             ExistingImage::Replace => ExistingImage::Add,
             other => other,
         },
-        format: specdrop_mapper::media_format::for_url(&link.url),
+        format: match &made {
+            Some(_) => "image/jpeg",
+            None => specdrop_mapper::media_format::for_url(&link.url),
+        },
         key: link.key,
-        md5: link.md5.as_deref(),
+        md5: made.as_ref().map(|m| m.md5.as_str()).or(link.md5.as_deref()),
+        size: made.as_ref().map(|m| m.size),
         meta: link.meta.clone(),
         ..collection.link_request(&catalog, urls, &link.name, &link.name)
     };
-    match outage.retry(&link.name, || portal.link(&request)).await {
+    let (kind, detail) = link_one(portal, outage, link, &request, &named).await;
+    match (made, deriving) {
+        (Some(made), Some(ctx)) => {
+            let note = made.settle(ctx, collection).await;
+            (kind, format!("{detail}{note}"))
+        }
+        _ => (kind, detail),
+    }
+}
+
+/// The link committed, and what the report says of it.
+async fn link_one(
+    portal: &Portal,
+    outage: &Outage,
+    link: &Link,
+    request: &LinkRequest<'_>,
+    named: &str,
+) -> (Kind, String) {
+    match outage.retry(&link.name, || portal.link(request)).await {
         Ok(linked) => {
             let kind = Kind::of_link(&linked);
             let what = match linked.action {
@@ -498,131 +549,9 @@ fn hrefs(html: &str) -> Vec<String> {
     out
 }
 
-/// `href` as an absolute URL, seen from page `base` (which ends in `/`);
-/// `None` for sort links, fragments and other schemes.
-fn resolve(base: &str, href: &str) -> Option<String> {
-    if href.starts_with('?') || href.starts_with('#') || href.is_empty() {
-        return None;
-    }
-    let (scheme, rest) = base.split_once("://")?;
-    let host_end = rest.find('/').unwrap_or(rest.len());
-    let (origin, path) = if href.starts_with("http://") || href.starts_with("https://") {
-        return normalized(href);
-    } else if let Some(other_host) = href.strip_prefix("//") {
-        return normalized(&format!("{scheme}://{other_host}"));
-    } else if href.starts_with('/') {
-        (format!("{scheme}://{}", &rest[..host_end]), href.to_string())
-    } else if href.contains(':') && !href.contains('/') && !href.contains('.') {
-        return None; // mailto:, javascript:
-    } else {
-        let dir = &rest[host_end..];
-        let dir = &dir[..dir.rfind('/').map_or(0, |i| i + 1)];
-        (format!("{scheme}://{}", &rest[..host_end]), format!("{dir}{href}"))
-    };
-    Some(format!("{origin}{}", dot_free(&path)))
-}
-
-/// `url` with its path's `.` and `..` segments resolved (also when
-/// percent-encoded, as a server would decode them), so a link cannot leave
-/// the harvested folder by a `..` that a prefix check would not see.
-pub fn normalized(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let host_end = rest.find('/').unwrap_or(rest.len());
-    Some(format!(
-        "{scheme}://{}{}",
-        &rest[..host_end],
-        dot_free(&rest[host_end..])
-    ))
-}
-
-fn dot_free(path: &str) -> String {
-    let (path, query) = match path.find(['?', '#']) {
-        Some(i) => path.split_at(i),
-        None => (path, ""),
-    };
-    let keep_slash = path.ends_with('/') || path.ends_with("/.") || path.ends_with("/..");
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match percent_decode(part).as_str() {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            _ => parts.push(part),
-        }
-    }
-    let slash = if keep_slash && !parts.is_empty() { "/" } else { "" };
-    format!("/{}{slash}{query}", parts.join("/"))
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && let (Some(h), Some(l)) = (
-                bytes.get(i + 1).and_then(|b| hex(*b)),
-                bytes.get(i + 2).and_then(|b| hex(*b)),
-            )
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn links_resolve_within_the_site() {
-        let base = "http://127.0.0.1:8080/imglib/mich/";
-        assert_eq!(
-            resolve(base, "a.jpg").as_deref(),
-            Some("http://127.0.0.1:8080/imglib/mich/a.jpg")
-        );
-        assert_eq!(
-            resolve(base, "box2/").as_deref(),
-            Some("http://127.0.0.1:8080/imglib/mich/box2/")
-        );
-        assert_eq!(resolve(base, "../").as_deref(), Some("http://127.0.0.1:8080/imglib/"));
-        assert_eq!(
-            resolve(base, "/imglib/").as_deref(),
-            Some("http://127.0.0.1:8080/imglib/")
-        );
-        assert_eq!(resolve(base, "?C=N;O=D"), None);
-        assert_eq!(resolve(base, "mailto:x@y"), None);
-    }
-
-    #[test]
-    fn dot_segments_cannot_leave_the_harvested_folder() {
-        let base = "http://127.0.0.1:8080/imglib/mich/";
-        for href in [
-            "http://127.0.0.1:8080/imglib/mich/../../private/",
-            "/imglib/mich/../../private/a.jpg",
-            "%2e%2e/%2E%2E/private/",
-            "box/../../../private/",
-        ] {
-            let resolved = resolve(base, href).unwrap_or_default();
-            assert!(!resolved.starts_with(base), "{href} -> {resolved}");
-            assert!(!resolved.contains(".."), "{href} -> {resolved}");
-        }
-        assert_eq!(
-            normalized("https://img.example/mich/../../private/").as_deref(),
-            Some("https://img.example/private/")
-        );
-        assert_eq!(
-            resolve("http://h/a/page.html", "b.jpg").as_deref(),
-            Some("http://h/a/b.jpg")
-        );
-    }
 
     #[test]
     fn hrefs_are_found_in_both_listing_formats() {

@@ -105,6 +105,7 @@ impl Session {
             team_report: TeamReport::new(&config.report),
             run: crate::claims::new_run(),
             lock,
+            remote: config.remote.clone(),
             checkpoints: options.checkpoints,
         });
         if alone && let Some(lock) = &ctx.lock {
@@ -139,6 +140,18 @@ fn remove_temp_files(config: &Config, collections: &[Prepared]) {
             Err(e) => tracing::warn!("could not clean temporary files in {}: {e}", dir.display()),
         }
     }
+}
+
+/// A session of collection `code` alone, for a command that writes
+/// derivatives for one collection (`ocr`, `thumbnails`, remote links with
+/// `remote.derive`); its one collection is `collections[0]`.
+pub async fn open_one(config: &Config, code: &str) -> Result<Session, Error> {
+    collection::position(config, code)?;
+    let only = Config {
+        collections: config.collections.iter().filter(|c| c.code == code).cloned().collect(),
+        ..config.clone()
+    };
+    Session::open(&only, Options::new(&only, false)).await
 }
 
 /// The portal and collection `code` alone, for a command that works on

@@ -2,11 +2,12 @@
 //! and check the file, apply it in one transaction, and tell the imaging
 //! team row by row what happened in a small result file beside it.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use specdrop_beneath::{BeneathError, Folder};
-use specdrop_mapper::skeletal::{self, Applied, SkeletalFile, SkeletalOptions};
+use specdrop_mapper::skeletal::{self, Applied, Derived, SkeletalFile, SkeletalOptions};
 use specdrop_mapper::{MapperError, Portal};
 
 use crate::Error;
@@ -34,27 +35,69 @@ pub async fn read(portal: &Portal, bytes: &[u8]) -> Result<Result<SkeletalFile, 
     Ok(skeletal::check(table, &fields))
 }
 
-/// Apply a checked file for `collection`.
-pub async fn apply(portal: &Portal, collection: &Prepared, file: &SkeletalFile) -> Result<Applied, MapperError> {
+fn options<'a>(collection: &'a Prepared, derived: &'a HashMap<String, Derived>) -> SkeletalOptions<'a> {
     let cfg: &Collection = &collection.config;
-    portal
-        .apply_skeletal(
-            file,
-            &SkeletalOptions {
-                collection: &collection.info,
-                pattern: &cfg.pattern,
-                rules: cfg.match_rules,
-                overwrite: cfg.skeletal_overwrite,
-                media_fields: &cfg.fields,
-            },
-        )
-        .await
+    SkeletalOptions {
+        collection: &collection.info,
+        pattern: &cfg.pattern,
+        rules: cfg.match_rules,
+        overwrite: cfg.skeletal_overwrite,
+        media_fields: &cfg.fields,
+        derived,
+    }
+}
+
+/// Apply a checked file for `collection`. With a session whose
+/// `remote.derive` is on (`deriving`), each associatedMedia link's image is
+/// fetched first and linked with its thumbnail and web image
+/// (remote_derive.rs); a link that cannot be fetched is not linked, and
+/// files no committed row points to are removed again.
+pub async fn apply(
+    portal: &Portal,
+    collection: &Prepared,
+    file: &SkeletalFile,
+    deriving: Option<&Context>,
+) -> Result<Applied, MapperError> {
+    let mut derived = HashMap::new();
+    let mut made = Vec::new();
+    if let Some(ctx) = deriving.filter(|ctx| ctx.remote.derive) {
+        let links = portal.skeletal_links(file, &options(collection, &derived));
+        for (catalog, url) in links {
+            if derived.contains_key(&url) {
+                continue;
+            }
+            let entry = match crate::remote_derive::make(ctx, collection, &catalog, &url).await {
+                Ok(m) => {
+                    let entry = Derived::Made {
+                        urls: m.urls.clone(),
+                        md5: m.md5.clone(),
+                        size: m.size,
+                    };
+                    made.push(m);
+                    entry
+                }
+                Err(why) => Derived::Refused(why),
+            };
+            derived.insert(url, entry);
+        }
+    }
+    let applied = portal.apply_skeletal(file, &options(collection, &derived)).await;
+    if let Some(ctx) = deriving {
+        for m in made {
+            m.settle(ctx, collection).await;
+        }
+    }
+    applied
 }
 
 /// The summary line: counts and where the details are.
 pub fn summary(applied: &Applied) -> String {
+    let refused = match applied.media_refused.len() {
+        0 => String::new(),
+        n => format!(", {n} not fetched"),
+    };
     format!(
-        "{} created, {} filled, {} unchanged, {} rejected; {} image link(s)",
+        "{} created, {} filled, {} unchanged, {} rejected; {} image link(s){refused}",
         applied.created.len(),
         applied.filled.len(),
         applied.unchanged.len(),
@@ -105,6 +148,14 @@ pub fn result_text(
         "rejected (fix these rows and drop them again)",
         applied
             .rejected
+            .iter()
+            .map(|(l, why)| format!("line {l}: {why}"))
+            .collect(),
+    );
+    section(
+        "image links not linked (their image could not be fetched; nothing was stored)",
+        applied
+            .media_refused
             .iter()
             .map(|(l, why)| format!("line {l}: {why}"))
             .collect(),
@@ -168,13 +219,17 @@ pub async fn from_drop(ctx: &Context, collection: &Prepared, path: &Path) -> (Ki
             format!("would apply skeletal file ({} rows)", file.rows()),
         );
     }
-    let applied = match ctx.outage.retry(&name, || apply(&ctx.portal, collection, &file)).await {
+    let applied = match ctx
+        .outage
+        .retry(&name, || apply(&ctx.portal, collection, &file, Some(ctx)))
+        .await
+    {
         Ok(applied) => applied,
         Err(e) => return database_failed(ctx, e, "not applied (nothing written)"),
     };
     let text = result_text(&name, collection, &file.warnings, &Ok(applied.clone()));
     let note = archive_with_result(collection, path, &meta, &text).await;
-    let kind = if applied.rejected.is_empty() {
+    let kind = if applied.rejected.is_empty() && applied.media_refused.is_empty() {
         Kind::Skeletal
     } else {
         Kind::Failed
@@ -335,23 +390,46 @@ pub async fn import(config: &Config, file: &Path, code: &str) -> Result<std::pro
     crate::collection::position(config, code)?;
     let bytes = std::fs::read(file).map_err(|e| Error::Run(format!("cannot read {}: {e}", file.display())))?;
     refuse_cut_off(file, &bytes)?;
-    let (portal, collection, _) = crate::session::open_collection(config, code).await?;
-    let collection = &collection;
     let name = file
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let checked = read(&portal, &bytes).await?;
+    let outcome = if config.remote.derive {
+        let session = crate::session::open_one(config, code).await?;
+        let (ctx, collection) = (&session.ctx, &session.collections[0]);
+        let outcome = import_into(&ctx.portal, collection, &bytes, &name, Some(ctx)).await;
+        session.close().await;
+        outcome
+    } else {
+        let (portal, collection, _) = crate::session::open_collection(config, code).await?;
+        let outcome = import_into(&portal, &collection, &bytes, &name, None).await;
+        portal.close().await;
+        outcome
+    };
+    Ok(match outcome? {
+        Ok(applied) if applied.rejected.is_empty() && applied.media_refused.is_empty() => {
+            std::process::ExitCode::SUCCESS
+        }
+        _ => std::process::ExitCode::from(1),
+    })
+}
+
+/// Read, check and apply `bytes` (a file named `name`), printing the
+/// result.
+async fn import_into(
+    portal: &Portal,
+    collection: &Prepared,
+    bytes: &[u8],
+    name: &str,
+    deriving: Option<&Context>,
+) -> Result<Result<Applied, String>, Error> {
+    let checked = read(portal, bytes).await?;
     let (warnings, outcome) = match checked {
         Err(why) => (Vec::new(), Err(why)),
         Ok(file) => {
-            let applied = apply(&portal, collection, &file).await?;
+            let applied = apply(portal, collection, &file, deriving).await?;
             (file.warnings.clone(), Ok(applied))
         }
     };
-    print!("{}", result_text(&name, collection, &warnings, &outcome));
-    portal.close().await;
-    Ok(match outcome {
-        Ok(applied) if applied.rejected.is_empty() => std::process::ExitCode::SUCCESS,
-        _ => std::process::ExitCode::from(1),
-    })
+    print!("{}", result_text(name, collection, &warnings, &outcome));
+    Ok(outcome)
 }

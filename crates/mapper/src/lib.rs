@@ -16,7 +16,9 @@
 //! - [`media_format`]: the MIME type a media row gets from a file's name;
 //! - [`stats`]: the collection's `omcollectionstats` row after a batch;
 //! - [`rawlabels`]: OCR text of an image, where Symbiota's NLP and
-//!   crowdsourcing tools read it.
+//!   crowdsourcing tools read it;
+//! - [`thumbnails`]: image rows waiting for derivatives, each locked while
+//!   its derivatives are made (`specdrop thumbnails`).
 //!
 //! Every statement is parameterised; nothing from a file name is ever
 //! spliced into SQL.
@@ -35,6 +37,7 @@ pub mod rawlabels;
 pub mod schema;
 pub mod skeletal;
 pub mod stats;
+pub mod thumbnails;
 pub mod undo;
 
 pub use backend::Backend;

@@ -161,6 +161,24 @@ pub struct SkeletalOptions<'a> {
     pub overwrite: bool,
     /// Columns filled on rows made for `associatedMedia` links.
     pub media_fields: &'a MediaFields,
+    /// Derivatives made for `associatedMedia` links before the file is
+    /// applied (`remote.derive`), by link; a link not here is linked as
+    /// it is.
+    pub derived: &'a std::collections::HashMap<String, Derived>,
+}
+
+/// What was made of an `associatedMedia` link before the file is applied.
+#[derive(Debug, Clone)]
+pub enum Derived {
+    /// Its thumbnail and web image: the row's URLs, the original's MD5
+    /// and size.
+    Made {
+        urls: MediaUrls,
+        md5: String,
+        size: (u32, u32),
+    },
+    /// Not fetched or not an image: the link is not linked, for this reason.
+    Refused(String),
 }
 
 /// What applying a file did, row by row (line numbers of the file).
@@ -176,6 +194,9 @@ pub struct Applied {
     pub rejected: Vec<(u64, String)>,
     /// Image links made from associatedMedia.
     pub media_linked: usize,
+    /// (line, link and why) of associatedMedia links not linked because
+    /// their image could not be fetched or was not one.
+    pub media_refused: Vec<(u64, String)>,
 }
 
 /// One row, checked: catalog number, values to write, image URLs.
@@ -215,6 +236,19 @@ impl Portal {
         }
         tx.commit().await?;
         Ok(applied)
+    }
+
+    /// The (catalog number, associatedMedia link) pairs of the rows of
+    /// `file` that pass their checks: what to fetch before applying it.
+    pub fn skeletal_links(&self, file: &SkeletalFile, options: &SkeletalOptions<'_>) -> Vec<(String, String)> {
+        file.rows
+            .iter()
+            .filter_map(|row| self.check_row(file, &row.values, options).ok())
+            .flat_map(|checked| {
+                let catalog = checked.catalog;
+                checked.urls.into_iter().map(move |url| (catalog.clone(), url))
+            })
+            .collect()
     }
 
     fn check_row(
@@ -334,6 +368,25 @@ impl Portal {
         };
         for url in &row.urls {
             let name = url.rsplit('/').next().unwrap_or(url);
+            let (urls, md5, size, format) = match options.derived.get(url) {
+                Some(Derived::Refused(why)) => {
+                    applied.media_refused.push((line, format!("{url}: {why}")));
+                    continue;
+                }
+                Some(Derived::Made { urls, md5, size }) => {
+                    (urls.clone(), Some(md5.as_str()), Some(*size), "image/jpeg")
+                }
+                None => (
+                    MediaUrls {
+                        url: url.clone(),
+                        thumbnail_url: None,
+                        original_url: Some(url.clone()),
+                    },
+                    None,
+                    None,
+                    media_format::for_url(url),
+                ),
+            };
             let request = LinkRequest {
                 collection: options.collection,
                 catalog_number: &row.catalog,
@@ -342,16 +395,12 @@ impl Portal {
                 unmatched: Unmatched::Park,
                 existing: ExistingImage::Add,
                 fields: options.media_fields,
-                urls: MediaUrls {
-                    url: url.clone(),
-                    thumbnail_url: None,
-                    original_url: Some(url.clone()),
-                },
-                md5: None,
+                urls,
+                md5,
                 source_name: name,
                 stem: name,
-                size: None,
-                format: media_format::for_url(url),
+                size,
+                format,
                 meta: crate::media_columns::MediaValues::default(),
             };
             if matches!(

@@ -118,6 +118,15 @@ pub enum Command {
         #[arg(long)]
         collection: String,
     },
+    /// Make the thumbnail and web image of every image row of a collection
+    /// that has none (no thumbnailUrl, a "processing" stub, or url =
+    /// 'empty'), from its originalUrl or url, fetched under `[remote]`'s
+    /// rules (with a progress bar).
+    Thumbnails {
+        /// The collection's `code` in the config.
+        #[arg(long)]
+        collection: String,
+    },
     /// Check the config, the folders, the free space and the database, and
     /// say what each waiting file would become. Writes nothing.
     Check,

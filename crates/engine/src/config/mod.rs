@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 pub mod lines;
 pub mod notify;
+pub mod remote;
 pub mod storage;
 pub use crate::config::lines::Problem;
 use specdrop_barcode::Symbology;
@@ -48,6 +49,8 @@ struct RawConfig {
     notify: notify::Section,
     #[serde(default)]
     ocr: OcrSection,
+    #[serde(default)]
+    remote: remote::Section,
     #[serde(default)]
     collection: Vec<RawCollection>,
 }
@@ -360,6 +363,8 @@ pub struct Config {
     /// Digests and failure notices (`[notify]`).
     pub notify: notify::NotifyConfig,
     pub ocr: OcrConfig,
+    /// `[remote]`: fetching images from other servers.
+    pub remote: remote::RemoteConfig,
     pub collections: Vec<Collection>,
 }
 
@@ -852,6 +857,15 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> (
         }
     }
 
+    let remote = remote::check(&raw.remote, &resolve, &mut problem);
+    if let Some(copy_dir) = &remote.copy_dir {
+        let mut folders = vec![("storage.root".to_string(), storage_root.clone().unwrap_or_default())];
+        for (c, i) in collections.iter().zip(&collection_index) {
+            folders.push((format!("collection[{i}].drop"), c.drop.clone()));
+            folders.push((format!("collection[{i}].archive"), c.archive.clone()));
+        }
+        remote::check_copy_dir(copy_dir, &folders, &mut problem);
+    }
     let config = Config {
         file: PathBuf::new(),
         state_dir: resolve(&raw.state_dir),
@@ -882,6 +896,7 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> (
         },
         notify,
         ocr,
+        remote,
         collections,
     };
     (config, collection_index)
@@ -1294,6 +1309,7 @@ match = { other_catalog_numbers = true }
             ("collection.media", "[[collection]]\nmedia = { zz_probe = 1 }"),
             ("collection.barcode", "[[collection]]\nbarcode = { zz_probe = 1 }"),
             ("collection.skeletal", "[[collection]]\nskeletal = { zz_probe = 1 }"),
+            ("remote", "[remote]\nzz_probe = 1"),
         ];
         let mut keys = Vec::new();
         for (section, text) in probes.into_iter().chain(more) {
@@ -1349,6 +1365,7 @@ match = { other_catalog_numbers = true }
             "sink",
             "log",
             "notify",
+            "remote",
         ];
         for key in keys_known_to_the_code() {
             let path = key.replacen("collection", "collection[0]", 1);
@@ -1367,7 +1384,9 @@ match = { other_catalog_numbers = true }
         // Files of secrets read at load: the examples' paths do not exist here.
         let text = text
             .replace("\nsmtp_credentials_file = ", "\n#smtp_credentials_file = ")
-            .replace("\nsmtp_ca_file = ", "\n#smtp_ca_file = ");
+            .replace("\nsmtp_ca_file = ", "\n#smtp_ca_file = ")
+            // Kept originals need keep_copy = true, which the example leaves off.
+            .replace("\ncopy_dir = ", "\n#copy_dir = ");
         // The bucket's keys are the alternative to the folder's (kind = "local").
         let text = [
             "bucket",

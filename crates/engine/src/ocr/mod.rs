@@ -356,13 +356,8 @@ pub async fn drain(ctx: &Arc<Context>, ocr: &OcrConfig) -> Option<Tally> {
 pub async fn backfill(config: &Config, code: &str) -> Result<Tally, Error> {
     let tesseract =
         crate::blocking::off_runtime(Tesseract::find).ok_or_else(|| Error::Run(format!("specdrop ocr: {MISSING}")))?;
-    crate::collection::position(config, code)?;
-    let only = Config {
-        collections: config.collections.iter().filter(|c| c.code == code).cloned().collect(),
-        ..config.clone()
-    };
-    let session = Session::open(&only, session::Options::new(&only, false)).await?;
-    let result = backfill_in(&session, &only, tesseract).await;
+    let session = session::open_one(config, code).await?;
+    let result = backfill_in(&session, config, tesseract).await;
     session.close().await;
     result
 }

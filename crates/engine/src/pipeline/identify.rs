@@ -8,15 +8,15 @@ use std::path::Path;
 
 use specdrop_mapper::Lookup;
 
-use super::derive::{self, Image};
 use super::source::Source;
-use super::verdict::{LedgerEntry, Step, Verdict, unless_stopping};
 use crate::catalog_number::{self, Decision};
 use crate::collection::Prepared;
 use crate::config::{Identifier, Mapping};
 use crate::context::Context;
 use crate::mapping_lines::Mapped;
 use crate::outcome::{Kind, NumberFrom};
+use crate::stages::derive::{self, Image};
+use crate::stages::verdict::{LedgerEntry, Step, Verdict, unless_stopping};
 
 /// The reason of a file whose name the pattern cannot read; the daemon
 /// tries such files again when a mapping file was taken.

@@ -9,13 +9,13 @@ use specdrop_derive::store::StoredSet;
 use specdrop_mapper::{Action, MediaUrls};
 
 use super::specimen::Specimen;
-use super::store::Stored;
-use super::verdict::{LedgerEntry, Step, Verdict};
 use crate::collection::Prepared;
 use crate::config::{Collection, Sink};
 use crate::context::Context;
 use crate::outcome::Kind;
 use crate::sink::{self, LogLine};
+use crate::stages::store::Stored;
+use crate::stages::verdict::{LedgerEntry, Step, Verdict};
 use crate::storage::{Removal, Storage};
 
 /// The row (or log line) is committed.

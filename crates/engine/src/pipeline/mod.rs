@@ -58,7 +58,6 @@
 #![allow(clippy::result_large_err)]
 
 mod archive;
-mod derive;
 mod identify;
 pub use identify::NO_NUMBER_IN_NAME;
 mod link;
@@ -66,8 +65,6 @@ mod record;
 mod seen;
 mod source;
 mod specimen;
-mod store;
-mod verdict;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -77,13 +74,14 @@ use specdrop_watch::{Accept, Class};
 use self::identify::Identified;
 use self::link::Linking;
 pub use self::link::remove_replaced;
-pub use self::verdict::{LedgerEntry, Verdict};
-use self::verdict::{Step, unless_stopping};
 use crate::collection::Prepared;
 use crate::context::Context;
 use crate::ledger::Recorded;
 use crate::link_order::Ticket;
 use crate::outcome::{Kind, NumberFrom, Report, ReportFields};
+pub use crate::stages::verdict::{LedgerEntry, Verdict};
+use crate::stages::verdict::{Step, unless_stopping};
+use crate::stages::{derive, store};
 
 /// Take one file. `ticket` orders its link step after every file started
 /// before it (link_order.rs).

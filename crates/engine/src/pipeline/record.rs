@@ -6,12 +6,12 @@ use std::path::Path;
 use specdrop_derive::store::StoredFile;
 
 use super::link::Committed;
-use super::store::Stored;
-use super::verdict::{LedgerEntry, Step, Verdict};
 use crate::collection::Prepared;
 use crate::context::Context;
 use crate::ledger::{OcrJob, Record, Recorded};
 use crate::outcome::Kind;
+use crate::stages::store::Stored;
+use crate::stages::verdict::{LedgerEntry, Step, Verdict};
 
 /// The linked file, with the files that are its.
 pub async fn linked(

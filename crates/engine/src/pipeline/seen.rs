@@ -14,12 +14,12 @@
 use std::path::Path;
 
 use super::archive;
-use super::verdict::{LedgerEntry, Step, Verdict};
 use crate::collection::Prepared;
 use crate::context::Context;
 use crate::ledger::Linked;
 use crate::outcome::{Kind, printable};
 use crate::process_locks::HeldSource;
+use crate::stages::verdict::{LedgerEntry, Step, Verdict};
 
 /// Ends the file (skipped, archived) when its content is already linked
 /// under its collection and number, or to `occid` (the record the number

@@ -7,10 +7,10 @@ use sha2::{Digest as _, Sha256};
 use specdrop_beneath::{BeneathError, Folder};
 use specdrop_watch::complete::{self, Arrived};
 
-use super::verdict::{LedgerEntry, Step, Verdict};
 use crate::context::Context;
 use crate::outcome::Kind;
 use crate::process_locks::{self, HeldSource, NotHeld};
+use crate::stages::verdict::{LedgerEntry, Step, Verdict};
 
 /// A source file read whole.
 pub struct Source {

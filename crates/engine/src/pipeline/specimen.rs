@@ -4,10 +4,10 @@
 use specdrop_mapper::lookup::Occurrence;
 use specdrop_mapper::{ExistingImage, Key, Lookup, MapperError, Unmatched};
 
-use super::verdict::{LedgerEntry, Step, Verdict};
 use crate::collection::Prepared;
 use crate::context::Context;
 use crate::outcome::Kind;
+use crate::stages::verdict::{LedgerEntry, Step, Verdict};
 
 /// The record to link to; `None`: a skeletal record is made for it.
 pub type Specimen = Option<Occurrence>;

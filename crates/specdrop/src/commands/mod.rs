@@ -14,6 +14,7 @@ mod run;
 mod scan;
 mod status;
 mod systemd_dropin;
+mod thumbnails;
 mod undo;
 
 use std::path::Path;
@@ -75,6 +76,7 @@ pub async fn dispatch(config_file: &Path, command: Command) -> Result<ExitCode, 
             import_links::run(config_file, &file, &collection, &columns, dry_run).await
         }
         Command::Ocr { collection } => ocr::run(config_file, &collection).await,
+        Command::Thumbnails { collection } => thumbnails::run(config_file, &collection).await,
         Command::Check => check::run(config_file).await,
         Command::Status { json } => status::run(config_file, json).await,
         Command::Digest => digest::run(config_file).await,

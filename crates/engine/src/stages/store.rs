@@ -157,7 +157,7 @@ fn md5_of_original(set: &Derivatives) -> String {
     format!("{:x}", Md5::digest(data))
 }
 
-fn year_month() -> String {
+pub fn year_month() -> String {
     let now = time::OffsetDateTime::now_utc();
     format!("{:04}{:02}", now.year(), u8::from(now.month()))
 }
