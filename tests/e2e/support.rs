@@ -540,9 +540,14 @@ impl Env {
     /// `specdrop run`, with `env` added to its environment, its output
     /// read line by line from the start.
     pub fn start_daemon(&self, env: &[(&str, &str)]) -> Daemon {
+        self.start_daemon_with("specdrop.toml", env)
+    }
+
+    /// [`Env::start_daemon`] on the config file `config`.
+    pub fn start_daemon_with(&self, config: &str, env: &[(&str, &str)]) -> Daemon {
         use std::io::BufRead;
         let mut child = self
-            .command(&["run", "--config", "specdrop.toml"])
+            .command(&["run", "--config", config])
             .env_remove("NOTIFY_SOCKET")
             .env_remove("RUST_LOG")
             .envs(env.iter().copied())

@@ -37,6 +37,7 @@ pub mod demo;
 pub mod dropin;
 mod error;
 pub mod idigbio;
+pub mod instances;
 pub mod ledger;
 pub mod link_order;
 pub mod load_log;
