@@ -57,7 +57,7 @@ async fn three_daemons_on_one_shared_ledger_link_each_file_once_when_one_is_kill
     let mut daemons: Vec<Daemon> = configs.iter().map(|c| env.start_daemon_with(c, &[])).collect();
     // Killed once it has linked a file and is at work on the next ones.
     let linked_line = |l: &String| l.starts_with("linked") && l.contains(" MICH-V ");
-    poll(
+    let linked_before_kill = poll(
         Duration::from_secs(60),
         || {
             daemons[1].lines_for(Duration::from_millis(100));
@@ -65,6 +65,7 @@ async fn three_daemons_on_one_shared_ledger_link_each_file_once_when_one_is_kill
         },
         |n| *n >= 2,
     );
+    assert!(linked_before_kill >= 2, "node-2 linked nothing:\n{}", daemons[1].seen.join("\n"));
     let killed = daemons.remove(1).kill_hard();
     let by_killed = killed.iter().filter(|l| linked_line(l)).count();
 
@@ -74,8 +75,15 @@ async fn three_daemons_on_one_shared_ledger_link_each_file_once_when_one_is_kill
             .filter(|f| f.ends_with(".jpg"))
             .collect::<Vec<_>>()
     };
-    let left = poll(Duration::from_secs(240), jpegs_left, Vec::is_empty);
-    assert!(left.is_empty(), "files still in the drop folder: {left:?}");
+    let left = poll(Duration::from_secs(if full { 600 } else { 120 }), jpegs_left, Vec::is_empty);
+    if !left.is_empty() {
+        let mut said = killed.clone();
+        for daemon in &mut daemons {
+            daemon.lines_for(Duration::from_millis(200));
+            said.extend(daemon.seen.clone());
+        }
+        panic!("files still in the drop folder: {left:?}\n{}", said.join("\n"));
+    }
 
     // The survivors settle what the killed one left: no claim, no lease.
     let mut ledger = ledger_db.connect().await;

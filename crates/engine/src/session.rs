@@ -93,6 +93,13 @@ impl Session {
         let lock = if dry_run {
             None
         } else {
+            // The SQLite ledger made it already; a shared one does not.
+            std::fs::create_dir_all(&config.state_dir).map_err(|e| {
+                Error::Run(format!(
+                    "cannot create state_dir {} ({e}); specdrop's user must be able to write there",
+                    config.state_dir.display()
+                ))
+            })?;
             let dir = config.state_dir.clone();
             let locked = tokio::task::spawn_blocking(move || StateLock::take(&dir))
                 .await
