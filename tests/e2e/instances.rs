@@ -65,7 +65,11 @@ async fn three_daemons_on_one_shared_ledger_link_each_file_once_when_one_is_kill
         },
         |n| *n >= 2,
     );
-    assert!(linked_before_kill >= 2, "node-2 linked nothing:\n{}", daemons[1].seen.join("\n"));
+    assert!(
+        linked_before_kill >= 2,
+        "node-2 linked nothing:\n{}",
+        daemons[1].seen.join("\n")
+    );
     let killed = daemons.remove(1).kill_hard();
     let by_killed = killed.iter().filter(|l| linked_line(l)).count();
 
@@ -75,7 +79,11 @@ async fn three_daemons_on_one_shared_ledger_link_each_file_once_when_one_is_kill
             .filter(|f| f.ends_with(".jpg"))
             .collect::<Vec<_>>()
     };
-    let left = poll(Duration::from_secs(if full { 600 } else { 120 }), jpegs_left, Vec::is_empty);
+    let left = poll(
+        Duration::from_secs(if full { 600 } else { 120 }),
+        jpegs_left,
+        Vec::is_empty,
+    );
     if !left.is_empty() {
         let mut said = killed.clone();
         for daemon in &mut daemons {
@@ -110,6 +118,10 @@ async fn three_daemons_on_one_shared_ledger_link_each_file_once_when_one_is_kill
         daemon.stop_cleanly();
     }
     let all = lines.join("\n");
+    assert!(
+        lines.iter().any(|l| l.contains("taking over")),
+        "no survivor took over a file the killed instance held:\n{all}"
+    );
     assert_eq!(
         open,
         [("writing", 0), ("taken", 0)],
@@ -143,12 +155,7 @@ async fn three_daemons_on_one_shared_ledger_link_each_file_once_when_one_is_kill
             referenced.insert(file);
         }
     }
-    let on_disk: BTreeSet<_> = env
-        .files_under("var/www/imglib")
-        .iter()
-        .map(|f| env.path("var/www/imglib").join(f))
-        .collect();
-    let orphans: Vec<_> = on_disk.difference(&referenced).collect();
+    let orphans = env.orphans(&referenced);
     assert!(orphans.is_empty(), "derivatives no row points to: {orphans:?}\n{all}");
 
     // Nothing lost: every original archived, byte for byte.

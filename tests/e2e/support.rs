@@ -1,7 +1,7 @@
 //! A temporary specdrop installation: config, folders, portal database,
 //! and helpers that read like the behaviour under test.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -373,6 +373,17 @@ archive = "var/archive/mich"
         let path = self.served(url);
         let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{url} -> {}: {e}", path.display()));
         jpeg_size(&data)
+    }
+
+    /// Files in the image library that are not in `referenced` (what
+    /// rows point to): orphaned derivatives, or temporary files.
+    pub fn orphans(&self, referenced: &BTreeSet<PathBuf>) -> Vec<PathBuf> {
+        let library = self.path("var/www/imglib");
+        self.files_under("var/www/imglib")
+            .iter()
+            .map(|f| library.join(f))
+            .filter(|f| !referenced.contains(f))
+            .collect()
     }
 
     /// Every file below a folder of the installation, relative, sorted.
