@@ -183,6 +183,27 @@ impl Ledger {
         Ok(Taken::Held(holder.unwrap_or_else(|| "another instance".into())))
     }
 
+    /// Whether another live session holds a file that goes before `path`
+    /// in the link order: in the same folder, named before it, its name
+    /// (without extension) the start of this one's (`X.jpg` before
+    /// `X_b.jpg`, another image of the same specimen).
+    pub async fn earlier_sibling_held(&self, me: &Me, collection: &str, path: &Path) -> Result<bool, LedgerError> {
+        use std::os::unix::ffi::OsStringExt as _;
+        let held: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT path FROM taken WHERE collection = ? AND run <> ? AND until >= UNIX_TIMESTAMP()",
+        )
+        .bind(collection)
+        .bind(&me.run)
+        .fetch_all(self.pool())
+        .await?;
+        let stem = |p: &Path| p.file_stem().map(|s| s.to_os_string().into_vec()).unwrap_or_default();
+        let mine = stem(path);
+        Ok(held
+            .into_iter()
+            .map(|b| PathBuf::from(std::ffi::OsString::from_vec(b)))
+            .any(|other| other.parent() == path.parent() && other.as_path() < path && mine.starts_with(&stem(&other))))
+    }
+
     /// This session is done with `path`.
     pub async fn let_go(&self, me: &Me, collection: &str, path: &Path) -> Result<(), LedgerError> {
         sqlx::query("DELETE FROM taken WHERE collection = ? AND path_key = ? AND run = ?")

@@ -214,3 +214,71 @@ async fn the_shared_ledger_is_migrated_once_and_a_newer_one_is_refused() -> Resu
     );
     Ok(())
 }
+
+/// Files taken by one session are another's only once its lease ends; an
+/// earlier image of the same name held elsewhere holds back the link of
+/// a later one; a session gone silent is found, settled once.
+#[tokio::test]
+async fn files_are_taken_once_and_a_silent_session_is_gone() -> Result {
+    use specdrop_engine::instances::{Me, Taken};
+    let db = mariadb::TestDb::empty().await;
+    let ledger = Ledger::open_at(&Place::Server(db.url.clone()), false).await?;
+    let me = |run: &str, lease_secs| Me {
+        run: run.into(),
+        name: format!("node-{run}"),
+        lease_secs,
+    };
+    let (a, b) = (me("a", 1), me("b", 30));
+    ledger.register(&a).await?;
+    ledger.register(&b).await?;
+    let x = Path::new("/drop/MICH-V-1.jpg");
+    assert_eq!(ledger.take_file(&a, "C", x).await?, Taken::Ours);
+    assert_eq!(ledger.take_file(&b, "C", x).await?, Taken::Held("node-a".into()));
+    assert_eq!(
+        ledger.take_file(&a, "C", x).await?,
+        Taken::Ours,
+        "a session's own file stays its own"
+    );
+    let later = Path::new("/drop/MICH-V-1_b.jpg");
+    assert!(ledger.earlier_sibling_held(&b, "C", later).await?);
+    assert!(
+        !ledger.earlier_sibling_held(&a, "C", later).await?,
+        "its own file is no other's"
+    );
+    assert!(
+        !ledger
+            .earlier_sibling_held(&b, "C", Path::new("/drop/MICH-V-2.jpg"))
+            .await?
+    );
+    assert!(
+        !ledger
+            .earlier_sibling_held(&b, "C", Path::new("/other/MICH-V-1_b.jpg"))
+            .await?
+    );
+
+    // a falls silent: after its lease, b takes its file over.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while ledger.take_file(&b, "C", x).await? != Taken::Ours {
+        assert!(std::time::Instant::now() < deadline, "a's lease never ended");
+        ledger.heartbeat(&b).await?;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let gone: Vec<String> = ledger.gone().await?.into_iter().map(|g| g.run).collect();
+    assert_eq!(gone, ["a"]);
+    assert!(ledger.settle_gone(&b, "a").await?);
+    assert!(!ledger.settle_gone(&b, "a").await?, "settled by one session only");
+    ledger.settled("a", true).await?;
+    assert!(ledger.gone().await?.is_empty());
+    let states: Vec<(String, String)> = ledger
+        .instances()
+        .await?
+        .into_iter()
+        .map(|i| (i.name, i.state))
+        .collect();
+    assert!(states.contains(&("node-a".into(), "dead".into())), "{states:?}");
+    assert!(states.contains(&("node-b".into(), "running".into())), "{states:?}");
+    ledger.let_go(&b, "C", x).await?;
+    ledger.end(&b).await?;
+    assert!(ledger.left_behind().await?.is_empty());
+    Ok(())
+}

@@ -169,7 +169,7 @@ async fn stages(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Tick
     // (`_1` when taken) and sortSequence follow the order of the files,
     // not the order their pixels happened to be ready in.
     ticket.my_turn().await;
-    let _link_lock = link_lock(ctx, collection).await?;
+    let _link_lock = link_lock(ctx, collection, path).await?;
     unless_stopping(ctx)?;
     let occid = specimen.map(|o| o.occid);
     let also = seen::not_linked_before(ctx, collection, path, &held, &entry, occid).await?;
@@ -243,7 +243,7 @@ fn linked_verdict(
 /// images (records change), one at a time, also across processes.
 async fn skeletal_file(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket) -> Verdict {
     ticket.my_turn().await;
-    let _link_lock = match link_lock(ctx, collection).await {
+    let _link_lock = match link_lock(ctx, collection, path).await {
         Ok(lock) => lock,
         Err(verdict) => return verdict,
     };
@@ -253,12 +253,12 @@ async fn skeletal_file(ctx: &Context, collection: &Prepared, path: &Path, ticket
 
 /// The collection's link step, one process at a time (process_locks.rs);
 /// a dry run writes nothing and needs none.
-async fn link_lock(ctx: &Context, collection: &Prepared) -> Step<Option<LinkTurn>> {
+async fn link_lock(ctx: &Context, collection: &Prepared, path: &Path) -> Step<Option<LinkTurn>> {
     if ctx.dry_run {
         return Ok(None);
     }
     if ctx.me.is_some() {
-        return shared::link_turn(ctx, collection).await.map(|turn| {
+        return shared::link_turn(ctx, collection, path).await.map(|turn| {
             Some(LinkTurn {
                 _host: None,
                 _shared: Some(turn),

@@ -75,8 +75,11 @@ pub struct SharedTurn {
     turn: i64,
 }
 
-/// Wait for `collection`'s link turn; a shutdown stops the wait.
-pub async fn link_turn(ctx: &Context, collection: &Prepared) -> Step<SharedTurn> {
+/// Wait for `collection`'s link turn; a shutdown stops the wait. The link
+/// order across instances: while another instance holds an earlier image
+/// of the same name (`X.jpg` for `X_b.jpg`), `path` waits for it, for at
+/// most two leases (so that waits can never go round in a circle).
+pub async fn link_turn(ctx: &Context, collection: &Prepared, path: &Path) -> Step<SharedTurn> {
     static TURNS: AtomicI64 = AtomicI64::new(0);
     let Some(me) = &ctx.me else {
         return Err(Verdict::new(
@@ -86,6 +89,13 @@ pub async fn link_turn(ctx: &Context, collection: &Prepared) -> Step<SharedTurn>
         ));
     };
     let code = &collection.config.code;
+    let patience = tokio::time::Instant::now() + Duration::from_secs(2 * me.lease_secs.max(1) as u64);
+    while tokio::time::Instant::now() < patience
+        && ctx.ledger.earlier_sibling_held(me, code, path).await.unwrap_or(false)
+    {
+        unless_stopping(ctx)?;
+        tokio::time::sleep(TURN_POLL).await;
+    }
     let turn = TURNS.fetch_add(1, Ordering::Relaxed);
     loop {
         unless_stopping(ctx)?;
