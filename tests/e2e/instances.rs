@@ -41,18 +41,11 @@ async fn three_daemons_on_one_shared_ledger_link_each_file_once_when_one_is_kill
     let configs: Vec<String> = (1..=3).map(|i| instance_config(&env, i, &ledger_db.url)).collect();
 
     let small = sample(SMALL_7);
-    let mut originals = BTreeSet::new();
-    for i in 0..files {
-        let number = 7_100_000 + i;
-        env.execute(&format!(
-            "INSERT INTO omoccurrences (occid, collid, catalogNumber) VALUES ({}, 2, '{number}')",
-            6000 + i
-        ))
-        .await;
-        let name = format!("MICH-V-{number}.jpg");
-        env.write_file(&format!("var/drop/mich/{name}"), &distinct(&small, &number.to_string()));
-        originals.insert(name);
-    }
+    let originals: BTreeSet<String> = env
+        .drop_specimens(&small, 7_100_000, 6000, files)
+        .await
+        .into_iter()
+        .collect();
 
     let mut daemons: Vec<Daemon> = configs.iter().map(|c| env.start_daemon_with(c, &[])).collect();
     // Killed once it has linked a file and is at work on the next ones.

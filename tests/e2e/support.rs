@@ -375,6 +375,25 @@ archive = "var/archive/mich"
         jpeg_size(&data)
     }
 
+    /// `count` sheets in the drop folder, `MICH-V-<first_number + i>.jpg`,
+    /// each a distinct copy of `sheet` (tagged with its number) whose
+    /// record exists (occid `first_occid + i`); their names.
+    pub async fn drop_specimens(&self, sheet: &[u8], first_number: u32, first_occid: u32, count: u32) -> Vec<String> {
+        let mut names = Vec::new();
+        for i in 0..count {
+            let number = first_number + i;
+            self.execute(&format!(
+                "INSERT INTO omoccurrences (occid, collid, catalogNumber) VALUES ({}, 2, '{number}')",
+                first_occid + i
+            ))
+            .await;
+            let name = format!("MICH-V-{number}.jpg");
+            self.write_file(&format!("var/drop/mich/{name}"), &distinct(sheet, &number.to_string()));
+            names.push(name);
+        }
+        names
+    }
+
     /// Files in the image library that are not in `referenced` (what
     /// rows point to): orphaned derivatives, or temporary files.
     pub fn orphans(&self, referenced: &BTreeSet<PathBuf>) -> Vec<PathBuf> {
