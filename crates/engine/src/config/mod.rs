@@ -1199,6 +1199,38 @@ match = { other_catalog_numbers = true }
         Ok(())
     }
 
+    /// The ledger is the SQLite file in state_dir unless `[ledger]` names a
+    /// MariaDB/MySQL database; the instance keys are checked by name.
+    #[test]
+    fn the_ledger_and_the_instance_keys_are_read_and_checked() -> Result<(), ConfigError> {
+        let c = load(MINIMAL)?;
+        assert_eq!(c.ledger, crate::ledger::Place::File(c.state_dir.clone()));
+        assert_eq!(c.lease, std::time::Duration::from_secs(30));
+        assert!(!c.instance.is_empty(), "the host name by default");
+        let shared = MINIMAL.replace(
+            "[database]",
+            "[ledger]\nurl = \"mysql://specdrop:pw@db:3306/specdrop\"\n\n[daemon]\ninstance = \"imaging-2\"\nlease_secs = 10\n\n[database]",
+        );
+        let c = load(&shared)?;
+        assert_eq!(
+            c.ledger,
+            crate::ledger::Place::Server("mysql://specdrop:pw@db:3306/specdrop".into())
+        );
+        assert_eq!((c.instance.as_str(), c.lease.as_secs()), ("imaging-2", 10));
+        let bad = shared
+            .replace("mysql://specdrop:pw@db:3306/specdrop", "sqlite://ledger.db")
+            .replace("lease_secs = 10", "lease_secs = 1")
+            .replace("imaging-2", "");
+        let err = load(&bad).err().map(|e| e.to_string()).unwrap_or_default();
+        for key in ["ledger.url", "daemon.lease_secs", "daemon.instance"] {
+            assert!(err.contains(key), "{key}: {err}");
+        }
+        let both = shared.replace("[ledger]\n", "[ledger]\nurl_file = \"ledger-url\"\n");
+        let err = load(&both).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("set either ledger.url or ledger.url_file"), "{err}");
+        Ok(())
+    }
+
     #[test]
     fn default_archive_is_beside_the_drop_folder() -> Result<(), ConfigError> {
         let c = load(&MINIMAL.replace("archive = \"var/archive/mich\"\n", ""))?;
