@@ -162,12 +162,7 @@ async fn killed_at_random_moments(backend: Backend) {
     assert_eq!(rows - seeded_rows, linked_files.len() as i64, "duplicate image rows");
 
     // No derivative without a row, no temporary file.
-    let on_disk: BTreeSet<_> = env
-        .files_under("var/www/imglib")
-        .iter()
-        .map(|f| env.path("var/www/imglib").join(f))
-        .collect();
-    let orphans: Vec<_> = on_disk.difference(&referenced).collect();
+    let orphans = env.orphans(&referenced);
     assert!(orphans.is_empty(), "derivatives no row points to: {orphans:?}");
 
     // The ledger agrees with the portal.

@@ -33,6 +33,7 @@ mod crash;
 mod daemon;
 mod faults;
 mod hostile;
+mod instances;
 mod mapping;
 #[path = "../support/mariadb.rs"]
 mod mariadb;

@@ -294,6 +294,17 @@ async fn the_daemon_skips_its_report_folder_and_serves_metrics() {
     assert!(quiet.iter().all(|l| !l.contains("_specdrop")), "{quiet:?}");
 
     let body = http_get(port, "/metrics");
+    // Every sample names the instance (by default the host name).
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("the host name");
+    let label = format!("specdrop_instance=\"{}\"", host.trim());
+    let samples = body.lines().filter(|l| !l.starts_with('#'));
+    assert!(
+        samples.into_iter().all(|l| l.contains(&label)),
+        "{label} missing in:\n{body}"
+    );
+    let body = body
+        .replace(&format!("{{{label},"), "{")
+        .replace(&format!("{{{label}}}"), "");
     for expected in [
         "specdrop_files_total{outcome=\"linked\"} 1",
         "specdrop_files_total{outcome=\"parked\"} 1",

@@ -1,7 +1,7 @@
 //! A temporary specdrop installation: config, folders, portal database,
 //! and helpers that read like the behaviour under test.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -375,6 +375,36 @@ archive = "var/archive/mich"
         jpeg_size(&data)
     }
 
+    /// `count` sheets in the drop folder, `MICH-V-<first_number + i>.jpg`,
+    /// each a distinct copy of `sheet` (tagged with its number) whose
+    /// record exists (occid `first_occid + i`); their names.
+    pub async fn drop_specimens(&self, sheet: &[u8], first_number: u32, first_occid: u32, count: u32) -> Vec<String> {
+        let mut names = Vec::new();
+        for i in 0..count {
+            let number = first_number + i;
+            self.execute(&format!(
+                "INSERT INTO omoccurrences (occid, collid, catalogNumber) VALUES ({}, 2, '{number}')",
+                first_occid + i
+            ))
+            .await;
+            let name = format!("MICH-V-{number}.jpg");
+            self.write_file(&format!("var/drop/mich/{name}"), &distinct(sheet, &number.to_string()));
+            names.push(name);
+        }
+        names
+    }
+
+    /// Files in the image library that are not in `referenced` (what
+    /// rows point to): orphaned derivatives, or temporary files.
+    pub fn orphans(&self, referenced: &BTreeSet<PathBuf>) -> Vec<PathBuf> {
+        let library = self.path("var/www/imglib");
+        self.files_under("var/www/imglib")
+            .iter()
+            .map(|f| library.join(f))
+            .filter(|f| !referenced.contains(f))
+            .collect()
+    }
+
     /// Every file below a folder of the installation, relative, sorted.
     /// Files below `rel`, without the imaging team's report folder
     /// (`_specdrop`), which tests of the report look at themselves.
@@ -540,9 +570,14 @@ impl Env {
     /// `specdrop run`, with `env` added to its environment, its output
     /// read line by line from the start.
     pub fn start_daemon(&self, env: &[(&str, &str)]) -> Daemon {
+        self.start_daemon_with("specdrop.toml", env)
+    }
+
+    /// [`Env::start_daemon`] on the config file `config`.
+    pub fn start_daemon_with(&self, config: &str, env: &[(&str, &str)]) -> Daemon {
         use std::io::BufRead;
         let mut child = self
-            .command(&["run", "--config", "specdrop.toml"])
+            .command(&["run", "--config", config])
             .env_remove("NOTIFY_SOCKET")
             .env_remove("RUST_LOG")
             .envs(env.iter().copied())

@@ -15,18 +15,7 @@ async fn a_daemon_and_a_scan_on_the_same_files_link_each_once() {
     env.write_config("unmatched = \"skeletal\"");
     env.quick_watch("");
     let small = sample(SMALL_7);
-    for i in 0..FILES {
-        let number = 7_000_000 + i;
-        env.execute(&format!(
-            "INSERT INTO omoccurrences (occid, collid, catalogNumber) VALUES ({}, 2, '{number}')",
-            5000 + i
-        ))
-        .await;
-        env.write_file(
-            &format!("var/drop/mich/MICH-V-{number}.jpg"),
-            &distinct(&small, &number.to_string()),
-        );
-    }
+    env.drop_specimens(&small, 7_000_000, 5000, FILES).await;
     // Two sheets of one specimen that has no record yet.
     for name in ["MICH-V-8000001.jpg", "MICH-V-8000001_b.jpg"] {
         env.write_file(&format!("var/drop/mich/{name}"), &distinct(&small, name));

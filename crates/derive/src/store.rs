@@ -250,6 +250,17 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Remove temporary files a crash left below `dir`; returns how many.
 pub fn remove_temp_files(dir: &Path) -> io::Result<usize> {
+    remove_temp_named(dir, TEMP_PREFIX)
+}
+
+/// Remove the temporary files process `pid` of this host left below
+/// `dir`, and no other: other processes (on other hosts, with a shared
+/// image library) may be writing theirs now.
+pub fn remove_temp_files_of(dir: &Path, pid: u32) -> io::Result<usize> {
+    remove_temp_named(dir, &format!("{TEMP_PREFIX}{pid}-"))
+}
+
+fn remove_temp_named(dir: &Path, prefix: &str) -> io::Result<usize> {
     let mut removed = 0;
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -260,8 +271,8 @@ pub fn remove_temp_files(dir: &Path) -> io::Result<usize> {
         let entry = entry?;
         let kind = entry.file_type()?;
         if kind.is_dir() {
-            removed += remove_temp_files(&entry.path())?;
-        } else if kind.is_file() && entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            removed += remove_temp_named(&entry.path(), prefix)?;
+        } else if kind.is_file() && entry.file_name().to_string_lossy().starts_with(prefix) {
             fs::remove_file(entry.path())?;
             removed += 1;
         }

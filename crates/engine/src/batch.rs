@@ -41,7 +41,7 @@ pub async fn retry(config: &Config, parked: bool, failed: bool) -> Result<Summar
     if failed {
         outcomes.push(Kind::Failed);
     }
-    let ledger = Ledger::open(&config.state_dir, true).await?;
+    let ledger = Ledger::open_at(&config.ledger, true).await?;
     let listed = ledger.sources(&outcomes).await?;
     ledger.close().await;
     let mut by_collection: HashMap<String, Vec<PathBuf>> = HashMap::new();

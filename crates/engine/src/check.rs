@@ -19,7 +19,7 @@ use rustix::fs::{Access, access, statvfs};
 use crate::Error;
 use crate::batch::{self, Output, Selection};
 use crate::config::{Config, ConfigError, Readable, Sink};
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::{Ledger, LedgerError, Place};
 use crate::outage::Outage;
 use crate::outcome::{Kind, Report};
 use crate::{collection, session};
@@ -422,6 +422,13 @@ fn auto_rotate(readable: &Readable) -> Vec<Finding> {
 /// The ledger in `state_dir` opens and answers, read only. A `state_dir`
 /// that is not a folder is already named by the folder checks.
 async fn ledger(readable: &Readable) -> Vec<Finding> {
+    if let Place::Server(_) = &readable.config.ledger {
+        return if readable.read("ledger") {
+            shared_ledger(&readable.config.ledger).await
+        } else {
+            Vec::new()
+        };
+    }
     let state_dir = &readable.config.state_dir;
     if !readable.read("state_dir") || !state_dir.is_dir() {
         return Vec::new();
@@ -450,6 +457,39 @@ async fn ledger(readable: &Readable) -> Vec<Finding> {
             ),
         )],
     }
+}
+
+/// The shared ledger database answers and is at the schema version this
+/// specdrop expects (older: the next `run` or `scan` migrates it).
+async fn shared_ledger(place: &Place) -> Vec<Finding> {
+    let expected = crate::ledger::migrations::SCHEMA_VERSION;
+    let found = match Ledger::open_at(place, true).await {
+        Ok(ledger) => {
+            let version = ledger.schema_version().await;
+            ledger.close().await;
+            version
+        }
+        Err(e) => Err(e),
+    };
+    let problem = match found {
+        Ok(Some(version)) if version == expected => return Vec::new(),
+        Ok(Some(0)) => format!(
+            "the ledger database has no specdrop tables yet (schema version 0, expected {expected}); \
+             `specdrop run` or `scan` makes them"
+        ),
+        Ok(Some(version)) if version < expected => format!(
+            "the ledger database is at schema version {version}, expected {expected}; \
+             the next `specdrop run` or `scan` migrates it"
+        ),
+        Ok(Some(version)) => LedgerError::Newer {
+            found: version,
+            expected,
+        }
+        .to_string(),
+        Ok(None) => return Vec::new(),
+        Err(e) => e.to_string(),
+    };
+    vec![Finding::new("ledger.url", problem)]
 }
 
 /// What each waiting file would become.

@@ -5,11 +5,14 @@
 //! done. At start-up the claims a dead process left are settled: files a
 //! row (or the sink log) points to stay, the others are removed.
 //!
-//! Only claims of processes that are gone may be settled: every process
-//! that writes holds the state folder's lock shared for its life
-//! (state_lock.rs), and settling needs that lock exclusively, so it happens only
-//! when no other specdrop (a daemon, a `scan`) is running, and never on a
-//! reload, whose old session is still finishing its files.
+//! Only claims of processes that are gone may be settled. With the SQLite
+//! ledger every process that writes holds the state folder's lock shared
+//! for its life (state_lock.rs), and settling needs that lock exclusively,
+//! so it happens only when no other specdrop (a daemon, a `scan`) is
+//! running, and never on a reload, whose old session is still finishing
+//! its files. With a shared ledger a session is gone when it ended or its
+//! heartbeat is older than its lease (instances.rs): any live session
+//! settles the claims of that session alone, from its heartbeat.
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +20,7 @@ use specdrop_derive::store::{Claims, StoredSet};
 
 use crate::config::{Sink, UrlBase};
 use crate::context::Context;
+use crate::instances::Gone;
 use crate::ledger::{Claimed, Ledger};
 use crate::storage::{LocationClaims, Removal};
 
@@ -127,16 +131,81 @@ pub struct Settled {
 /// whether a row points at it (the database does not answer, the sink log
 /// cannot be read): that claim waits for the next start.
 pub async fn settle(ctx: &Context) -> Settled {
+    settle_runs(ctx, None).await.0
+}
+
+/// With a shared ledger, every third of the lease: renew this session's
+/// leases, then settle the claims of sessions that are gone, one at a
+/// time, each by the live session that marks it first.
+pub async fn keep_alive(ctx: &Context) {
+    let Some(me) = &ctx.me else { return };
+    if let Err(e) = ctx.ledger.heartbeat(me).await {
+        tracing::warn!("could not renew this instance's leases in the shared ledger: {e}");
+        return;
+    }
+    let gone = match ctx.ledger.gone().await {
+        Ok(gone) => gone,
+        Err(e) => {
+            tracing::warn!("could not ask the shared ledger for instances that are gone: {e}");
+            return;
+        }
+    };
+    for Gone { run, here } in gone {
+        if !matches!(ctx.ledger.settle_gone(me, &run).await, Ok(true)) {
+            continue;
+        }
+        if let Some(pid) = here {
+            remove_temp_files_of(ctx, pid);
+        }
+        let (settled, left) = settle_runs(ctx, Some(&run)).await;
+        if settled.removed + settled.kept > 0 {
+            tracing::info!(
+                "settled after instance session {run}: {} derivative file(s) removed, {} set(s) kept",
+                settled.removed,
+                settled.kept
+            );
+        }
+        if let Err(e) = ctx.ledger.settled(&run, left == 0).await {
+            tracing::warn!("{e}");
+        }
+    }
+}
+
+/// Temporary files a gone process of this host left in the collections'
+/// folders of the image library.
+fn remove_temp_files_of(ctx: &Context, pid: u32) {
+    for dir in &ctx.temp_dirs {
+        match crate::blocking::off_runtime(|| specdrop_derive::store::remove_temp_files_of(dir, pid)) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("removed {n} temporary file(s) process {pid} left in {}", dir.display()),
+            Err(e) => tracing::warn!("could not clean temporary files in {}: {e}", dir.display()),
+        }
+    }
+}
+
+/// Whether a claim's run is `run`'s (set aside by it, too).
+fn of_run(claim_run: &str, run: &str) -> bool {
+    claim_run == run || claim_run.strip_prefix("set aside by ") == Some(run)
+}
+
+/// Settle the claims of `only` (every claim when `None`); beside what was
+/// done, how many claims are left unsettled.
+async fn settle_runs(ctx: &Context, only: Option<&str>) -> (Settled, usize) {
     let claims = match ctx.ledger.claims().await {
         Ok(claims) => claims,
         Err(e) => {
             tracing::warn!("could not read the derivatives an earlier run was writing: {e}");
-            return Settled::default();
+            return (Settled::default(), 1);
         }
     };
+    let claims: Vec<Claimed> = claims
+        .into_iter()
+        .filter(|c| only.is_none_or(|run| of_run(&c.set.1, run)))
+        .collect();
     if claims.is_empty() {
-        return Settled::default();
+        return (Settled::default(), 0);
     }
+    let mut left = 0;
     let sink_log = match &ctx.sink {
         Sink::Database => None,
         // Read once: a line in it is what commits a set in that mode. A log
@@ -164,6 +233,7 @@ pub async fn settle(ctx: &Context) -> Settled {
             }
         }
         if unknown {
+            left += set.len();
             continue;
         }
         if in_use {
@@ -188,7 +258,10 @@ pub async fn settle(ctx: &Context) -> Settled {
                     );
                     forget(&ctx.ledger, path).await;
                 }
-                Err(e) => tracing::warn!("could not remove {path} (an interrupted run's): {e}"),
+                Err(e) => {
+                    left += 1;
+                    tracing::warn!("could not remove {path} (an interrupted run's): {e}");
+                }
             }
         }
     }
@@ -198,7 +271,7 @@ pub async fn settle(ctx: &Context) -> Settled {
             settled.removed
         );
     }
-    settled
+    (settled, left)
 }
 
 async fn forget(ledger: &Ledger, path: &str) {

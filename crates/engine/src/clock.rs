@@ -26,6 +26,21 @@ pub fn today() -> String {
     format!("{:04}-{:02}-{:02}", now.year(), u8::from(now.month()), now.day())
 }
 
+/// Local midnight today, in UTC as `YYYY-MM-DD HH:MM:SS` (how the ledger
+/// keeps times).
+pub fn midnight_utc() -> String {
+    let midnight = now().replace_time(time::Time::MIDNIGHT).to_offset(UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        midnight.year(),
+        u8::from(midnight.month()),
+        midnight.day(),
+        midnight.hour(),
+        midnight.minute(),
+        midnight.second()
+    )
+}
+
 /// `HH:MM:SS`, local.
 pub fn time_of_day() -> String {
     let now = now();

@@ -45,6 +45,12 @@ pub struct Context {
     pub team_report: TeamReport,
     /// This session's id on its claims (claims.rs).
     pub run: String,
+    /// This session in a shared ledger (instances.rs); none with the
+    /// SQLite file, or in a dry run.
+    pub me: Option<crate::instances::Me>,
+    /// The collections' folders in the image library (none for a bucket),
+    /// where a gone process's temporary files are looked for.
+    pub temp_dirs: Vec<PathBuf>,
     /// The state folder's lock, held for the session's life (none in a
     /// dry run, which writes nothing).
     pub lock: Option<StateLock>,

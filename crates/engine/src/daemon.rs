@@ -51,6 +51,7 @@ impl Running {
         let options = session::Options {
             wait: Duration::MAX,
             metrics,
+            instance: config.instance.clone(),
             ..session::Options::new(&config, false)
         };
         let session = Session::open(&config, options).await?;
@@ -125,7 +126,14 @@ pub async fn run(config_file: &Path, config: Config, metrics: Arc<Metrics>) -> R
         Instant::now() + running.config.retry_parked,
         running.config.retry_parked,
     );
-    for t in [&mut watchdog_tick, &mut status_tick, &mut retry_tick] {
+    // With a shared ledger: files a gone instance held, taken over.
+    let mut left_behind_tick = tokio::time::interval(running.config.lease);
+    for t in [
+        &mut watchdog_tick,
+        &mut status_tick,
+        &mut retry_tick,
+        &mut left_behind_tick,
+    ] {
         t.set_missed_tick_behavior(MissedTickBehavior::Delay);
     }
     notify(&[NotifyState::Ready]);
@@ -197,6 +205,13 @@ pub async fn run(config_file: &Path, config: Config, metrics: Arc<Metrics>) -> R
                 }
                 // Files the team removed or replaced leave the waiting list.
                 running.session.refresh_reports(true).await;
+            }
+            _ = left_behind_tick.tick(), if running.session.ctx.me.is_some() => {
+                for file in left_behind(&running, &in_flight).await {
+                    if !retries.contains(&file) {
+                        retries.push_back(file);
+                    }
+                }
             }
             _ = watchdog_tick.tick(), if watchdog.is_some() => notify(&[NotifyState::Watchdog]),
             _ = status_tick.tick() => {
@@ -415,6 +430,34 @@ async fn files_to_retry(
         due.push_back((entry.collection, path));
     }
     (due, total)
+}
+
+/// Files of this daemon's collections that a gone instance held (its
+/// claims settled), still in their drop folders and not in progress here.
+async fn left_behind(running: &Running, in_flight: &HashSet<PathBuf>) -> Vec<(String, PathBuf)> {
+    let files = match running.session.ctx.ledger.left_behind().await {
+        Ok(files) => files,
+        Err(e) => {
+            tracing::warn!("cannot ask the shared ledger for files a gone instance held: {e}");
+            return Vec::new();
+        }
+    };
+    let ours = |code: &str, path: &Path| {
+        running
+            .session
+            .collections
+            .iter()
+            .any(|c| c.config.code == code && path.starts_with(&c.config.drop))
+    };
+    let due: Vec<(String, PathBuf)> = files
+        .into_iter()
+        .filter(|(code, path)| ours(code, path) && !in_flight.contains(path))
+        .filter(|(_, path)| crate::blocking::off_runtime(|| path.is_file()))
+        .collect();
+    if !due.is_empty() {
+        tracing::info!("taking over {} file(s) an instance that is gone held", due.len());
+    }
+    due
 }
 
 /// SIGHUP: read the config again and, when it is good, switch to it; the

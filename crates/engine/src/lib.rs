@@ -39,6 +39,7 @@ pub mod dropin;
 mod error;
 pub mod fetch;
 pub mod idigbio;
+pub mod instances;
 pub mod ledger;
 pub mod link_order;
 pub mod load_log;

@@ -12,7 +12,7 @@ use sqlx::Row as _;
 use specdrop_mapper::mapping::MappingLine;
 use specdrop_mapper::{Key, MediaColumn, MediaValues};
 
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::{Dialect, Ledger, LedgerError};
 
 const TABLE: &str = "
 CREATE TABLE IF NOT EXISTS mapping_lines (
@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS mapping_lines (
     base       TEXT NOT NULL,
     folder     TEXT NOT NULL,
     bare       INTEGER NOT NULL,
-    key        TEXT NOT NULL,
+    `key`      TEXT NOT NULL,
     value      TEXT NOT NULL,
     meta       TEXT NOT NULL,
     source     TEXT NOT NULL,
@@ -89,14 +89,21 @@ fn joined(folder: &str, name: &str) -> String {
 }
 
 impl Ledger {
+    /// The SQLite ledger makes the table when first needed; the shared
+    /// database has it from its first migration (ledger/migrations.rs).
     async fn mapping_table(&self) -> Result<(), LedgerError> {
-        sqlx::raw_sql(TABLE).execute(self.pool()).await?;
+        if self.dialect() == Dialect::Sqlite {
+            sqlx::raw_sql(TABLE).execute(self.pool()).await?;
+        }
         Ok(())
     }
 
     /// Whether the table is there. Readers ask instead of creating it: a
     /// dry run opens an older ledger read-only, and no table is no lines.
     async fn has_mapping_table(&self) -> Result<bool, LedgerError> {
+        if self.dialect() == Dialect::MySql {
+            return Ok(true);
+        }
         let found: i64 =
             sqlx::query("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'mapping_lines'")
                 .fetch_one(self.pool())
@@ -116,27 +123,27 @@ impl Ledger {
         lines: &[MappingLine],
     ) -> Result<(), LedgerError> {
         self.mapping_table().await?;
+        let replace = self.sql(
+            "{replace} INTO mapping_lines (collection, path, base, folder, bare, `key`, value, meta, source, line) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        );
         let mut tx = self.pool().begin().await?;
         for line in lines {
             let path = joined(folder, &line.file);
             let base = path.rsplit('/').next().unwrap_or(&path).to_string();
-            sqlx::query(
-                "INSERT OR REPLACE INTO mapping_lines \
-                 (collection, path, base, folder, bare, key, value, meta, source, line) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(collection)
-            .bind(&path)
-            .bind(&base)
-            .bind(folder)
-            .bind(!line.file.contains('/'))
-            .bind(key.name())
-            .bind(&line.value)
-            .bind(meta_json(&line.meta))
-            .bind(source)
-            .bind(i64::try_from(line.line).unwrap_or(i64::MAX))
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(&replace)
+                .bind(collection)
+                .bind(&path)
+                .bind(&base)
+                .bind(folder)
+                .bind(i64::from(!line.file.contains('/')))
+                .bind(key.name())
+                .bind(&line.value)
+                .bind(meta_json(&line.meta))
+                .bind(source)
+                .bind(i64::try_from(line.line).unwrap_or(i64::MAX))
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -150,7 +157,7 @@ impl Ledger {
         }
         let base = path.rsplit('/').next().unwrap_or(path);
         let rows = sqlx::query(
-            "SELECT path, folder, bare, key, value, meta, source, line FROM mapping_lines \
+            "SELECT path, folder, bare, `key`, value, meta, source, line FROM mapping_lines \
              WHERE collection = ? AND base = ?",
         )
         .bind(collection)
@@ -160,7 +167,7 @@ impl Ledger {
         let mut best: Option<(usize, Mapped)> = None;
         for row in rows {
             let (at, folder): (String, String) = (row.try_get(0)?, row.try_get(1)?);
-            let bare: bool = row.try_get(2)?;
+            let bare = row.try_get::<i64, _>(2)? != 0;
             let exact = at == path;
             let below = bare && (folder.is_empty() || path.starts_with(&format!("{folder}/")));
             if !(exact || below) {
@@ -190,13 +197,13 @@ impl Ledger {
     /// An image took the line at `path`.
     pub async fn mapping_matched(&self, collection: &str, path: &str) -> Result<(), LedgerError> {
         self.mapping_table().await?;
-        sqlx::query(
-            "UPDATE mapping_lines SET matched = datetime('now') WHERE collection = ? AND path = ? AND matched IS NULL",
-        )
-        .bind(collection)
-        .bind(path)
-        .execute(self.pool())
-        .await?;
+        let sql =
+            self.sql("UPDATE mapping_lines SET matched = {now} WHERE collection = ? AND path = ? AND matched IS NULL");
+        sqlx::query(&sql)
+            .bind(collection)
+            .bind(path)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 

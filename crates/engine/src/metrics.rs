@@ -25,9 +25,18 @@ pub struct Metrics {
     /// Files waiting: found complete but not yet taken, or in progress.
     pub queue_depth: AtomicU64,
     pub database_errors: AtomicU64,
+    /// `daemon.instance` (or `<name>-<pid>`), on every sample as
+    /// `specdrop_instance`: several instances feed one portal.
+    instance: std::sync::OnceLock<String>,
 }
 
 impl Metrics {
+    /// Name the instance these metrics are of (the first name stays: a
+    /// reload keeps the name a scraper knows).
+    pub fn set_instance(&self, name: &str) {
+        let _ = self.instance.set(name.to_string());
+    }
+
     pub fn count(&self, report: &Report) {
         if let Some(i) = Kind::ALL.iter().position(|k| *k == report.kind) {
             self.files[i].fetch_add(1, Ordering::Relaxed);
@@ -48,6 +57,20 @@ impl Metrics {
 
     /// The text exposition format.
     pub fn render(&self) -> String {
+        let instance = self.instance.get().map_or_else(String::new, |name| label_value(name));
+        let mut out = self.samples();
+        if !instance.is_empty() {
+            out = out
+                .lines()
+                .map(|line| with_instance(line, &instance))
+                .collect::<Vec<_>>()
+                .join("\n");
+            out.push('\n');
+        }
+        out
+    }
+
+    fn samples(&self) -> String {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut out = String::new();
         out.push_str("# HELP specdrop_files_total Files processed, by outcome.\n# TYPE specdrop_files_total counter\n");
@@ -85,5 +108,48 @@ impl Metrics {
         );
         let _ = writeln!(out, "specdrop_database_errors_total {}", get(&self.database_errors));
         out
+    }
+}
+
+/// A label value escaped as the exposition format wants it.
+fn label_value(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// `line` with the `specdrop_instance` label first (comments as they are).
+fn with_instance(line: &str, instance: &str) -> String {
+    if line.starts_with('#') {
+        return line.to_string();
+    }
+    let label = format!("specdrop_instance=\"{instance}\"");
+    match line.split_once('{') {
+        Some((name, rest)) => format!("{name}{{{label},{rest}"),
+        None => match line.split_once(' ') {
+            Some((name, value)) => format!("{name}{{{label}}} {value}"),
+            None => line.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sample_carries_the_instance() {
+        let metrics = Metrics::default();
+        metrics.set_instance("herb\"1");
+        let text = metrics.render();
+        assert!(
+            text.contains("specdrop_queue_depth{specdrop_instance=\"herb\\\"1\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("specdrop_files_total{specdrop_instance=\"herb\\\"1\",outcome=\"linked\"} 0"),
+            "{text}"
+        );
+        let samples = text.lines().filter(|l| !l.starts_with('#'));
+        assert!(samples.clone().count() > 10);
+        assert!(samples.into_iter().all(|l| l.contains("specdrop_instance=")), "{text}");
     }
 }

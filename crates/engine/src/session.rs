@@ -13,6 +13,7 @@ use crate::checkpoint::{Checkpoints, NoCheckpoints};
 use crate::collection::{self, Prepared};
 use crate::config::Config;
 use crate::context::Context;
+use crate::instances::Me;
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::outage::Outage;
@@ -25,6 +26,9 @@ use crate::team_report::TeamReport;
 pub struct Session {
     pub ctx: Arc<Context>,
     pub collections: Vec<Arc<Prepared>>,
+    /// With a shared ledger: the task that keeps this session alive there
+    /// and settles after sessions that are gone (instances.rs).
+    heartbeat: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// How a session is opened.
@@ -35,6 +39,9 @@ pub struct Options {
     pub wait: Duration,
     pub metrics: Arc<Metrics>,
     pub checkpoints: Arc<dyn Checkpoints>,
+    /// This session's name in a shared ledger: `daemon.instance` for the
+    /// daemon, `<name>-<pid>` (the default) for anything beside it.
+    pub instance: String,
 }
 
 impl Options {
@@ -44,6 +51,7 @@ impl Options {
             wait: config.database_wait,
             metrics: Arc::default(),
             checkpoints: Arc::new(NoCheckpoints),
+            instance: format!("{}-{}", config.instance, std::process::id()),
         }
     }
 }
@@ -69,12 +77,29 @@ impl Session {
         let outage = Outage::new(options.wait);
         let portal = connect(config, &outage).await?;
         let collections = collection::prepare(config, &portal).await?;
-        let ledger = Ledger::open(&config.state_dir, dry_run).await?;
+        let ledger = Ledger::open_at(&config.ledger, dry_run).await?;
+        let run = crate::claims::new_run();
+        let me = (ledger.shared() && !dry_run).then(|| Me {
+            run: run.clone(),
+            name: options.instance.clone(),
+            lease_secs: i64::try_from(config.lease.as_secs()).unwrap_or(30),
+        });
+        if let Some(me) = &me {
+            ledger.register(me).await?;
+        }
+        options.metrics.set_instance(&options.instance);
         // Writing needs the state folder's lock; whoever has it alone
         // cleans up after processes that are gone (claims.rs).
         let lock = if dry_run {
             None
         } else {
+            // The SQLite ledger made it already; a shared one does not.
+            std::fs::create_dir_all(&config.state_dir).map_err(|e| {
+                Error::Run(format!(
+                    "cannot create state_dir {} ({e}); specdrop's user must be able to write there",
+                    config.state_dir.display()
+                ))
+            })?;
             let dir = config.state_dir.clone();
             let locked = tokio::task::spawn_blocking(move || StateLock::take(&dir))
                 .await
@@ -84,9 +109,11 @@ impl Session {
         let alone = lock.as_ref().is_some_and(StateLock::alone);
         let storage = Storage::open(config)?;
         // A bucket has no temporary objects: each PUT is whole or absent.
-        if alone && matches!(storage, Storage::Folder { .. }) {
+        // With a shared ledger, another host may be writing one now.
+        if alone && me.is_none() && matches!(storage, Storage::Folder { .. }) {
             remove_temp_files(config, &collections);
         }
+        let storage_kind_is_folder = matches!(storage, Storage::Folder { .. });
         let ctx = Arc::new(Context {
             portal,
             ledger,
@@ -103,18 +130,43 @@ impl Session {
             dry_run,
             metrics: options.metrics,
             team_report: TeamReport::new(&config.report),
-            run: crate::claims::new_run(),
+            run,
+            me,
+            temp_dirs: if storage_kind_is_folder {
+                collections
+                    .iter()
+                    .map(|c| config.storage_root.join(&c.folder))
+                    .collect()
+            } else {
+                Vec::new()
+            },
             lock,
             remote: config.remote.clone(),
             checkpoints: options.checkpoints,
         });
+        // With a shared ledger, claims are settled by whose they were
+        // (gone sessions only), never by being alone on this host.
         if alone && let Some(lock) = &ctx.lock {
-            crate::claims::settle(&ctx).await;
+            if ctx.me.is_none() {
+                crate::claims::settle(&ctx).await;
+            }
             lock.let_others_write().map_err(Error::Run)?;
         }
+        let heartbeat = ctx.me.as_ref().map(|me| {
+            let (ctx, every) = (ctx.clone(), Duration::from_secs((me.lease_secs / 3).max(1) as u64));
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    crate::claims::keep_alive(&ctx).await;
+                }
+            })
+        });
         Ok(Session {
             ctx,
             collections: collections.into_iter().map(Arc::new).collect(),
+            heartbeat,
         })
     }
 
@@ -125,6 +177,14 @@ impl Session {
     }
 
     pub async fn close(&self) {
+        if let Some(heartbeat) = &self.heartbeat {
+            heartbeat.abort();
+        }
+        if let Some(me) = &self.ctx.me
+            && let Err(e) = self.ctx.ledger.end(me).await
+        {
+            tracing::warn!("could not let go of this instance's files in the shared ledger: {e}");
+        }
         self.ctx.ledger.close().await;
         self.ctx.portal.close().await;
     }

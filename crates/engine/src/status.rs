@@ -173,6 +173,9 @@ pub struct Status {
     /// The latest runs that linked files, newest first: their ids are
     /// what `specdrop undo --batch` takes.
     pub runs: Vec<RunListed>,
+    /// With a shared ledger: every instance of the last day (instances.rs);
+    /// empty with the SQLite file.
+    pub instances: Vec<crate::instances::Instance>,
 }
 
 #[derive(Debug, Serialize)]
@@ -188,7 +191,7 @@ pub struct RunListed {
 const RUNS: u32 = 5;
 
 pub async fn gather(config: &Config) -> Result<Status, Error> {
-    let ledger = Ledger::open(&config.state_dir, true).await.map_err(Error::from)?;
+    let ledger = Ledger::open_at(&config.ledger, true).await.map_err(Error::from)?;
     let run = |e: crate::ledger::LedgerError| Error::from(e);
     let today = Counts::from_pairs(&ledger.counts(true).await.map_err(run)?);
     let total = Counts::from_pairs(&ledger.counts(false).await.map_err(run)?);
@@ -214,6 +217,11 @@ pub async fn gather(config: &Config) -> Result<Status, Error> {
             files,
         })
         .collect();
+    let instances = if ledger.shared() {
+        ledger.instances().await.map_err(run)?
+    } else {
+        Vec::new()
+    };
     ledger.close().await;
     let daemon = read_daemon(&config.state_dir);
     let queue_depth = daemon
@@ -228,6 +236,7 @@ pub async fn gather(config: &Config) -> Result<Status, Error> {
         parked,
         last_failures,
         runs,
+        instances,
     })
 }
 
@@ -286,6 +295,18 @@ pub async fn command(config: &Config, json: bool) -> Result<ExitCode, Error> {
     println!("runs that linked files ({}), newest first:", status.runs.len());
     for r in &status.runs {
         println!("  run {}  {} file(s), {} to {} UTC", r.run, r.files, r.first, r.last);
+    }
+    if matches!(config.ledger, crate::ledger::Place::Server(_)) {
+        println!(
+            "instances on the shared ledger ({}), latest heartbeat first:",
+            status.instances.len()
+        );
+        for i in &status.instances {
+            println!(
+                "  {}  {}, last heartbeat {}s ago, {} file(s) in hand, version {} (host {}, pid {})",
+                i.name, i.state, i.heartbeat_age, i.in_hand, i.version, i.host, i.pid
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -41,7 +41,7 @@ pub enum Selection {
 }
 
 pub async fn command(config: &Config, selection: &Selection, dry_run: bool) -> Result<ExitCode, Error> {
-    let ledger = Ledger::open(&config.state_dir, dry_run).await?;
+    let ledger = Ledger::open_at(&config.ledger, dry_run).await?;
     let (path, utc);
     let which = match selection {
         Selection::File(file) => {

@@ -46,6 +46,6 @@ pub use link::{Action, ExistingImage, LinkRequest, Linked, MediaFields, MediaUrl
 pub use lookup::{Key, Lookup, MatchRules};
 pub use media_columns::{MediaColumn, MediaValues};
 pub use pattern::CatalogPattern;
-pub use portal::{CollectionInfo, Portal};
+pub use portal::{CollectionInfo, Portal, mask_password};
 pub use rawlabels::{RawLabel, Unread};
 pub use schema::{MediaTable, SchemaChoice};

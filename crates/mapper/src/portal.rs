@@ -214,7 +214,7 @@ async fn check_schema(pool: &AnyPool, url: &str) -> Result<(), MapperError> {
 }
 
 /// `mysql://user:secret@host/db` -> `mysql://user:***@host/db`.
-fn mask_password(url: &str) -> String {
+pub fn mask_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };

@@ -28,6 +28,8 @@ struct RawConfig {
     state_dir: PathBuf,
     #[serde(default)]
     database: DatabaseSection,
+    #[serde(default)]
+    ledger: LedgerSection,
     storage: Option<storage::Section>,
     #[serde(default)]
     derive: DeriveConfig,
@@ -83,6 +85,19 @@ impl Default for DatabaseSection {
 /// not be in the config file at all.
 pub const DATABASE_URL_ENV: &str = "SPECDROP_DATABASE_URL";
 
+/// `[ledger]`: where specdrop keeps its ledger. Neither key: the SQLite
+/// file in `state_dir`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct LedgerSection {
+    url: Option<String>,
+    url_file: Option<PathBuf>,
+}
+
+/// Overrides `ledger.url` and `ledger.url_file`, as [`DATABASE_URL_ENV`]
+/// does for the portal.
+pub const LEDGER_URL_ENV: &str = "SPECDROP_LEDGER_URL";
+
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 struct WorkersSection {
@@ -96,6 +111,8 @@ struct WorkersSection {
 struct DaemonSection {
     shutdown_secs: u64,
     retry_parked_mins: u64,
+    instance: Option<String>,
+    lease_secs: u64,
 }
 
 impl Default for DaemonSection {
@@ -103,8 +120,22 @@ impl Default for DaemonSection {
         DaemonSection {
             shutdown_secs: 30,
             retry_parked_mins: 30,
+            instance: None,
+            lease_secs: 30,
         }
     }
+}
+
+/// The shortest `daemon.lease_secs`.
+const MIN_LEASE_SECS: u64 = 3;
+
+/// This host's name (`daemon.instance`'s default).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -334,6 +365,8 @@ pub struct Config {
     pub file: PathBuf,
     pub state_dir: PathBuf,
     pub database_url: String,
+    /// `[ledger]`: the SQLite file in `state_dir`, or a shared database.
+    pub ledger: crate::ledger::Place,
     pub schema: SchemaChoice,
     /// How long a run waits for an unreachable or locked database before it
     /// leaves the remaining files for the next run.
@@ -355,6 +388,11 @@ pub struct Config {
     pub watch: specdrop_watch::WatchConfig,
     pub shutdown: std::time::Duration,
     pub retry_parked: std::time::Duration,
+    /// `daemon.instance`: this instance's name in a shared ledger.
+    pub instance: String,
+    /// `daemon.lease_secs`: how long a file claimed in a shared ledger
+    /// stays this instance's without a renewal.
+    pub lease: std::time::Duration,
     pub log_filter: String,
     pub log_target: LogTarget,
     /// Where to serve Prometheus metrics (`metrics.listen`).
@@ -571,13 +609,60 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> (
     let mut problem = |key: &str, message: String| problems.push((key.to_string(), message));
     let resolve = |p: &Path| normalize(&base.join(p));
 
-    let database_url = match database_url(&raw.database, base) {
-        Ok(url) => resolve_database_url(&url, base),
+    let database = UrlKeys {
+        section: "database",
+        env: DATABASE_URL_ENV,
+    };
+    let database_url = match database.read(&raw.database.url, &raw.database.url_file, base) {
+        Ok(url) => resolve_database_url(&url.unwrap_or_else(|| "sqlite://portal.db".into()), base),
         Err((key, message)) => {
-            problem(key, message);
+            problem(&key, message);
             String::new()
         }
     };
+    let ledger_keys = UrlKeys {
+        section: "ledger",
+        env: LEDGER_URL_ENV,
+    };
+    let ledger = match ledger_keys.read(&raw.ledger.url, &raw.ledger.url_file, base) {
+        Ok(None) => crate::ledger::Place::File(resolve(&raw.state_dir)),
+        Ok(Some(url)) if url.starts_with("mysql://") || url.starts_with("mariadb://") => {
+            crate::ledger::Place::Server(url)
+        }
+        Ok(Some(url)) => {
+            problem(
+                "ledger.url",
+                format!(
+                    "{:?} is not a MariaDB/MySQL URL; write mysql://user:password@host:3306/specdrop \
+                     (or leave [ledger] out for the SQLite file in state_dir)",
+                    specdrop_mapper::mask_password(&url)
+                ),
+            );
+            crate::ledger::Place::File(resolve(&raw.state_dir))
+        }
+        Err((key, message)) => {
+            problem(&key, message);
+            crate::ledger::Place::File(resolve(&raw.state_dir))
+        }
+    };
+    let instance = raw.daemon.instance.clone().unwrap_or_else(host_name).trim().to_string();
+    if instance.is_empty() || instance.chars().count() > 100 || instance.chars().any(char::is_control) {
+        problem(
+            "daemon.instance",
+            format!(
+                "{instance:?} must be a name of 1 to 100 printable characters, one per instance (default: the host name)"
+            ),
+        );
+    }
+    if raw.daemon.lease_secs < MIN_LEASE_SECS {
+        problem(
+            "daemon.lease_secs",
+            format!(
+                "{} is too short: an instance renews its leases every third of it; use at least {MIN_LEASE_SECS} (default 30)",
+                raw.daemon.lease_secs
+            ),
+        );
+    }
     let sink = match (raw.sink.kind, &raw.sink.path) {
         (SinkKind::Database, _) => Sink::Database,
         (SinkKind::Log, Some(path)) => Sink::Log(resolve(path)),
@@ -870,6 +955,7 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> (
         file: PathBuf::new(),
         state_dir: resolve(&raw.state_dir),
         database_url,
+        ledger,
         schema: raw.database.schema,
         database_wait: std::time::Duration::from_secs(raw.database.retry_mins.saturating_mul(60)),
         sink,
@@ -887,6 +973,8 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> (
         watch: raw.watch,
         shutdown: std::time::Duration::from_secs(raw.daemon.shutdown_secs),
         retry_parked: std::time::Duration::from_secs(raw.daemon.retry_parked_mins.max(1) * 60),
+        instance,
+        lease: std::time::Duration::from_secs(raw.daemon.lease_secs.max(MIN_LEASE_SECS)),
         log_filter: raw.log.filter,
         log_target,
         metrics_listen,
@@ -973,40 +1061,56 @@ fn default_archive(drop: &Path) -> PathBuf {
     drop.with_file_name(format!("{name}-archive"))
 }
 
-/// The database URL from, in this order, `SPECDROP_DATABASE_URL`,
-/// `database.url_file` (its first line) or `database.url`.
-fn database_url(section: &DatabaseSection, base: &Path) -> Result<String, (&'static str, String)> {
-    if let Ok(url) = std::env::var(DATABASE_URL_ENV)
-        && !url.trim().is_empty()
-    {
-        return Ok(url.trim().to_string());
-    }
-    match (&section.url, &section.url_file) {
-        (Some(_), Some(_)) => Err((
-            "database.url_file",
-            "set either database.url or database.url_file, not both".into(),
-        )),
-        (Some(url), None) => Ok(url.clone()),
-        (None, Some(file)) => {
-            let file = normalize(&base.join(file));
-            let text = std::fs::read_to_string(&file).map_err(|e| {
-                (
-                    "database.url_file",
-                    format!(
-                        "cannot read {}: {e}; it holds the database URL (mode 0640, readable by specdrop's group)",
-                        file.display()
-                    ),
-                )
-            })?;
-            match text.lines().map(str::trim).find(|l| !l.is_empty()) {
-                Some(url) => Ok(url.to_string()),
-                None => Err((
-                    "database.url_file",
-                    format!("{} is empty; write the database URL in it", file.display()),
-                )),
-            }
+/// A section with a database URL: `url`, or `url_file` holding it, or
+/// an environment variable overriding both.
+struct UrlKeys {
+    section: &'static str,
+    env: &'static str,
+}
+
+impl UrlKeys {
+    /// The URL from, in this order, the environment variable,
+    /// `url_file` (its first line) or `url`; `None` when none is set.
+    fn read(
+        &self,
+        url: &Option<String>,
+        url_file: &Option<PathBuf>,
+        base: &Path,
+    ) -> Result<Option<String>, (String, String)> {
+        let section = self.section;
+        if let Ok(url) = std::env::var(self.env)
+            && !url.trim().is_empty()
+        {
+            return Ok(Some(url.trim().to_string()));
         }
-        (None, None) => Ok("sqlite://portal.db".into()),
+        let file_key = format!("{section}.url_file");
+        match (url, url_file) {
+            (Some(_), Some(_)) => Err((
+                file_key,
+                format!("set either {section}.url or {section}.url_file, not both"),
+            )),
+            (Some(url), None) => Ok(Some(url.clone())),
+            (None, Some(file)) => {
+                let file = normalize(&base.join(file));
+                let text = std::fs::read_to_string(&file).map_err(|e| {
+                    (
+                        file_key.clone(),
+                        format!(
+                            "cannot read {}: {e}; it holds the database URL (mode 0640, readable by specdrop's group)",
+                            file.display()
+                        ),
+                    )
+                })?;
+                match text.lines().map(str::trim).find(|l| !l.is_empty()) {
+                    Some(url) => Ok(Some(url.to_string())),
+                    None => Err((
+                        file_key,
+                        format!("{} is empty; write the database URL in it", file.display()),
+                    )),
+                }
+            }
+            (None, None) => Ok(None),
+        }
     }
 }
 
@@ -1122,6 +1226,38 @@ match = { other_catalog_numbers = true }
             .replace("statuses = [\"Unprocessed\", \"pending review\"]", "statuses = []");
         let err = load(&bad).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("ocr.threads") && err.contains("ocr.statuses"), "{err}");
+        Ok(())
+    }
+
+    /// The ledger is the SQLite file in state_dir unless `[ledger]` names a
+    /// MariaDB/MySQL database; the instance keys are checked by name.
+    #[test]
+    fn the_ledger_and_the_instance_keys_are_read_and_checked() -> Result<(), ConfigError> {
+        let c = load(MINIMAL)?;
+        assert_eq!(c.ledger, crate::ledger::Place::File(c.state_dir.clone()));
+        assert_eq!(c.lease, std::time::Duration::from_secs(30));
+        assert!(!c.instance.is_empty(), "the host name by default");
+        let shared = MINIMAL.replace(
+            "[database]",
+            "[ledger]\nurl = \"mysql://specdrop:pw@db:3306/specdrop\"\n\n[daemon]\ninstance = \"imaging-2\"\nlease_secs = 10\n\n[database]",
+        );
+        let c = load(&shared)?;
+        assert_eq!(
+            c.ledger,
+            crate::ledger::Place::Server("mysql://specdrop:pw@db:3306/specdrop".into())
+        );
+        assert_eq!((c.instance.as_str(), c.lease.as_secs()), ("imaging-2", 10));
+        let bad = shared
+            .replace("mysql://specdrop:pw@db:3306/specdrop", "sqlite://ledger.db")
+            .replace("lease_secs = 10", "lease_secs = 1")
+            .replace("imaging-2", "");
+        let err = load(&bad).err().map(|e| e.to_string()).unwrap_or_default();
+        for key in ["ledger.url", "daemon.lease_secs", "daemon.instance"] {
+            assert!(err.contains(key), "{key}: {err}");
+        }
+        let both = shared.replace("[ledger]\n", "[ledger]\nurl_file = \"ledger-url\"\n");
+        let err = load(&both).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("set either ledger.url or ledger.url_file"), "{err}");
         Ok(())
     }
 
@@ -1288,9 +1424,10 @@ match = { other_catalog_numbers = true }
     /// `derive.large.width`), asked of serde itself: an unknown key in a
     /// table makes it list the table's keys.
     fn keys_known_to_the_code() -> Vec<String> {
-        let probes: [(&str, &str); 15] = [
+        let probes: [(&str, &str); 16] = [
             ("", "zz_probe = 1"),
             ("database", "[database]\nzz_probe = 1"),
+            ("ledger", "[ledger]\nzz_probe = 1"),
             ("storage", "[storage]\nzz_probe = 1"),
             ("derive", "[derive]\nzz_probe = 1"),
             ("derive.large", "[derive]\nlarge = { zz_probe = 1 }"),
@@ -1358,6 +1495,7 @@ match = { other_catalog_numbers = true }
             "derive",
             "collection",
             "database",
+            "ledger",
             "storage",
             "workers",
             "watch",

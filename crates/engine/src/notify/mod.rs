@@ -264,7 +264,7 @@ pub async fn command(config: &Config) -> Result<ExitCode, Error> {
             config.file.display()
         )));
     }
-    let ledger = Ledger::open(&config.state_dir, true).await?;
+    let ledger = Ledger::open_at(&config.ledger, true).await?;
     let gathered = Digest::gather(config, &ledger, crate::clock::now()).await;
     ledger.close().await;
     let digest = gathered?;

@@ -45,6 +45,10 @@
 //! - Files are linked one at a time in name order (link_order.rs), and
 //!   one process at a time per collection (process_locks.rs), so two
 //!   images of one unknown number cannot both create a skeletal record.
+//! - With a shared ledger (several instances, instances.rs) the file is
+//!   taken there before it is read, and the collection's link turn is a
+//!   row there, both with leases; a gone instance's claims are settled
+//!   before its files are taken over (shared.rs, claims.rs).
 //! - A source is held (`flock`) from its read to its archiving, so a
 //!   second specdrop process never works on it meanwhile; the archive
 //!   moves only the file that was read (its identity is checked) and never
@@ -63,6 +67,7 @@ pub use identify::NO_NUMBER_IN_NAME;
 mod link;
 mod record;
 mod seen;
+mod shared;
 mod source;
 mod specimen;
 
@@ -87,10 +92,23 @@ use crate::stages::{derive, store};
 /// before it (link_order.rs).
 pub async fn process(ctx: Arc<Context>, collection: Arc<Prepared>, path: PathBuf, ticket: Ticket) -> Report {
     let started = std::time::Instant::now();
-    let verdict = match stages(&ctx, &collection, &path, &ticket).await {
-        Ok(verdict) | Err(verdict) => verdict,
+    // With a shared ledger the file is taken there before anything reads
+    // it (instances.rs): one instance has it, the others leave it be.
+    let (verdict, quiet) = match shared::take(&ctx, &collection, &path).await {
+        Ok(()) => {
+            let verdict = match stages(&ctx, &collection, &path, &ticket).await {
+                Ok(verdict) | Err(verdict) => verdict,
+            };
+            shared::let_go(&ctx, &collection, &path).await;
+            (verdict, false)
+        }
+        Err(held) => (held, true),
     };
-    let recorded = record::unfinished(&ctx, &collection, &path, &verdict).await;
+    let recorded = if quiet {
+        Recorded::Unchanged
+    } else {
+        record::unfinished(&ctx, &collection, &path, &verdict).await
+    };
     let report = Report {
         collection: collection.config.code.clone(),
         file: path
@@ -149,7 +167,7 @@ async fn stages(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Tick
     // (`_1` when taken) and sortSequence follow the order of the files,
     // not the order their pixels happened to be ready in.
     ticket.my_turn().await;
-    let _link_lock = link_lock(ctx, collection).await?;
+    let _link_lock = link_lock(ctx, collection, path).await?;
     unless_stopping(ctx)?;
     let occid = specimen.map(|o| o.occid);
     let also = seen::not_linked_before(ctx, collection, path, &held, &entry, occid).await?;
@@ -223,7 +241,7 @@ fn linked_verdict(
 /// images (records change), one at a time, also across processes.
 async fn skeletal_file(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket) -> Verdict {
     ticket.my_turn().await;
-    let _link_lock = match link_lock(ctx, collection).await {
+    let _link_lock = match link_lock(ctx, collection, path).await {
         Ok(lock) => lock,
         Err(verdict) => return verdict,
     };
@@ -233,16 +251,36 @@ async fn skeletal_file(ctx: &Context, collection: &Prepared, path: &Path, ticket
 
 /// The collection's link step, one process at a time (process_locks.rs);
 /// a dry run writes nothing and needs none.
-async fn link_lock(ctx: &Context, collection: &Prepared) -> Step<Option<crate::process_locks::LinkLock>> {
+async fn link_lock(ctx: &Context, collection: &Prepared, path: &Path) -> Step<Option<LinkTurn>> {
     if ctx.dry_run {
         return Ok(None);
+    }
+    if ctx.me.is_some() {
+        return shared::link_turn(ctx, collection, path).await.map(|turn| {
+            Some(LinkTurn {
+                _host: None,
+                _shared: Some(turn),
+            })
+        });
     }
     let (dir, code) = (ctx.state_dir.clone(), collection.config.code.clone());
     tokio::task::spawn_blocking(move || crate::process_locks::link_lock(&dir, &code))
         .await
         .unwrap_or_else(|e| Err(format!("locking the collection: {e}")))
-        .map(Some)
+        .map(|lock| {
+            Some(LinkTurn {
+                _host: Some(lock),
+                _shared: None,
+            })
+        })
         .map_err(|detail| Verdict::new(Kind::Failed, detail, None))
+}
+
+/// A collection's link step held: on this host (flock), or in the shared
+/// ledger; ended when dropped.
+struct LinkTurn {
+    _host: Option<crate::process_locks::LinkLock>,
+    _shared: Option<shared::SharedTurn>,
 }
 
 fn archive_master() -> Verdict {

@@ -5,16 +5,28 @@
 //! link (a sheet renamed to correct its number, or a sheet with two
 //! specimens), and each keeps its own entry.
 //!
-//! An embedded SQLite database at `<state_dir>/ledger.db`.
+//! An embedded SQLite database at `<state_dir>/ledger.db` by default, or
+//! a MariaDB/MySQL database of specdrop's own (`ledger.url`) that several
+//! instances share (migrations.rs makes its tables). One set of
+//! statements for both through sqlx's Any driver; dialect.rs holds the
+//! few spellings that differ.
+
+mod dialect;
+pub mod migrations;
 
 use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use sqlx::AnyPool;
 use sqlx::Row;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::any::{AnyArguments, AnyPoolOptions};
 
+pub use self::dialect::Dialect;
 use crate::outcome::{Kind, NumberFrom};
+
+/// A query on the ledger's pool.
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, AnyArguments<'q>>;
 
 /// The files table, under a name: [`SCHEMA`] makes it as `files`, the
 /// rebuild of an older ledger as `files_rebuilt` first.
@@ -105,6 +117,9 @@ CREATE TABLE IF NOT EXISTS ocr_jobs (
 CREATE INDEX IF NOT EXISTS ocr_jobs_state ON ocr_jobs (state);
 ";
 
+/// The longest reason the shared database keeps (its column's length).
+const REASON_CHARS: usize = 4000;
+
 /// Failed readings of one sheet before its job is left as `failed`.
 pub const OCR_ATTEMPTS: i64 = 3;
 
@@ -135,12 +150,12 @@ impl OcrEnd {
     }
 }
 
-/// Queue `job`; one that ended `skipped` or `failed` is queued again (a
-/// backfill asks once more), a reading already done stays done.
-const ENQUEUE_OCR: &str = "INSERT INTO ocr_jobs (media_id, occid, collection, image) VALUES (?, ?, ?, ?) \
-     ON CONFLICT (media_id) DO UPDATE SET occid = excluded.occid, collection = excluded.collection, \
-     image = excluded.image, state = 'queued', attempts = 0, reason = NULL, updated = datetime('now') \
-     WHERE ocr_jobs.state IN ('skipped', 'failed')";
+/// Queue `job` (the first of two statements: a new job)...
+const ENQUEUE_OCR: &str = "{insert_ignore} INTO ocr_jobs (media_id, occid, collection, image) VALUES (?, ?, ?, ?)";
+/// ... or one that ended `skipped` or `failed` queued again (a backfill
+/// asks once more); a reading already done stays done.
+const REQUEUE_OCR: &str = "UPDATE ocr_jobs SET occid = ?, collection = ?, image = ?, state = 'queued', attempts = 0, \
+     reason = NULL, updated = {now} WHERE media_id = ? AND state IN ('skipped', 'failed')";
 
 fn schema() -> String {
     [
@@ -172,6 +187,18 @@ const OUTCOME_COLUMNS: [&str; 10] = [
 pub enum LedgerError {
     #[error("cannot open the ledger in {dir}: {cause}; check state_dir and that specdrop's user may write there")]
     Open { dir: String, cause: String },
+    #[error(
+        "cannot use the ledger database {url}: {cause}; check ledger.url (or ledger.url_file, SPECDROP_LEDGER_URL), \
+         that the server answers and that the user may create tables in that database"
+    )]
+    Server { url: String, cause: String },
+    #[error(
+        "the ledger database is at schema version {found}, newer than this specdrop knows ({expected}); \
+         upgrade specdrop on this host to the version the other instances run"
+    )]
+    Newer { found: i64, expected: i64 },
+    #[error("ledger database busy: {0}; try again, or look for a hung specdrop")]
+    Busy(String),
     #[error("ledger error: {0}")]
     Query(sqlx::Error),
 }
@@ -181,12 +208,35 @@ impl LedgerError {
     pub fn is_taken(&self) -> bool {
         matches!(self, LedgerError::Query(sqlx::Error::Database(e)) if e.is_unique_violation())
     }
+
+    /// MySQL chose this transaction as a deadlock's victim (SQLSTATE
+    /// 40001): nothing of it was written, and it may run again.
+    pub fn is_deadlock(&self) -> bool {
+        matches!(self, LedgerError::Query(sqlx::Error::Database(e)) if e.code().as_deref() == Some("40001"))
+    }
 }
 
 impl From<sqlx::Error> for LedgerError {
     fn from(e: sqlx::Error) -> Self {
         LedgerError::Query(e)
     }
+}
+
+/// The step the shared database is at: 0 before the first.
+async fn current_version(conn: &mut sqlx::AnyConnection) -> Result<i64, LedgerError> {
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() \
+         AND TABLE_NAME = 'schema_version'",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if tables == 0 {
+        return Ok(0);
+    }
+    let version: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(version.unwrap_or(0))
 }
 
 /// A content the ledger has as linked, under one collection and number.
@@ -273,7 +323,7 @@ const ADDED_COLUMNS: [(&str, &str, &str); 4] = [
     ("writing", "run", "TEXT NOT NULL DEFAULT 'an earlier version'"),
 ];
 
-async fn add_missing_columns(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+async fn add_missing_columns(pool: &AnyPool) -> Result<(), sqlx::Error> {
     for (table, column, kind) in ADDED_COLUMNS {
         let have: Vec<String> = sqlx::query("SELECT name FROM pragma_table_info(?)")
             .bind(table)
@@ -295,7 +345,7 @@ async fn add_missing_columns(pool: &SqlitePool) -> Result<(), sqlx::Error> {
 /// keyed `files` by the hash alone, with the source as text: the table is
 /// made again in the new shape, every entry kept. SQLite cannot change a
 /// primary key in place.
-async fn rebuild_keyed_by_hash(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+async fn rebuild_keyed_by_hash(pool: &AnyPool) -> Result<(), sqlx::Error> {
     let keyed_by_hash = "SELECT COUNT(*) FROM pragma_table_info('files') WHERE pk > 0";
     let key_columns = |n: i64| n == 1;
     if !key_columns(sqlx::query_scalar(keyed_by_hash).fetch_one(pool).await?) {
@@ -334,17 +384,14 @@ async fn rebuild_keyed_by_hash(pool: &SqlitePool) -> Result<(), sqlx::Error> {
 /// stored every path, and as someone reading the ledger with `sqlite3`
 /// expects), else a BLOB of its exact bytes. One path always binds alike,
 /// so it compares equal to itself.
-fn bind_path<'q>(
-    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-    path: &'q Path,
-) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+fn bind_path<'q>(query: Query<'q>, path: &'q Path) -> Query<'q> {
     match path.to_str() {
         Some(text) => query.bind(text),
         None => query.bind(path.as_os_str().as_bytes()),
     }
 }
 
-/// A path read back (`CAST(source AS BLOB)`: text and BLOB alike).
+/// A path read back (`{source}`: text and BLOB alike).
 fn path_of(bytes: Vec<u8>) -> PathBuf {
     PathBuf::from(std::ffi::OsString::from_vec(bytes))
 }
@@ -393,71 +440,238 @@ pub struct Claimed {
     pub url: String,
 }
 
+/// Where the ledger lives (`[ledger]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// `ledger.db` in this folder (`state_dir`): this host's alone.
+    File(PathBuf),
+    /// A MariaDB/MySQL database (`ledger.url`) that several instances share.
+    Server(String),
+}
+
 #[derive(Debug, Clone)]
 pub struct Ledger {
-    pool: SqlitePool,
+    pool: AnyPool,
+    dialect: Dialect,
 }
 
 impl Ledger {
-    /// Open (or create) the ledger. With `read_only`, nothing is created:
-    /// a missing ledger is an empty one in memory (for dry runs).
+    /// Open (or create) the SQLite ledger in `state_dir`. With `read_only`,
+    /// nothing is created: a missing ledger is an empty one in memory (for
+    /// dry runs).
     pub async fn open(state_dir: &Path, read_only: bool) -> Result<Ledger, LedgerError> {
+        sqlx::any::install_default_drivers();
         let fail = |cause: &dyn std::fmt::Display| LedgerError::Open {
             dir: state_dir.display().to_string(),
             cause: cause.to_string(),
         };
         let file = state_dir.join("ledger.db");
-        let url = if read_only && !file.exists() {
+        let exists = file.exists();
+        let url = if read_only && !exists {
             "sqlite::memory:".to_string()
         } else {
             if !read_only {
                 std::fs::create_dir_all(state_dir).map_err(|e| fail(&e))?;
             }
-            format!("sqlite://{}", file.display())
+            let mode = if read_only { "ro" } else { "rwc" };
+            format!("sqlite://{}?mode={mode}", file.display())
         };
-        let options = SqliteConnectOptions::from_str(&url)
-            .map_err(|e| fail(&e))?
-            .create_if_missing(!read_only)
-            .read_only(read_only && file.exists())
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(std::time::Duration::from_secs(10));
+        let writable = !read_only;
         // No idle reaper for one local connection: sqlx 0.8's maintenance
         // task can read a wrapped idle count and spin a core for ever
         // (launchbadge/sqlx#3645; a scan here hung so on 2026-12-03).
-        let pool = SqlitePoolOptions::new()
+        let pool = AnyPoolOptions::new()
             .max_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(options)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    use sqlx::Executor as _;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    // WAL: a reader (`status`) never waits for the daemon.
+                    if writable {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
             .await
             .map_err(|e| fail(&e))?;
-        if !(read_only && file.exists()) {
+        if !(read_only && exists) {
             sqlx::raw_sql(&schema()).execute(&pool).await.map_err(|e| fail(&e))?;
             add_missing_columns(&pool).await.map_err(|e| fail(&e))?;
             rebuild_keyed_by_hash(&pool).await.map_err(|e| fail(&e))?;
         }
-        Ok(Ledger { pool })
+        Ok(Ledger {
+            pool,
+            dialect: Dialect::Sqlite,
+        })
+    }
+
+    /// Open the ledger `place` names: the SQLite file, or the shared
+    /// database, its tables made or brought up to date unless `read_only`.
+    pub async fn open_at(place: &Place, read_only: bool) -> Result<Ledger, LedgerError> {
+        match place {
+            Place::File(state_dir) => Ledger::open(state_dir, read_only).await,
+            Place::Server(url) => Ledger::open_server(url, read_only).await,
+        }
+    }
+
+    async fn open_server(url: &str, read_only: bool) -> Result<Ledger, LedgerError> {
+        sqlx::any::install_default_drivers();
+        let shown = specdrop_mapper::mask_password(url);
+        let fail = |cause: &dyn std::fmt::Display| LedgerError::Server {
+            url: shown.clone(),
+            cause: cause.to_string(),
+        };
+        let url = match url.strip_prefix("mariadb://") {
+            Some(rest) => format!("mysql://{rest}"),
+            None if url.starts_with("mysql://") => url.to_string(),
+            None => return Err(fail(&"it is neither mysql://... nor mariadb://...")),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(std::time::Duration::from_secs(30))
+            .connect(&url)
+            .await
+            .map_err(|e| fail(&e))?;
+        let ledger = Ledger {
+            pool,
+            dialect: Dialect::MySql,
+        };
+        if !read_only {
+            ledger.migrate().await.map_err(|e| match e {
+                LedgerError::Query(e) => fail(&e),
+                other => other,
+            })?;
+        }
+        Ok(ledger)
+    }
+
+    /// Bring the shared database to [`migrations::SCHEMA_VERSION`], one
+    /// step at a time, under a server lock: instances starting together
+    /// migrate it once.
+    async fn migrate(&self) -> Result<(), LedgerError> {
+        let mut conn = self.pool.acquire().await?;
+        let locked: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(CONCAT('specdrop-migrate:', DATABASE()), 120)")
+            .fetch_one(&mut *conn)
+            .await?;
+        if locked != Some(1) {
+            return Err(LedgerError::Busy(
+                "another specdrop has been migrating the ledger database for two minutes".into(),
+            ));
+        }
+        let migrated = async {
+            sqlx::raw_sql(
+                "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL PRIMARY KEY, \
+                 specdrop VARCHAR(32) NOT NULL, applied BIGINT NOT NULL) ENGINE=InnoDB",
+            )
+            .execute(&mut *conn)
+            .await?;
+            let found = current_version(&mut conn).await?;
+            if found > migrations::SCHEMA_VERSION {
+                return Err(LedgerError::Newer {
+                    found,
+                    expected: migrations::SCHEMA_VERSION,
+                });
+            }
+            for (version, step) in (1..).zip(migrations::steps()).skip(usize::try_from(found).unwrap_or(0)) {
+                for statement in step {
+                    sqlx::raw_sql(&statement).execute(&mut *conn).await?;
+                }
+                sqlx::query("INSERT INTO schema_version (version, specdrop, applied) VALUES (?, ?, UNIX_TIMESTAMP())")
+                    .bind(version)
+                    .bind(env!("CARGO_PKG_VERSION"))
+                    .execute(&mut *conn)
+                    .await?;
+                tracing::info!("ledger database migrated to schema version {version}");
+            }
+            Ok(())
+        }
+        .await;
+        let released = sqlx::query("SELECT RELEASE_LOCK(CONCAT('specdrop-migrate:', DATABASE()))")
+            .execute(&mut *conn)
+            .await;
+        migrated.and(released.map(|_| ()).map_err(LedgerError::from))
+    }
+
+    /// The shared database's schema version (0: never migrated); the
+    /// SQLite file has none and says `None`.
+    pub async fn schema_version(&self) -> Result<Option<i64>, LedgerError> {
+        if self.dialect == Dialect::Sqlite {
+            return Ok(None);
+        }
+        let mut conn = self.pool.acquire().await?;
+        Ok(Some(current_version(&mut conn).await?))
+    }
+
+    /// Which database holds the ledger.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Whether several instances may share this ledger (a database server).
+    pub fn shared(&self) -> bool {
+        self.dialect == Dialect::MySql
     }
 
     /// The connection, for tables kept in modules of their own
-    /// (mapping_lines.rs).
-    pub(crate) fn pool(&self) -> &SqlitePool {
+    /// (mapping_lines.rs, instances.rs).
+    pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// `text` in this ledger's dialect (dialect.rs).
+    pub(crate) fn sql(&self, text: &str) -> String {
+        self.dialect.sql(text)
+    }
+
+    /// A reason as the shared database's column holds it (4000
+    /// characters; SQLite keeps any length).
+    fn fit<'r>(&self, text: &'r str) -> &'r str {
+        match (self.dialect, text.char_indices().nth(REASON_CHARS)) {
+            (Dialect::MySql, Some((end, _))) => &text[..end],
+            _ => text,
+        }
+    }
+
+    /// Queue one OCR job in `tx`: 1 when it is new or queued again.
+    async fn enqueue_one(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, job: &OcrJob) -> Result<u64, LedgerError> {
+        let insert = self.sql(ENQUEUE_OCR);
+        let new = sqlx::query(&insert)
+            .bind(job.media_id)
+            .bind(job.occid)
+            .bind(job.collection.as_str());
+        let inserted = bind_path(new, &job.image).execute(&mut **tx).await?.rows_affected();
+        if inserted > 0 {
+            return Ok(inserted);
+        }
+        let requeue = self.sql(REQUEUE_OCR);
+        let again = sqlx::query(&requeue).bind(job.occid).bind(job.collection.as_str());
+        Ok(bind_path(again, &job.image)
+            .bind(job.media_id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected())
     }
 
     /// Every entry of content `hash` that put it in the portal, under any
     /// collection and number, the earliest first.
     pub async fn linked(&self, hash: &str) -> Result<Vec<Linked>, LedgerError> {
-        let rows = sqlx::query(
+        let sql = self.sql(
             // IFNULL: a dry run reads an older ledger as it is, not rebuilt.
-            "SELECT collection, IFNULL(catalog_number, ''), CAST(source AS BLOB), occid FROM files \
-             WHERE hash = ? AND outcome IN (?, ?) ORDER BY first_seen, rowid",
-        )
-        .bind(hash)
-        .bind(Kind::Linked.as_str())
-        .bind(Kind::Skeletal.as_str())
-        .fetch_all(&self.pool)
-        .await?;
+            "SELECT collection, IFNULL(catalog_number, ''), {source}, occid FROM files \
+             WHERE hash = ? AND outcome IN (?, ?) ORDER BY first_seen, {seq}",
+        );
+        let rows = sqlx::query(&sql)
+            .bind(hash)
+            .bind(Kind::Linked.as_str())
+            .bind(Kind::Skeletal.as_str())
+            .fetch_all(&self.pool)
+            .await?;
         rows.into_iter()
             .map(|row| {
                 Ok(Linked {
@@ -476,39 +690,53 @@ impl Ledger {
     /// not done from this very path: that was this copy before its number
     /// was known (or changed), and it is replaced.
     pub async fn record(&self, outcome: Kind, record: &Record<'_>) -> Result<Recorded, LedgerError> {
-        let assign: Vec<String> = OUTCOME_COLUMNS.iter().map(|c| format!("{c} = excluded.{c}")).collect();
-        let differs: Vec<String> = OUTCOME_COLUMNS
-            .iter()
-            .map(|c| format!("files.{c} IS NOT excluded.{c}"))
-            .collect();
-        let upsert = format!(
-            "INSERT INTO files (hash, collection, catalog_number, {}) VALUES (?, ?, ?, {}) \
-             ON CONFLICT (hash, collection, catalog_number) DO UPDATE SET {}, updated = datetime('now') \
-             WHERE {}",
+        // Instances sharing a MySQL ledger can deadlock on its row locks;
+        // the server then rolls one transaction back, to be run again.
+        let mut attempt = 0;
+        loop {
+            match self.record_once(outcome, record).await {
+                Err(e) if e.is_deadlock() && attempt < 3 => attempt += 1,
+                recorded => return recorded,
+            }
+        }
+    }
+
+    async fn record_once(&self, outcome: Kind, record: &Record<'_>) -> Result<Recorded, LedgerError> {
+        // Two statements rather than one upsert: SQLite's `ON CONFLICT ...
+        // WHERE` has no MySQL twin that says whether anything changed.
+        let insert = self.sql(&format!(
+            "{{insert_ignore}} INTO files (hash, collection, catalog_number, {}) VALUES (?, ?, ?, {})",
             OUTCOME_COLUMNS.join(", "),
             vec!["?"; OUTCOME_COLUMNS.len()].join(", "),
+        ));
+        let assign: Vec<String> = OUTCOME_COLUMNS.iter().map(|c| format!("{c} = ?")).collect();
+        let differs: Vec<String> = OUTCOME_COLUMNS.iter().map(|c| self.dialect.differs(c)).collect();
+        let update = self.sql(&format!(
+            "UPDATE files SET {}, updated = {{now}} WHERE hash = ? AND collection = ? AND catalog_number = ? AND ({})",
             assign.join(", "),
             differs.join(" OR ")
-        );
+        ));
         let number = number_key(record.catalog_number);
+        let reason = record.reason.map(|r| self.fit(r));
         let mut tx = self.pool.begin().await?;
-        let key = sqlx::query(&upsert)
+        let key = sqlx::query(&insert)
             .bind(record.hash)
             .bind(record.collection)
             .bind(number);
-        let written = bind_path(key, record.source)
-            .bind(outcome.as_str())
-            .bind(record.reason)
-            .bind(record.occid)
-            .bind(record.media_id)
-            .bind(record.large)
-            .bind(record.web)
-            .bind(record.thumbnail)
-            .bind(record.number_from.map(NumberFrom::code))
-            .bind(record.number_from.and_then(NumberFrom::symbology).map(|s| s.as_str()))
+        let mut written = bind_outcome(key, outcome, record, reason)
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        if written == 0 {
+            let changed = bind_outcome(sqlx::query(&update), outcome, record, reason)
+                .bind(record.hash)
+                .bind(record.collection)
+                .bind(number);
+            written = bind_outcome(changed, outcome, record, reason)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
         let same_copy = sqlx::query(
             "DELETE FROM files WHERE hash = ? AND collection = ? AND source = ? AND catalog_number <> ? \
              AND outcome NOT IN (?, ?)",
@@ -523,7 +751,7 @@ impl Ledger {
             .await?
             .rows_affected();
         if let Some(job) = record.ocr {
-            enqueue_ocr(job).execute(&mut *tx).await?;
+            self.enqueue_one(&mut tx, job).await?;
         }
         tx.commit().await?;
         Ok(if written + replaced == 0 {
@@ -538,12 +766,8 @@ impl Ledger {
     pub async fn sources(&self, outcomes: &[Kind]) -> Result<Vec<(String, PathBuf)>, LedgerError> {
         let mut found: Vec<(String, PathBuf)> = Vec::new();
         for outcome in outcomes {
-            let rows = sqlx::query(
-                "SELECT DISTINCT collection, CAST(source AS BLOB) FROM files WHERE outcome = ? ORDER BY 2, 1",
-            )
-            .bind(outcome.as_str())
-            .fetch_all(&self.pool)
-            .await?;
+            let sql = self.sql("SELECT DISTINCT collection, {source} FROM files WHERE outcome = ? ORDER BY 2, 1");
+            let rows = sqlx::query(&sql).bind(outcome.as_str()).fetch_all(&self.pool).await?;
             for row in rows {
                 let pair = (row.try_get(0)?, path_of(row.try_get(1)?));
                 if !found.contains(&pair) {
@@ -563,16 +787,17 @@ impl Ledger {
         catalog_number: &str,
         archived_to: &Path,
     ) -> Result<(), LedgerError> {
-        sqlx::query(
-            "UPDATE files SET archived_to = ?, updated = datetime('now') \
+        let sql = self.sql(
+            "UPDATE files SET archived_to = ?, updated = {now} \
              WHERE hash = ? AND collection = ? AND catalog_number = ?",
-        )
-        .bind(archived_to.to_string_lossy())
-        .bind(hash)
-        .bind(collection)
-        .bind(catalog_number)
-        .execute(&self.pool)
-        .await?;
+        );
+        sqlx::query(&sql)
+            .bind(archived_to.to_string_lossy().into_owned())
+            .bind(hash)
+            .bind(collection)
+            .bind(catalog_number)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -598,17 +823,17 @@ impl Ledger {
 
     /// The linked entries `which` selects, oldest first.
     pub async fn done(&self, which: Which<'_>) -> Result<Vec<Done>, LedgerError> {
-        let columns = "hash, collection, catalog_number, CAST(source AS BLOB), outcome, occid, media_id, large, \
+        let columns = "hash, collection, catalog_number, {source}, outcome, occid, media_id, large, \
                        web, thumbnail, archived_to, run, updated";
         let base = format!("SELECT {columns} FROM files WHERE outcome IN (?, ?) AND ");
-        let query = |condition: &str| format!("{base}{condition} ORDER BY updated, rowid");
+        let query = |condition: &str| self.sql(&format!("{base}{condition} ORDER BY updated, {{seq}}"));
         let (linked, skeletal) = (Kind::Linked.as_str(), Kind::Skeletal.as_str());
         let rows = match which {
             Which::Path(path) => {
                 let sql = query("(source = ? OR archived_to = ?)");
                 let q = sqlx::query(&sql).bind(linked).bind(skeletal);
                 bind_path(q, path)
-                    .bind(path.to_string_lossy())
+                    .bind(path.to_string_lossy().into_owned())
                     .fetch_all(&self.pool)
                     .await?
             }
@@ -658,13 +883,14 @@ impl Ledger {
     /// is remembered as undone, in one transaction.
     pub async fn record_undo(&self, done: &Done, run: &str) -> Result<(), LedgerError> {
         let mut tx = self.pool.begin().await?;
-        let keep = sqlx::query(
-            "INSERT OR REPLACE INTO undone (hash, collection, catalog_number, source, occid, media_id, linked_by, \
+        let sql = self.sql(
+            "{replace} INTO undone (hash, collection, catalog_number, source, occid, media_id, linked_by, \
              undone_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&done.hash)
-        .bind(&done.collection)
-        .bind(&done.catalog_number);
+        );
+        let keep = sqlx::query(&sql)
+            .bind(&done.hash)
+            .bind(&done.collection)
+            .bind(&done.catalog_number);
         bind_path(keep, &done.source)
             .bind(done.occid)
             .bind(done.media_id)
@@ -708,7 +934,7 @@ impl Ledger {
             "SELECT run, MIN(updated), MAX(updated), COUNT(*) FROM files WHERE run IS NOT NULL \
              GROUP BY run ORDER BY MAX(updated) DESC LIMIT ?",
         )
-        .bind(limit)
+        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
@@ -719,13 +945,17 @@ impl Ledger {
     /// How many entries have each outcome: all of them, or (`today`)
     /// those whose outcome was reached today, local time.
     pub async fn counts(&self, today: bool) -> Result<Vec<(Kind, u64)>, LedgerError> {
-        let sql = if today {
-            "SELECT outcome, COUNT(*) FROM files WHERE date(updated, 'localtime') = date('now', 'localtime') \
-             GROUP BY outcome"
+        let rows = if today {
+            // Since local midnight, as UTC text (the column's form).
+            sqlx::query("SELECT outcome, COUNT(*) FROM files WHERE updated >= ? GROUP BY outcome")
+                .bind(crate::clock::midnight_utc())
+                .fetch_all(&self.pool)
+                .await?
         } else {
-            "SELECT outcome, COUNT(*) FROM files GROUP BY outcome"
+            sqlx::query("SELECT outcome, COUNT(*) FROM files GROUP BY outcome")
+                .fetch_all(&self.pool)
+                .await?
         };
-        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
         let mut counts: Vec<(Kind, u64)> = Kind::ALL.iter().map(|k| (*k, 0)).collect();
         for row in rows {
             let outcome: String = row.try_get(0)?;
@@ -741,14 +971,15 @@ impl Ledger {
     pub async fn listed(&self, outcomes: &[Kind], limit: u32) -> Result<Vec<Listed>, LedgerError> {
         let mut found = Vec::new();
         for outcome in outcomes {
-            let rows = sqlx::query(
-                "SELECT collection, CAST(source AS BLOB), outcome, reason, NULLIF(catalog_number, ''), updated \
+            let sql = self.sql(
+                "SELECT collection, {source}, outcome, reason, NULLIF(catalog_number, ''), updated \
                  FROM files WHERE outcome = ? ORDER BY updated DESC, source LIMIT ?",
-            )
-            .bind(outcome.as_str())
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+            );
+            let rows = sqlx::query(&sql)
+                .bind(outcome.as_str())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
             for row in rows {
                 let outcome: String = row.try_get(2)?;
                 let path = path_of(row.try_get(1)?);
@@ -815,7 +1046,7 @@ impl Ledger {
     /// Hand `run`'s claims on `hash` to the next start-up's clean-up: no
     /// later release by this run touches them.
     pub async fn set_aside(&self, run: &str, hash: &str) -> Result<(), LedgerError> {
-        sqlx::query("UPDATE writing SET run = 'set aside by ' || run WHERE hash = ? AND run = ?")
+        sqlx::query(&self.sql("UPDATE writing SET run = {set_aside_run} WHERE hash = ? AND run = ?"))
             .bind(hash)
             .bind(run)
             .execute(&self.pool)
@@ -853,7 +1084,7 @@ impl Ledger {
         let mut tx = self.pool.begin().await?;
         let mut queued = 0;
         for job in jobs {
-            queued += enqueue_ocr(job).execute(&mut *tx).await?.rows_affected();
+            queued += self.enqueue_one(&mut tx, job).await?;
         }
         tx.commit().await?;
         Ok(queued)
@@ -867,14 +1098,15 @@ impl Ledger {
         busy: &[i64],
         limit: usize,
     ) -> Result<Vec<OcrJob>, LedgerError> {
-        let rows = sqlx::query(
-            "SELECT media_id, occid, collection, CAST(image AS BLOB) FROM ocr_jobs \
+        let sql = self.sql(
+            "SELECT media_id, occid, collection, {image} FROM ocr_jobs \
              WHERE state = 'queued' AND (? IS NULL OR collection = ?) ORDER BY queued, media_id",
-        )
-        .bind(collection)
-        .bind(collection)
-        .fetch_all(&self.pool)
-        .await?;
+        );
+        let rows = sqlx::query(&sql)
+            .bind(collection)
+            .bind(collection)
+            .fetch_all(&self.pool)
+            .await?;
         let mut due = Vec::new();
         for row in rows {
             let media_id: i64 = row.try_get(0)?;
@@ -908,9 +1140,9 @@ impl Ledger {
 
     /// The OCR job of `media_id` ended as `end`.
     pub async fn ocr_ended(&self, media_id: i64, end: OcrEnd, reason: &str) -> Result<(), LedgerError> {
-        sqlx::query("UPDATE ocr_jobs SET state = ?, reason = ?, updated = datetime('now') WHERE media_id = ?")
+        sqlx::query(&self.sql("UPDATE ocr_jobs SET state = ?, reason = ?, updated = {now} WHERE media_id = ?"))
             .bind(end.as_str())
-            .bind(reason)
+            .bind(self.fit(reason))
             .bind(media_id)
             .execute(&self.pool)
             .await?;
@@ -920,16 +1152,28 @@ impl Ledger {
     /// The OCR job of `media_id` failed once more; true when that was its
     /// last attempt and it is left as failed.
     pub async fn ocr_failed(&self, media_id: i64, reason: &str) -> Result<bool, LedgerError> {
-        let state: Option<String> = sqlx::query_scalar(
-            "UPDATE ocr_jobs SET attempts = attempts + 1, reason = ?, updated = datetime('now'), \
-             state = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE state END \
-             WHERE media_id = ? RETURNING state",
-        )
-        .bind(reason)
-        .bind(OCR_ATTEMPTS)
-        .bind(media_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let mut tx = self.pool.begin().await?;
+        let sql = self.sql(
+            "UPDATE ocr_jobs SET attempts = attempts + 1, reason = ?, updated = {now}, \
+             state = CASE WHEN attempts >= ? THEN 'failed' ELSE state END WHERE media_id = ?",
+        );
+        // MySQL sets columns left to right: `attempts` is the new count by
+        // the time `state` is set; SQLite reads the old row throughout.
+        let counted = match self.dialect {
+            Dialect::Sqlite => OCR_ATTEMPTS - 1,
+            Dialect::MySql => OCR_ATTEMPTS,
+        };
+        sqlx::query(&sql)
+            .bind(self.fit(reason))
+            .bind(counted)
+            .bind(media_id)
+            .execute(&mut *tx)
+            .await?;
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM ocr_jobs WHERE media_id = ?")
+            .bind(media_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(state.as_deref() == Some("failed"))
     }
 
@@ -938,17 +1182,25 @@ impl Ledger {
     }
 }
 
-fn enqueue_ocr(job: &OcrJob) -> sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'_>> {
-    let query = sqlx::query(ENQUEUE_OCR)
-        .bind(job.media_id)
-        .bind(job.occid)
-        .bind(job.collection.as_str());
-    bind_path(query, &job.image)
+/// The outcome columns of `record`, in [`OUTCOME_COLUMNS`] order.
+fn bind_outcome<'q>(query: Query<'q>, outcome: Kind, record: &Record<'q>, reason: Option<&'q str>) -> Query<'q> {
+    bind_path(query, record.source)
+        .bind(outcome.as_str())
+        .bind(reason)
+        .bind(record.occid)
+        .bind(record.media_id)
+        .bind(record.large)
+        .bind(record.web)
+        .bind(record.thumbnail)
+        .bind(record.number_from.map(NumberFrom::code))
+        .bind(record.number_from.and_then(NumberFrom::symbology).map(|s| s.as_str()))
 }
 
 #[cfg(test)]
 mod tests {
     use std::ffi::OsStr;
+
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
     use super::*;
 

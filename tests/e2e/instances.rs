@@ -1,0 +1,196 @@
+//! Several instances on one portal: three `specdrop run` processes, each
+//! with its own state_dir and one worker thread, on one drop folder and
+//! one shared ledger database (MariaDB, fresh, beside a fresh portal).
+//! One is SIGKILLed mid-batch and never restarted; the two left must link
+//! every file exactly once, leave no derivative without a row, and lose
+//! no original. 60 files here; `SPECDROP_FULL=1` makes it 300.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::support::*;
+
+/// The lease the instances keep (short, so the test sees a takeover soon).
+const LEASE_SECS: u64 = 3;
+
+/// specdrop.toml for instance `i`: its own state_dir and name, the shared
+/// ledger, one worker thread.
+fn instance_config(env: &Env, i: usize, ledger_url: &str) -> String {
+    let base = std::fs::read_to_string(env.path("specdrop.toml")).expect("the test's config");
+    let text = base
+        .replace("state_dir = \"var/state\"", &format!("state_dir = \"var/state-{i}\""))
+        .replace(
+            "[database]",
+            &format!(
+                "[ledger]\nurl = \"{ledger_url}\"\n\n[daemon]\ninstance = \"node-{i}\"\nlease_secs = {LEASE_SECS}\n\n\
+                 [workers]\nthreads = 1\n\n[database]"
+            ),
+        );
+    let name = format!("specdrop-{i}.toml");
+    env.write_file(&name, text.as_bytes());
+    name
+}
+
+#[tokio::test]
+async fn three_daemons_on_one_shared_ledger_link_each_file_once_when_one_is_killed() {
+    let full = std::env::var("SPECDROP_FULL").is_ok_and(|v| v == "1");
+    let files: u32 = if full { 300 } else { 60 };
+    let env = Env::new(Backend::MariaDb).await;
+    env.quick_watch("");
+    let ledger_db = crate::mariadb::TestDb::empty().await;
+    let configs: Vec<String> = (1..=3).map(|i| instance_config(&env, i, &ledger_db.url)).collect();
+
+    let small = sample(SMALL_7);
+    let originals: BTreeSet<String> = env
+        .drop_specimens(&small, 7_100_000, 6000, files)
+        .await
+        .into_iter()
+        .collect();
+
+    let mut daemons: Vec<Daemon> = configs.iter().map(|c| env.start_daemon_with(c, &[])).collect();
+    // Killed once it has linked a file and is at work on the next ones.
+    let linked_line = |l: &String| l.starts_with("linked") && l.contains(" MICH-V ");
+    let linked_before_kill = poll(
+        Duration::from_secs(60),
+        || {
+            daemons[1].lines_for(Duration::from_millis(100));
+            daemons[1].seen.iter().filter(|l| linked_line(l)).count()
+        },
+        |n| *n >= 2,
+    );
+    assert!(
+        linked_before_kill >= 2,
+        "node-2 linked nothing:\n{}",
+        daemons[1].seen.join("\n")
+    );
+    let killed = daemons.remove(1).kill_hard();
+    // It held files when it died: they must be taken over (`taken` is
+    // empty at the end).
+    let held_when_killed: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM taken t JOIN instances i ON i.run = t.run WHERE i.name = 'node-2'")
+            .fetch_one(&mut ledger_db.connect().await)
+            .await
+            .expect("count the killed instance's files");
+    let by_killed = killed.iter().filter(|l| linked_line(l)).count();
+
+    let jpegs_left = || {
+        env.files_under("var/drop/mich")
+            .into_iter()
+            .filter(|f| f.ends_with(".jpg"))
+            .collect::<Vec<_>>()
+    };
+    let left = poll(
+        Duration::from_secs(if full { 600 } else { 120 }),
+        jpegs_left,
+        Vec::is_empty,
+    );
+    if !left.is_empty() {
+        let mut said = killed.clone();
+        for daemon in &mut daemons {
+            daemon.lines_for(Duration::from_millis(200));
+            said.extend(daemon.seen.clone());
+        }
+        panic!("files still in the drop folder: {left:?}\n{}", said.join("\n"));
+    }
+
+    // The survivors settle what the killed one left: no claim, no lease.
+    let mut ledger = ledger_db.connect().await;
+    let mut open = Vec::new();
+    for table in ["writing", "taken"] {
+        let mut n = -1;
+        for _ in 0..300 {
+            n = sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(&mut ledger)
+                .await
+                .expect("count the shared ledger's rows");
+            if n == 0 {
+                break;
+            }
+            daemons[0].lines_for(Duration::from_millis(100));
+        }
+        open.push((table, n));
+    }
+    let mut lines = killed.clone();
+    for daemon in daemons {
+        let mut daemon = daemon;
+        daemon.lines_for(Duration::from_millis(500));
+        lines.extend(daemon.seen.clone());
+        daemon.stop_cleanly();
+    }
+    let all = lines.join("\n");
+    assert!(held_when_killed > 0, "node-2 held no file when it was killed:\n{all}");
+    assert_eq!(
+        open,
+        [("writing", 0), ("taken", 0)],
+        "left in the shared ledger:\n{all}"
+    );
+    for l in &lines {
+        assert!(
+            !(l.starts_with("failed") || l.contains("NOT archived") || l.contains("panicked")),
+            "{l}\n{all}"
+        );
+    }
+
+    // Every file linked exactly once, each row's files on disk, no other
+    // derivative there.
+    let (table, _) = env.table();
+    let rows = env
+        .count(&format!(
+            "SELECT COUNT(*) FROM {table} WHERE occid BETWEEN 6000 AND {}",
+            6000 + files - 1
+        ))
+        .await;
+    assert_eq!(rows, i64::from(files), "one row per sheet:\n{all}");
+    let mut referenced = BTreeSet::new();
+    for i in 0..files {
+        let media = env.media_of(i64::from(6000 + i)).await;
+        assert_eq!(media.len(), 1, "occid {}: {media:?}", 6000 + i);
+        let (url, thumbnail, original) = &media[0];
+        for u in [url, thumbnail, original] {
+            let file = env.served(u);
+            assert!(file.is_file(), "{u} is in a row but not on disk");
+            referenced.insert(file);
+        }
+    }
+    let orphans = env.orphans(&referenced);
+    assert!(orphans.is_empty(), "derivatives no row points to: {orphans:?}\n{all}");
+
+    // Nothing lost: every original archived, byte for byte.
+    let archived: BTreeSet<String> = env.files_under("var/archive/mich").into_iter().collect();
+    assert_eq!(archived, originals, "every original archived once");
+    for i in [0, files / 2, files - 1] {
+        let number = 7_100_000 + i;
+        let kept = std::fs::read(env.path(&format!("var/archive/mich/MICH-V-{number}.jpg"))).expect("archived");
+        assert!(
+            kept == distinct(&small, &number.to_string()),
+            "MICH-V-{number}.jpg changed"
+        );
+    }
+    let linked_in_ledger: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM files WHERE outcome = 'linked'")
+        .fetch_one(&mut ledger)
+        .await
+        .expect("count the ledger's linked entries");
+    assert_eq!(linked_in_ledger, i64::from(files), "one ledger entry per file");
+
+    // `status` shows every instance, the killed one as dead.
+    let status = env.run(&["status", "--config", &configs[0]]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    for (name, state) in [("node-1", "stopped"), ("node-2", "dead"), ("node-3", "stopped")] {
+        assert!(
+            status.stdout.lines().any(|l| l.contains(&format!("{name}  {state}"))),
+            "{name} {state}:\n{}",
+            status.stdout
+        );
+    }
+    let check = env.run(&["check", "--config", &configs[0]]);
+    assert!(
+        !check.stdout.contains("ledger.url") && !check.stderr.contains("ledger.url"),
+        "{}\n{}",
+        check.stdout,
+        check.stderr
+    );
+    eprintln!(
+        "{files} files: the killed instance linked {by_killed} and held {held_when_killed} when killed; \
+         none lost, none doubled"
+    );
+}
