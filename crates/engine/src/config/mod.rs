@@ -909,6 +909,17 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> (
             problem(&at("after_batch_procedure"), e.to_string());
         }
         let barcode = barcode_rules(&c.barcode, &mut |key, message| problem(&at(key), message));
+        // Label text is full of numbers (years, collectors' numbers,
+        // elevations): only a pattern of the collection's own finds its
+        // catalog number there.
+        if c.identifier.reads_text() && c.barcode.pattern.is_none() {
+            problem(
+                &at("barcode.pattern"),
+                "must be set with identifier = \"...-then-ocr\": the label text is searched for this pattern (e.g. \
+                 '^MICH[- ]?(\\d{7})$'), and any value would match a year or a collector's number"
+                    .into(),
+            );
+        }
         let collection_url_base = match c.url_base.as_deref().map(UrlBase::parse) {
             Some(Ok(base)) => Some(base),
             Some(Err(e)) => {
@@ -1416,6 +1427,16 @@ match = { other_catalog_numbers = true }
         );
         assert!(
             err.contains("collection[0].barcode.pattern") && err.contains("no capture group"),
+            "{err}"
+        );
+
+        // Searching label text needs the collection's own pattern.
+        let err = load(&MINIMAL.replace("unmatched = \"park\"", "identifier = \"barcode-then-ocr\""))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("collection[0].barcode.pattern") && err.contains("-then-ocr"),
             "{err}"
         );
     }

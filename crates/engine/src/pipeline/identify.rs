@@ -237,6 +237,14 @@ async fn by_label_text(
     .map_err(|e| park(format!("{barcodes}; {e}")))?;
     let numbers = catalog_number::in_text(&collection.config.barcode, &text);
     let read = excerpt(&text);
+    if numbers.len() > MAX_TEXT_CANDIDATES {
+        return Err(park(format!(
+            "{barcodes}; the label text gives {} values that fit barcode.pattern ({}, ...): make the pattern \
+             narrower (e.g. with the herbarium's prefix) or put the catalog number in the file name",
+            numbers.len(),
+            numbers[..3].join(", ")
+        )));
+    }
     if numbers.is_empty() {
         return Err(park(format!(
             "{barcodes}; barcode.pattern is not in the label text either (read: {read}); put the catalog number in \
@@ -260,6 +268,11 @@ async fn by_label_text(
         ))),
     }
 }
+
+/// More values than this from one label text park the file: the pattern
+/// is too loose to tell a catalog number from the label's other numbers,
+/// and each value would cost a lookup.
+const MAX_TEXT_CANDIDATES: usize = 5;
 
 /// The label text on one line, cut short, for a report line.
 fn excerpt(text: &str) -> String {
