@@ -476,61 +476,35 @@ impl Ledger {
     /// not done from this very path: that was this copy before its number
     /// was known (or changed), and it is replaced.
     pub async fn record(&self, outcome: Kind, record: &Record<'_>) -> Result<Recorded, LedgerError> {
-        let assign: Vec<String> = OUTCOME_COLUMNS.iter().map(|c| format!("{c} = excluded.{c}")).collect();
-        let differs: Vec<String> = OUTCOME_COLUMNS
-            .iter()
-            .map(|c| format!("files.{c} IS NOT excluded.{c}"))
-            .collect();
-        let upsert = format!(
-            "INSERT INTO files (hash, collection, catalog_number, {}) VALUES (?, ?, ?, {}) \
-             ON CONFLICT (hash, collection, catalog_number) DO UPDATE SET {}, updated = datetime('now') \
-             WHERE {}",
-            OUTCOME_COLUMNS.join(", "),
-            vec!["?"; OUTCOME_COLUMNS.len()].join(", "),
-            assign.join(", "),
-            differs.join(" OR ")
-        );
-        let number = number_key(record.catalog_number);
         let mut tx = self.pool.begin().await?;
-        let key = sqlx::query(&upsert)
-            .bind(record.hash)
-            .bind(record.collection)
-            .bind(number);
-        let written = bind_path(key, record.source)
-            .bind(outcome.as_str())
-            .bind(record.reason)
-            .bind(record.occid)
-            .bind(record.media_id)
-            .bind(record.large)
-            .bind(record.web)
-            .bind(record.thumbnail)
-            .bind(record.number_from.map(NumberFrom::code))
-            .bind(record.number_from.and_then(NumberFrom::symbology).map(|s| s.as_str()))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        let same_copy = sqlx::query(
-            "DELETE FROM files WHERE hash = ? AND collection = ? AND source = ? AND catalog_number <> ? \
-             AND outcome NOT IN (?, ?)",
-        )
-        .bind(record.hash)
-        .bind(record.collection);
-        let replaced = bind_path(same_copy, record.source)
-            .bind(number)
-            .bind(Kind::Linked.as_str())
-            .bind(Kind::Skeletal.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if let Some(job) = record.ocr {
-            enqueue_ocr(job).execute(&mut *tx).await?;
-        }
+        let changed = record_in(&mut tx, outcome, record).await?;
         tx.commit().await?;
-        Ok(if written + replaced == 0 {
+        Ok(if changed == 0 {
             Recorded::Unchanged
         } else {
             Recorded::Changed
         })
+    }
+
+    /// Record the entries of one linked image (one per specimen it was
+    /// linked to, each with its outcome) with the run that linked them,
+    /// for `specdrop undo --batch RUN`, in one transaction: a kill leaves
+    /// all of them or none. The run is kept out of the outcome columns: it
+    /// is not part of what an unchanged outcome compares.
+    pub async fn record_linked(&self, records: &[(Kind, Record<'_>)], run: &str) -> Result<(), LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        for (outcome, record) in records {
+            record_in(&mut tx, *outcome, record).await?;
+            sqlx::query("UPDATE files SET run = ? WHERE hash = ? AND collection = ? AND catalog_number = ?")
+                .bind(run)
+                .bind(record.hash)
+                .bind(record.collection)
+                .bind(number_key(record.catalog_number))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// (collection, source path) of every file whose outcome is one of
@@ -573,26 +547,6 @@ impl Ledger {
         .bind(catalog_number)
         .execute(&self.pool)
         .await?;
-        Ok(())
-    }
-
-    /// Note the run (one process's session) that linked an entry, for
-    /// `specdrop undo --batch RUN`. Kept out of the outcome columns: it
-    /// is not part of what an unchanged outcome compares.
-    pub async fn set_run(
-        &self,
-        hash: &str,
-        collection: &str,
-        catalog_number: &str,
-        run: &str,
-    ) -> Result<(), LedgerError> {
-        sqlx::query("UPDATE files SET run = ? WHERE hash = ? AND collection = ? AND catalog_number = ?")
-            .bind(run)
-            .bind(hash)
-            .bind(collection)
-            .bind(catalog_number)
-            .execute(&self.pool)
-            .await?;
         Ok(())
     }
 
@@ -944,6 +898,60 @@ fn enqueue_ocr(job: &OcrJob) -> sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlit
         .bind(job.occid)
         .bind(job.collection.as_str());
     bind_path(query, &job.image)
+}
+
+/// One entry recorded inside `tx` (see [`Ledger::record`]); how many rows
+/// it changed.
+async fn record_in(tx: &mut sqlx::SqliteConnection, outcome: Kind, record: &Record<'_>) -> Result<u64, LedgerError> {
+    let assign: Vec<String> = OUTCOME_COLUMNS.iter().map(|c| format!("{c} = excluded.{c}")).collect();
+    let differs: Vec<String> = OUTCOME_COLUMNS
+        .iter()
+        .map(|c| format!("files.{c} IS NOT excluded.{c}"))
+        .collect();
+    let upsert = format!(
+        "INSERT INTO files (hash, collection, catalog_number, {}) VALUES (?, ?, ?, {}) \
+         ON CONFLICT (hash, collection, catalog_number) DO UPDATE SET {}, updated = datetime('now') \
+         WHERE {}",
+        OUTCOME_COLUMNS.join(", "),
+        vec!["?"; OUTCOME_COLUMNS.len()].join(", "),
+        assign.join(", "),
+        differs.join(" OR ")
+    );
+    let number = number_key(record.catalog_number);
+    let key = sqlx::query(&upsert)
+        .bind(record.hash)
+        .bind(record.collection)
+        .bind(number);
+    let written = bind_path(key, record.source)
+        .bind(outcome.as_str())
+        .bind(record.reason)
+        .bind(record.occid)
+        .bind(record.media_id)
+        .bind(record.large)
+        .bind(record.web)
+        .bind(record.thumbnail)
+        .bind(record.number_from.map(NumberFrom::code))
+        .bind(record.number_from.and_then(NumberFrom::symbology).map(|s| s.as_str()))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    let same_copy = sqlx::query(
+        "DELETE FROM files WHERE hash = ? AND collection = ? AND source = ? AND catalog_number <> ? \
+         AND outcome NOT IN (?, ?)",
+    )
+    .bind(record.hash)
+    .bind(record.collection);
+    let replaced = bind_path(same_copy, record.source)
+        .bind(number)
+        .bind(Kind::Linked.as_str())
+        .bind(Kind::Skeletal.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if let Some(job) = record.ocr {
+        enqueue_ocr(job).execute(&mut *tx).await?;
+    }
+    Ok(written + replaced)
 }
 
 #[cfg(test)]
