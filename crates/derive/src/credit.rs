@@ -66,7 +66,7 @@ impl Credit {
 
     /// The encoder's output with the credit segment after its SOI and JFIF
     /// header.
-    pub(crate) fn into_encoded(&self, encoded: Vec<u8>) -> Vec<u8> {
+    pub(crate) fn onto_encoded(&self, encoded: Vec<u8>) -> Vec<u8> {
         let Some(app1) = &self.app1 else {
             return encoded;
         };
@@ -401,10 +401,10 @@ mod tests {
         assert_eq!(credit.copyright.as_deref(), Some("CC BY & more"));
         // No EXIF tags: nothing to carry.
         let encoded = jpeg_with(&[segment(0xE0, b"JFIF\0")]);
-        assert_eq!(credit.into_encoded(encoded.clone()), encoded);
+        assert_eq!(credit.onto_encoded(encoded.clone()), encoded);
 
         let short = Credit::of_jpeg(&jpeg_with(&[segment(0xE1, &exif_be("A. Smith", "(c) MICH 2026"))]));
-        let out = short.into_encoded(encoded);
+        let out = short.onto_encoded(encoded);
         let markers: Vec<u8> = segments(&out).into_iter().map(|(m, _)| m).collect();
         assert_eq!(markers, [0xE0, 0xE1, 0xDB]);
         let read = Credit::of_jpeg(&out);

@@ -306,7 +306,7 @@ fn encoded(
     credit: &Credit,
 ) -> Result<Derivative, DeriveError> {
     let image: &Decoded = cascade.at_width(width)?;
-    let data = credit.into_encoded(encode::jpeg(image, quality, icc)?);
+    let data = credit.onto_encoded(encode::jpeg(image, quality, icc)?);
     Ok(Derivative {
         width: image.width,
         height: image.height,
