@@ -291,6 +291,13 @@ impl Ledger {
 mod tests {
     use super::*;
 
+    fn tempdir() -> Result<tempfile::TempDir, LedgerError> {
+        tempfile::tempdir().map_err(|e| LedgerError::Open {
+            dir: "tempdir".into(),
+            cause: e.to_string(),
+        })
+    }
+
     fn line(file: &str, value: &str) -> MappingLine {
         MappingLine {
             line: 2,
@@ -304,10 +311,7 @@ mod tests {
     /// mapping files has no table, which is no lines, not an error.
     #[tokio::test]
     async fn a_read_only_ledger_without_the_table_has_no_lines() -> Result<(), LedgerError> {
-        let dir = tempfile::tempdir().map_err(|e| LedgerError::Open {
-            dir: "tempdir".into(),
-            cause: e.to_string(),
-        })?;
+        let dir = tempdir()?;
         Ledger::open(dir.path(), false).await?.close().await;
         let ledger = Ledger::open(dir.path(), true).await?;
         assert!(ledger.mapping_for("M", "a.jpg").await?.is_empty());
@@ -317,10 +321,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_image_finds_the_nearest_line() -> Result<(), LedgerError> {
-        let dir = tempfile::tempdir().map_err(|e| LedgerError::Open {
-            dir: "tempdir".into(),
-            cause: e.to_string(),
-        })?;
+        let dir = tempdir()?;
         let ledger = Ledger::open(dir.path(), false).await?;
         let mut captioned = line("a.jpg", "TOP");
         let _ = captioned.meta.set(MediaColumn::Caption, "sheet a");
@@ -378,10 +379,7 @@ mod tests {
 
     #[tokio::test]
     async fn several_lines_for_one_image_are_kept_until_a_later_file_replaces_them() -> Result<(), LedgerError> {
-        let dir = tempfile::tempdir().map_err(|e| LedgerError::Open {
-            dir: "tempdir".into(),
-            cause: e.to_string(),
-        })?;
+        let dir = tempdir()?;
         let ledger = Ledger::open(dir.path(), false).await?;
         // A ledger whose table was keyed by the path alone.
         sqlx::raw_sql(
