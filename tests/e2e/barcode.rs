@@ -248,3 +248,56 @@ async fn several_numbers_with_no_record_or_an_old_and_a_new_number_park() {
         "{two}"
     );
 }
+
+/// A sheet carrying two specimens, each label finding its own record:
+/// parked by default (which one is meant is not guessed), linked to both
+/// with `multi_specimen = "link_all"`: one set of files, a row for each
+/// specimen, the ledger's entry under each number.
+async fn a_two_specimen_sheet_is_linked_to_each_with_link_all(backend: Backend) {
+    let env = Env::new(backend).await;
+    env.write_config("identifier = \"barcode\"");
+    add_specimens(&env, &["1449838"]).await;
+    drop_with_label(&env, "IMG_0102.jpg", FULL_1449838, LABEL_1390992, 300, 5300);
+    let run = env.scan();
+    let parked = run.line_for("IMG_0102.jpg");
+    assert!(
+        parked.starts_with("parked") && parked.contains("2 records match") && parked.contains("link_all"),
+        "{parked}"
+    );
+    assert!(
+        env.files_under("var/www/imglib").is_empty(),
+        "nothing written for a parked sheet"
+    );
+
+    env.write_config("identifier = \"barcode\"\nmulti_specimen = \"link_all\"");
+    let run = env.scan();
+    let linked = run.line_for("IMG_0102.jpg");
+    let other = occid_of(&env, "1449838").await;
+    assert!(
+        linked.starts_with("linked")
+            && linked.contains("-> occid 201")
+            && linked.contains(&format!("-> occid {other}")),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let (one, two) = (env.media_of(201).await, env.media_of(other).await);
+    assert_eq!(one.len(), 1, "{one:?}");
+    assert_eq!(one, two, "both rows point at one set of files");
+    let (url, thumbnail, original) = &one[0];
+    for u in [url, thumbnail, original] {
+        assert!(env.served(u).is_file(), "{u}");
+    }
+    assert_eq!(env.files_under("var/www/imglib").len(), 3, "large, web, thumbnail once");
+    let mut ledger = env.ledger().await;
+    let numbers: Vec<String> =
+        sqlx::query("SELECT catalog_number FROM files WHERE outcome = 'linked' ORDER BY catalog_number")
+            .fetch_all(&mut ledger)
+            .await
+            .expect("read the ledger")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    assert_eq!(numbers, ["1390992", "1449838"]);
+}
+on_every_backend!(a_two_specimen_sheet_is_linked_to_each_with_link_all);

@@ -417,3 +417,271 @@ async fn a_linked_mapping_file_is_refused_and_nothing_of_it_kept() {
         "the link's target is left where it is"
     );
 }
+
+/// The imglib files below the test's image library.
+fn library_files(env: &Env) -> Vec<String> {
+    env.files_under("var/www/imglib")
+}
+
+/// Catalog numbers the ledger has as linked, in order.
+async fn linked_numbers(env: &Env) -> Vec<String> {
+    let mut ledger = env.ledger().await;
+    sqlx::query("SELECT catalog_number FROM files WHERE outcome = 'linked' ORDER BY catalog_number")
+        .fetch_all(&mut ledger)
+        .await
+        .expect("read the ledger")
+        .iter()
+        .map(|r| r.get::<String, _>(0))
+        .collect()
+}
+
+/// One sheet, two specimens, named by two lines of a mapping file: with
+/// the default `multi_specimen = "park"` the image waits; with
+/// "link_all" it gets one set of files and a row for each specimen (each
+/// with its line's caption), an entry in the ledger under each number.
+async fn a_mapping_file_with_two_lines_for_one_image_links_both_with_link_all(backend: Backend) {
+    let env = Env::new(backend).await;
+    env.write_file("var/drop/mich/sheet 1.jpg", &distinct(&sample(SMALL_7), "two"));
+    env.drop_text(
+        "var/drop/mich/two.map.csv",
+        b"filename,catalogNumber,caption\nsheet 1.jpg,1390992,left plant\nsheet 1.jpg,1390993,right plant\n",
+    );
+    let run = env.scan();
+    let parked = run.line_for("sheet 1.jpg");
+    assert!(
+        parked.starts_with("parked")
+            && parked.contains("several specimens for one image")
+            && parked.contains("1390992")
+            && parked.contains("1390993")
+            && parked.contains("link_all"),
+        "{}",
+        run.stdout
+    );
+    assert!(env.media_of(201).await.is_empty() && env.media_of(202).await.is_empty());
+    assert!(library_files(&env).is_empty(), "nothing written for a parked sheet");
+
+    env.write_config("multi_specimen = \"link_all\"");
+    let run = env.scan();
+    let linked = run.line_for("sheet 1.jpg");
+    assert!(
+        linked.starts_with("linked") && linked.contains("-> occid 201") && linked.contains("-> occid 202"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let (one, two) = (env.media_of(201).await, env.media_of(202).await);
+    assert_eq!(one.len(), 1, "{one:?}");
+    assert_eq!(one, two, "both rows share one set of files");
+    let (url, thumbnail, original) = &one[0];
+    for u in [url, thumbnail, original] {
+        assert!(env.served(u).is_file(), "{u}");
+    }
+    let files = library_files(&env);
+    let distinct_urls: std::collections::BTreeSet<&String> = [url, thumbnail, original].into_iter().collect();
+    assert_eq!(files.len(), distinct_urls.len(), "one set of derivatives: {files:?}");
+    assert_eq!(media_columns(&env, 201, &["caption"]).await, [["left plant"]]);
+    assert_eq!(media_columns(&env, 202, &["caption"]).await, [["right plant"]]);
+    assert_eq!(linked_numbers(&env).await, ["1390992", "1390993"]);
+    assert!(!env.path("var/drop/mich/sheet 1.jpg").exists(), "archived once linked");
+
+    // Dropped again: a duplicate under both numbers, nothing new written.
+    env.write_file("var/drop/mich/sheet 1.jpg", &distinct(&sample(SMALL_7), "two"));
+    let again = env.scan();
+    again.assert_line("sheet 1.jpg", "duplicate of");
+    assert_eq!(env.media_of(201).await.len() + env.media_of(202).await.len(), 2);
+}
+on_every_backend!(a_mapping_file_with_two_lines_for_one_image_links_both_with_link_all);
+
+/// TIFF (little-endian) for IFD0 `tags` (tag, type, count, inline value or
+/// data), the data after the IFD; offsets filled in.
+fn tiff(entries: &[(u16, u16, &[u8])], gps: bool) -> Vec<u8> {
+    let count = entries.len() + usize::from(gps);
+    let data_at = 8 + 2 + 12 * count + 4;
+    let mut head: Vec<u8> = b"II*\0\x08\0\0\0".to_vec();
+    head.extend(u16::try_from(count).expect("few tags").to_le_bytes());
+    let mut data = Vec::new();
+    for (tag, kind, value) in entries {
+        head.extend(tag.to_le_bytes());
+        head.extend(kind.to_le_bytes());
+        head.extend(u32::try_from(value.len()).expect("short").to_le_bytes());
+        if value.len() <= 4 {
+            let mut inline = [0u8; 4];
+            inline[..value.len()].copy_from_slice(value);
+            head.extend(inline);
+        } else {
+            head.extend(u32::try_from(data_at + data.len()).expect("short").to_le_bytes());
+            data.extend_from_slice(value);
+        }
+    }
+    let gps_at = data_at + data.len();
+    if gps {
+        // GPSInfo points at an IFD with GPSLatitudeRef "N".
+        head.extend(0x8825u16.to_le_bytes());
+        head.extend(4u16.to_le_bytes());
+        head.extend(1u32.to_le_bytes());
+        head.extend(u32::try_from(gps_at).expect("short").to_le_bytes());
+        data.extend(1u16.to_le_bytes());
+        data.extend(1u16.to_le_bytes());
+        data.extend(2u16.to_le_bytes());
+        data.extend(2u32.to_le_bytes());
+        data.extend(b"N\0\0\0");
+        data.extend(0u32.to_le_bytes());
+    }
+    head.extend(0u32.to_le_bytes());
+    head.extend(data);
+    head
+}
+
+/// `jpeg` with an EXIF APP1 segment (Make, Artist, Copyright, GPS) right
+/// after its SOI.
+fn with_exif(jpeg: &[u8], artist: &str, copyright: &str) -> Vec<u8> {
+    let (a, c) = (format!("{artist}\0"), format!("{copyright}\0"));
+    let tiff = tiff(
+        &[
+            (0x010F, 2, b"SecretCam Mk II\0"),
+            (0x013B, 2, a.as_bytes()),
+            (0x8298, 2, c.as_bytes()),
+        ],
+        true,
+    );
+    let payload = [&b"Exif\0\0"[..], &tiff].concat();
+    let mut out = jpeg[..2].to_vec();
+    out.extend([0xFF, 0xE1]);
+    out.extend(u16::try_from(payload.len() + 2).expect("small").to_be_bytes());
+    out.extend(payload);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+/// Every EXIF IFD0 of a JPEG file: its tags and their ASCII values.
+fn exif_tags(jpeg: &[u8]) -> Vec<Vec<(u16, String)>> {
+    let mut found = Vec::new();
+    let mut at = 2;
+    while at + 4 <= jpeg.len() && jpeg[at] == 0xFF && jpeg[at + 1] != 0xDA {
+        let len = usize::from(u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]));
+        let payload = &jpeg[at + 4..(at + 2 + len).min(jpeg.len())];
+        if jpeg[at + 1] == 0xE1
+            && let Some(t) = payload.strip_prefix(b"Exif\0\0")
+        {
+            let le = &t[..2] == b"II";
+            let u16_at = |i: usize| {
+                let b = [t[i], t[i + 1]];
+                if le {
+                    u16::from_le_bytes(b)
+                } else {
+                    u16::from_be_bytes(b)
+                }
+            };
+            let u32_at = |i: usize| {
+                let b = [t[i], t[i + 1], t[i + 2], t[i + 3]];
+                if le {
+                    u32::from_le_bytes(b)
+                } else {
+                    u32::from_be_bytes(b)
+                }
+            };
+            let ifd = u32_at(4) as usize;
+            let tags = (0..usize::from(u16_at(ifd)))
+                .map(|i| {
+                    let e = ifd + 2 + i * 12;
+                    let count = u32_at(e + 4) as usize;
+                    let from = if count <= 4 { e + 8 } else { u32_at(e + 8) as usize };
+                    let text = String::from_utf8_lossy(&t[from..from + count]);
+                    (u16_at(e), text.trim_end_matches('\0').to_string())
+                })
+                .collect();
+            found.push(tags);
+        }
+        at += 2 + len;
+    }
+    found
+}
+
+/// A source's EXIF Artist and Copyright: carried into every derivative
+/// (and nothing else of its EXIF: no camera, no GPS position), whatever
+/// `media_from_exif` says; with it, they fill the row's creator and
+/// copyright, which the collection's config leaves empty.
+async fn exif_artist_and_copyright_reach_the_row_and_every_derivative(backend: Backend) {
+    let env = Env::new(backend).await;
+    let creator = if backend == Backend::MariaDbLegacy {
+        "photographer"
+    } else {
+        "creator"
+    };
+    // A copied small sheet (large) and an encoded one (thumbnail).
+    env.write_file(
+        "var/drop/mich/MICH-V-1390992.jpg",
+        &with_exif(&sample(SMALL_7), "A. Reznicek", "(c) 2026 MICH"),
+    );
+    let run = env.scan();
+    assert_eq!(run.summary(), [1, 0, 0, 0, 0], "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        media_columns(&env, 201, &[creator, "copyright"]).await,
+        [["", ""]],
+        "without media_from_exif the row is as the config says"
+    );
+
+    env.write_config("media_from_exif = true");
+    env.write_file(
+        "var/drop/mich/MICH-V-1390993.jpg",
+        &with_exif(&sample(SMALL_8), "B. Fotógrafo", "CC BY 4.0 MICH"),
+    );
+    let run = env.scan();
+    assert_eq!(run.summary(), [1, 0, 0, 0, 0], "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        media_columns(&env, 202, &[creator, "copyright"]).await,
+        [["B. Fotógrafo", "CC BY 4.0 MICH"]]
+    );
+
+    for (occid, artist, copyright) in [
+        (201, "A. Reznicek", "(c) 2026 MICH"),
+        (202, "B. Fotógrafo", "CC BY 4.0 MICH"),
+    ] {
+        let media = env.media_of(occid).await;
+        let (url, thumbnail, original) = &media[0];
+        for u in [url, thumbnail, original] {
+            let bytes = std::fs::read(env.served(u)).expect("a derivative");
+            assert_eq!(
+                exif_tags(&bytes),
+                [vec![(0x013B, artist.to_string()), (0x8298, copyright.to_string())]],
+                "{u}: only Artist and Copyright"
+            );
+            assert!(
+                !bytes.windows(9).any(|w| w == b"SecretCam"),
+                "{u}: the camera is not named"
+            );
+            assert!(!bytes.windows(8).any(|w| w == b"xap/1.0/"), "{u}: no XMP");
+        }
+    }
+}
+on_every_backend!(exif_artist_and_copyright_reach_the_row_and_every_derivative);
+
+/// The daemon's batches have no end: omcollectionstats is refreshed once
+/// the files that linked are done (not per file), so the portal's counts
+/// follow images that arrive while it runs.
+#[tokio::test]
+async fn the_daemon_refreshes_the_collection_statistics_after_linking() {
+    let env = Env::new(Backend::Sqlite).await;
+    env.quick_watch("");
+    let with_images =
+        "SELECT COUNT(*) FROM omcollectionstats WHERE collid = 2 AND dynamicProperties LIKE '%\"imgcnt\":\"2:2\"%'";
+    assert_eq!(env.count(with_images).await, 0, "the seed has no such row");
+    let mut daemon = env.start_watching();
+    env.drop_sample(SMALL_7, "MICH-V-1390992.jpg");
+    env.drop_sample(SMALL_8, "MICH-V-1390993.jpg");
+    let reports = daemon.reports_for(
+        &["MICH-V-1390992.jpg", "MICH-V-1390993.jpg"],
+        std::time::Duration::from_secs(60),
+    );
+    assert!(reports.iter().all(|r| r.starts_with("linked")), "{reports:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut rows = 0;
+    while rows == 0 && std::time::Instant::now() < deadline {
+        rows = env.count(with_images).await;
+        if rows == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+    daemon.stop_cleanly();
+    assert_eq!(rows, 1, "imgcnt 2:2 after the two links");
+}

@@ -10,6 +10,7 @@
 
 mod color;
 mod config;
+mod credit;
 mod decode;
 mod encode;
 mod error;
@@ -25,6 +26,7 @@ pub mod store;
 mod workers;
 
 pub use config::{ColorMode, DeriveConfig, SizeSpec};
+pub use credit::Credit;
 pub use encode::ENCODER;
 pub use error::DeriveError;
 pub use formats::Format;
@@ -41,7 +43,8 @@ pub struct Derivative {
     pub height: u32,
     /// JPEG bytes.
     pub data: Vec<u8>,
-    /// True when `data` is the source file itself, byte for byte.
+    /// True when `data` is the source file itself: its image data byte for
+    /// byte, its metadata reduced to the credit (credit.rs).
     pub copied: bool,
 }
 
@@ -62,6 +65,9 @@ pub struct Derivatives {
     pub large: Option<Derivative>,
     pub web: Option<Web>,
     pub thumbnail: Option<Derivative>,
+    /// Whose image it is, as the source's EXIF/XMP says; every derivative
+    /// carries its EXIF Artist and Copyright and no other metadata.
+    pub credit: Credit,
 }
 
 impl Derivatives {
@@ -245,6 +251,7 @@ fn build_inner(
     let mut opened = decode::open(source, config.max_pixels, &config.formats)?;
     opened.turn(turn);
     let header = opened.header.clone();
+    let credit = Credit::of_jpeg(source);
     let plan = plan_for(source, &header, config);
     let denominator = scaled::denominator(&header, needed_width(&plan, &header, look.as_ref().map(|l| l.0)));
     let profile = color::plan(header.icc.clone(), header.grey, config.color == ColorMode::Keep);
@@ -281,7 +288,7 @@ fn build_inner(
     }
     let large = match plan.large {
         Step::Skip => None,
-        Step::Copy => Some(copy_of(source, &header)),
+        Step::Copy => Some(copy_of(source, &header, &credit)),
         Step::Resize(width) => {
             // Made, then encoded without the sheet held beside it, when
             // every smaller size can come from it.
@@ -289,19 +296,25 @@ fn build_inner(
             if smaller_sizes_fit_in(&plan, width) {
                 cascade.let_source_go();
             }
-            Some(encoded(&mut cascade, width, config.large.quality, carry)?)
+            Some(encoded(&mut cascade, width, config.large.quality, carry, &credit)?)
         }
     };
     let web = match plan.web {
         WebStep::Skip => None,
         WebStep::SameAsLarge => Some(Web::SameAsLarge),
-        WebStep::Copy => Some(Web::Own(copy_of(source, &header))),
-        WebStep::Resize(width) => Some(Web::Own(encoded(&mut cascade, width, config.web.quality, carry)?)),
+        WebStep::Copy => Some(Web::Own(copy_of(source, &header, &credit))),
+        WebStep::Resize(width) => Some(Web::Own(encoded(
+            &mut cascade,
+            width,
+            config.web.quality,
+            carry,
+            &credit,
+        )?)),
     };
     let thumbnail = match plan.thumbnail {
         Step::Skip => None,
-        Step::Copy => Some(copy_of(source, &header)),
-        Step::Resize(width) => Some(encoded(&mut cascade, width, config.thumbnail.quality, carry)?),
+        Step::Copy => Some(copy_of(source, &header, &credit)),
+        Step::Resize(width) => Some(encoded(&mut cascade, width, config.thumbnail.quality, carry, &credit)?),
     };
     Ok(Derivatives {
         source_width: header.width,
@@ -309,6 +322,7 @@ fn build_inner(
         large,
         web,
         thumbnail,
+        credit,
     })
 }
 
@@ -327,11 +341,11 @@ fn smaller_sizes_fit_in(plan: &Plan, large: u32) -> bool {
     web <= large && thumbnail <= large
 }
 
-fn copy_of(source: &[u8], header: &decode::Header) -> Derivative {
+fn copy_of(source: &[u8], header: &decode::Header, credit: &Credit) -> Derivative {
     Derivative {
         width: header.width,
         height: header.height,
-        data: source.to_vec(),
+        data: credit.onto_copy(source),
         copied: true,
     }
 }
@@ -341,9 +355,10 @@ fn encoded(
     width: u32,
     quality: u8,
     icc: Option<&[u8]>,
+    credit: &Credit,
 ) -> Result<Derivative, DeriveError> {
     let image: &Decoded = cascade.at_width(width)?;
-    let data = encode::jpeg(image, quality, icc)?;
+    let data = credit.onto_encoded(encode::jpeg(image, quality, icc)?);
     Ok(Derivative {
         width: image.width,
         height: image.height,

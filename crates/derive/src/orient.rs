@@ -1,6 +1,7 @@
 //! EXIF orientation: scanners and cameras store the sensor's pixels and a
 //! tag that says how to turn them. Derivatives are written upright with no
-//! EXIF, so nothing downstream can turn them twice.
+//! orientation tag (their only EXIF is the credit, credit.rs), so nothing
+//! downstream can turn them twice.
 
 use crate::pixels::Decoded;
 
@@ -92,37 +93,8 @@ impl Turn {
 /// Anything unreadable counts as "normal": a broken EXIF block must not
 /// cost the image.
 pub fn from_exif(exif: &[u8]) -> Orientation {
-    let big_endian = match exif.get(..2) {
-        Some(b"MM") => true,
-        Some(b"II") => false,
-        _ => return Orientation::Normal,
-    };
-    let u16_at = |at: usize| -> Option<u16> {
-        let b = exif.get(at..at + 2)?;
-        Some(if big_endian {
-            u16::from_be_bytes([b[0], b[1]])
-        } else {
-            u16::from_le_bytes([b[0], b[1]])
-        })
-    };
-    let u32_at = |at: usize| -> Option<u32> {
-        let b = exif.get(at..at + 4)?;
-        let a = [b[0], b[1], b[2], b[3]];
-        Some(if big_endian {
-            u32::from_be_bytes(a)
-        } else {
-            u32::from_le_bytes(a)
-        })
-    };
-    let find = || -> Option<u16> {
-        let ifd = usize::try_from(u32_at(4)?).ok()?;
-        let entries = usize::from(u16_at(ifd)?);
-        (0..entries)
-            .map(|i| ifd + 2 + i * 12)
-            .find(|&entry| u16_at(entry) == Some(0x0112))
-            .and_then(|entry| u16_at(entry + 8))
-    };
-    find().map_or(Orientation::Normal, Orientation::from_tag)
+    let tag = crate::credit::Tiff::new(exif).and_then(|tiff| tiff.u16_at(tiff.entry(0x0112)? + 8));
+    tag.map_or(Orientation::Normal, Orientation::from_tag)
 }
 
 /// Return the image as it should be displayed.

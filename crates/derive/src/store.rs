@@ -300,6 +300,7 @@ mod tests {
             large: Some(derivative(1)),
             web: Some(Web::Own(derivative(2))),
             thumbnail: Some(derivative(3)),
+            credit: crate::Credit::default(),
         }
     }
 

@@ -217,9 +217,14 @@ pub fn not_one_record(candidates: &[Candidate], records: usize, read: &[Found]) 
     } else {
         format!(" (values read: {})", values(read))
     };
+    let several = if records > 1 {
+        "; a sheet of several specimens is linked to each with collection.multi_specimen = \"link_all\""
+    } else {
+        ""
+    };
     format!(
         "barcodes {numbers}: {matched}{also}; which one is this sheet's is not guessed: put its catalog number in \
-         the file name"
+         the file name{several}"
     )
 }
 
@@ -316,7 +321,8 @@ mod tests {
         assert_eq!(
             not_one_record(&candidates, 2, &read),
             "barcodes 1387491, 1560612: 2 records match; which one is this sheet's is not guessed: put its catalog \
-             number in the file name"
+             number in the file name; a sheet of several specimens is linked to each with \
+             collection.multi_specimen = \"link_all\""
         );
         let with_other = [code39("1387491"), code39("1560612"), code39("ACC-99")];
         assert!(

@@ -145,6 +145,8 @@ pub async fn run(config_file: &Path, config: Config, metrics: Arc<Metrics>) -> R
 
     // Files in flight when a mapping file was taken (see below).
     let mut recheck: HashSet<PathBuf> = HashSet::new();
+    // Collection statistics after a burst of links (collection_stats.rs).
+    let mut stats = Stats::default();
     loop {
         let room = tasks.len() < running.config.threads + 2;
         tokio::select! {
@@ -155,6 +157,9 @@ pub async fn run(config_file: &Path, config: Config, metrics: Arc<Metrics>) -> R
             }
             Some(done) = tasks.join_next() => {
                 let done_path = done.as_ref().ok().map(|(path, _)| path.clone());
+                if let Ok((_, report)) = &done {
+                    stats.pending.note(report);
+                }
                 let mapping = finished(done, &mut in_flight, &mut totals, notices.notices());
                 let was_rechecking = !recheck.is_empty();
                 if let Some(path) = &done_path {
@@ -222,6 +227,7 @@ pub async fn run(config_file: &Path, config: Config, metrics: Arc<Metrics>) -> R
                 status.update(waiting, tasks.len(), &totals, ctx.outage.down_for());
                 notify(&[NotifyState::Status(&status.line())]);
                 running.session.refresh_reports(false).await;
+                stats.refresh(&running, waiting == 0 && tasks.is_empty() && retries.is_empty());
             }
         }
     }
@@ -245,6 +251,13 @@ pub async fn run(config_file: &Path, config: Config, metrics: Arc<Metrics>) -> R
                 break;
             }
         }
+    }
+    // What the last files linked is counted before the session closes.
+    stats.refresh(&running, true);
+    if let Some(refreshing) = stats.refreshing.take()
+        && tokio::time::timeout_at(deadline, refreshing).await.is_err()
+    {
+        tracing::warn!("omcollectionstats not refreshed before daemon.shutdown_secs; the next batch does it");
     }
     running.session.refresh_reports(false).await;
     notices.close().await;
@@ -271,6 +284,38 @@ fn start(
         let report = pipeline::process(ctx, collection, path.clone(), ticket).await;
         (path, report)
     });
+}
+
+/// The collections whose statistics are due, and the refresh under way.
+#[derive(Default)]
+struct Stats {
+    pending: crate::collection_stats::Pending,
+    refreshing: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Stats {
+    /// Start a refresh of the collections due (`idle`: nothing in hand),
+    /// one at a time.
+    fn refresh(&mut self, running: &Running, idle: bool) {
+        if self.refreshing.as_ref().is_some_and(|r| !r.is_finished())
+            || running.config.sink != crate::config::Sink::Database
+        {
+            return;
+        }
+        let codes = self.pending.take_due(idle);
+        if codes.is_empty() {
+            return;
+        }
+        let collections = running
+            .session
+            .collections
+            .iter()
+            .filter(|c| codes.contains(&c.config.code))
+            .cloned()
+            .collect();
+        let ctx = running.session.ctx.clone();
+        self.refreshing = Some(crate::collection_stats::spawn_refresh(ctx, collections));
+    }
 }
 
 /// Count a finished file; true when it was a mapping file whose lines

@@ -28,16 +28,19 @@ pub struct LogLine {
     pub time: String,
 }
 
-/// Append `line` (with a header first when the file is new) and make it
+/// Append `lines` (with a header first when the file is new) in one write
+/// (one image's lines, one per specimen, go in together) and make them
 /// durable before the source is archived.
-pub fn append(path: &Path, line: &LogLine) -> std::io::Result<()> {
+pub fn append(path: &Path, lines: &[LogLine]) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
     let mut file = OpenOptions::new().create(true).append(true).open(path)?;
     let new = file.metadata()?.len() == 0;
     let mut writer = csv::WriterBuilder::new().has_headers(new).from_writer(Vec::new());
-    writer.serialize(line).map_err(std::io::Error::other)?;
+    for line in lines {
+        writer.serialize(line).map_err(std::io::Error::other)?;
+    }
     let bytes = writer.into_inner().map_err(|e| std::io::Error::other(e.to_string()))?;
     file.write_all(&bytes)?;
     file.sync_data()
@@ -81,8 +84,8 @@ mod tests {
     fn appends_with_one_header_and_reads_back_with_line_numbers() -> std::io::Result<()> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("logs/links.csv");
-        append(&path, &line("a, \"quoted\".jpg"))?;
-        append(&path, &line("b.jpg"))?;
+        append(&path, &[line("a, \"quoted\".jpg")])?;
+        append(&path, &[line("b.jpg")])?;
         let text = std::fs::read_to_string(&path)?;
         assert_eq!(text.matches("catalogNumber").count(), 1, "{text}");
         let read = read(&path)?;

@@ -174,6 +174,35 @@ impl Portal {
         }
     }
 
+    /// Link one image to several specimens (`requests`, one per specimen,
+    /// the same URLs) in one transaction: every row is written, or none.
+    /// When any specimen's row is skipped (`existing_image = "skip"`), the
+    /// transaction is rolled back: nothing is written for any of them.
+    pub async fn link_each(&self, requests: &[LinkRequest<'_>]) -> Result<Vec<Linked>, MapperError> {
+        for request in requests {
+            self.check_lengths(request)?;
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut linked = Vec::with_capacity(requests.len());
+        for request in requests {
+            match self.link_in(&mut tx, request).await {
+                Ok(one) => linked.push(one),
+                Err(e) => {
+                    // As in `link`: roll back now, not when the connection
+                    // is next used.
+                    let _ = tx.rollback().await;
+                    return Err(e);
+                }
+            }
+        }
+        if linked.iter().any(|l| matches!(l.action, Action::Skipped { .. })) {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(linked)
+    }
+
     async fn link_in(&self, tx: &mut AnyConnection, request: &LinkRequest<'_>) -> Result<Linked, MapperError> {
         let collid = request.collection.collid;
         let (occurrence, created_occurrence) =

@@ -161,10 +161,14 @@ pub fn check(table: Table) -> Result<MappingFile, String> {
             }
         }
         let name = name.trim_start_matches("./").trim_start_matches('/').to_string();
-        if let Some(earlier) = file.lines.iter().find(|l| l.file == name) {
+        // Several lines for one file name several specimens on one sheet
+        // (the collection's `multi_specimen` decides); the same specimen
+        // twice is a repeat.
+        if let Some(earlier) = file.lines.iter().find(|l| l.file == name && l.value == value) {
             why.push(format!(
-                "{name} is already on line {}; one image with several specimens is not linked yet: keep one line",
-                earlier.line
+                "{name} is already on line {} for {} {value}; keep one line",
+                earlier.line,
+                key.name()
             ));
         }
         if why.is_empty() {
@@ -204,10 +208,16 @@ mod tests {
               IMG_0001.jpg;MICH-1;A. Reznicek;1\n\
               ;MICH-2;;\n\
               box\\IMG_0003.jpg;MICH-3;;first\n\
+              IMG_0001.jpg;MICH-1;;\n\
               IMG_0001.jpg;MICH-4;;\n",
         )?;
         assert_eq!(file.key, Key::CatalogNumber);
-        assert_eq!(file.lines.len(), 1);
+        let kept: Vec<(&str, &str)> = file.lines.iter().map(|l| (l.file.as_str(), l.value.as_str())).collect();
+        assert_eq!(
+            kept,
+            [("IMG_0001.jpg", "MICH-1"), ("IMG_0001.jpg", "MICH-4")],
+            "a second specimen"
+        );
         assert_eq!(file.lines[0].meta.get(MediaColumn::Creator), Some("A. Reznicek"));
         let lines: Vec<u64> = file.rejected.iter().map(|(l, _)| *l).collect();
         assert_eq!(lines, [3, 4, 5], "{:?}", file.rejected);

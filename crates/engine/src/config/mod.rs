@@ -276,6 +276,24 @@ struct RawCollection {
     url_base: Option<String>,
     #[serde(default)]
     mapping: Mapping,
+    #[serde(default)]
+    multi_specimen: MultiSpecimen,
+    #[serde(default)]
+    media_from_exif: bool,
+}
+
+/// A sheet that names several specimens (`collection.multi_specimen`):
+/// several barcodes that each find a record, or several mapping lines for
+/// one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MultiSpecimen {
+    /// Which one is meant is not guessed: the file waits, parked.
+    #[default]
+    Park,
+    /// One set of derivatives, one media row per specimen (as Symbiota's
+    /// URL map does).
+    LinkAll,
 }
 
 /// Whether an image needs a line in a mapping file (`collection.mapping`).
@@ -426,6 +444,10 @@ pub struct Collection {
     /// Linked sheets are queued for OCR (`ocr.enabled`).
     pub ocr: bool,
     pub mapping: Mapping,
+    pub multi_specimen: MultiSpecimen,
+    /// Empty creator and copyright come from the source's EXIF/XMP
+    /// (`collection.media_from_exif`).
+    pub media_from_exif: bool,
 }
 
 impl Config {
@@ -948,6 +970,8 @@ fn check(raw: RawConfig, base: &Path, problems: &mut Vec<(String, String)>) -> (
                 barcode,
                 ocr: ocr.enabled,
                 mapping: c.mapping,
+                multi_specimen: c.multi_specimen,
+                media_from_exif: c.media_from_exif,
             });
             collection_index.push(i);
         }

@@ -9,7 +9,7 @@
 //! byte for byte.
 
 /// The step this version brings a ledger database to, and expects.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const TABLE_OPTIONS: &str = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
 
@@ -152,9 +152,19 @@ fn step_2() -> Vec<String> {
     ]
 }
 
+/// Step 3: several mapping lines for one image (a sheet of several
+/// specimens), told apart and ordered by `seq`, as in the SQLite ledger.
+fn step_3() -> Vec<String> {
+    vec![
+        "ALTER TABLE mapping_lines ADD COLUMN seq BIGINT NOT NULL DEFAULT 0, DROP PRIMARY KEY, \
+         ADD PRIMARY KEY (collection, path, seq)"
+            .to_string(),
+    ]
+}
+
 /// Every step, in order: step N is at index N - 1.
 pub fn steps() -> Vec<Vec<String>> {
-    vec![step_1(), step_2()]
+    vec![step_1(), step_2(), step_3()]
 }
 
 #[cfg(test)]

@@ -694,14 +694,34 @@ impl Ledger {
         // the server then rolls one transaction back, to be run again.
         let mut attempt = 0;
         loop {
-            match self.record_once(outcome, record).await {
+            let once = async {
+                let mut tx = self.pool.begin().await?;
+                let changed = self.record_in(&mut tx, outcome, record).await?;
+                tx.commit().await?;
+                Ok::<u64, LedgerError>(changed)
+            };
+            match once.await {
                 Err(e) if e.is_deadlock() && attempt < 3 => attempt += 1,
-                recorded => return recorded,
+                Err(e) => return Err(e),
+                Ok(changed) => {
+                    return Ok(if changed == 0 {
+                        Recorded::Unchanged
+                    } else {
+                        Recorded::Changed
+                    });
+                }
             }
         }
     }
 
-    async fn record_once(&self, outcome: Kind, record: &Record<'_>) -> Result<Recorded, LedgerError> {
+    /// One entry recorded inside `tx` (see [`Ledger::record`]); how many
+    /// rows it changed.
+    async fn record_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        outcome: Kind,
+        record: &Record<'_>,
+    ) -> Result<u64, LedgerError> {
         // Two statements rather than one upsert: SQLite's `ON CONFLICT ...
         // WHERE` has no MySQL twin that says whether anything changed.
         let insert = self.sql(&format!(
@@ -718,13 +738,12 @@ impl Ledger {
         ));
         let number = number_key(record.catalog_number);
         let reason = record.reason.map(|r| self.fit(r));
-        let mut tx = self.pool.begin().await?;
         let key = sqlx::query(&insert)
             .bind(record.hash)
             .bind(record.collection)
             .bind(number);
         let mut written = bind_outcome(key, outcome, record, reason)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?
             .rows_affected();
         if written == 0 {
@@ -733,7 +752,7 @@ impl Ledger {
                 .bind(record.collection)
                 .bind(number);
             written = bind_outcome(changed, outcome, record, reason)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?
                 .rows_affected();
         }
@@ -747,18 +766,44 @@ impl Ledger {
             .bind(number)
             .bind(Kind::Linked.as_str())
             .bind(Kind::Skeletal.as_str())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?
             .rows_affected();
         if let Some(job) = record.ocr {
-            self.enqueue_one(&mut tx, job).await?;
+            self.enqueue_one(tx, job).await?;
         }
-        tx.commit().await?;
-        Ok(if written + replaced == 0 {
-            Recorded::Unchanged
-        } else {
-            Recorded::Changed
-        })
+        Ok(written + replaced)
+    }
+
+    /// Record the entries of one linked image (one per specimen it was
+    /// linked to, each with its outcome) with the run that linked them,
+    /// for `specdrop undo --batch RUN`, in one transaction: a kill leaves
+    /// all of them or none. The run is kept out of the outcome columns: it
+    /// is not part of what an unchanged outcome compares.
+    pub async fn record_linked(&self, records: &[(Kind, Record<'_>)], run: &str) -> Result<(), LedgerError> {
+        // As in `record`: a transaction a MySQL deadlock rolled back is run again.
+        let mut attempt = 0;
+        loop {
+            let once = async {
+                let mut tx = self.pool.begin().await?;
+                for (outcome, record) in records {
+                    self.record_in(&mut tx, *outcome, record).await?;
+                    sqlx::query("UPDATE files SET run = ? WHERE hash = ? AND collection = ? AND catalog_number = ?")
+                        .bind(run)
+                        .bind(record.hash)
+                        .bind(record.collection)
+                        .bind(number_key(record.catalog_number))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok::<(), LedgerError>(())
+            };
+            match once.await {
+                Err(e) if e.is_deadlock() && attempt < 3 => attempt += 1,
+                done => return done,
+            }
+        }
     }
 
     /// (collection, source path) of every file whose outcome is one of
@@ -793,26 +838,6 @@ impl Ledger {
         );
         sqlx::query(&sql)
             .bind(archived_to.to_string_lossy().into_owned())
-            .bind(hash)
-            .bind(collection)
-            .bind(catalog_number)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Note the run (one process's session) that linked an entry, for
-    /// `specdrop undo --batch RUN`. Kept out of the outcome columns: it
-    /// is not part of what an unchanged outcome compares.
-    pub async fn set_run(
-        &self,
-        hash: &str,
-        collection: &str,
-        catalog_number: &str,
-        run: &str,
-    ) -> Result<(), LedgerError> {
-        sqlx::query("UPDATE files SET run = ? WHERE hash = ? AND collection = ? AND catalog_number = ?")
-            .bind(run)
             .bind(hash)
             .bind(collection)
             .bind(catalog_number)

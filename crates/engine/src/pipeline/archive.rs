@@ -10,8 +10,8 @@ use crate::context::Context;
 use crate::process_locks::HeldSource;
 
 /// Move the source to the archive (noting where in the ledger entry of
-/// `hash` under the collection and `record`, the catalog number it was
-/// linked under, when given); the returned text goes into the report. Only
+/// `hash` under the collection and each of `records`, the catalog numbers
+/// it was linked under); the returned text goes into the report. Only
 /// the file that was read moves (`held`: its identity; `hash`: its bytes,
 /// checked on a copy across file systems). A failed move leaves the
 /// (already linked) source where it is, and the next scan finishes the
@@ -22,7 +22,7 @@ pub async fn move_source(
     path: &Path,
     held: &HeldSource,
     hash: &str,
-    record: Option<&str>,
+    records: &[&str],
 ) -> String {
     let (drop, archive, file) = (
         collection.config.drop.clone(),
@@ -37,12 +37,11 @@ pub async fn move_source(
         tokio::task::spawn_blocking(move || crate::archive::move_to_archive(&drop, &archive, &file, &expect)).await;
     match moved {
         Ok(Ok(target)) => {
-            let Some(number) = record else {
-                return String::new();
-            };
             let code = &collection.config.code;
-            if let Err(e) = ctx.ledger.set_archived(hash, code, number, &target).await {
-                tracing::warn!("{}: {e}", path.display());
+            for number in records {
+                if let Err(e) = ctx.ledger.set_archived(hash, code, number, &target).await {
+                    tracing::warn!("{}: {e}", path.display());
+                }
             }
             String::new()
         }

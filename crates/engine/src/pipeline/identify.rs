@@ -6,12 +6,12 @@
 
 use std::path::Path;
 
-use specdrop_mapper::Lookup;
+use specdrop_mapper::{Key, Lookup, MediaValues};
 
 use super::source::Source;
-use crate::catalog_number::{self, Decision};
+use crate::catalog_number::{self, Candidate, Decision};
 use crate::collection::Prepared;
-use crate::config::{Identifier, Mapping};
+use crate::config::{Identifier, Mapping, MultiSpecimen};
 use crate::context::Context;
 use crate::mapping_lines::Mapped;
 use crate::outcome::{Kind, NumberFrom};
@@ -37,6 +37,17 @@ pub struct Identified {
     /// The mapping line that named the specimen (what its value is, and
     /// the image's own media fields).
     pub mapped: Option<Mapped>,
+    /// The other specimens on the same sheet, with `collection.multi_specimen
+    /// = "link_all"` (each gets its own row for the same files).
+    pub also: Vec<Also>,
+}
+
+/// Another specimen a sheet is linked to.
+#[derive(Debug, Clone)]
+pub struct Also {
+    pub number: String,
+    pub key: Key,
+    pub meta: MediaValues,
 }
 
 /// Find the catalog number; `entry` learns it. A mapping line that lists
@@ -58,12 +69,37 @@ pub async fn identify(
         .mapping_for(&cfg.code, &below)
         .await
         .map_err(|e| Verdict::new(Kind::Failed, format!("the ledger: {e}"), Some(entry)))?;
-    if let Some(mapped) = mapped {
+    let mut lines = mapped.into_iter();
+    if let Some(mapped) = lines.next() {
+        let others: Vec<Mapped> = lines.collect();
+        if !others.is_empty() && cfg.multi_specimen == MultiSpecimen::Park {
+            let named: Vec<String> = std::iter::once(&mapped)
+                .chain(&others)
+                .map(|m| format!("{} {} ({})", m.key.name(), m.value, m.origin))
+                .collect();
+            return Err(Verdict::new(
+                Kind::Parked,
+                format!(
+                    "several specimens for one image: {}; collection.multi_specimen = \"park\": keep one line, or set \
+                     multi_specimen = \"link_all\" to link the image to each",
+                    named.join(", ")
+                ),
+                Some(entry),
+            ));
+        }
         if !ctx.dry_run
             && let Err(e) = ctx.ledger.mapping_matched(&cfg.code, &mapped.path).await
         {
             tracing::warn!("cannot mark mapping line {} as matched: {e}", mapped.origin);
         }
+        let also = others
+            .into_iter()
+            .map(|m| Also {
+                number: m.value,
+                key: m.key,
+                meta: m.meta,
+            })
+            .collect();
         entry.number_from = Some(NumberFrom::MappingFile);
         entry.catalog_number = Some(mapped.value.clone());
         return Ok(Identified {
@@ -73,6 +109,7 @@ pub async fn identify(
             image: Image::Bytes(bytes),
             stored_name: name,
             mapped: Some(mapped),
+            also,
         });
     }
     if cfg.mapping == Mapping::Required {
@@ -88,6 +125,7 @@ pub async fn identify(
         Identifier::Barcode | Identifier::BarcodeThenOcr => None,
         _ => cfg.pattern.catalog_number(&name),
     };
+    let mut also = Vec::new();
     let needs_barcode = catalog_number::needs_barcode(cfg.identifier, cfg.barcode.verify, from_name.as_deref());
     let (number, from, note, image) = if needs_barcode {
         if ctx.dry_run {
@@ -100,7 +138,16 @@ pub async fn identify(
             return Err(verdict);
         }
         unless_stopping(ctx)?;
-        let (set, number, from, note) = by_barcode(ctx, collection, &name, bytes, from_name.as_deref(), entry).await?;
+        let (set, numbers, from, note) = by_barcode(ctx, collection, &name, bytes, from_name.as_deref(), entry).await?;
+        let mut numbers = numbers.into_iter();
+        let number = numbers.next().unwrap_or_default();
+        also = numbers
+            .map(|number| Also {
+                number,
+                key: Key::CatalogNumber,
+                meta: MediaValues::default(),
+            })
+            .collect();
         (number, from, note, Image::Derived(set))
     } else {
         let Some(number) = from_name else {
@@ -121,12 +168,15 @@ pub async fn identify(
         image,
         stored_name,
         mapped: None,
+        also,
     })
 }
 
 /// Make the derivatives, reading the sheet's barcodes on the way, and
 /// decide its catalog number; of several numbers, the one that finds a
-/// record is used when it is the only one that does.
+/// record is used when it is the only one that does, and with
+/// `multi_specimen = "link_all"` every one that finds its own record is
+/// (the first read first).
 async fn by_barcode(
     ctx: &Context,
     collection: &Prepared,
@@ -134,7 +184,7 @@ async fn by_barcode(
     bytes: Vec<u8>,
     from_name: Option<&str>,
     entry: &LedgerEntry,
-) -> Step<(derive::Upright, String, NumberFrom, Option<String>)> {
+) -> Step<(derive::Upright, Vec<String>, NumberFrom, Option<String>)> {
     let cfg = &collection.config;
     // Kept for the label text, which is read only if the barcodes give
     // nothing (a copy of the file's bytes, not of its pixels).
@@ -147,23 +197,51 @@ async fn by_barcode(
         .iter()
         .all(|f| cfg.barcode.pattern.catalog_number(&f.text).is_none());
     match catalog_number::decide(&cfg.barcode, cfg.match_rules.leading_zeros, from_name, &read) {
-        Decision::Use { number, from, note } => Ok((set, number, from, note)),
+        Decision::Use { number, from, note } => Ok((set, vec![number], from, note)),
         Decision::Park(reason) if cfg.identifier.reads_text() && from_name.is_none() && no_candidate => {
-            by_label_text(ctx, collection, name, set, source.unwrap_or_default(), &reason, entry).await
+            let (set, number, from, note) =
+                by_label_text(ctx, collection, name, set, source.unwrap_or_default(), &reason, entry).await?;
+            Ok((set, vec![number], from, note))
         }
         Decision::Park(reason) => Err(park(reason)),
         Decision::ByRecord { candidates, note } => {
-            let numbers: Vec<&str> = candidates.iter().map(|c| c.number.as_str()).collect();
-            let with_records = with_records(ctx, collection, name, &numbers, entry).await?;
-            match with_records[..] {
-                [only] => {
-                    let symbology = candidates[only].symbology;
-                    Ok((
-                        set,
-                        candidates[only].number.clone(),
-                        NumberFrom::Barcode(symbology),
-                        note,
-                    ))
+            let mut with_records = Vec::new();
+            // With link_all: one number per record (two labels of one
+            // record, an old and a new number, are one specimen), and none
+            // that names several.
+            let mut each_record: Option<Vec<(&Candidate, i64)>> = Some(Vec::new());
+            for candidate in &candidates {
+                let find = || ctx.portal.find(cfg.collid, &candidate.number, cfg.match_rules);
+                let lookup = ctx
+                    .outage
+                    .retry(name, find)
+                    .await
+                    .map_err(|e| Verdict::of_database(ctx, e, entry))?;
+                match lookup {
+                    Lookup::NotFound => continue,
+                    Lookup::Found(o) => {
+                        if let Some(each) = each_record.as_mut()
+                            && !each.iter().any(|(_, occid)| *occid == o.occid)
+                        {
+                            each.push((candidate, o.occid));
+                        }
+                    }
+                    Lookup::Ambiguous(_) => each_record = None,
+                }
+                with_records.push(candidate);
+            }
+            let each_record = each_record.filter(|_| cfg.multi_specimen == MultiSpecimen::LinkAll);
+            match (&with_records[..], each_record) {
+                ([only], _) => Ok((
+                    set,
+                    vec![only.number.clone()],
+                    NumberFrom::Barcode(only.symbology),
+                    note,
+                )),
+                (_, Some(each)) if !each.is_empty() => {
+                    let from = NumberFrom::Barcode(each[0].0.symbology);
+                    let numbers = each.iter().map(|(c, _)| c.number.clone()).collect();
+                    Ok((set, numbers, from, note))
                 }
                 _ => Err(park(catalog_number::not_one_record(
                     &candidates,

@@ -8,6 +8,7 @@
 //! seen                linked before (same content, same number)? then only archived
 //! specimen::find      the record it names (never a guess)                 -> Specimen
 //! derive::make        large, web, thumbnail on the workers                -> Derivatives
+//! credit::fill        creator, copyright from the source's EXIF/XMP (media_from_exif)
 //!    (wait for the file's turn: link order is name order, link_order.rs;
 //!     then for the collection's link lock, shared with other processes)
 //! seen                again, now that every earlier copy is linked
@@ -49,6 +50,12 @@
 //!   taken there before it is read, and the collection's link turn is a
 //!   row there, both with leases; a gone instance's claims are settled
 //!   before its files are taken over (shared.rs, claims.rs).
+//! - One image for several specimens (`multi_specimen = "link_all"`) is
+//!   one set of files, every row in one portal transaction
+//!   (`Portal::link_each`) and every ledger entry in one ledger
+//!   transaction (`Ledger::record_linked`): a kill before the commit
+//!   leaves claims that settle removes; one between the commit and the
+//!   ledger is the case above (every row found again, all recorded).
 //! - A source is held (`flock`) from its read to its archiving, so a
 //!   second specdrop process never works on it meanwhile; the archive
 //!   moves only the file that was read (its identity is checked) and never
@@ -62,6 +69,7 @@
 #![allow(clippy::result_large_err)]
 
 mod archive;
+mod credit;
 mod identify;
 pub use identify::NO_NUMBER_IN_NAME;
 mod link;
@@ -155,13 +163,25 @@ async fn stages(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Tick
         image,
         stored_name,
         mapped,
+        also,
     } = identify::identify(ctx, collection, path, source, &mut entry).await?;
     let key = mapped.as_ref().map_or(specdrop_mapper::Key::CatalogNumber, |m| m.key);
-    let meta = mapped.map(|m| m.meta).unwrap_or_default();
+    let mut meta = mapped.map(|m| m.meta).unwrap_or_default();
+    let mut also = also;
     seen::not_linked_before(ctx, collection, path, &held, &entry, None).await?;
     let specimen = specimen::find(ctx, collection, &name, key, &number, &entry).await?;
+    // The sheet's other specimens (multi_specimen = "link_all"): each must
+    // be found as the first is, or the file ends here for all of them.
+    let mut others = Vec::with_capacity(also.len());
+    for other in &also {
+        let found = specimen::find(ctx, collection, &name, other.key, &other.number, &entry).await?;
+        others.push(found);
+    }
     unless_stopping(ctx)?;
     let derive::Upright { set, decision } = derive::make(ctx, image, &entry).await?;
+    for meta in std::iter::once(&mut meta).chain(also.iter_mut().map(|a| &mut a.meta)) {
+        credit::fill(ctx, collection, &set.credit, meta, &name);
+    }
     unless_stopping(ctx)?;
     // From here on files go one at a time in name order: derivative names
     // (`_1` when taken) and sortSequence follow the order of the files,
@@ -170,23 +190,38 @@ async fn stages(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Tick
     let _link_lock = link_lock(ctx, collection, path).await?;
     unless_stopping(ctx)?;
     let occid = specimen.map(|o| o.occid);
-    let also = seen::not_linked_before(ctx, collection, path, &held, &entry, occid).await?;
+    let seen_also = seen::not_linked_before(ctx, collection, path, &held, &entry, occid).await?;
     let stored = store::store(ctx, collection, &number, &stored_name, set, &entry).await?;
-    let linking = Linking {
-        path,
-        name: &name,
+    let mut targets = vec![link::Target {
         number: &number,
         key,
         meta: &meta,
-        stored_name: &stored_name,
         specimen,
+    }];
+    for (other, specimen) in also.iter().zip(others) {
+        // Two lines (or labels) that find one record are one row.
+        if specimen.is_some_and(|s| targets.iter().any(|t| t.specimen.is_some_and(|o| o.occid == s.occid))) {
+            continue;
+        }
+        targets.push(link::Target {
+            number: &other.number,
+            key: other.key,
+            meta: &other.meta,
+            specimen,
+        });
+    }
+    let linking = Linking {
+        path,
+        name: &name,
+        stored_name: &stored_name,
+        targets,
     };
     let committed = link::link(ctx, collection, &linking, &stored, &entry).await?;
-    record::linked(ctx, collection, path, &number, &committed, &stored, &entry).await?;
-    let archived = archive::move_source(ctx, collection, path, &held, &entry.hash, Some(&number)).await;
-    let notes: Vec<String> = note.into_iter().chain(decision.note()).chain(also).collect();
+    record::linked(ctx, collection, path, &committed, &stored, &entry).await?;
+    let numbers: Vec<&str> = committed.rows.iter().map(|r| r.number.as_str()).collect();
+    let archived = archive::move_source(ctx, collection, path, &held, &entry.hash, &numbers).await;
+    let notes: Vec<String> = note.into_iter().chain(decision.note()).chain(seen_also).collect();
     let mut verdict = linked_verdict(
-        &number,
         from,
         (!notes.is_empty()).then(|| notes.join("; ")),
         &committed,
@@ -199,33 +234,49 @@ async fn stages(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Tick
 
 /// The report of a linked file: what it was linked to, and how.
 fn linked_verdict(
-    number: &str,
     from: NumberFrom,
     note: Option<String>,
     committed: &link::Committed,
     stored: &store::Stored,
     archived: &str,
 ) -> Verdict {
-    let target = match (committed.kind, committed.occid) {
-        (Kind::Skeletal, Some(occid)) => format!("new skeletal record occid {occid}"),
-        (_, Some(occid)) => format!("occid {occid}"),
-        (_, None) => "a new skeletal record".to_string(),
-    };
-    let media = committed.media_id.map_or_else(String::new, |m| format!(", media {m}"));
     let from_text = match from {
         NumberFrom::Barcode(_) | NumberFrom::MappingFile | NumberFrom::LabelText => format!(" ({from})"),
         NumberFrom::FileName => String::new(),
     };
+    let each: Vec<String> = committed
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let target = match (row.kind, row.occid) {
+                (Kind::Skeletal, Some(occid)) => format!("new skeletal record occid {occid}"),
+                (_, Some(occid)) => format!("occid {occid}"),
+                (_, None) => "a new skeletal record".to_string(),
+            };
+            let media = row.media_id.map_or_else(String::new, |m| format!(", media {m}"));
+            let from_text = if i == 0 { from_text.as_str() } else { "" };
+            format!("catalog number {}{from_text} -> {target}{media}", row.number)
+        })
+        .collect();
     let remark = note.as_ref().map_or_else(String::new, |n| format!("; {n}"));
     let what = &committed.what;
+    let first = committed.first();
+    // One image for several specimens is linked when any of its rows is;
+    // skeletal only when every row made a record.
+    let kind = if committed.rows.iter().all(|r| r.kind == Kind::Skeletal) {
+        Kind::Skeletal
+    } else {
+        Kind::Linked
+    };
     Verdict {
-        kind: committed.kind,
-        detail: format!("catalog number {number}{from_text} -> {target}{media} ({what}){remark}{archived}"),
+        kind,
+        detail: format!("{} ({what}){remark}{archived}", each.join("; ")),
         unfinished: None,
         fields: ReportFields {
-            catalog_number: Some(number.to_string()),
-            occid: committed.occid,
-            media_id: committed.media_id,
+            catalog_number: first.map(|r| r.number.clone()),
+            occid: first.and_then(|r| r.occid),
+            media_id: first.and_then(|r| r.media_id),
             url: Some(stored.urls.url.clone()),
             bytes: if committed.keep { stored.bytes } else { 0 },
             elapsed: None,

@@ -72,7 +72,7 @@ pub async fn not_linked_before(
     );
     if !ctx.dry_run {
         // The ledger keeps where the first copy went.
-        detail.push_str(&archive::move_source(ctx, collection, path, held, &entry.hash, None).await);
+        detail.push_str(&archive::move_source(ctx, collection, path, held, &entry.hash, &[]).await);
     }
     Err(Verdict::new(Kind::Skipped, detail, None))
 }
