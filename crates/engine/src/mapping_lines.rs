@@ -199,7 +199,7 @@ impl Ledger {
         }
         let base = path.rsplit('/').next().unwrap_or(path);
         // A dry run reads an older SQLite table as it is, without `seq`;
-        // the shared database has it from its third step.
+        // the shared database has it from its first step.
         let has_seq = self.dialect() != Dialect::Sqlite || {
             let count: i64 = sqlx::query("SELECT COUNT(*) FROM pragma_table_info('mapping_lines') WHERE name = 'seq'")
                 .fetch_one(self.pool())

@@ -9,7 +9,7 @@
 //! byte for byte.
 
 /// The step this version brings a ledger database to, and expects.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const TABLE_OPTIONS: &str = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
 
@@ -87,7 +87,7 @@ fn step_1() -> Vec<String> {
         format!(
             "CREATE TABLE IF NOT EXISTS mapping_lines (
                 collection VARCHAR(128) NOT NULL,
-                path       VARCHAR(640) NOT NULL,
+                path       VARCHAR(630) NOT NULL,
                 base       VARCHAR(255) NOT NULL,
                 folder     VARCHAR(640) NOT NULL,
                 bare       BIGINT NOT NULL,
@@ -98,7 +98,8 @@ fn step_1() -> Vec<String> {
                 line       BIGINT NOT NULL,
                 matched    VARCHAR(19),
                 added      VARCHAR(19) NOT NULL {now},
-                PRIMARY KEY (collection, path),
+                seq        BIGINT NOT NULL DEFAULT 0,
+                PRIMARY KEY (collection, path, seq),
                 KEY mapping_lines_base (collection, base)
             ) {TABLE_OPTIONS}"
         ),
@@ -152,19 +153,9 @@ fn step_2() -> Vec<String> {
     ]
 }
 
-/// Step 3: several mapping lines for one image (a sheet of several
-/// specimens), told apart and ordered by `seq`, as in the SQLite ledger.
-fn step_3() -> Vec<String> {
-    vec![
-        "ALTER TABLE mapping_lines ADD COLUMN seq BIGINT NOT NULL DEFAULT 0, DROP PRIMARY KEY, \
-         ADD PRIMARY KEY (collection, path, seq)"
-            .to_string(),
-    ]
-}
-
 /// Every step, in order: step N is at index N - 1.
 pub fn steps() -> Vec<Vec<String>> {
-    vec![step_1(), step_2(), step_3()]
+    vec![step_1(), step_2()]
 }
 
 #[cfg(test)]
