@@ -513,8 +513,9 @@ fn a_sheet_twice_as_wide_as_its_outputs_is_decoded_at_half_scale_with_no_visible
     assert_eq!(seen, Some((1400, 2100)), "the look is lent the width it asked for");
 }
 
-#[test]
-fn a_half_scale_decode_turns_the_sheet_upright_and_refuses_a_truncated_one() {
+/// A real 1400×2100 sheet with its top-left 80×80 painted red, to see
+/// which corner ends up top-left.
+fn marked_sheet() -> Rgb {
     let mut upright = decode_rgb(&sample("LM_Validate_LowRes_7.jpg"));
     for y in 0..80 {
         for x in 0..80 {
@@ -522,6 +523,12 @@ fn a_half_scale_decode_turns_the_sheet_upright_and_refuses_a_truncated_one() {
             upright.px[i..i + 3].copy_from_slice(&[255, 0, 0]);
         }
     }
+    upright
+}
+
+#[test]
+fn a_half_scale_decode_turns_the_sheet_upright_and_refuses_a_truncated_one() {
+    let upright = marked_sheet();
     let (w, h) = (upright.w, upright.h);
     let config = half_scale_config();
     for (orientation, image) in [
@@ -574,13 +581,7 @@ fn a_web_size_wider_than_the_large_one_is_still_made_from_the_sheet() {
 #[test]
 fn a_turn_read_from_the_sheet_stands_it_upright_unless_its_exif_says_otherwise() {
     use specdrop_derive::{Turn, build_turned};
-    let mut upright = decode_rgb(&sample("LM_Validate_LowRes_7.jpg"));
-    for y in 0..80 {
-        for x in 0..80 {
-            let i = (y * upright.w + x) * 3;
-            upright.px[i..i + 3].copy_from_slice(&[255, 0, 0]);
-        }
-    }
+    let upright = marked_sheet();
     let (w, h) = (upright.w, upright.h);
     // How a sheet photographed turned is stored, and the turn clockwise
     // that stands it up (as Tesseract's "Rotate:" says it).
