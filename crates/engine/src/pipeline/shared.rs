@@ -7,12 +7,12 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use crate::stages::verdict::{Step, Verdict, unless_stopping};
 use crate::collection::Prepared;
 use crate::context::Context;
 use crate::instances::{Me, Taken};
 use crate::ledger::Ledger;
 use crate::outcome::Kind;
+use crate::stages::verdict::{Step, Verdict, unless_stopping};
 
 /// How often a file waiting for the collection's link turn asks again.
 const TURN_POLL: Duration = Duration::from_millis(50);
