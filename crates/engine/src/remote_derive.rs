@@ -29,7 +29,6 @@ pub struct Made {
     /// The original's pixel size.
     pub size: (u32, u32),
     pub files: StoredSet,
-    hash: String,
     /// The fetched bytes, when remote.keep_copy wants them.
     original: Option<Vec<u8>>,
     name: String,
@@ -70,7 +69,6 @@ pub async fn make(ctx: &Context, collection: &Prepared, number: &str, url: &str)
         md5,
         size,
         files: stored.files,
-        hash: entry.hash,
         original,
         name,
         number: number.to_string(),
@@ -106,7 +104,9 @@ impl Made {
     pub async fn settle(self, ctx: &Context, collection: &Prepared) -> String {
         match ctx.portal.refers_to(&self.urls.url).await {
             Ok(true) => {
-                crate::claims::release(ctx, &self.hash).await;
+                // By the set's own paths: two links to identical bytes
+                // (a placeholder image) share a content hash.
+                crate::claims::release_set(ctx, &self.files).await;
                 match (&ctx.remote.copy_dir, &self.original) {
                     (Some(dir), Some(bytes)) => self.keep_copy(dir, collection, bytes).await,
                     _ => String::new(),
@@ -114,11 +114,11 @@ impl Made {
             }
             Ok(false) => {
                 let origin = self.urls.original_url.clone().unwrap_or_default();
-                crate::claims::undo(ctx, &self.files, &self.hash, Path::new(&origin)).await;
+                crate::claims::undo_set(ctx, &self.files, &origin).await;
                 String::new()
             }
             Err(e) => {
-                crate::claims::set_aside(ctx, &self.hash).await;
+                crate::claims::set_aside_set(ctx, &self.files).await;
                 format!(" (whether a row points at the new files is checked at the next start: {e})")
             }
         }

@@ -1054,6 +1054,21 @@ impl Ledger {
         Ok(())
     }
 
+    /// Hand `run`'s claims on these paths (one set) to the next start-up's
+    /// clean-up; other sets of the same content are not touched.
+    pub async fn set_aside_paths(&self, run: &str, paths: &[String]) -> Result<(), LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        for path in paths {
+            sqlx::query(&self.sql("UPDATE writing SET run = {set_aside_run} WHERE path = ? AND run = ?"))
+                .bind(path)
+                .bind(run)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Forget one claim (settled at start-up).
     pub async fn forget_claim(&self, path: &str) -> Result<(), LedgerError> {
         sqlx::query("DELETE FROM writing WHERE path = ?")
