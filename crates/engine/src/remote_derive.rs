@@ -158,8 +158,10 @@ fn write_new(folder: &Path, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf
         std::process::id()
     ));
     let mut file = std::fs::File::create(&temp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
+    if let Err(e) = file.write_all(bytes).and_then(|()| file.sync_all()) {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e);
+    }
     let mut result = Err(std::io::Error::other("no free name"));
     for attempt in 0..1000 {
         let target = if attempt == 0 {
