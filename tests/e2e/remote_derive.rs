@@ -498,3 +498,45 @@ async fn a_killed_thumbnails_run_leaves_no_stub_and_no_lock() {
     );
     assert!(env.files_under("var/www/imglib").is_empty());
 }
+
+/// A row whose url is a web image of its own and only lacks a thumbnail
+/// keeps its url: only the thumbnail is made. With the thumbnail size
+/// disabled the command is refused.
+#[tokio::test]
+async fn thumbnails_keeps_a_rows_own_web_image() {
+    let env = Env::new(Backend::Sqlite).await;
+    let server = ImageServer::start(vec![
+        (SHEET.into(), Reply::Image(sample(FULL_1390992))),
+        ("/web/a_med.jpg".into(), Reply::Image(sample(FULL_1449838))),
+    ]);
+    use_remote(&env, &[format!("127.0.0.1:{}", server.port)], "");
+    let (original, web) = (server.url(SHEET), server.url("/web/a_med.jpg"));
+    env.execute(&format!(
+        "INSERT INTO media (mediaID, occid, url, thumbnailUrl, originalUrl, mediaType, format) VALUES \
+         (9011, 201, '{web}', NULL, '{original}', 'image', 'image/jpeg')"
+    ))
+    .await;
+    let run = env.cli(&["thumbnails", "--collection", "MICH-V"]);
+    assert!(
+        run.stdout.contains("thumbnails: 1 made"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let media = env.media_of(201).await;
+    let row = media.iter().find(|m| m.2 == original).expect("the row");
+    assert_eq!(row.0, web, "url stays the row's own web image: {media:?}");
+    assert!(row.1.ends_with("_tn.jpg"), "{media:?}");
+    assert_eq!(env.files_under("var/www/imglib").len(), 1, "only the thumbnail");
+    assert_eq!(env.open_claims().await, 0);
+
+    env.edit_config("[storage]", "[derive]\nthumbnail = { width = 200, enabled = false }\n\n[storage]");
+    let refused = env.cli(&["thumbnails", "--collection", "MICH-V"]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("derive.thumbnail is disabled"),
+        "{}\n{}",
+        refused.stdout,
+        refused.stderr
+    );
+}

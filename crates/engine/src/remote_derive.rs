@@ -29,6 +29,8 @@ pub struct Made {
     /// The original's pixel size.
     pub size: (u32, u32),
     pub files: StoredSet,
+    /// The stored file's URL a row points at once it took this set.
+    probe: String,
     /// The fetched bytes, when remote.keep_copy wants them.
     original: Option<Vec<u8>>,
     name: String,
@@ -39,6 +41,19 @@ pub struct Made {
 /// thumbnail and web image; the error is the reason, and nothing is left
 /// behind.
 pub async fn make(ctx: &Context, collection: &Prepared, number: &str, url: &str) -> Result<Made, String> {
+    make_kept(ctx, collection, number, url, None).await
+}
+
+/// [`make`], or with `keep_url` (a row's usable web image) only the
+/// thumbnail: `url` stays the row's own web image and no second one is
+/// stored.
+pub async fn make_kept(
+    ctx: &Context,
+    collection: &Prepared,
+    number: &str,
+    url: &str,
+    keep_url: Option<&str>,
+) -> Result<Made, String> {
     let (settings, derive, link) = (ctx.remote.clone(), ctx.derive.clone(), url.to_string());
     let fetched = tokio::task::spawn_blocking(move || crate::fetch::fetch(&settings, &derive, &link))
         .await
@@ -57,15 +72,30 @@ pub async fn make(ctx: &Context, collection: &Prepared, number: &str, url: &str)
         .set;
     let size = (set.source_width, set.source_height);
     let name = name_of(url);
-    let stored = store::store(ctx, collection, number, &name, web_and_thumbnail(set), &entry)
+    let mut set = web_and_thumbnail(set);
+    if keep_url.is_some() {
+        set.large = None;
+        set.web = None;
+    }
+    let stored = store::store(ctx, collection, number, &name, set, &entry)
         .await
         .map_err(|v| v.detail)?;
+    // The URL that tells whether a row took this set (see settle).
+    let probe = match keep_url {
+        Some(_) => stored
+            .urls
+            .thumbnail_url
+            .clone()
+            .unwrap_or_else(|| stored.urls.url.clone()),
+        None => stored.urls.url.clone(),
+    };
     Ok(Made {
         urls: MediaUrls {
-            url: stored.urls.url,
+            url: keep_url.map_or(stored.urls.url, str::to_string),
             thumbnail_url: stored.urls.thumbnail_url,
             original_url: Some(url.to_string()),
         },
+        probe,
         md5,
         size,
         files: stored.files,
@@ -102,7 +132,7 @@ impl Made {
     /// asked); when none does, they are removed; when the portal cannot
     /// say, the next start settles them. A note for the report.
     pub async fn settle(self, ctx: &Context, collection: &Prepared) -> String {
-        match ctx.portal.refers_to(&self.urls.url).await {
+        match ctx.portal.refers_to(&self.probe).await {
             Ok(true) => {
                 // By the set's own paths: two links to identical bytes
                 // (a placeholder image) share a content hash.
