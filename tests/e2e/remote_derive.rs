@@ -530,7 +530,10 @@ async fn thumbnails_keeps_a_rows_own_web_image() {
     assert_eq!(env.files_under("var/www/imglib").len(), 1, "only the thumbnail");
     assert_eq!(env.open_claims().await, 0);
 
-    env.edit_config("[storage]", "[derive]\nthumbnail = { width = 200, enabled = false }\n\n[storage]");
+    env.edit_config(
+        "[storage]",
+        "[derive]\nthumbnail = { width = 200, enabled = false }\n\n[storage]",
+    );
     let refused = env.cli(&["thumbnails", "--collection", "MICH-V"]);
     assert_ne!(refused.code, 0);
     assert!(
@@ -539,4 +542,31 @@ async fn thumbnails_keeps_a_rows_own_web_image() {
         refused.stdout,
         refused.stderr
     );
+}
+
+/// Links imported once without remote.derive are already there when
+/// imported again with it: no fetch, no second row.
+#[tokio::test]
+async fn links_linked_without_derive_are_not_linked_twice() {
+    let env = Env::new(Backend::Sqlite).await;
+    let server = ImageServer::one_sheet();
+    env.write_file(
+        "links.csv",
+        format!("catalogNumber,url\n1390992,{}\n", server.url(SHEET)).as_bytes(),
+    );
+    let first = env.cli(&["import-links", "links.csv", "--collection", "MICH-V"]);
+    assert_eq!(first.summary(), [1, 0, 0, 0, 0], "{}\n{}", first.stdout, first.stderr);
+    assert_eq!(env.media_of(201).await.len(), 1);
+
+    use_remote(&env, &[format!("127.0.0.1:{}", server.port)], "");
+    let again = env.cli(&["import-links", "links.csv", "--collection", "MICH-V"]);
+    assert!(
+        again.stdout.contains("already there"),
+        "{}\n{}",
+        again.stdout,
+        again.stderr
+    );
+    assert_eq!(env.media_of(201).await.len(), 1, "no second row");
+    assert!(server.asked().is_empty(), "nothing fetched: {:?}", server.asked());
+    assert!(env.files_under("var/www/imglib").is_empty());
 }

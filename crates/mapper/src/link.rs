@@ -223,7 +223,14 @@ impl Portal {
             let text = |i: usize| row.try_get::<Option<String>, _>(i).ok().flatten();
             let (url, original, source, md5) = (text(1), text(2), text(3), text(4));
             let same_md5 = request.md5.is_some() && md5.as_deref() == request.md5;
-            if same_md5 || url.as_deref() == Some(request.urls.url.as_str()) {
+            // The same remote original linked before (a run without
+            // remote.derive wrote it as url and originalUrl).
+            let same_original = request
+                .urls
+                .original_url
+                .as_deref()
+                .is_some_and(|o| original.as_deref() == Some(o));
+            if same_md5 || same_original || url.as_deref() == Some(request.urls.url.as_str()) {
                 return Ok(Action::AlreadyThere { media_id: id });
             }
             // A mapping line's own sourceIdentifier stands in for
