@@ -31,6 +31,8 @@ pub struct Made {
     pub files: StoredSet,
     /// The stored file's URL a row points at once it took this set.
     probe: String,
+    /// derive.auto_rotate's note when it turned the image.
+    upright: Option<String>,
     /// The fetched bytes, when remote.keep_copy wants them.
     original: Option<Vec<u8>>,
     name: String,
@@ -66,10 +68,10 @@ pub async fn make_kept(
         number_from: None,
     };
     let original = ctx.remote.copy_dir.is_some().then(|| bytes.clone());
-    let set = derive::make(ctx, derive::Image::Bytes(bytes), &entry)
+    let made = derive::make(ctx, derive::Image::Bytes(bytes), &entry)
         .await
-        .map_err(|v| v.detail)?
-        .set;
+        .map_err(|v| v.detail)?;
+    let (set, upright) = (made.set, made.decision.note());
     let size = (set.source_width, set.source_height);
     let name = name_of(url);
     let mut set = web_and_thumbnail(set);
@@ -96,6 +98,7 @@ pub async fn make_kept(
             original_url: Some(url.to_string()),
         },
         probe,
+        upright,
         md5,
         size,
         files: stored.files,
@@ -129,7 +132,8 @@ fn name_of(url: &str) -> String {
 impl Made {
     /// After the link was tried: when a row points at the web image, the
     /// files are the row's (claims released, and the original kept when
-    /// asked); when none does, they are removed; when the portal cannot
+    /// asked; the note says so, and whether derive.auto_rotate turned the
+    /// image); when none does, they are removed; when the portal cannot
     /// say, the next start settles them. A note for the report.
     pub async fn settle(self, ctx: &Context, collection: &Prepared) -> String {
         match ctx.portal.refers_to(&self.probe).await {
@@ -137,10 +141,12 @@ impl Made {
                 // By the set's own paths: two links to identical bytes
                 // (a placeholder image) share a content hash.
                 crate::claims::release_set(ctx, &self.files).await;
-                match (&ctx.remote.copy_dir, &self.original) {
+                let turned = self.upright.as_ref().map_or_else(String::new, |n| format!("; {n}"));
+                let kept = match (&ctx.remote.copy_dir, &self.original) {
                     (Some(dir), Some(bytes)) => self.keep_copy(dir, collection, bytes).await,
                     _ => String::new(),
-                }
+                };
+                format!("{turned}{kept}")
             }
             Ok(false) => {
                 let origin = self.urls.original_url.clone().unwrap_or_default();
