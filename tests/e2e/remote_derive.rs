@@ -25,6 +25,8 @@ enum Reply {
     Slow(Vec<u8>),
     /// A body of this many bytes, without Content-Length (ends at close).
     Unsized(usize),
+    /// 302 to this URL, sent after this long (a slow server).
+    SlowRedirect(String, Duration),
 }
 
 const SHEET: &str = "/ok/MICH-V-1390992.jpg";
@@ -87,6 +89,13 @@ fn answer(stream: TcpStream, routes: &[(String, Reply)], log: &Mutex<Vec<String>
             format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                 .as_bytes(),
         ),
+        Some(Reply::SlowRedirect(to, after)) => {
+            std::thread::sleep(*after);
+            out.write_all(
+                format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+        }
         Some(Reply::Html) => {
             let page = "<html><body><h1>Image viewer</h1><img src=\"x.jpg\"></body></html>";
             out.write_all(format!("{}{page}", head("200 OK", "text/html; charset=utf-8", Some(page.len()))).as_bytes())
@@ -569,4 +578,31 @@ async fn links_linked_without_derive_are_not_linked_twice() {
     assert_eq!(env.media_of(201).await.len(), 1, "no second row");
     assert!(server.asked().is_empty(), "nothing fetched: {:?}", server.asked());
     assert!(env.files_under("var/www/imglib").is_empty());
+}
+
+/// remote.timeout_secs (3 s here) is for the whole fetch: two redirects of
+/// 2 s each are past it, though each hop alone is within it.
+#[tokio::test]
+async fn the_time_limit_covers_every_redirect() {
+    let env = Env::new(Backend::Sqlite).await;
+    let hop = Duration::from_secs(2);
+    // Redirects to paths on the same server.
+    let server = ImageServer::start(vec![
+        ("/r1.jpg".into(), Reply::SlowRedirect("/r2.jpg".into(), hop)),
+        ("/r2.jpg".into(), Reply::SlowRedirect(SHEET.into(), hop)),
+        (SHEET.into(), Reply::Image(sample(FULL_1390992))),
+    ]);
+    use_remote(&env, &[format!("127.0.0.1:{}", server.port)], "");
+    env.write_file(
+        "links.csv",
+        format!("catalogNumber,url\n1390992,{}\n", server.url("/r1.jpg")).as_bytes(),
+    );
+    let run = env.cli(&["import-links", "links.csv", "--collection", "MICH-V"]);
+    assert!(
+        run.stdout.contains("did not arrive within remote.timeout_secs = 3"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(env.media_of(201).await.is_empty());
 }
