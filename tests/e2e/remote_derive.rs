@@ -25,6 +25,8 @@ enum Reply {
     Slow(Vec<u8>),
     /// A body of this many bytes, without Content-Length (ends at close).
     Unsized(usize),
+    /// 302 to this URL, sent after this long (a slow server).
+    SlowRedirect(String, Duration),
 }
 
 const SHEET: &str = "/ok/MICH-V-1390992.jpg";
@@ -87,6 +89,13 @@ fn answer(stream: TcpStream, routes: &[(String, Reply)], log: &Mutex<Vec<String>
             format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                 .as_bytes(),
         ),
+        Some(Reply::SlowRedirect(to, after)) => {
+            std::thread::sleep(*after);
+            out.write_all(
+                format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+        }
         Some(Reply::Html) => {
             let page = "<html><body><h1>Image viewer</h1><img src=\"x.jpg\"></body></html>";
             out.write_all(format!("{}{page}", head("200 OK", "text/html; charset=utf-8", Some(page.len()))).as_bytes())
@@ -497,4 +506,103 @@ async fn a_killed_thumbnails_run_leaves_no_stub_and_no_lock() {
         "no stub is left"
     );
     assert!(env.files_under("var/www/imglib").is_empty());
+}
+
+/// A row whose url is a web image of its own and only lacks a thumbnail
+/// keeps its url: only the thumbnail is made. With the thumbnail size
+/// disabled the command is refused.
+#[tokio::test]
+async fn thumbnails_keeps_a_rows_own_web_image() {
+    let env = Env::new(Backend::Sqlite).await;
+    let server = ImageServer::start(vec![
+        (SHEET.into(), Reply::Image(sample(FULL_1390992))),
+        ("/web/a_med.jpg".into(), Reply::Image(sample(FULL_1449838))),
+    ]);
+    use_remote(&env, &[format!("127.0.0.1:{}", server.port)], "");
+    let (original, web) = (server.url(SHEET), server.url("/web/a_med.jpg"));
+    env.execute(&format!(
+        "INSERT INTO media (mediaID, occid, url, thumbnailUrl, originalUrl, mediaType, format) VALUES \
+         (9011, 201, '{web}', NULL, '{original}', 'image', 'image/jpeg')"
+    ))
+    .await;
+    let run = env.cli(&["thumbnails", "--collection", "MICH-V"]);
+    assert!(
+        run.stdout.contains("thumbnails: 1 made"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let media = env.media_of(201).await;
+    let row = media.iter().find(|m| m.2 == original).expect("the row");
+    assert_eq!(row.0, web, "url stays the row's own web image: {media:?}");
+    assert!(row.1.ends_with("_tn.jpg"), "{media:?}");
+    assert_eq!(env.files_under("var/www/imglib").len(), 1, "only the thumbnail");
+    assert_eq!(env.open_claims().await, 0);
+
+    env.edit_config(
+        "[storage]",
+        "[derive]\nthumbnail = { width = 200, enabled = false }\n\n[storage]",
+    );
+    let refused = env.cli(&["thumbnails", "--collection", "MICH-V"]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("derive.thumbnail is disabled"),
+        "{}\n{}",
+        refused.stdout,
+        refused.stderr
+    );
+}
+
+/// Links imported once without remote.derive are already there when
+/// imported again with it: no fetch, no second row.
+#[tokio::test]
+async fn links_linked_without_derive_are_not_linked_twice() {
+    let env = Env::new(Backend::Sqlite).await;
+    let server = ImageServer::one_sheet();
+    env.write_file(
+        "links.csv",
+        format!("catalogNumber,url\n1390992,{}\n", server.url(SHEET)).as_bytes(),
+    );
+    let first = env.cli(&["import-links", "links.csv", "--collection", "MICH-V"]);
+    assert_eq!(first.summary(), [1, 0, 0, 0, 0], "{}\n{}", first.stdout, first.stderr);
+    assert_eq!(env.media_of(201).await.len(), 1);
+
+    use_remote(&env, &[format!("127.0.0.1:{}", server.port)], "");
+    let again = env.cli(&["import-links", "links.csv", "--collection", "MICH-V"]);
+    assert!(
+        again.stdout.contains("already there"),
+        "{}\n{}",
+        again.stdout,
+        again.stderr
+    );
+    assert_eq!(env.media_of(201).await.len(), 1, "no second row");
+    assert!(server.asked().is_empty(), "nothing fetched: {:?}", server.asked());
+    assert!(env.files_under("var/www/imglib").is_empty());
+}
+
+/// remote.timeout_secs (3 s here) is for the whole fetch: two redirects of
+/// 2 s each are past it, though each hop alone is within it.
+#[tokio::test]
+async fn the_time_limit_covers_every_redirect() {
+    let env = Env::new(Backend::Sqlite).await;
+    let hop = Duration::from_secs(2);
+    // Redirects to paths on the same server.
+    let server = ImageServer::start(vec![
+        ("/r1.jpg".into(), Reply::SlowRedirect("/r2.jpg".into(), hop)),
+        ("/r2.jpg".into(), Reply::SlowRedirect(SHEET.into(), hop)),
+        (SHEET.into(), Reply::Image(sample(FULL_1390992))),
+    ]);
+    use_remote(&env, &[format!("127.0.0.1:{}", server.port)], "");
+    env.write_file(
+        "links.csv",
+        format!("catalogNumber,url\n1390992,{}\n", server.url("/r1.jpg")).as_bytes(),
+    );
+    let run = env.cli(&["import-links", "links.csv", "--collection", "MICH-V"]);
+    assert!(
+        run.stdout.contains("did not arrive within remote.timeout_secs = 3"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(env.media_of(201).await.is_empty());
 }

@@ -117,6 +117,38 @@ pub async fn set_aside(ctx: &Context, hash: &str) {
     }
 }
 
+/// The claim keys of one stored set: its files' paths (or locations).
+fn paths_of(stored: &StoredSet) -> Vec<String> {
+    stored.files().map(|f| f.path.to_string_lossy().into_owned()).collect()
+}
+
+/// This session's files of one set are settled; unlike [`release`], a set
+/// of the same content (two links to identical bytes) keeps its claims.
+pub async fn release_set(ctx: &Context, stored: &StoredSet) {
+    if let Err(e) = ctx.ledger.unclaim(&ctx.run, &paths_of(stored)).await {
+        tracing::warn!("{e}");
+    }
+}
+
+/// Leave one set of this session for the next start to settle (see
+/// [`set_aside`]), by its own paths.
+pub async fn set_aside_set(ctx: &Context, stored: &StoredSet) {
+    if let Err(e) = ctx.ledger.set_aside_paths(&ctx.run, &paths_of(stored)).await {
+        tracing::warn!("{e}");
+    }
+}
+
+/// [`undo`] of one set, its claims taken back by its own paths.
+pub async fn undo_set(ctx: &Context, stored: &StoredSet, source: &str) {
+    match ctx.storage.remove_set(stored).await {
+        Ok(()) => release_set(ctx, stored).await,
+        Err(e) => {
+            tracing::warn!("could not remove the derivatives of {source}: {e}; the next start removes them");
+            set_aside_set(ctx, stored).await;
+        }
+    }
+}
+
 /// What start-up did with the claims an interrupted run left.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Settled {

@@ -76,10 +76,23 @@ pub fn fetch(remote: &RemoteConfig, derive: &DeriveConfig, url: &str) -> Result<
         .max_redirects(0)
         .build()
         .new_agent();
+    // One deadline for the whole fetch, redirects included: each hop gets
+    // only what is left of remote.timeout_secs.
+    let deadline = std::time::Instant::now() + remote.timeout;
     let mut at = url.to_string();
     for _ in 0..=MAX_REDIRECTS {
         check_host(remote, &at)?;
-        let mut response = agent.get(&at).call().map_err(|e| why(&e, &at, remote))?;
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(timed_out(&at, remote.timeout));
+        }
+        let mut response = agent
+            .get(&at)
+            .config()
+            .timeout_global(Some(left))
+            .build()
+            .call()
+            .map_err(|e| why(&e, &at, remote))?;
         if response.status().is_redirection() {
             let location = response
                 .headers()

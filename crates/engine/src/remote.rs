@@ -366,6 +366,15 @@ async fn map_one(
         };
     }
     let original = link.original_url.clone().unwrap_or_else(|| link.url.clone());
+    if deriving.is_some() {
+        // Linked by an earlier run (perhaps without remote.derive): no
+        // fetch, and no second row.
+        match already_linked(portal, outage, collection, link, &catalog, &original).await {
+            Ok(Some(media_id)) => return (Kind::Linked, format!("media {media_id} was already there")),
+            Ok(None) => {}
+            Err(e) => return (Kind::Failed, format!("database: {e}")),
+        }
+    }
     let made = match deriving {
         Some(ctx) => match crate::remote_derive::make(ctx, collection, &catalog, &original).await {
             Ok(made) => Some(made),
@@ -405,6 +414,36 @@ async fn map_one(
         }
         _ => (kind, detail),
     }
+}
+
+/// The image row of the link's specimen that has `original` (or the
+/// link's url) as its url or originalUrl, if there is one.
+async fn already_linked(
+    portal: &Portal,
+    outage: &Outage,
+    collection: &Prepared,
+    link: &Link,
+    catalog: &str,
+    original: &str,
+) -> Result<Option<i64>, MapperError> {
+    let cfg = &collection.config;
+    let found = outage
+        .retry(&link.name, || {
+            portal.find_by(cfg.collid, link.key, catalog, cfg.match_rules)
+        })
+        .await?;
+    let Lookup::Found(occurrence) = found else {
+        return Ok(None);
+    };
+    for url in [original, link.url.as_str()] {
+        let there = outage
+            .retry(&link.name, || portal.image_linked_to(occurrence.occid, url))
+            .await?;
+        if there.is_some() {
+            return Ok(there);
+        }
+    }
+    Ok(None)
 }
 
 /// The link committed, and what the report says of it.

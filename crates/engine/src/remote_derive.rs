@@ -29,7 +29,10 @@ pub struct Made {
     /// The original's pixel size.
     pub size: (u32, u32),
     pub files: StoredSet,
-    hash: String,
+    /// The stored file's URL a row points at once it took this set.
+    probe: String,
+    /// derive.auto_rotate's note when it turned the image.
+    upright: Option<String>,
     /// The fetched bytes, when remote.keep_copy wants them.
     original: Option<Vec<u8>>,
     name: String,
@@ -40,6 +43,19 @@ pub struct Made {
 /// thumbnail and web image; the error is the reason, and nothing is left
 /// behind.
 pub async fn make(ctx: &Context, collection: &Prepared, number: &str, url: &str) -> Result<Made, String> {
+    make_kept(ctx, collection, number, url, None).await
+}
+
+/// [`make`], or with `keep_url` (a row's usable web image) only the
+/// thumbnail: `url` stays the row's own web image and no second one is
+/// stored.
+pub async fn make_kept(
+    ctx: &Context,
+    collection: &Prepared,
+    number: &str,
+    url: &str,
+    keep_url: Option<&str>,
+) -> Result<Made, String> {
     let (settings, derive, link) = (ctx.remote.clone(), ctx.derive.clone(), url.to_string());
     let fetched = tokio::task::spawn_blocking(move || crate::fetch::fetch(&settings, &derive, &link))
         .await
@@ -52,25 +68,40 @@ pub async fn make(ctx: &Context, collection: &Prepared, number: &str, url: &str)
         number_from: None,
     };
     let original = ctx.remote.copy_dir.is_some().then(|| bytes.clone());
-    let set = derive::make(ctx, derive::Image::Bytes(bytes), &entry)
-        .await
-        .map_err(|v| v.detail)?
-        .set;
-    let size = (set.source_width, set.source_height);
-    let name = name_of(url);
-    let stored = store::store(ctx, collection, number, &name, web_and_thumbnail(set), &entry)
+    let made = derive::make(ctx, derive::Image::Bytes(bytes), &entry)
         .await
         .map_err(|v| v.detail)?;
+    let (set, upright) = (made.set, made.decision.note());
+    let size = (set.source_width, set.source_height);
+    let name = name_of(url);
+    let mut set = web_and_thumbnail(set);
+    if keep_url.is_some() {
+        set.large = None;
+        set.web = None;
+    }
+    let stored = store::store(ctx, collection, number, &name, set, &entry)
+        .await
+        .map_err(|v| v.detail)?;
+    // The URL that tells whether a row took this set (see settle).
+    let probe = match keep_url {
+        Some(_) => stored
+            .urls
+            .thumbnail_url
+            .clone()
+            .unwrap_or_else(|| stored.urls.url.clone()),
+        None => stored.urls.url.clone(),
+    };
     Ok(Made {
         urls: MediaUrls {
-            url: stored.urls.url,
+            url: keep_url.map_or(stored.urls.url, str::to_string),
             thumbnail_url: stored.urls.thumbnail_url,
             original_url: Some(url.to_string()),
         },
+        probe,
+        upright,
         md5,
         size,
         files: stored.files,
-        hash: entry.hash,
         original,
         name,
         number: number.to_string(),
@@ -101,24 +132,29 @@ fn name_of(url: &str) -> String {
 impl Made {
     /// After the link was tried: when a row points at the web image, the
     /// files are the row's (claims released, and the original kept when
-    /// asked); when none does, they are removed; when the portal cannot
+    /// asked; the note says so, and whether derive.auto_rotate turned the
+    /// image); when none does, they are removed; when the portal cannot
     /// say, the next start settles them. A note for the report.
     pub async fn settle(self, ctx: &Context, collection: &Prepared) -> String {
-        match ctx.portal.refers_to(&self.urls.url).await {
+        match ctx.portal.refers_to(&self.probe).await {
             Ok(true) => {
-                crate::claims::release(ctx, &self.hash).await;
-                match (&ctx.remote.copy_dir, &self.original) {
+                // By the set's own paths: two links to identical bytes
+                // (a placeholder image) share a content hash.
+                crate::claims::release_set(ctx, &self.files).await;
+                let turned = self.upright.as_ref().map_or_else(String::new, |n| format!("; {n}"));
+                let kept = match (&ctx.remote.copy_dir, &self.original) {
                     (Some(dir), Some(bytes)) => self.keep_copy(dir, collection, bytes).await,
                     _ => String::new(),
-                }
+                };
+                format!("{turned}{kept}")
             }
             Ok(false) => {
                 let origin = self.urls.original_url.clone().unwrap_or_default();
-                crate::claims::undo(ctx, &self.files, &self.hash, Path::new(&origin)).await;
+                crate::claims::undo_set(ctx, &self.files, &origin).await;
                 String::new()
             }
             Err(e) => {
-                crate::claims::set_aside(ctx, &self.hash).await;
+                crate::claims::set_aside_set(ctx, &self.files).await;
                 format!(" (whether a row points at the new files is checked at the next start: {e})")
             }
         }
@@ -158,8 +194,10 @@ fn write_new(folder: &Path, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf
         std::process::id()
     ));
     let mut file = std::fs::File::create(&temp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
+    if let Err(e) = file.write_all(bytes).and_then(|()| file.sync_all()) {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e);
+    }
     let mut result = Err(std::io::Error::other("no free name"));
     for attempt in 0..1000 {
         let target = if attempt == 0 {

@@ -47,46 +47,83 @@ fn options<'a>(collection: &'a Prepared, derived: &'a HashMap<String, Derived>) 
     }
 }
 
-/// Apply a checked file for `collection`. With a session whose
-/// `remote.derive` is on (`deriving`), each associatedMedia link's image is
-/// fetched first and linked with its thumbnail and web image
-/// (remote_derive.rs); a link that cannot be fetched is not linked, and
-/// files no committed row points to are removed again.
+/// The images of a checked file's associatedMedia links, fetched and
+/// stored once, before the file is applied (and outside any retry of it):
+/// what each link became, and the sets to settle after the apply.
+#[derive(Default)]
+pub struct Links {
+    derived: HashMap<String, Derived>,
+    made: Vec<crate::remote_derive::Made>,
+}
+
+/// With a session whose `remote.derive` is on (`deriving`), fetch each
+/// associatedMedia link's image and store its thumbnail and web image
+/// (remote_derive.rs); a link that cannot be fetched is not linked.
+pub async fn fetch_links(
+    portal: &Portal,
+    collection: &Prepared,
+    file: &SkeletalFile,
+    deriving: Option<&Context>,
+) -> Links {
+    let mut links = Links::default();
+    let Some(ctx) = deriving.filter(|ctx| ctx.remote.derive) else {
+        return links;
+    };
+    for (catalog, url) in portal.skeletal_links(file, &options(collection, &links.derived)) {
+        if links.derived.contains_key(&url) {
+            continue;
+        }
+        let entry = match crate::remote_derive::make(ctx, collection, &catalog, &url).await {
+            Ok(m) => {
+                let entry = Derived::Made {
+                    urls: m.urls.clone(),
+                    md5: m.md5.clone(),
+                    size: m.size,
+                };
+                links.made.push(m);
+                entry
+            }
+            Err(why) => Derived::Refused(why),
+        };
+        links.derived.insert(url, entry);
+    }
+    links
+}
+
+impl Links {
+    /// Apply `file` with these links' images (one transaction; may be
+    /// retried, it fetches nothing).
+    pub async fn apply(
+        &self,
+        portal: &Portal,
+        collection: &Prepared,
+        file: &SkeletalFile,
+    ) -> Result<Applied, MapperError> {
+        portal.apply_skeletal(file, &options(collection, &self.derived)).await
+    }
+
+    /// After the last try: the sets a committed row points to are kept,
+    /// the rest removed.
+    pub async fn settle(self, ctx: Option<&Context>, collection: &Prepared) {
+        let Some(ctx) = ctx else { return };
+        for m in self.made {
+            m.settle(ctx, collection).await;
+        }
+    }
+}
+
+/// Apply a checked file for `collection`, its links' images fetched first
+/// (see [`fetch_links`]); files no committed row points to are removed
+/// again.
 pub async fn apply(
     portal: &Portal,
     collection: &Prepared,
     file: &SkeletalFile,
     deriving: Option<&Context>,
 ) -> Result<Applied, MapperError> {
-    let mut derived = HashMap::new();
-    let mut made = Vec::new();
-    if let Some(ctx) = deriving.filter(|ctx| ctx.remote.derive) {
-        let links = portal.skeletal_links(file, &options(collection, &derived));
-        for (catalog, url) in links {
-            if derived.contains_key(&url) {
-                continue;
-            }
-            let entry = match crate::remote_derive::make(ctx, collection, &catalog, &url).await {
-                Ok(m) => {
-                    let entry = Derived::Made {
-                        urls: m.urls.clone(),
-                        md5: m.md5.clone(),
-                        size: m.size,
-                    };
-                    made.push(m);
-                    entry
-                }
-                Err(why) => Derived::Refused(why),
-            };
-            derived.insert(url, entry);
-        }
-    }
-    let applied = portal.apply_skeletal(file, &options(collection, &derived)).await;
-    if let Some(ctx) = deriving {
-        for m in made {
-            m.settle(ctx, collection).await;
-        }
-    }
+    let links = fetch_links(portal, collection, file, deriving).await;
+    let applied = links.apply(portal, collection, file).await;
+    links.settle(deriving, collection).await;
     applied
 }
 
@@ -187,54 +224,89 @@ pub fn result_text(
     t
 }
 
-/// A skeletal file that arrived in a drop folder: (outcome, report text).
-/// Applied files go to the archive with their result file; refused files
-/// stay, with the result file beside them saying why. The file is read,
-/// and its result written, from the drop folder's descriptor without
-/// following a link (specdrop-beneath); a portal outage leaves it for the
-/// next run.
-pub async fn from_drop(ctx: &Context, collection: &Prepared, path: &Path) -> (Kind, String) {
+/// A skeletal file from a drop folder, read, checked and its links'
+/// images fetched, ready to apply in the collection's turn.
+pub struct Ready {
+    name: String,
+    meta: std::fs::Metadata,
+    file: SkeletalFile,
+    links: Links,
+}
+
+/// A skeletal file that arrived in a drop folder, read and checked, and
+/// its associatedMedia fetched (before the collection's link turn: a slow
+/// server holds up no other file); or how it ends now. A refused file
+/// stays, with the result file beside it saying why. The file is read from
+/// the drop folder's descriptor without following a link
+/// (specdrop-beneath); a portal outage leaves it for the next run.
+pub async fn ready_from_drop(ctx: &Context, collection: &Prepared, path: &Path) -> Result<Ready, (Kind, String)> {
     let name = path
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let (bytes, meta) = match read_from_drop(ctx, collection, path, "skeletal file").await {
-        Ok(read) => read,
-        Err(ended) => return ended,
-    };
+    let (bytes, meta) = read_from_drop(ctx, collection, path, "skeletal file").await?;
     let checked = match ctx.outage.retry(&name, || read(&ctx.portal, &bytes)).await {
         Ok(checked) => checked,
-        Err(e) => return database_failed(ctx, e, "not read"),
+        Err(e) => return Err(database_failed(ctx, e, "not read")),
     };
     let file = match checked {
         Ok(file) => file,
         Err(why) => {
             let text = result_text(&name, collection, &[], &Err(why.clone()));
             let note = write_result(&collection.config.drop, None, &result_path(path), &text).await;
-            return (Kind::Failed, format!("skeletal file refused: {why}{note}"));
+            return Err((Kind::Failed, format!("skeletal file refused: {why}{note}")));
         }
     };
     if ctx.dry_run {
-        return (
+        return Err((
             Kind::Skeletal,
             format!("would apply skeletal file ({} rows)", file.rows()),
-        );
+        ));
     }
-    let applied = match ctx
-        .outage
-        .retry(&name, || apply(&ctx.portal, collection, &file, Some(ctx)))
-        .await
-    {
-        Ok(applied) => applied,
-        Err(e) => return database_failed(ctx, e, "not applied (nothing written)"),
-    };
-    let text = result_text(&name, collection, &file.warnings, &Ok(applied.clone()));
-    let note = archive_with_result(collection, path, &meta, &text).await;
-    let kind = if applied.rejected.is_empty() && applied.media_refused.is_empty() {
-        Kind::Skeletal
-    } else {
-        Kind::Failed
-    };
-    (kind, format!("skeletal file: {}{note}", summary(&applied)))
+    let links = fetch_links(&ctx.portal, collection, &file, Some(ctx)).await;
+    Ok(Ready {
+        name,
+        meta,
+        file,
+        links,
+    })
+}
+
+impl Ready {
+    /// Apply the file (in the collection's turn; a database retry applies
+    /// the rows again, it fetches nothing), settle the links' images, and
+    /// move the file to the archive with its result file: (outcome, report
+    /// text).
+    pub async fn apply(self, ctx: &Context, collection: &Prepared, path: &Path) -> (Kind, String) {
+        let Ready {
+            name,
+            meta,
+            file,
+            links,
+        } = self;
+        let applied = ctx
+            .outage
+            .retry(&name, || links.apply(&ctx.portal, collection, &file))
+            .await;
+        links.settle(Some(ctx), collection).await;
+        let applied = match applied {
+            Ok(applied) => applied,
+            Err(e) => return database_failed(ctx, e, "not applied (nothing written)"),
+        };
+        let text = result_text(&name, collection, &file.warnings, &Ok(applied.clone()));
+        let note = archive_with_result(collection, path, &meta, &text).await;
+        let kind = if applied.rejected.is_empty() && applied.media_refused.is_empty() {
+            Kind::Skeletal
+        } else {
+            Kind::Failed
+        };
+        (kind, format!("skeletal file: {}{note}", summary(&applied)))
+    }
+
+    /// Not applied after all (the turn could not be had): the links'
+    /// images are removed again.
+    pub async fn drop_unapplied(self, ctx: &Context, collection: &Prepared) {
+        self.links.settle(Some(ctx), collection).await;
+    }
 }
 
 /// Read a text file that arrived in a drop folder (`what`: a skeletal or

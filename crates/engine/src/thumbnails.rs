@@ -52,6 +52,12 @@ pub async fn run(config: &Config, code: &str) -> Result<Tally, Error> {
 }
 
 async fn run_in(ctx: &Context, collection: &Prepared) -> Result<Tally, Error> {
+    if !ctx.derive.thumbnail.enabled {
+        return Err(Error::Run(
+            "thumbnails makes thumbnails, but derive.thumbnail is disabled (enabled = false); set enabled = true in derive.thumbnail and run again"
+                .into(),
+        ));
+    }
     let collid = collection.config.collid;
     let waiting = ctx
         .outage
@@ -109,7 +115,14 @@ async fn one(ctx: &Context, collection: &Prepared, listed: &Waiting, today: &str
         .clone()
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| format!("occid{}", row.occid));
-    let made = match crate::remote_derive::make(ctx, collection, &number, &source).await {
+    // Only the thumbnail is missing and url is a web image of its own: it
+    // stays, and only the thumbnail is made (a new url would orphan it).
+    let keep_url = row
+        .url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| web_image(u) && *u != source && thumbnail_waits(row.thumbnail_url.as_deref()));
+    let made = match crate::remote_derive::make_kept(ctx, collection, &number, &source, keep_url).await {
         Ok(made) => made,
         Err(why) => {
             claim.give_back().await;
@@ -127,4 +140,16 @@ async fn one(ctx: &Context, collection: &Prepared, listed: &Waiting, today: &str
         Ok(()) => Outcome::Made(format!("{what}{note}")),
         Err(e) => Outcome::Failed(format!("database: {e}{note}")),
     }
+}
+
+/// A `url` that is a usable image of its own: not empty, `empty` or a stub.
+fn web_image(url: &str) -> bool {
+    !url.is_empty() && url != "empty" && !url.starts_with("processing")
+}
+
+/// Whether the thumbnail is what is missing (no thumbnailUrl or a stub).
+fn thumbnail_waits(thumbnail: Option<&str>) -> bool {
+    thumbnail
+        .map(str::trim)
+        .is_none_or(|t| t.is_empty() || t.starts_with("processing"))
 }

@@ -53,6 +53,9 @@ pub enum MapperError {
     #[error("ambiguous: occid {}", join_ids(.0))]
     Ambiguous(Vec<i64>),
 
+    #[error("image row {media_id} got its derivatives from someone else meanwhile; nothing was written to it")]
+    RowChanged { media_id: i64 },
+
     #[error("after_batch_procedure {name:?}: {reason}")]
     Procedure { name: String, reason: &'static str },
 }

@@ -15,6 +15,7 @@ use crate::MapperError;
 use crate::lookup::{self, Key, Lookup, MatchRules, Occurrence};
 use crate::media_columns::{MediaColumn, MediaValues};
 use crate::portal::{CollectionInfo, Portal};
+use crate::schema::MediaTable;
 
 /// Symbiota's default sortSequence for a specimen's first image.
 const FIRST_SORT_SEQUENCE: i64 = 50;
@@ -251,7 +252,14 @@ impl Portal {
             let text = |i: usize| row.try_get::<Option<String>, _>(i).ok().flatten();
             let (url, original, source, md5) = (text(1), text(2), text(3), text(4));
             let same_md5 = request.md5.is_some() && md5.as_deref() == request.md5;
-            if same_md5 || url.as_deref() == Some(request.urls.url.as_str()) {
+            // The same remote original linked before (a run without
+            // remote.derive wrote it as url and originalUrl).
+            let same_original = request
+                .urls
+                .original_url
+                .as_deref()
+                .is_some_and(|o| original.as_deref() == Some(o));
+            if same_md5 || same_original || url.as_deref() == Some(request.urls.url.as_str()) {
                 return Ok(Action::AlreadyThere { media_id: id });
             }
             // A mapping line's own sourceIdentifier stands in for
@@ -437,10 +445,8 @@ impl Portal {
     fn check_lengths(&self, request: &LinkRequest<'_>) -> Result<(), MapperError> {
         let m = &self.media;
         let f = request.fields;
+        check_url_lengths(m, &request.urls, request.md5)?;
         let checks = [
-            ("url", Some(&request.urls.url)),
-            ("thumbnailUrl", request.urls.thumbnail_url.as_ref()),
-            ("originalUrl", request.urls.original_url.as_ref()),
             (m.creator, f.creator.as_ref()),
             ("copyright", f.copyright.as_ref()),
             ("rights", f.rights.as_ref()),
@@ -451,16 +457,6 @@ impl Portal {
             let max = m.limit(column);
             if len > max {
                 return Err(MapperError::TooLong { column, len, max });
-            }
-        }
-        if let Some(md5) = request.md5 {
-            let (len, max) = (md5.chars().count(), m.limit("mediaMD5"));
-            if len > max {
-                return Err(MapperError::ValueTooLong {
-                    column: "mediaMD5",
-                    len,
-                    max,
-                });
             }
         }
         self.check_media(&request.meta)?;
@@ -537,6 +533,35 @@ fn source_identifier(name: &str) -> String {
         Some((cut, _)) => full[..cut].to_string(),
         None => full,
     }
+}
+
+/// Refuse URLs and an MD5 longer than the image table's columns take:
+/// non-strict MariaDB would cut them short, and a cut URL is a broken
+/// link.
+pub(crate) fn check_url_lengths(m: &MediaTable, urls: &MediaUrls, md5: Option<&str>) -> Result<(), MapperError> {
+    let checks = [
+        ("url", Some(&urls.url)),
+        ("thumbnailUrl", urls.thumbnail_url.as_ref()),
+        ("originalUrl", urls.original_url.as_ref()),
+    ];
+    for (column, value) in checks {
+        let len = value.map_or(0, |v| v.chars().count());
+        let max = m.limit(column);
+        if len > max {
+            return Err(MapperError::TooLong { column, len, max });
+        }
+    }
+    if let Some(md5) = md5 {
+        let (len, max) = (md5.chars().count(), m.limit("mediaMD5"));
+        if len > max {
+            return Err(MapperError::ValueTooLong {
+                column: "mediaMD5",
+                len,
+                max,
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -164,6 +164,23 @@ impl Portal {
         Ok(row.try_get(0)?)
     }
 
+    /// The image row of `occid` whose url or originalUrl is `link`, if
+    /// any: that remote image is linked already.
+    pub async fn image_linked_to(&self, occid: i64, link: &str) -> Result<Option<i64>, MapperError> {
+        let sql = format!(
+            "SELECT {id} FROM {table} WHERE occid = ? AND (url = ? OR originalUrl = ?) ORDER BY {id}",
+            id = self.media.id,
+            table = self.media.table
+        );
+        let row = sqlx::query(&sql)
+            .bind(occid)
+            .bind(link)
+            .bind(link)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
     /// Whether any image row points at `url` (as its url, thumbnailUrl or
     /// originalUrl): files behind it are in use and must stay.
     pub async fn refers_to(&self, url: &str) -> Result<bool, MapperError> {

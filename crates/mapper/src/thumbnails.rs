@@ -7,9 +7,13 @@
 //! and then makes the files, so a builder that dies leaves the stub
 //! (Symbiota issue #3351). Here the row stays locked in one transaction
 //! until its new URLs are written: a kill rolls it back and leaves the row
-//! as it was. A second specdrop skips a locked row (`NOWAIT`); the
-//! portal's builder waits for the lock and then finds the row done. A stub
-//! of today is a portal builder at work and is left to it.
+//! as it was. Only the image row is locked (its specimen record stays free
+//! for portal edits and for new images of it). A second specdrop skips a
+//! locked row (`NOWAIT`); the portal's builder waits for the lock up to
+//! `innodb_lock_wait_timeout` (50 s by default): within it, it finds the
+//! row done; a fetch that takes longer makes the builder's query fail on
+//! the timeout. A stub of today is a portal builder at work and is left to
+//! it.
 
 use sqlx::{Any, Row, Transaction};
 
@@ -17,6 +21,7 @@ use crate::MapperError;
 use crate::backend::Backend;
 use crate::link::MediaUrls;
 use crate::portal::Portal;
+use crate::schema::MediaTable;
 
 /// An image row waiting for its derivatives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,9 +51,7 @@ impl Waiting {
 /// [`RowClaim::give_back`] (or the connection's end, which rolls back).
 pub struct RowClaim {
     tx: Transaction<'static, Any>,
-    table: &'static str,
-    id: &'static str,
-    has_pixel_size: bool,
+    media: MediaTable,
     pub row: Waiting,
 }
 
@@ -65,6 +68,11 @@ pub enum Claim {
 /// The condition of a waiting row, for the image table aliased `m`.
 const WAITING: &str = "(m.thumbnailUrl IS NULL OR m.thumbnailUrl = '' OR m.thumbnailUrl LIKE 'processing%' \
      OR m.url = 'empty' OR m.url LIKE 'processing%')";
+
+/// [`WAITING`] for the image table without an alias (an UPDATE).
+fn waiting_unaliased() -> String {
+    WAITING.replace("m.", "")
+}
 
 fn waiting_of(row: &sqlx::any::AnyRow) -> Result<Waiting, MapperError> {
     let text = |i: usize| row.try_get::<Option<String>, _>(i).ok().flatten();
@@ -109,15 +117,27 @@ impl Portal {
 
     /// Lock image row `media_id` for this run while it still waits.
     /// `today` (`YYYY-MM-DD`) tells a portal builder's fresh stub from one
-    /// a dead builder left.
+    /// a dead builder left. Only the image row is locked: a join would
+    /// lock the specimen record too for the whole fetch.
     pub async fn claim_for_thumbnails(&self, media_id: i64, today: &str) -> Result<Claim, MapperError> {
         let lock = match self.backend {
             // MariaDB 10.3+ and MySQL 8: a locked row is an error at once.
             Backend::MySql => " FOR UPDATE NOWAIT",
-            // One writer at a time anyway; the update below re-checks.
+            // One writer at a time anyway; the update re-checks.
             Backend::Sqlite => "",
         };
-        let sql = format!("{} AND m.{} = ?{lock}", self.waiting_select(), self.media.id);
+        let m = &self.media;
+        let image_only = if m.has_media_type {
+            " AND (m.mediaType = 'image' OR m.mediaType IS NULL)"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT m.{id}, m.occid, m.url, m.thumbnailUrl, m.originalUrl FROM {table} m \
+             WHERE m.{id} = ? AND {WAITING}{image_only}{lock}",
+            id = m.id,
+            table = m.table
+        );
         let mut tx = self.pool.begin().await?;
         let row = match sqlx::query(&sql).bind(media_id).fetch_optional(&mut *tx).await {
             Ok(row) => row,
@@ -131,7 +151,22 @@ impl Portal {
             let _ = tx.rollback().await;
             return Ok(Claim::Done);
         };
-        let row = waiting_of(&row)?;
+        let text = |i: usize| row.try_get::<Option<String>, _>(i).ok().flatten();
+        let occid: i64 = row.try_get(1)?;
+        // A plain read: no lock on the specimen record.
+        let catalog_number = sqlx::query("SELECT catalogNumber FROM omoccurrences WHERE occid = ?")
+            .bind(occid)
+            .fetch_optional(&mut *tx)
+            .await?
+            .and_then(|r| r.try_get::<Option<String>, _>(0).ok().flatten());
+        let row = Waiting {
+            media_id: row.try_get(0)?,
+            occid,
+            catalog_number,
+            url: text(2),
+            thumbnail_url: text(3),
+            original_url: text(4),
+        };
         if row.thumbnail_url.as_deref() == Some(&format!("processing {today}")) {
             let _ = tx.rollback().await;
             return Ok(Claim::Busy(
@@ -140,9 +175,7 @@ impl Portal {
         }
         Ok(Claim::Taken(Box::new(RowClaim {
             tx,
-            table: self.media.table,
-            id: self.media.id,
-            has_pixel_size: self.media.has_pixel_size,
+            media: self.media.clone(),
             row,
         })))
     }
@@ -156,26 +189,48 @@ fn is_locked(e: &dyn sqlx::error::DatabaseError) -> bool {
 }
 
 impl RowClaim {
-    /// Write the row's new URLs, MD5 and the original's size, and commit.
+    /// Write the row's new URLs, MD5 and the original's size, and commit;
+    /// nothing when a value is longer than its column (a truncated URL is
+    /// a broken link) or the row no longer waits.
     pub async fn finish(mut self, urls: &MediaUrls, md5: &str, size: (u32, u32)) -> Result<(), MapperError> {
-        let pixels = if self.has_pixel_size {
+        if let Err(e) = crate::link::check_url_lengths(&self.media, urls, Some(md5)) {
+            let _ = self.tx.rollback().await;
+            return Err(e);
+        }
+        let pixels = if self.media.has_pixel_size {
             ", pixelXDimension = ?, pixelYDimension = ?"
         } else {
             ""
         };
+        // Re-checked here: SQLite took no lock when the row was claimed.
         let sql = format!(
-            "UPDATE {} SET url = ?, thumbnailUrl = ?, originalUrl = ?, mediaMD5 = ?{pixels} WHERE {} = ?",
-            self.table, self.id
+            "UPDATE {} SET url = ?, thumbnailUrl = ?, originalUrl = ?, mediaMD5 = ?{pixels} WHERE {} = ? AND {}",
+            self.media.table,
+            self.media.id,
+            waiting_unaliased()
         );
         let mut query = sqlx::query(&sql)
             .bind(urls.url.clone())
             .bind(urls.thumbnail_url.clone())
             .bind(urls.original_url.clone())
             .bind(md5.to_string());
-        if self.has_pixel_size {
+        if self.media.has_pixel_size {
             query = query.bind(i64::from(size.0)).bind(i64::from(size.1));
         }
-        query.bind(self.row.media_id).execute(&mut *self.tx).await?;
+        let updated = query.bind(self.row.media_id).execute(&mut *self.tx).await;
+        match updated {
+            Ok(done) if done.rows_affected() == 1 => {}
+            Ok(_) => {
+                let _ = self.tx.rollback().await;
+                return Err(MapperError::RowChanged {
+                    media_id: self.row.media_id,
+                });
+            }
+            Err(e) => {
+                let _ = self.tx.rollback().await;
+                return Err(e.into());
+            }
+        }
         self.tx.commit().await?;
         Ok(())
     }

@@ -603,3 +603,59 @@ async fn collection_stats_are_refreshed(db: Seeded) {
     assert!(!text(2).is_empty(), "datelastmodified is set");
 }
 on_both!(collection_stats_are_refreshed);
+
+/// A thumbnails claim locks only the image row (the specimen record stays
+/// free for edits) and refuses a URL longer than its column.
+async fn thumbnail_claims_lock_only_the_image_row(db: Seeded) {
+    let p = &db.portal;
+    let mut conn = db.conn().await;
+    sqlx::query(
+        "INSERT INTO media (mediaID, occid, url, thumbnailUrl, originalUrl, mediaType, format) \
+         VALUES (9101, 201, 'https://h/a.jpg', NULL, 'https://h/a.jpg', 'image', 'image/jpeg')",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("a waiting row");
+    let taken = thumbnail_claim(p).await;
+    assert_eq!(taken.row.catalog_number.as_deref(), Some("1390992"));
+    if db._mariadb.is_some() {
+        sqlx::raw_sql("BEGIN; SELECT occid FROM omoccurrences WHERE occid = 201 FOR UPDATE NOWAIT")
+            .execute(&mut conn)
+            .await
+            .expect("the specimen record is not locked by the claim");
+        sqlx::raw_sql("ROLLBACK").execute(&mut conn).await.expect("rolled back");
+    }
+    let long = MediaUrls {
+        url: format!("https://h/{}.jpg", "x".repeat(5000)),
+        thumbnail_url: Some("https://h/t.jpg".into()),
+        original_url: Some("https://h/a.jpg".into()),
+    };
+    let refused = taken.finish(&long, "0123", (1, 1)).await;
+    assert!(
+        matches!(refused, Err(MapperError::TooLong { column: "url", .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM media WHERE mediaID = 9101 AND thumbnailUrl IS NULL")
+            .await,
+        1
+    );
+}
+
+mod thumbnail_claims_lock_only_the_image_row {
+    #[tokio::test]
+    async fn sqlite() {
+        super::thumbnail_claims_lock_only_the_image_row(super::sqlite().await).await;
+    }
+    #[tokio::test]
+    async fn mariadb() {
+        super::thumbnail_claims_lock_only_the_image_row(super::mariadb().await).await;
+    }
+}
+
+async fn thumbnail_claim(p: &Portal) -> specdrop_mapper::thumbnails::RowClaim {
+    match p.claim_for_thumbnails(9101, "2000-01-01").await.expect("claimed") {
+        specdrop_mapper::thumbnails::Claim::Taken(c) => *c,
+        _ => panic!("row 9101 waits"),
+    }
+}

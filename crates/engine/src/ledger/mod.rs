@@ -1044,13 +1044,16 @@ impl Ledger {
 
     /// These paths `run` claimed are not its files after all.
     pub async fn unclaim(&self, run: &str, paths: &[String]) -> Result<(), LedgerError> {
+        self.each_claim(run, paths, "DELETE FROM writing WHERE path = ? AND run = ?")
+            .await
+    }
+
+    /// Run `sql` (binding a path, then `run`) for each of `paths`, in one
+    /// transaction.
+    async fn each_claim(&self, run: &str, paths: &[String], sql: &str) -> Result<(), LedgerError> {
         let mut tx = self.pool.begin().await?;
         for path in paths {
-            sqlx::query("DELETE FROM writing WHERE path = ? AND run = ?")
-                .bind(path)
-                .bind(run)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(sql).bind(path).bind(run).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -1077,6 +1080,13 @@ impl Ledger {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Hand `run`'s claims on these paths (one set) to the next start-up's
+    /// clean-up; other sets of the same content are not touched.
+    pub async fn set_aside_paths(&self, run: &str, paths: &[String]) -> Result<(), LedgerError> {
+        let sql = self.sql("UPDATE writing SET run = {set_aside_run} WHERE path = ? AND run = ?");
+        self.each_claim(run, paths, &sql).await
     }
 
     /// Forget one claim (settled at start-up).

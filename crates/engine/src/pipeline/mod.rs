@@ -291,12 +291,22 @@ fn linked_verdict(
 /// A skeletal data file in the drop folder: applied in turn with the
 /// images (records change), one at a time, also across processes.
 async fn skeletal_file(ctx: &Context, collection: &Prepared, path: &Path, ticket: &Ticket) -> Verdict {
+    // Read, checked and its links fetched before the turn: a slow image
+    // server holds up neither this collection's other files nor another
+    // process's link step.
+    let ready = match crate::skeletal::ready_from_drop(ctx, collection, path).await {
+        Ok(ready) => ready,
+        Err((kind, detail)) => return Verdict::new(kind, detail, None),
+    };
     ticket.my_turn().await;
     let _link_lock = match link_lock(ctx, collection, path).await {
         Ok(lock) => lock,
-        Err(verdict) => return verdict,
+        Err(verdict) => {
+            ready.drop_unapplied(ctx, collection).await;
+            return verdict;
+        }
     };
-    let (kind, detail) = crate::skeletal::from_drop(ctx, collection, path).await;
+    let (kind, detail) = ready.apply(ctx, collection, path).await;
     Verdict::new(kind, detail, None)
 }
 
