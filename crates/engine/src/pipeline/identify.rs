@@ -205,30 +205,24 @@ async fn by_barcode(
         }
         Decision::Park(reason) => Err(park(reason)),
         Decision::ByRecord { candidates, note } => {
-            let mut with_records = Vec::new();
+            let numbers: Vec<&str> = candidates.iter().map(|c| c.number.as_str()).collect();
+            let found = with_records(ctx, collection, name, &numbers, entry).await?;
+            let with_records: Vec<&Candidate> = found.iter().map(|(i, _)| &candidates[*i]).collect();
             // With link_all: one number per record (two labels of one
             // record, an old and a new number, are one specimen), and none
             // that names several.
             let mut each_record: Option<Vec<(&Candidate, i64)>> = Some(Vec::new());
-            for candidate in &candidates {
-                let find = || ctx.portal.find(cfg.collid, &candidate.number, cfg.match_rules);
-                let lookup = ctx
-                    .outage
-                    .retry(name, find)
-                    .await
-                    .map_err(|e| Verdict::of_database(ctx, e, entry))?;
+            for (i, lookup) in &found {
                 match lookup {
-                    Lookup::NotFound => continue,
                     Lookup::Found(o) => {
                         if let Some(each) = each_record.as_mut()
                             && !each.iter().any(|(_, occid)| *occid == o.occid)
                         {
-                            each.push((candidate, o.occid));
+                            each.push((&candidates[*i], o.occid));
                         }
                     }
-                    Lookup::Ambiguous(_) => each_record = None,
+                    _ => each_record = None,
                 }
-                with_records.push(candidate);
             }
             let each_record = each_record.filter(|_| cfg.multi_specimen == MultiSpecimen::LinkAll);
             match (&with_records[..], each_record) {
@@ -253,15 +247,15 @@ async fn by_barcode(
     }
 }
 
-/// Which of `numbers` find a record (their indexes): a value is used only
-/// when exactly one does.
+/// The numbers of `numbers` that find a record (their indexes, with what
+/// the lookup found): a value is used only when exactly one does.
 async fn with_records(
     ctx: &Context,
     collection: &Prepared,
     name: &str,
     numbers: &[&str],
     entry: &LedgerEntry,
-) -> Step<Vec<usize>> {
+) -> Step<Vec<(usize, Lookup)>> {
     let cfg = &collection.config;
     let mut found = Vec::new();
     for (i, number) in numbers.iter().enumerate() {
@@ -272,7 +266,7 @@ async fn with_records(
             .await
             .map_err(|e| Verdict::of_database(ctx, e, entry))?;
         if !matches!(lookup, Lookup::NotFound) {
-            found.push(i);
+            found.push((i, lookup));
         }
     }
     Ok(found)
@@ -332,7 +326,7 @@ async fn by_label_text(
     let refs: Vec<&str> = numbers.iter().map(String::as_str).collect();
     let found = with_records(ctx, collection, name, &refs, entry).await?;
     match found[..] {
-        [only] => Ok((
+        [(only, _)] => Ok((
             made,
             numbers[only].clone(),
             NumberFrom::LabelText,
