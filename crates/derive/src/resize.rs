@@ -10,8 +10,10 @@
 //! shorter kernel; resizing in linear light would move SSIM by less than
 //! 0.002 against either reference, so it is not worth its cost here.
 
-use fast_image_resize::images::{CroppedImageMut, Image};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use fast_image_resize::PixelTrait;
+use fast_image_resize::images::{TypedCroppedImageMut, TypedImage, TypedImageRef};
+use fast_image_resize::pixels::{U8, U8x3};
+use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
 
 use crate::DeriveError;
 use crate::pixels::Decoded;
@@ -108,16 +110,36 @@ const BAND_ROWS: u32 = 256;
 /// scale and reads source rows beyond the crop where the filter reaches,
 /// so the bands join without a seam.
 fn resize(resizer: &mut Resizer, from: &Decoded, width: u32, height: u32) -> Result<Decoded, DeriveError> {
-    let failed = |e: &dyn std::fmt::Display| DeriveError::Resize(e.to_string());
-    let pixel_type = if from.channels == 1 {
-        PixelType::U8
-    } else {
-        PixelType::U8x3
-    };
-    let src = fast_image_resize::images::ImageRef::new(from.width, from.height, &from.pixels, pixel_type)
-        .map_err(|e| failed(&e))?;
     let len = width as usize * height as usize * usize::from(from.channels);
-    let mut dst = Image::from_vec_u8(width, height, crate::pool::take(len), pixel_type).map_err(|e| failed(&e))?;
+    let mut pixels = crate::pool::take(len);
+    // Typed views, not `Resizer::resize`: that one dispatches on the pixel
+    // type at run time, so all thirteen of fast_image_resize's pixel types
+    // (with every filter and CPU path) were compiled into this crate for
+    // the two it uses: a third of its release build time (docs/decisions.md,
+    // "Build time").
+    if from.channels == 1 {
+        resize_as::<U8>(resizer, from, &mut pixels, width, height)?;
+    } else {
+        resize_as::<U8x3>(resizer, from, &mut pixels, width, height)?;
+    }
+    Ok(Decoded {
+        width,
+        height,
+        channels: from.channels,
+        pixels,
+    })
+}
+
+fn resize_as<P: PixelTrait>(
+    resizer: &mut Resizer,
+    from: &Decoded,
+    into: &mut [u8],
+    width: u32,
+    height: u32,
+) -> Result<(), DeriveError> {
+    let failed = |e: &dyn std::fmt::Display| DeriveError::Resize(e.to_string());
+    let src = TypedImageRef::<P>::from_buffer(from.width, from.height, &from.pixels).map_err(|e| failed(&e))?;
+    let mut dst = TypedImage::<P>::from_buffer(width, height, into).map_err(|e| failed(&e))?;
     let scale = f64::from(from.height) / f64::from(height);
     let mut top = 0;
     while top < height {
@@ -127,21 +149,20 @@ fn resize(resizer: &mut Resizer, from: &Decoded, width: u32, height: u32) -> Res
         let options = ResizeOptions::new()
             .resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom))
             .crop(0.0, crop_top, f64::from(from.width), crop_height);
-        let mut band = CroppedImageMut::new(&mut dst, 0, top, width, rows).map_err(|e| failed(&e))?;
-        resizer.resize(&src, &mut band, &options).map_err(|e| failed(&e))?;
+        let mut band = TypedCroppedImageMut::from_ref(&mut dst, 0, top, width, rows).map_err(|e| failed(&e))?;
+        resizer
+            .resize_typed(&src, &mut band, &options)
+            .map_err(|e| failed(&e))?;
         top += rows;
     }
-    Ok(Decoded {
-        width,
-        height,
-        channels: from.channels,
-        pixels: dst.into_vec(),
-    })
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fast_image_resize::PixelType;
+    use fast_image_resize::images::Image;
 
     fn grey(width: u32, height: u32) -> Decoded {
         Decoded {
