@@ -74,7 +74,7 @@ fn waiting_unaliased() -> String {
     WAITING.replace("m.", "")
 }
 
-fn waiting_of(row: &sqlx::any::AnyRow) -> Result<Waiting, MapperError> {
+pub(crate) fn waiting_of(row: &sqlx::any::AnyRow) -> Result<Waiting, MapperError> {
     let text = |i: usize| row.try_get::<Option<String>, _>(i).ok().flatten();
     Ok(Waiting {
         media_id: row.try_get(0)?,
@@ -88,6 +88,12 @@ fn waiting_of(row: &sqlx::any::AnyRow) -> Result<Waiting, MapperError> {
 
 impl Portal {
     fn waiting_select(&self) -> String {
+        self.image_rows_where(WAITING)
+    }
+
+    /// The image rows (as [`Waiting`] reads them) that meet `condition`,
+    /// for the image table aliased `m` and its specimen `o`.
+    pub(crate) fn image_rows_where(&self, condition: &str) -> String {
         let m = &self.media;
         let image_only = if m.has_media_type {
             " AND (m.mediaType = 'image' OR m.mediaType IS NULL)"
@@ -97,7 +103,7 @@ impl Portal {
         format!(
             "SELECT m.{id}, m.occid, o.catalogNumber, m.url, m.thumbnailUrl, m.originalUrl \
              FROM {table} m JOIN omoccurrences o ON o.occid = m.occid \
-             WHERE {WAITING}{image_only}",
+             WHERE {condition}{image_only}",
             id = m.id,
             table = m.table
         )

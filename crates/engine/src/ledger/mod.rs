@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS {table} (
 const FILES_INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS files_outcome ON files (outcome);
 CREATE INDEX IF NOT EXISTS files_source ON files (source);
+CREATE INDEX IF NOT EXISTS files_media ON files (collection, media_id);
 ";
 
 const WRITING_TABLE: &str = "

@@ -1,0 +1,273 @@
+//! `specdrop rebuild`: a collection's derivatives made again from the
+//! archived originals, on a MariaDB portal with a shared MariaDB ledger.
+//! A small collection rebuilt whole and then by size; 200 rows rebuilt by
+//! two processes while one is SIGKILLed mid-way (`SPECDROP_FULL=1`: 600).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use crate::support::*;
+
+/// The lease the processes keep (short, so a takeover comes soon).
+const LEASE_SECS: u64 = 3;
+
+/// A 500 px sheet made from a real one, in `count` distinct copies are
+/// what `drop_specimens` takes; this is the one sheet.
+fn small_sheet() -> Vec<u8> {
+    let mut config = specdrop_derive::DeriveConfig::default();
+    config.web.width = 500;
+    let set = specdrop_derive::build(&sample(SMALL_7), &config).expect("derivatives of a real sheet");
+    match set.web {
+        Some(specdrop_derive::Web::Own(web)) => web.data,
+        _ => panic!("a 500 px web image of a 1400 px sheet"),
+    }
+}
+
+/// The test's config with a shared ledger, small derivative sizes, one
+/// worker thread and a short lease; written as `name`.
+fn rebuild_config(env: &Env, ledger_url: &str, name: &str) -> String {
+    let base = std::fs::read_to_string(env.path("specdrop.toml")).expect("the test's config");
+    let text = base.replace(
+        "[database]",
+        &format!(
+            "[ledger]\nurl = \"{ledger_url}\"\n\n[daemon]\nlease_secs = {LEASE_SECS}\n\n[workers]\nthreads = 1\n\n\
+             [derive]\nweb = {{ width = 200 }}\nthumbnail = {{ width = 80 }}\n\n[database]"
+        ),
+    );
+    env.write_file(name, text.as_bytes());
+    name.to_string()
+}
+
+/// (mediaID, url, thumbnailUrl, originalUrl) of each image row, by occid.
+async fn rows(env: &Env) -> BTreeMap<i64, (i64, String, String, String)> {
+    use sqlx::Row as _;
+    let mut conn = env.db().await;
+    let found = sqlx::query(
+        "SELECT occid, mediaID, url, thumbnailUrl, originalUrl FROM media WHERE occid >= 8000 ORDER BY occid",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("read the image rows");
+    found
+        .iter()
+        .map(|r| {
+            let t = |i: usize| r.try_get::<Option<String>, _>(i).ok().flatten().unwrap_or_default();
+            (
+                r.try_get::<i64, _>(0).expect("occid"),
+                (r.try_get::<i64, _>(1).expect("mediaID"), t(2), t(3), t(4)),
+            )
+        })
+        .collect()
+}
+
+/// Every file a row points at is on disk, and no other file is in the
+/// image library.
+fn assert_whole(env: &Env, now: &BTreeMap<i64, (i64, String, String, String)>, said: &str) {
+    let mut referenced = BTreeSet::new();
+    for (occid, (_, url, thumbnail, original)) in now {
+        for u in [url, thumbnail, original] {
+            let file = env.served(u);
+            assert!(
+                file.is_file(),
+                "occid {occid}: {u} is in its row but not on disk\n{said}"
+            );
+            referenced.insert(file);
+        }
+    }
+    let orphans = env.orphans(&referenced);
+    assert!(orphans.is_empty(), "files no row points to: {orphans:?}\n{said}");
+}
+
+/// Scan `count` small sheets into the portal (through the shared ledger,
+/// which then knows where each original was archived).
+async fn linked_collection(env: &Env, config: &str, count: u32) {
+    env.drop_specimens(&small_sheet(), 7_300_000, 8000, count).await;
+    let scan = env.run(&["scan", "--config", config]);
+    assert_eq!(scan.code, 0, "{}\n{}", scan.stdout, scan.stderr);
+    assert_eq!(scan.summary()[0], count as usize, "{}", scan.stdout);
+}
+
+#[tokio::test]
+async fn rebuild_changes_every_rows_files_once_keeps_media_ids_and_sizes_only_touch_those() {
+    let env = Env::new(Backend::MariaDb).await;
+    let ledger_db = crate::mariadb::TestDb::empty().await;
+    let config = rebuild_config(&env, &ledger_db.url, "rebuild.toml");
+    linked_collection(&env, &config, 6).await;
+    let before = rows(&env).await;
+    assert_eq!(before.len(), 6);
+
+    let run = env.run(&["rebuild", "--collection", "MICH-V", "--config", &config]);
+    let said = format!("{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 0, "{said}");
+    assert!(run.stdout.contains("rebuild: 6 rebuilt, 0 finished"), "{said}");
+    let after = rows(&env).await;
+    for (occid, (id, url, thumbnail, original)) in &before {
+        let (new_id, new_url, new_thumbnail, new_original) = &after[occid];
+        assert_eq!(id, new_id, "occid {occid} keeps its mediaID");
+        for (old, new) in [(url, new_url), (thumbnail, new_thumbnail), (original, new_original)] {
+            assert_ne!(old, new, "occid {occid}: every file is new\n{said}");
+            assert!(!env.served(old).exists(), "{old} is gone once its row has new files");
+        }
+        assert_eq!(
+            run.stdout.matches(&format!("rebuilt  media {id}:")).count(),
+            1,
+            "media {id} rebuilt once\n{said}"
+        );
+    }
+    assert_whole(&env, &after, &said);
+
+    // Only the thumbnails: url and originalUrl stay.
+    let thumbs = env.run(&[
+        "rebuild",
+        "--collection",
+        "MICH-V",
+        "--sizes",
+        "thumbnail",
+        "--config",
+        &config,
+    ]);
+    let said = format!("{}\n{}", thumbs.stdout, thumbs.stderr);
+    assert_eq!(thumbs.code, 0, "{said}");
+    let last = rows(&env).await;
+    for (occid, (id, url, thumbnail, original)) in &after {
+        let (new_id, new_url, new_thumbnail, new_original) = &last[occid];
+        assert_eq!(
+            (id, url, original),
+            (new_id, new_url, new_original),
+            "occid {occid}\n{said}"
+        );
+        assert_ne!(thumbnail, new_thumbnail, "occid {occid}: a new thumbnail\n{said}");
+        let (width, _) = env.served_size(new_thumbnail);
+        assert_eq!(width, 80, "derive.thumbnail's width");
+    }
+    assert_whole(&env, &last, &said);
+
+    // The same rebuild again: done already, nothing changes.
+    let again = env.run(&[
+        "rebuild",
+        "--collection",
+        "MICH-V",
+        "--sizes",
+        "thumbnail",
+        "--config",
+        &config,
+    ]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stdout.contains("nothing to do"), "{}", again.stdout);
+    assert_eq!(rows(&env).await, last);
+
+    let status = env.run(&["status", "--config", &config]);
+    assert!(
+        status
+            .stdout
+            .contains("rebuild MICH-V (thumbnail): 6/6 rows done, 0 failed; finished"),
+        "{}",
+        status.stdout
+    );
+    // A size [derive] does not make is refused by name.
+    let refused = env.run(&[
+        "rebuild",
+        "--collection",
+        "MICH-V",
+        "--sizes",
+        "medium",
+        "--config",
+        &config,
+    ]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("large,web,thumbnail"), "{}", refused.stderr);
+}
+
+#[tokio::test]
+async fn two_rebuilds_share_the_job_list_and_one_killed_mid_way_leaves_each_row_rebuilt_once() {
+    let full = std::env::var("SPECDROP_FULL").is_ok_and(|v| v == "1");
+    let count: u32 = if full { 600 } else { 200 };
+    let env = Env::new(Backend::MariaDb).await;
+    let ledger_db = crate::mariadb::TestDb::empty().await;
+    let config = rebuild_config(&env, &ledger_db.url, "rebuild.toml");
+    linked_collection(&env, &config, count).await;
+    let before = rows(&env).await;
+
+    let args = ["rebuild", "--collection", "MICH-V", "--config", config.as_str()];
+    let mut survivor = env.start(&args, &[]);
+    let mut doomed = env.start(&args, &[]);
+    let rebuilt = |l: &String| l.starts_with("rebuilt  media ");
+    let by_doomed = poll(
+        Duration::from_secs(60),
+        || {
+            doomed.lines_for(Duration::from_millis(100));
+            doomed.seen.iter().filter(|l| rebuilt(l)).count()
+        },
+        |n| *n >= 5,
+    );
+    assert!(
+        by_doomed >= 5,
+        "the second rebuild did little:\n{}",
+        doomed.seen.join("\n")
+    );
+    let killed = doomed.kill_hard();
+    let mut ledger = ledger_db.connect().await;
+    let held_when_killed: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM rebuild_jobs WHERE state = 'waiting' AND run IS NOT NULL AND run <> \
+         (SELECT run FROM instances WHERE pid = ? AND ended IS NULL)",
+    )
+    .bind(i64::from(survivor.pid()))
+    .fetch_one(&mut ledger)
+    .await
+    .expect("count the killed process's jobs");
+
+    let code = survivor.exit_code(Duration::from_secs(if full { 600 } else { 90 }));
+    let mut lines = killed.clone();
+    lines.extend(survivor.seen.clone());
+    let said = lines.join("\n");
+    assert_eq!(code, 0, "{said}");
+
+    // Every row rebuilt exactly once: one line per row, across both.
+    let after = rows(&env).await;
+    assert_eq!(after.len(), count as usize);
+    let mut once = 0;
+    for (occid, (id, url, thumbnail, original)) in &before {
+        let (new_id, new_url, new_thumbnail, new_original) = &after[occid];
+        assert_eq!(id, new_id, "occid {occid} keeps its mediaID");
+        for (old, new) in [(url, new_url), (thumbnail, new_thumbnail), (original, new_original)] {
+            assert_ne!(old, new, "occid {occid}: every file is new\n{said}");
+        }
+        let times = lines
+            .iter()
+            .filter(|l| l.starts_with(&format!("rebuilt  media {id}:")))
+            .count();
+        assert_eq!(times, 1, "media {id} rebuilt {times} times\n{said}");
+        once += 1;
+    }
+    // Distinct new file names: one new set per row.
+    let names: BTreeSet<&String> = after.values().map(|(_, url, _, _)| url).collect();
+    assert_eq!(names.len(), count as usize, "{said}");
+    assert!(
+        !lines.iter().any(|l| l.starts_with("failed") || l.contains("panicked")),
+        "{said}"
+    );
+
+    // The survivor settled what the killed one left: no claim, no job
+    // held, every job done; no file without its row, none of a row missing.
+    let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM writing")
+        .fetch_one(&mut ledger)
+        .await
+        .expect("count the claims");
+    let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rebuild_jobs WHERE state <> 'done'")
+        .fetch_one(&mut ledger)
+        .await
+        .expect("count the jobs not done");
+    assert_eq!((open, waiting), (0, 0), "{said}");
+    assert_whole(&env, &after, &said);
+
+    // Run again, it finds the list finished and changes nothing.
+    let again = env.run(&args);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stdout.contains("nothing to do"), "{}", again.stdout);
+    assert_eq!(rows(&env).await, after);
+    eprintln!(
+        "{count} rows: the killed rebuild did {} and held {held_when_killed} job(s) when killed; \
+         {once} rows rebuilt once, none broken",
+        killed.iter().filter(|l| rebuilt(l)).count()
+    );
+}
