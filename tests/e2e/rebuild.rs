@@ -156,6 +156,54 @@ async fn rebuild_changes_every_rows_files_once_keeps_media_ids_and_sizes_only_to
     assert!(again.stdout.contains("nothing to do"), "{}", again.stdout);
     assert_eq!(rows(&env).await, last);
 
+    // A run killed after a row's switch and before its clean-up left a job
+    // whose row already carries the new URL, and an old file only that job
+    // knows of: the next run removes the file and rebuilds nothing.
+    let (occid, (id, url, thumbnail, original)) = last.iter().next().expect("a row");
+    let leftover = thumbnail.replace("_tn.jpg", "_left_tn.jpg");
+    assert_ne!(&leftover, thumbnail);
+    std::fs::copy(env.served(thumbnail), env.served(&leftover)).expect("the pre-switch thumbnail");
+    let mut ledger = ledger_db.connect().await;
+    for (sql, binds) in [
+        ("UPDATE rebuilds SET finished = NULL", vec![]),
+        (
+            "UPDATE rebuild_jobs SET state = 'waiting', new_url = ?, old_url = ?, old_thumbnail = ?, \
+             old_original = ? WHERE media_id = ?",
+            vec![
+                thumbnail.clone(),
+                url.clone(),
+                leftover.clone(),
+                original.clone(),
+                id.to_string(),
+            ],
+        ),
+    ] {
+        let mut query = sqlx::query(sql);
+        for b in binds {
+            query = query.bind(b);
+        }
+        query.execute(&mut ledger).await.expect("the state a kill leaves");
+    }
+    let resumed = env.run(&[
+        "rebuild",
+        "--collection",
+        "MICH-V",
+        "--sizes",
+        "thumbnail",
+        "--config",
+        &config,
+    ]);
+    let said = format!("{}\n{}", resumed.stdout, resumed.stderr);
+    assert_eq!(resumed.code, 0, "{said}");
+    assert!(resumed.stdout.contains("rebuild: 0 rebuilt, 1 finished"), "{said}");
+    assert!(resumed.stdout.contains("switched by an interrupted attempt"), "{said}");
+    assert!(
+        !env.served(&leftover).exists(),
+        "occid {occid}: the old file is removed\n{said}"
+    );
+    assert_eq!(rows(&env).await, last, "no row changes again");
+    assert_whole(&env, &last, &said);
+
     let status = env.run(&["status", "--config", &config]);
     assert!(
         status

@@ -2,15 +2,17 @@
 //! rebuild processes (one worker thread each) sharing a MariaDB ledger,
 //! and the statements each row costs the ledger and the portal.
 //!
-//! The rows are the corpus's 1400×2100 sheets (made distinct), scanned
-//! once; each round rebuilds every row again (`--again`) from the
-//! archived originals at the default sizes. The ledger and the portal are
+//! The rows are the corpus's 1400×2100 sheets (made distinct), or with
+//! `SPECDROP_BENCH_SHEETS=full` its 3753×5634 ones, scanned once; each
+//! round rebuilds every row again (`--again`) from the archived originals
+//! at the default sizes. The ledger and the portal are
 //! reached as users of their own, whose statements MariaDB counts in
 //! `information_schema.USER_STATISTICS` (`userstat` is switched on for the
 //! run and back after); the server's global `Questions` and `Com_*` are
 //! shown beside them, but count every client of the server.
 //!
-//! `cargo bench -p specdrop --bench rebuild` (`SPECDROP_BENCH_ROWS`, default 240)
+//! `cargo bench -p specdrop --bench rebuild` (`SPECDROP_BENCH_ROWS`,
+//! default 240 small or 40 full sheets)
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -80,7 +82,8 @@ async fn global(conn: &mut MySqlConnection) -> BTreeMap<String, i64> {
         .collect()
 }
 
-fn sheets() -> Vec<Vec<u8>> {
+/// The corpus sheets whose names start with one of `prefixes`.
+fn sheets(prefixes: &[&str]) -> Vec<Vec<u8>> {
     let dir = support::default_dir();
     let mut names: Vec<_> = std::fs::read_dir(&dir)
         .expect("the corpus")
@@ -88,7 +91,7 @@ fn sheets() -> Vec<Vec<u8>> {
         .map(|e| e.path())
         .filter(|p| {
             p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("LM_Validate_LowRes"))
+                .is_some_and(|n| prefixes.iter().any(|x| n.to_string_lossy().starts_with(x)))
         })
         .collect();
     names.sort();
@@ -132,10 +135,16 @@ fn rebuild(dir: &Path, processes: usize) -> (f64, Vec<String>) {
 
 #[tokio::main]
 async fn main() {
+    let full = std::env::var("SPECDROP_BENCH_SHEETS").is_ok_and(|v| v == "full");
+    let (prefixes, kind, default_rows): (&[&str], _, _) = if full {
+        (&["herb00ic_", "MICH_"], "3753x5634", 40)
+    } else {
+        (&["LM_Validate_LowRes"], "1400x2100", 240)
+    };
     let rows: usize = std::env::var("SPECDROP_BENCH_ROWS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(240);
+        .unwrap_or(default_rows);
     let portal = mariadb::TestDb::seeded().await;
     let ledger = mariadb::TestDb::empty().await;
     let mut conn = admin().await;
@@ -151,7 +160,7 @@ async fn main() {
         .expect("switch userstat on");
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let sheets = sheets();
+    let sheets = sheets(prefixes);
     std::fs::create_dir_all(dir.path().join("drop")).expect("the drop folder");
     let mut records = portal.connect().await;
     for i in 0..rows {
@@ -182,7 +191,7 @@ async fn main() {
         .expect("run specdrop scan");
     assert!(scan.status.success(), "{}", String::from_utf8_lossy(&scan.stdout));
     println!(
-        "{rows} rows (1400x2100 sheets) linked by one scan in {:.1} s; default sizes, workers.threads = 1 per process; \
+        "{rows} rows ({kind} sheets) linked by one scan in {:.1} s; default sizes, workers.threads = 1 per process; \
          {} cores here",
         started.elapsed().as_secs_f64(),
         std::thread::available_parallelism().map_or(0, std::num::NonZero::get)
