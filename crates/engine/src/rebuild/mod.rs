@@ -132,8 +132,10 @@ impl std::fmt::Display for Tally {
     }
 }
 
-/// How often the progress bar counts the list again.
-const COUNT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+/// How often the progress bar counts the list again (everyone's work; in
+/// between it counts this process's): the count reads the collection's
+/// whole list, millions of rows in a large library.
+const COUNT_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Rows read from the portal per listing query.
 const LIST_PAGE: i64 = 1000;
