@@ -23,14 +23,16 @@ fn small_sheet() -> Vec<u8> {
     }
 }
 
-/// The test's config with a shared ledger, small derivative sizes, one
-/// worker thread and a short lease; written as `name`.
-fn rebuild_config(env: &Env, ledger_url: &str, name: &str) -> String {
+/// The test's config with a shared ledger (else the SQLite file), small
+/// derivative sizes, one worker thread and a short lease; written as
+/// `name`.
+fn rebuild_config(env: &Env, ledger_url: Option<&str>, name: &str) -> String {
     let base = std::fs::read_to_string(env.path("specdrop.toml")).expect("the test's config");
+    let ledger = ledger_url.map_or_else(String::new, |url| format!("[ledger]\nurl = \"{url}\"\n\n"));
     let text = base.replace(
         "[database]",
         &format!(
-            "[ledger]\nurl = \"{ledger_url}\"\n\n[daemon]\nlease_secs = {LEASE_SECS}\n\n[workers]\nthreads = 1\n\n\
+            "{ledger}[daemon]\nlease_secs = {LEASE_SECS}\n\n[workers]\nthreads = 1\n\n\
              [derive]\nweb = {{ width = 200 }}\nthumbnail = {{ width = 80 }}\n\n[database]"
         ),
     );
@@ -91,7 +93,7 @@ async fn linked_collection(env: &Env, config: &str, count: u32) {
 async fn rebuild_changes_every_rows_files_once_keeps_media_ids_and_sizes_only_touch_those() {
     let env = Env::new(Backend::MariaDb).await;
     let ledger_db = crate::mariadb::TestDb::empty().await;
-    let config = rebuild_config(&env, &ledger_db.url, "rebuild.toml");
+    let config = rebuild_config(&env, Some(&ledger_db.url), "rebuild.toml");
     linked_collection(&env, &config, 6).await;
     let before = rows(&env).await;
     assert_eq!(before.len(), 6);
@@ -226,13 +228,36 @@ async fn rebuild_changes_every_rows_files_once_keeps_media_ids_and_sizes_only_to
     assert!(refused.stderr.contains("large,web,thumbnail"), "{}", refused.stderr);
 }
 
+/// A count in the test's ledger: the shared database, else the SQLite file.
+async fn in_ledger(env: &Env, shared: Option<&crate::mariadb::TestDb>, sql: &str) -> i64 {
+    match shared {
+        Some(db) => sqlx::query_scalar(sql).fetch_one(&mut db.connect().await).await,
+        None => sqlx::query_scalar(sql).fetch_one(&mut env.ledger().await).await,
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
 #[tokio::test]
-async fn two_rebuilds_share_the_job_list_and_one_killed_mid_way_leaves_each_row_rebuilt_once() {
+async fn two_rebuilds_on_a_shared_ledger_one_killed_mid_way_leave_each_row_rebuilt_once() {
+    two_rebuilds_one_killed(true).await;
+}
+
+/// Two processes with one config (one state_dir) share the SQLite ledger's
+/// list; the killed one's half-made files go at the next start alone.
+#[tokio::test]
+async fn two_rebuilds_on_the_sqlite_ledger_one_killed_mid_way_leave_each_row_rebuilt_once() {
+    two_rebuilds_one_killed(false).await;
+}
+
+async fn two_rebuilds_one_killed(shared: bool) {
     let full = std::env::var("SPECDROP_FULL").is_ok_and(|v| v == "1");
     let count: u32 = if full { 600 } else { 200 };
     let env = Env::new(Backend::MariaDb).await;
-    let ledger_db = crate::mariadb::TestDb::empty().await;
-    let config = rebuild_config(&env, &ledger_db.url, "rebuild.toml");
+    let ledger_db = match shared {
+        true => Some(crate::mariadb::TestDb::empty().await),
+        false => None,
+    };
+    let config = rebuild_config(&env, ledger_db.as_ref().map(|d| d.url.as_str()), "rebuild.toml");
     linked_collection(&env, &config, count).await;
     let before = rows(&env).await;
 
@@ -254,15 +279,12 @@ async fn two_rebuilds_share_the_job_list_and_one_killed_mid_way_leaves_each_row_
         doomed.seen.join("\n")
     );
     let killed = doomed.kill_hard();
-    let mut ledger = ledger_db.connect().await;
-    let held_when_killed: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM rebuild_jobs WHERE state = 'waiting' AND run IS NOT NULL AND run <> \
-         (SELECT run FROM instances WHERE pid = ? AND ended IS NULL)",
+    let held_when_killed = in_ledger(
+        &env,
+        ledger_db.as_ref(),
+        "SELECT COUNT(*) FROM rebuild_jobs WHERE state = 'waiting' AND run IS NOT NULL",
     )
-    .bind(i64::from(survivor.pid()))
-    .fetch_one(&mut ledger)
-    .await
-    .expect("count the killed process's jobs");
+    .await;
 
     let code = survivor.exit_code(Duration::from_secs(if full { 600 } else { 90 }));
     let mut lines = killed.clone();
@@ -295,24 +317,28 @@ async fn two_rebuilds_share_the_job_list_and_one_killed_mid_way_leaves_each_row_
         "{said}"
     );
 
-    // The survivor settled what the killed one left: no claim, no job
-    // held, every job done; no file without its row, none of a row missing.
-    let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM writing")
-        .fetch_one(&mut ledger)
-        .await
-        .expect("count the claims");
-    let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rebuild_jobs WHERE state <> 'done'")
-        .fetch_one(&mut ledger)
-        .await
-        .expect("count the jobs not done");
-    assert_eq!((open, waiting), (0, 0), "{said}");
-    assert_whole(&env, &after, &said);
+    // On a shared ledger the survivor settled what the killed one left; on
+    // the SQLite file the next start alone does (the run below). Then: no
+    // claim, no job undone, no file without its row, none of a row missing.
+    let ledger = ledger_db.as_ref();
+    let settled = || async {
+        (
+            in_ledger(&env, ledger, "SELECT COUNT(*) FROM writing").await,
+            in_ledger(&env, ledger, "SELECT COUNT(*) FROM rebuild_jobs WHERE state <> 'done'").await,
+        )
+    };
+    if shared {
+        assert_eq!(settled().await, (0, 0), "{said}");
+        assert_whole(&env, &after, &said);
+    }
 
     // Run again, it finds the list finished and changes nothing.
     let again = env.run(&args);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(again.stdout.contains("nothing to do"), "{}", again.stdout);
     assert_eq!(rows(&env).await, after);
+    assert_eq!(settled().await, (0, 0), "{said}");
+    assert_whole(&env, &after, &said);
     eprintln!(
         "{count} rows: the killed rebuild did {} and held {held_when_killed} job(s) when killed; \
          {once} rows rebuilt once, none broken",
