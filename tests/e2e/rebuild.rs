@@ -44,12 +44,13 @@ fn rebuild_config(env: &Env, ledger_url: Option<&str>, name: &str) -> String {
 async fn rows(env: &Env) -> BTreeMap<i64, (i64, String, String, String)> {
     use sqlx::Row as _;
     let mut conn = env.db().await;
-    let found = sqlx::query(
-        "SELECT occid, mediaID, url, thumbnailUrl, originalUrl FROM media WHERE occid >= 8000 ORDER BY occid",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .expect("read the image rows");
+    let (table, id) = env.table();
+    let sql =
+        format!("SELECT occid, {id}, url, thumbnailUrl, originalUrl FROM {table} WHERE occid >= 8000 ORDER BY occid");
+    let found = sqlx::query(&sql)
+        .fetch_all(&mut conn)
+        .await
+        .expect("read the image rows");
     found
         .iter()
         .map(|r| {
@@ -89,9 +90,9 @@ async fn linked_collection(env: &Env, config: &str, count: u32) {
     assert_eq!(scan.summary()[0], count as usize, "{}", scan.stdout);
 }
 
-#[tokio::test]
-async fn rebuild_changes_every_rows_files_once_keeps_media_ids_and_sizes_only_touch_those() {
-    let env = Env::new(Backend::MariaDb).await;
+/// On every portal kind, with the shared ledger.
+async fn rebuild_changes_every_rows_files_once_keeps_media_ids_and_sizes_only_touch_those(backend: Backend) {
+    let env = Env::new(backend).await;
     let ledger_db = crate::mariadb::TestDb::empty().await;
     let config = rebuild_config(&env, Some(&ledger_db.url), "rebuild.toml");
     linked_collection(&env, &config, 6).await;
@@ -214,6 +215,40 @@ async fn rebuild_changes_every_rows_files_once_keeps_media_ids_and_sizes_only_to
         "{}",
         status.stdout
     );
+    // --since: rows added before it are left out, on the portal's clock.
+    let rebuild_since = |since: &str| {
+        env.run(&[
+            "rebuild",
+            "--collection",
+            "MICH-V",
+            "--sizes",
+            "web",
+            "--since",
+            since,
+            "--config",
+            &config,
+        ])
+    };
+    let none = rebuild_since("2999-01-01");
+    assert_eq!(none.code, 0, "{}", none.stderr);
+    assert!(none.stdout.contains("rebuild: 0 rebuilt"), "{}", none.stdout);
+    assert_eq!(rows(&env).await, last, "nothing added since 2999");
+    let all = rebuild_since("2000-01-01T01:00:00+01:00");
+    assert_eq!(all.code, 0, "{}", all.stderr);
+    assert!(
+        all.stdout.contains("rebuild: 6 rebuilt"),
+        "{}\n{}",
+        all.stdout,
+        all.stderr
+    );
+    let webs = rows(&env).await;
+    for (occid, (_, url, thumbnail, original)) in &last {
+        let (_, new_url, new_thumbnail, new_original) = &webs[occid];
+        assert_ne!(url, new_url, "occid {occid}: a new web image");
+        assert_eq!((thumbnail, original), (new_thumbnail, new_original), "occid {occid}");
+    }
+    assert_whole(&env, &webs, &all.stdout);
+
     // A size [derive] does not make is refused by name.
     let refused = env.run(&[
         "rebuild",
@@ -345,3 +380,5 @@ async fn two_rebuilds_one_killed(shared: bool) {
         killed.iter().filter(|l| rebuilt(l)).count()
     );
 }
+
+on_every_backend!(rebuild_changes_every_rows_files_once_keeps_media_ids_and_sizes_only_touch_those);

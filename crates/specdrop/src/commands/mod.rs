@@ -99,3 +99,13 @@ fn load_with_logging(config_file: &Path) -> Result<Config, Failure> {
     specdrop_engine::logging::init(config.log_target, &config.log_filter, true);
     Ok(config)
 }
+
+/// A backfill's exit status: 1 when any row (or sheet) failed, as a failed
+/// file is for `scan`.
+fn exit_for_failures(failed: usize) -> ExitCode {
+    if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

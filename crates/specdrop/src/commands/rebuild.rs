@@ -23,9 +23,5 @@ pub async fn run(
     let tally = specdrop_engine::rebuild::run(&config, collection, &asked).await?;
     println!("rebuild: {tally}");
     // A row that could not be rebuilt is trouble, as a failed file is for `scan`.
-    Ok(if tally.failed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(super::exit_for_failures(tally.failed))
 }
