@@ -313,6 +313,19 @@ async fn two_rebuilds_one_killed(shared: bool) {
         "the second rebuild did little:\n{}",
         doomed.seen.join("\n")
     );
+    // While they work, `status` shows the list: done of the total, and a
+    // rate with the time left once rows are done.
+    let status = env.run(&["status", "--config", &config]);
+    let line = status
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("rebuild MICH-V (large,web,thumbnail): "))
+        .unwrap_or_else(|| panic!("no rebuild line in:\n{}", status.stdout))
+        .to_string();
+    assert!(
+        line.contains(&format!("/{count} rows done")) && (line.contains("rows/s, about") || line.contains("finished")),
+        "{line}"
+    );
     let killed = doomed.kill_hard();
     let held_when_killed = in_ledger(
         &env,
