@@ -41,6 +41,7 @@ mod memory;
 mod notify;
 mod ocr;
 mod policies;
+mod rebuild;
 mod remote;
 mod remote_derive;
 mod report_page;

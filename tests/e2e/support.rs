@@ -575,16 +575,22 @@ impl Env {
 
     /// [`Env::start_daemon`] on the config file `config`.
     pub fn start_daemon_with(&self, config: &str, env: &[(&str, &str)]) -> Daemon {
+        self.start(&["run", "--config", config], env)
+    }
+
+    /// `specdrop ARGS` (any command that runs a while: `run`, `rebuild`),
+    /// with `env` added, its output read line by line from the start.
+    pub fn start(&self, args: &[&str], env: &[(&str, &str)]) -> Daemon {
         use std::io::BufRead;
         let mut child = self
-            .command(&["run", "--config", config])
+            .command(args)
             .env_remove("NOTIFY_SOCKET")
             .env_remove("RUST_LOG")
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .expect("start specdrop run");
+            .expect("start specdrop");
         let (tx, lines) = std::sync::mpsc::channel();
         let streams: [Box<dyn std::io::Read + Send>; 2] = [
             Box::new(child.stdout.take().expect("stdout is piped")),
@@ -741,6 +747,27 @@ impl Daemon {
                 );
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Daemon {
+    /// Wait (at most `within`, reading its output) for the process to end
+    /// by itself; its exit code.
+    pub fn exit_code(&mut self, within: Duration) -> i32 {
+        let deadline = Instant::now() + within;
+        loop {
+            self.lines_for(Duration::from_millis(100));
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.lines_for(Duration::from_millis(200));
+                return status.code().unwrap_or(-1);
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "specdrop did not end within {within:?}; output:\n{}",
+                    self.seen.join("\n")
+                );
+            }
         }
     }
 }

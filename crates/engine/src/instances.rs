@@ -100,7 +100,7 @@ impl Ledger {
     /// (Statements of their own, no transaction: each holds its row locks
     /// only as long as it runs, so instances never wait on each other's.)
     pub async fn heartbeat(&self, me: &Me) -> Result<(), LedgerError> {
-        for table in ["taken", "link_locks"] {
+        for table in ["taken", "link_locks", "rebuild_jobs"] {
             sqlx::query(&format!(
                 "UPDATE {table} SET until = UNIX_TIMESTAMP() + ? WHERE run = ?"
             ))
@@ -129,6 +129,11 @@ impl Ledger {
                 .execute(&mut *tx)
                 .await?;
         }
+        // Rebuild jobs it held and did not finish wait for the next taker.
+        sqlx::query("UPDATE rebuild_jobs SET run = NULL, until = NULL WHERE run = ? AND state = 'waiting'")
+            .bind(&me.run)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("UPDATE instances SET ended = UNIX_TIMESTAMP(), in_hand = 0 WHERE run = ?")
             .bind(&me.run)
             .execute(&mut *tx)

@@ -14,7 +14,8 @@
 //!   what happened to each file, and who is told;
 //! - [`skeletal`], [`remote`], [`load_log`]: the other ways records and
 //!   links reach the portal; [`fetch`], [`remote_derive`], [`thumbnails`]:
-//!   derivatives of images that live on other servers;
+//!   derivatives of images that live on other servers; [`rebuild`]: a
+//!   collection's derivatives made again from a job list in the ledger;
 //! - [`ocr`]: label text read into the portal after linking;
 //! - [`check`], [`status`], [`dropin`], [`demo`]: what the admin asks.
 //!
@@ -56,6 +57,7 @@ pub mod pipeline;
 pub mod process_locks;
 pub mod progress;
 pub mod publish;
+pub mod rebuild;
 pub mod remote;
 pub mod remote_derive;
 pub mod session;

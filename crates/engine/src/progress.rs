@@ -1,5 +1,6 @@
-//! Progress of `scan` and `retry`: a bar (files, rate, ETA) on a
-//! terminal, a plain line every few seconds in a log or a pipe.
+//! Progress of `scan`, `retry` and `rebuild`: a bar (files or rows,
+//! rate, ETA) on a terminal, a plain line every few seconds in a log or a
+//! pipe.
 
 use std::io::IsTerminal as _;
 use std::time::{Duration, Instant};
@@ -16,17 +17,24 @@ pub struct Progress {
     last_line: Instant,
     /// Plain lines only for runs long enough to need them.
     lines: bool,
+    /// What is counted: `files`, `rows`.
+    unit: &'static str,
 }
 
 impl Progress {
     /// `shown`: false for a run that must stay quiet (`check`).
     pub fn new(total: usize, shown: bool) -> Progress {
+        Progress::counting(total, shown, "files")
+    }
+
+    /// [`Progress::new`] counting `unit` (`rows`).
+    pub fn counting(total: usize, shown: bool, unit: &'static str) -> Progress {
         let total = total as u64;
         let terminal = std::io::stderr().is_terminal();
         let bar = (shown && terminal && total > 0).then(|| {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-            let style = ProgressStyle::with_template("{bar:30} {pos}/{len} files  {per_sec}  {msg}eta {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let template = format!("{{bar:30}} {{pos}}/{{len}} {unit}  {{per_sec}}  {{msg}}eta {{eta}}");
+            let style = ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
             bar
         });
@@ -38,6 +46,7 @@ impl Progress {
             started: now,
             last_line: now,
             lines: shown && !terminal && total > 0,
+            unit,
         }
     }
 
@@ -50,9 +59,15 @@ impl Progress {
     }
 
     pub fn inc(&mut self) {
-        self.done += 1;
+        self.set_done(self.done + 1);
+    }
+
+    /// `done` of the total are done (by this process and others: a job
+    /// list shared by several).
+    pub fn set_done(&mut self, done: u64) {
+        self.done = done;
         if let Some(bar) = &self.bar {
-            bar.inc(1);
+            bar.set_position(done);
         } else if self.lines && self.last_line.elapsed() >= LINE_EVERY && self.done < self.total {
             self.last_line = Instant::now();
             eprintln!("{}", self.line());
@@ -60,6 +75,7 @@ impl Progress {
     }
 
     fn line(&self) -> String {
+        let unit = self.unit;
         let seconds = self.started.elapsed().as_secs_f64().max(1e-3);
         let rate = self.done as f64 / seconds;
         let left = self.total.saturating_sub(self.done);
@@ -69,7 +85,7 @@ impl Progress {
             "time left unknown".into()
         };
         format!(
-            "progress: {}/{} files ({}%), {rate:.1} files/s, {eta}",
+            "progress: {}/{} {unit} ({}%), {rate:.1} {unit}/s, {eta}",
             self.done,
             self.total,
             self.done * 100 / self.total.max(1)

@@ -56,11 +56,7 @@ pub async fn make_kept(
     url: &str,
     keep_url: Option<&str>,
 ) -> Result<Made, String> {
-    let (settings, derive, link) = (ctx.remote.clone(), ctx.derive.clone(), url.to_string());
-    let fetched = tokio::task::spawn_blocking(move || crate::fetch::fetch(&settings, &derive, &link))
-        .await
-        .map_err(|e| format!("the fetch task failed: {e}"))??;
-    let bytes = fetched.bytes;
+    let bytes = fetch_original(ctx, url).await?;
     let md5 = format!("{:x}", Md5::digest(&bytes));
     let entry = LedgerEntry {
         hash: format!("{:x}", Sha256::digest(&bytes)),
@@ -108,10 +104,20 @@ pub async fn make_kept(
     })
 }
 
+/// The image at `url`, fetched under `[remote]`'s rules (fetch.rs); the
+/// error is the reason.
+pub async fn fetch_original(ctx: &Context, url: &str) -> Result<Vec<u8>, String> {
+    let (settings, derive, link) = (ctx.remote.clone(), ctx.derive.clone(), url.to_string());
+    let fetched = tokio::task::spawn_blocking(move || crate::fetch::fetch(&settings, &derive, &link))
+        .await
+        .map_err(|e| format!("the fetch task failed: {e}"))??;
+    Ok(fetched.bytes)
+}
+
 /// The original stays where it is: no large copy is stored, unless the
 /// large image is also the web one (a source barely wider than the web
 /// size).
-fn web_and_thumbnail(mut set: Derivatives) -> Derivatives {
+pub fn web_and_thumbnail(mut set: Derivatives) -> Derivatives {
     if !matches!(set.web, Some(Web::SameAsLarge)) {
         set.large = None;
     }
@@ -119,7 +125,7 @@ fn web_and_thumbnail(mut set: Derivatives) -> Derivatives {
 }
 
 /// The file name a link's derivatives are named after.
-fn name_of(url: &str) -> String {
+pub fn name_of(url: &str) -> String {
     let path = url.split(['?', '#']).next().unwrap_or(url);
     let last = crate::web_url::percent_decode(path.rsplit('/').next().unwrap_or(""));
     if last.trim().is_empty() {

@@ -176,6 +176,8 @@ pub struct Status {
     /// With a shared ledger: every instance of the last day (instances.rs);
     /// empty with the SQLite file.
     pub instances: Vec<crate::instances::Instance>,
+    /// Every `rebuild` job list: rows done of the total, rate, time left.
+    pub rebuilds: Vec<crate::rebuild::jobs::ListProgress>,
 }
 
 #[derive(Debug, Serialize)]
@@ -222,6 +224,7 @@ pub async fn gather(config: &Config) -> Result<Status, Error> {
     } else {
         Vec::new()
     };
+    let rebuilds = ledger.rebuild_lists().await.unwrap_or_default();
     ledger.close().await;
     let daemon = read_daemon(&config.state_dir);
     let queue_depth = daemon
@@ -237,6 +240,7 @@ pub async fn gather(config: &Config) -> Result<Status, Error> {
         last_failures,
         runs,
         instances,
+        rebuilds,
     })
 }
 
@@ -307,6 +311,22 @@ pub async fn command(config: &Config, json: bool) -> Result<ExitCode, Error> {
                 i.name, i.state, i.heartbeat_age, i.in_hand, i.version, i.host, i.pid
             );
         }
+    }
+    for r in &status.rebuilds {
+        let since = if r.since.is_empty() {
+            String::new()
+        } else {
+            format!(" since {}", r.since)
+        };
+        let pace = match (r.finished, r.left_secs) {
+            (true, _) => "finished".to_string(),
+            (false, Some(left)) => format!("{:.1} rows/s, about {left}s left", r.rate),
+            (false, None) => "rate not known yet".to_string(),
+        };
+        println!(
+            "rebuild {} ({}{since}): {}/{} rows done, {} failed; {pace}",
+            r.collection, r.sizes, r.done, r.total, r.failed
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -285,3 +285,129 @@ async fn files_are_taken_once_and_a_silent_session_is_gone() -> Result {
     assert!(ledger.left_behind().await?.is_empty());
     Ok(())
 }
+
+/// `rebuild`'s job list alike in both homes: one list per collection
+/// (joined, refused for another request, finished once), jobs taken once
+/// and taken over after their lease, a switch noted, the row's entry
+/// told its new paths.
+async fn the_rebuild_job_list_is_shared(ledger: &Ledger, shared: bool) -> Result {
+    use specdrop_engine::instances::Me;
+    use specdrop_engine::rebuild::jobs::{Joined, Request};
+    let request = Request {
+        sizes: "large,web,thumbnail".into(),
+        since: String::new(),
+    };
+    assert_eq!(ledger.start_rebuild("C", &request, false).await?, Joined::Started);
+    assert_eq!(ledger.start_rebuild("C", &request, false).await?, Joined::Joined);
+    let other = Request {
+        sizes: "thumbnail".into(),
+        ..request.clone()
+    };
+    assert_eq!(
+        ledger.start_rebuild("C", &other, false).await?,
+        Joined::Other(request.clone())
+    );
+    let urls = |i: i64| {
+        [
+            Some(format!("/imglib/{i}_med.jpg")),
+            Some(format!("/imglib/{i}_tn.jpg")),
+            None,
+        ]
+    };
+    let rows: Vec<_> = (1..=5).map(|i| (i, urls(i))).collect();
+    ledger.add_rebuild_jobs("C", &rows[..3]).await?;
+    assert_eq!(ledger.rebuild_listed("C").await?, (false, 3));
+    ledger.add_rebuild_jobs("C", &rows).await?;
+    ledger.rebuild_all_listed("C").await?;
+    assert_eq!(ledger.rebuild_listed("C").await?, (true, 5));
+
+    if shared {
+        for (run, lease_secs) in [("a", 1), ("b", 30)] {
+            ledger
+                .register(&Me {
+                    run: run.into(),
+                    name: format!("node-{run}"),
+                    lease_secs,
+                })
+                .await?;
+        }
+    }
+    let a = ledger.take_rebuild_jobs("a", "C", 1, 2).await?;
+    assert_eq!(a.iter().map(|j| j.media_id).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(a[0].old[0].as_deref(), Some("/imglib/1_med.jpg"));
+    let b = ledger.take_rebuild_jobs("b", "C", 30, 2).await?;
+    assert_eq!(b.iter().map(|j| j.media_id).collect::<Vec<_>>(), [3, 4], "taken once");
+    ledger
+        .rebuild_switching("a", "C", 1, "/imglib/1_1_med.jpg", &urls(1))
+        .await?;
+    // a falls silent: its jobs are b's once its lease ends (and, on a
+    // shared ledger, once a is settled).
+    let b_me = Me {
+        run: "b".into(),
+        name: "node-b".into(),
+        lease_secs: 30,
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let taken_over = loop {
+        if shared {
+            ledger.heartbeat(&b_me).await?;
+            for gone in ledger.gone().await? {
+                if ledger.settle_gone(&b_me, &gone.run).await? {
+                    ledger.settled(&gone.run, true).await?;
+                }
+            }
+        }
+        let held = ledger.take_rebuild_jobs("b", "C", 30, 5).await?;
+        if held.len() == 5 {
+            break held;
+        }
+        assert!(std::time::Instant::now() < deadline, "a's lease never ended: {held:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let first: Vec<_> = taken_over
+        .iter()
+        .filter(|j| j.media_id == 1)
+        .map(|j| (j.new_url.as_deref(), j.attempts))
+        .collect();
+    assert_eq!(
+        first,
+        [(Some("/imglib/1_1_med.jpg"), 2)],
+        "the switch noted, taken twice"
+    );
+    for job in &taken_over {
+        let relative = [None, Some(format!("C/{}_1_med.jpg", job.media_id)), None];
+        ledger.rebuild_ended("C", job.media_id, "done", "", &relative).await?;
+        assert_eq!(ledger.rebuild_finish("C").await?, job.media_id == 5);
+    }
+    let lists = ledger.rebuild_lists().await?;
+    assert_eq!((lists[0].done, lists[0].total, lists[0].finished), (5, 5, true));
+    assert!(matches!(
+        ledger.start_rebuild("C", &request, false).await?,
+        Joined::Finished(_)
+    ));
+    assert_eq!(
+        ledger.start_rebuild("C", &other, false).await?,
+        Joined::Started,
+        "another request, a new list"
+    );
+    assert_eq!(
+        ledger.rebuild_listed("C").await?,
+        (false, 0),
+        "the finished list's jobs are gone"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_rebuild_job_list_on_sqlite() -> Result {
+    let dir = tempfile::tempdir()?;
+    let ledger = Ledger::open(dir.path(), false).await?;
+    the_rebuild_job_list_is_shared(&ledger, false).await
+}
+
+#[tokio::test]
+async fn the_rebuild_job_list_on_mariadb() -> Result {
+    let db = mariadb::TestDb::empty().await;
+    let ledger = Ledger::open_at(&Place::Server(db.url.clone()), false).await?;
+    the_rebuild_job_list_is_shared(&ledger, true).await
+}

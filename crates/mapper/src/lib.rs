@@ -18,7 +18,9 @@
 //! - [`rawlabels`]: OCR text of an image, where Symbiota's NLP and
 //!   crowdsourcing tools read it;
 //! - [`thumbnails`]: image rows waiting for derivatives, each locked while
-//!   its derivatives are made (`specdrop thumbnails`).
+//!   its derivatives are made (`specdrop thumbnails`);
+//! - [`rebuild`]: a collection's image rows, each switched to new
+//!   derivatives in one statement (`specdrop rebuild`).
 //!
 //! Every statement is parameterised; nothing from a file name is ever
 //! spliced into SQL.
@@ -34,6 +36,7 @@ pub mod media_format;
 pub mod pattern;
 pub mod portal;
 pub mod rawlabels;
+pub mod rebuild;
 pub mod schema;
 pub mod skeletal;
 pub mod stats;

@@ -74,7 +74,7 @@ fn waiting_unaliased() -> String {
     WAITING.replace("m.", "")
 }
 
-fn waiting_of(row: &sqlx::any::AnyRow) -> Result<Waiting, MapperError> {
+pub(crate) fn waiting_of(row: &sqlx::any::AnyRow) -> Result<Waiting, MapperError> {
     let text = |i: usize| row.try_get::<Option<String>, _>(i).ok().flatten();
     Ok(Waiting {
         media_id: row.try_get(0)?,
@@ -88,16 +88,28 @@ fn waiting_of(row: &sqlx::any::AnyRow) -> Result<Waiting, MapperError> {
 
 impl Portal {
     fn waiting_select(&self) -> String {
-        let m = &self.media;
-        let image_only = if m.has_media_type {
+        self.image_rows_where(WAITING)
+    }
+
+    /// The condition that keeps only images (the `media` table also holds
+    /// audio and video), for the image table aliased `m`.
+    fn image_only(&self) -> &'static str {
+        if self.media.has_media_type {
             " AND (m.mediaType = 'image' OR m.mediaType IS NULL)"
         } else {
             ""
-        };
+        }
+    }
+
+    /// The image rows (as [`Waiting`] reads them) that meet `condition`,
+    /// for the image table aliased `m` and its specimen `o`.
+    pub(crate) fn image_rows_where(&self, condition: &str) -> String {
+        let m = &self.media;
+        let image_only = self.image_only();
         format!(
             "SELECT m.{id}, m.occid, o.catalogNumber, m.url, m.thumbnailUrl, m.originalUrl \
              FROM {table} m JOIN omoccurrences o ON o.occid = m.occid \
-             WHERE {WAITING}{image_only}",
+             WHERE {condition}{image_only}",
             id = m.id,
             table = m.table
         )
@@ -127,11 +139,7 @@ impl Portal {
             Backend::Sqlite => "",
         };
         let m = &self.media;
-        let image_only = if m.has_media_type {
-            " AND (m.mediaType = 'image' OR m.mediaType IS NULL)"
-        } else {
-            ""
-        };
+        let image_only = self.image_only();
         let sql = format!(
             "SELECT m.{id}, m.occid, m.url, m.thumbnailUrl, m.originalUrl FROM {table} m \
              WHERE m.{id} = ? AND {WAITING}{image_only}{lock}",

@@ -127,6 +127,27 @@ pub enum Command {
         #[arg(long)]
         collection: String,
     },
+    /// Make the derivatives of a collection's image rows again, from their
+    /// archived originals (else originalUrl), the rows switched in place
+    /// (same mediaID) and the old files removed; a job list in the ledger
+    /// that every `rebuild` of the collection shares and that survives
+    /// kills (with a progress bar).
+    Rebuild {
+        /// The collection's `code` in the config.
+        #[arg(long)]
+        collection: String,
+        /// Only rows added since: a date (YYYY-MM-DD, from 00:00 UTC) or an
+        /// RFC 3339 time, against the row's initialTimestamp.
+        #[arg(long)]
+        since: Option<String>,
+        /// Which sizes: any of large,web,thumbnail (default: every size
+        /// [derive] makes).
+        #[arg(long)]
+        sizes: Option<String>,
+        /// Rebuild once more a collection whose same rebuild ran to its end.
+        #[arg(long)]
+        again: bool,
+    },
     /// Check the config, the folders, the free space and the database, and
     /// say what each waiting file would become. Writes nothing.
     Check,

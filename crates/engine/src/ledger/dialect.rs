@@ -12,7 +12,7 @@ pub enum Dialect {
 }
 
 /// Placeholder, SQLite spelling, MySQL spelling.
-const SPELLINGS: [(&str, &str, &str); 7] = [
+const SPELLINGS: [(&str, &str, &str); 8] = [
     // UTC as `YYYY-MM-DD HH:MM:SS` text in both: the Any driver cannot
     // decode a DATETIME column, and text compares in time order.
     (
@@ -29,6 +29,12 @@ const SPELLINGS: [(&str, &str, &str); 7] = [
     ("{seq}", "rowid", "seq"),
     ("{insert_ignore}", "INSERT OR IGNORE", "INSERT IGNORE"),
     ("{replace}", "INSERT OR REPLACE", "REPLACE"),
+    // Seconds since 1970 in the database's clock (leases).
+    (
+        "{unix_now}",
+        "CAST(strftime('%s', 'now') AS INTEGER)",
+        "UNIX_TIMESTAMP()",
+    ),
     // `||` is OR in MySQL.
     (
         "{set_aside_run}",

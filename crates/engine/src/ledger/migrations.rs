@@ -9,7 +9,7 @@
 //! byte for byte.
 
 /// The step this version brings a ledger database to, and expects.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const TABLE_OPTIONS: &str = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
 
@@ -153,9 +153,51 @@ fn step_2() -> Vec<String> {
     ]
 }
 
+/// Step 3: `specdrop rebuild`. `rebuilds`: one job list per collection
+/// (what it rebuilds, whether every row is listed, when it finished).
+/// `rebuild_jobs`: one image row each, its state, the session holding it
+/// until `until` (renewed with the heartbeat, as `taken`), and what the
+/// row pointed at before and is to point at (a kill between the switch
+/// and the clean-up is finished from these). `files_media`: a row's
+/// ledger entry found by its id.
+fn step_3() -> Vec<String> {
+    vec![
+        format!(
+            "CREATE TABLE IF NOT EXISTS rebuilds (
+                collection VARCHAR(128) NOT NULL PRIMARY KEY,
+                sizes      VARCHAR(32) NOT NULL,
+                since      VARCHAR(64) NOT NULL,
+                started    BIGINT NOT NULL,
+                listed     BIGINT NOT NULL DEFAULT 0,
+                finished   BIGINT
+            ) {TABLE_OPTIONS}"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS rebuild_jobs (
+                collection    VARCHAR(128) NOT NULL,
+                media_id      BIGINT NOT NULL,
+                state         VARCHAR(16) NOT NULL DEFAULT 'waiting',
+                run           VARCHAR(200),
+                until         BIGINT,
+                attempts      BIGINT NOT NULL DEFAULT 0,
+                new_url       VARCHAR(1024),
+                old_url       VARCHAR(1024),
+                old_thumbnail VARCHAR(1024),
+                old_original  VARCHAR(1024),
+                reason        VARCHAR(4000),
+                finished      BIGINT,
+                PRIMARY KEY (collection, media_id),
+                KEY rebuild_jobs_state (collection, state),
+                KEY rebuild_jobs_run (run)
+            ) {TABLE_OPTIONS}"
+        ),
+        "CREATE INDEX files_media ON files (collection, media_id)".to_string(),
+    ]
+}
+
 /// Every step, in order: step N is at index N - 1.
 pub fn steps() -> Vec<Vec<String>> {
-    vec![step_1(), step_2()]
+    vec![step_1(), step_2(), step_3()]
 }
 
 #[cfg(test)]

@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS {table} (
 const FILES_INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS files_outcome ON files (outcome);
 CREATE INDEX IF NOT EXISTS files_source ON files (source);
+CREATE INDEX IF NOT EXISTS files_media ON files (collection, media_id);
 ";
 
 const WRITING_TABLE: &str = "
@@ -1026,36 +1027,40 @@ impl Ledger {
     /// Note that derivatives of content `hash` are about to appear at
     /// these (path, URL) pairs, written by `run`.
     pub async fn claim(&self, run: &str, hash: &str, files: &[(String, String)]) -> Result<(), LedgerError> {
-        let mut tx = self.pool.begin().await?;
-        for (path, url) in files {
-            // A path another session has claimed is taken: the insert
-            // fails and the caller tries the next name.
-            sqlx::query("INSERT INTO writing (path, url, hash, run) VALUES (?, ?, ?, ?)")
-                .bind(path)
-                .bind(url)
-                .bind(hash)
-                .bind(run)
-                .execute(&mut *tx)
-                .await?;
+        if files.is_empty() {
+            return Ok(());
         }
-        tx.commit().await?;
+        // One statement, all or nothing: a path another session has
+        // claimed is taken, the insert fails and the caller tries the next
+        // name.
+        let values = vec!["(?, ?, ?, ?)"; files.len()].join(", ");
+        let sql = format!("INSERT INTO writing (path, url, hash, run) VALUES {values}");
+        let mut query = sqlx::query(&sql);
+        for (path, url) in files {
+            query = query.bind(path).bind(url).bind(hash).bind(run);
+        }
+        query.execute(&self.pool).await?;
         Ok(())
     }
 
     /// These paths `run` claimed are not its files after all.
     pub async fn unclaim(&self, run: &str, paths: &[String]) -> Result<(), LedgerError> {
-        self.each_claim(run, paths, "DELETE FROM writing WHERE path = ? AND run = ?")
-            .await
+        self.each_claim(run, paths, "DELETE FROM writing").await
     }
 
-    /// Run `sql` (binding a path, then `run`) for each of `paths`, in one
-    /// transaction.
+    /// Run `sql` (a statement on `writing` without its WHERE) on the claims
+    /// of `run` at `paths`, in one statement.
     async fn each_claim(&self, run: &str, paths: &[String], sql: &str) -> Result<(), LedgerError> {
-        let mut tx = self.pool.begin().await?;
-        for path in paths {
-            sqlx::query(sql).bind(path).bind(run).execute(&mut *tx).await?;
+        if paths.is_empty() {
+            return Ok(());
         }
-        tx.commit().await?;
+        let marks = vec!["?"; paths.len()].join(", ");
+        let sql = format!("{sql} WHERE run = ? AND path IN ({marks})");
+        let mut query = sqlx::query(&sql).bind(run);
+        for path in paths {
+            query = query.bind(path);
+        }
+        query.execute(&self.pool).await?;
         Ok(())
     }
 
@@ -1085,7 +1090,7 @@ impl Ledger {
     /// Hand `run`'s claims on these paths (one set) to the next start-up's
     /// clean-up; other sets of the same content are not touched.
     pub async fn set_aside_paths(&self, run: &str, paths: &[String]) -> Result<(), LedgerError> {
-        let sql = self.sql("UPDATE writing SET run = {set_aside_run} WHERE path = ? AND run = ?");
+        let sql = self.sql("UPDATE writing SET run = {set_aside_run}");
         self.each_claim(run, paths, &sql).await
     }
 

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use specdrop_derive::store::StoredSet;
-use specdrop_mapper::{Action, MediaUrls};
+use specdrop_mapper::Action;
 
 use super::specimen::Specimen;
 use crate::collection::Prepared;
@@ -16,7 +16,6 @@ use crate::outcome::Kind;
 use crate::sink::{self, LogLine};
 use crate::stages::store::Stored;
 use crate::stages::verdict::{LedgerEntry, Step, Verdict};
-use crate::storage::{Removal, Storage};
 
 /// One row committed (or log line appended): one specimen the image is
 /// linked to.
@@ -173,7 +172,7 @@ async fn in_portal(
     for linked in &each {
         if let Action::Replaced { old, .. } = &linked.action {
             let new_files: Vec<String> = files.files().map(|f| f.path.to_string_lossy().into_owned()).collect();
-            replaced += remove_replaced(&ctx.portal, &ctx.storage, cfg, old, &new_files).await;
+            replaced += crate::stages::replaced::remove_replaced(&ctx.portal, &ctx.storage, cfg, old, &new_files).await;
         }
     }
     let what = match ours {
@@ -232,44 +231,4 @@ fn log_line(cfg: &Collection, request: &specdrop_mapper::LinkRequest<'_>) -> Log
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
     }
-}
-
-/// After a replace is committed, remove the files the row pointed to
-/// before, when they are specdrop's to remove: under this collection's URL
-/// base (hence in the storage), not one of the new files (`new`:
-/// locations), and pointed to by no other row (another specimen's row may
-/// share them; a portal that cannot say keeps them).
-pub async fn remove_replaced(
-    portal: &specdrop_mapper::Portal,
-    storage: &Storage,
-    cfg: &Collection,
-    old: &MediaUrls,
-    new: &[String],
-) -> usize {
-    let olds = [Some(&old.url), old.thumbnail_url.as_ref(), old.original_url.as_ref()];
-    let mut removed = 0;
-    let mut seen = Vec::new();
-    for url in olds.into_iter().flatten() {
-        let Some(relative) = cfg.url_base.relative(url) else {
-            continue;
-        };
-        if relative.split('/').any(|part| part == ".." || part.is_empty()) {
-            continue;
-        }
-        let location = storage.locate(relative);
-        if new.contains(&location) || seen.contains(&location) {
-            continue;
-        }
-        seen.push(location.clone());
-        if !matches!(portal.refers_to(url).await, Ok(false)) {
-            tracing::info!("kept the replaced file {location}: another row points at it (or the portal could not say)");
-            continue;
-        }
-        match storage.remove(&location).await {
-            Ok(Removal::Removed) => removed += 1,
-            Ok(Removal::Absent | Removal::Outside) => {}
-            Err(e) => tracing::warn!("could not remove the replaced file {location}: {e}"),
-        }
-    }
-    removed
 }

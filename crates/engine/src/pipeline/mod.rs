@@ -86,12 +86,12 @@ use specdrop_watch::{Accept, Class};
 
 use self::identify::Identified;
 use self::link::Linking;
-pub use self::link::remove_replaced;
 use crate::collection::Prepared;
 use crate::context::Context;
 use crate::ledger::Recorded;
 use crate::link_order::Ticket;
 use crate::outcome::{Kind, NumberFrom, Report, ReportFields};
+pub use crate::stages::replaced::remove_replaced;
 pub use crate::stages::verdict::{LedgerEntry, Verdict};
 use crate::stages::verdict::{Step, unless_stopping};
 use crate::stages::{derive, store};

@@ -7,5 +7,6 @@
 #![allow(clippy::result_large_err)]
 
 pub mod derive;
+pub mod replaced;
 pub mod store;
 pub mod verdict;

@@ -9,6 +9,7 @@ mod import_links;
 mod import_skeletal;
 mod load_log;
 mod ocr;
+mod rebuild;
 mod retry;
 mod run;
 mod scan;
@@ -77,6 +78,12 @@ pub async fn dispatch(config_file: &Path, command: Command) -> Result<ExitCode, 
         }
         Command::Ocr { collection } => ocr::run(config_file, &collection).await,
         Command::Thumbnails { collection } => thumbnails::run(config_file, &collection).await,
+        Command::Rebuild {
+            collection,
+            since,
+            sizes,
+            again,
+        } => rebuild::run(config_file, &collection, since, sizes.as_deref(), again).await,
         Command::Check => check::run(config_file).await,
         Command::Status { json } => status::run(config_file, json).await,
         Command::Digest => digest::run(config_file).await,
@@ -91,4 +98,14 @@ fn load_with_logging(config_file: &Path) -> Result<Config, Failure> {
     let config = Config::load(config_file)?;
     specdrop_engine::logging::init(config.log_target, &config.log_filter, true);
     Ok(config)
+}
+
+/// A backfill's exit status: 1 when any row (or sheet) failed, as a failed
+/// file is for `scan`.
+fn exit_for_failures(failed: usize) -> ExitCode {
+    if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -11,9 +11,5 @@ pub async fn run(config_file: &Path, collection: &str) -> Result<ExitCode, Failu
     println!("ocr: {tally}");
     // A sheet that could not be read (or must wait for the database) is
     // trouble, as a failed file is for `scan`.
-    Ok(if tally.failed + tally.waiting > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(super::exit_for_failures(tally.failed + tally.waiting))
 }

@@ -10,9 +10,5 @@ pub async fn run(config_file: &Path, collection: &str) -> Result<ExitCode, Failu
     let tally = specdrop_engine::thumbnails::run(&config, collection).await?;
     println!("thumbnails: {tally}");
     // A row that could not be done is trouble, as a failed file is for `scan`.
-    Ok(if tally.failed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(super::exit_for_failures(tally.failed))
 }
