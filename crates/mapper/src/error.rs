@@ -73,11 +73,15 @@ impl MapperError {
                 true
             }
             sqlx::Error::Database(db) => {
-                // MariaDB: lock wait timeout, deadlock, too many connections,
-                // server gone away / lost connection, shutdown in progress.
-                // SQLite: busy, locked.
-                const TRANSIENT: [&str; 9] = ["1205", "1213", "1040", "2006", "2013", "1053", "5", "6", "517"];
-                db.code().is_some_and(|code| TRANSIENT.contains(&code.as_ref()))
+                // MariaDB's error numbers (its `code()` is the SQLSTATE,
+                // shared by many errors): lock wait timeout, deadlock, too
+                // many connections, shutdown in progress, server gone away,
+                // lost connection.
+                if let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                    return [1205, 1213, 1040, 1053, 2006, 2013].contains(&mysql.number());
+                }
+                // SQLite: busy, locked, busy in recovery.
+                db.code().is_some_and(|code| ["5", "6", "517"].contains(&code.as_ref()))
             }
             _ => false,
         }
