@@ -206,6 +206,19 @@ async fn the_shared_ledger_is_migrated_once_and_a_newer_one_is_refused() -> Resu
         .await?;
     assert_eq!(steps, SCHEMA_VERSION, "each step once");
 
+    // A last step cut short after its DDL (which commits itself) but before
+    // its version row is run again whole: its index is found made.
+    sqlx::query("DELETE FROM schema_version WHERE version = ?")
+        .bind(SCHEMA_VERSION)
+        .execute(&mut db.connect().await)
+        .await?;
+    let again = Ledger::open_at(&place, false).await?;
+    assert_eq!(
+        again.schema_version().await?,
+        Some(SCHEMA_VERSION),
+        "the step ran again"
+    );
+
     sqlx::query("INSERT INTO schema_version (version, specdrop, applied) VALUES (?, 'later', 0)")
         .bind(SCHEMA_VERSION + 1)
         .execute(&mut db.connect().await)
@@ -337,9 +350,18 @@ async fn the_rebuild_job_list_is_shared(ledger: &Ledger, shared: bool) -> Result
     assert_eq!(a[0].old[0].as_deref(), Some("/imglib/1_med.jpg"));
     let b = ledger.take_rebuild_jobs("b", "C", 30, 2).await?;
     assert_eq!(b.iter().map(|j| j.media_id).collect::<Vec<_>>(), [3, 4], "taken once");
-    ledger
-        .rebuild_switching("a", "C", 1, "/imglib/1_1_med.jpg", &urls(1))
-        .await?;
+    assert!(
+        ledger
+            .rebuild_switching("a", "C", 1, "/imglib/1_1_med.jpg", &urls(1))
+            .await?,
+        "a holds the job"
+    );
+    assert!(
+        !ledger
+            .rebuild_switching("b", "C", 2, "/imglib/2_1_med.jpg", &urls(2))
+            .await?,
+        "b does not hold a's job"
+    );
     // a falls silent: its jobs are b's once its lease ends (and, on a
     // shared ledger, once a is settled).
     let b_me = Me {
@@ -374,9 +396,24 @@ async fn the_rebuild_job_list_is_shared(ledger: &Ledger, shared: bool) -> Result
         [(Some("/imglib/1_1_med.jpg"), 2)],
         "the switch noted, taken twice"
     );
+    // a, alive after all, may neither switch nor end what b holds now.
+    assert!(
+        !ledger
+            .rebuild_switching("a", "C", 2, "/imglib/2_1_med.jpg", &urls(2))
+            .await?
+    );
+    assert!(
+        !ledger
+            .rebuild_ended("a", "C", 2, "done", "", &[None, None, None])
+            .await?
+    );
     for job in &taken_over {
         let relative = [None, Some(format!("C/{}_1_med.jpg", job.media_id)), None];
-        ledger.rebuild_ended("C", job.media_id, "done", "", &relative).await?;
+        assert!(
+            ledger
+                .rebuild_ended("b", "C", job.media_id, "done", "", &relative)
+                .await?
+        );
         assert_eq!(ledger.rebuild_finish("C").await?, job.media_id == 5);
     }
     let lists = ledger.rebuild_lists().await?;

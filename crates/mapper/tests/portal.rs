@@ -401,6 +401,29 @@ async fn existing_image_skip_and_replace(db: Seeded) {
 }
 on_both!(existing_image_skip_and_replace);
 
+/// A file is in use when any row names it in any of the forms asked: the
+/// seed's row 5001 carries the host-relative form of a file also asked
+/// about by its absolute URL.
+async fn a_file_is_in_use_in_any_url_form(db: Seeded) {
+    let p = &db.portal;
+    let relative = "/imglib/ASU_Lichens/ASU-L-0001/ASU-L-0001236_med.jpg";
+    let absolute = format!("https://portal.example{relative}");
+    assert!(
+        !p.refers_to(&absolute).await.expect("query"),
+        "the absolute form alone misses it"
+    );
+    assert!(
+        p.points_at_any(&[absolute.clone(), relative.to_string()])
+            .await
+            .expect("query"),
+        "either form finds it"
+    );
+    let other = "/imglib/ASU_Lichens/ASU-L-0001/ASU-L-0009999_med.jpg";
+    assert!(!p.points_at_any(&[other.to_string()]).await.expect("query"));
+    assert!(!p.points_at_any(&[]).await.expect("no forms, no row"));
+}
+on_both!(a_file_is_in_use_in_any_url_form);
+
 #[tokio::test]
 async fn column_lengths_are_read_from_the_server() {
     let db = mariadb::TestDb::seeded().await;
@@ -466,6 +489,37 @@ async fn an_unreachable_server_is_a_transient_error() {
         .await
         .err();
     assert!(err.as_ref().is_some_and(|e| !e.is_transient()), "{err:?}");
+}
+
+/// A lock held by another session is waited out, not blamed on a file:
+/// MariaDB's lock wait timeout (1205) is transient, a refused statement
+/// is not.
+#[tokio::test]
+async fn a_lock_wait_timeout_is_transient_and_a_bad_statement_is_not() {
+    let db = mariadb().await;
+    let mut holder = db.conn().await;
+    let mut waiter = db.conn().await;
+    sqlx::query("BEGIN").execute(&mut holder).await.expect("begin");
+    sqlx::query("SELECT occid FROM omoccurrences WHERE occid = 101 FOR UPDATE")
+        .fetch_all(&mut holder)
+        .await
+        .expect("lock the row");
+    sqlx::query("SET SESSION innodb_lock_wait_timeout = 1")
+        .execute(&mut waiter)
+        .await
+        .expect("a short lock wait");
+    let waited = sqlx::query("UPDATE omoccurrences SET family = 'x' WHERE occid = 101")
+        .execute(&mut waiter)
+        .await
+        .expect_err("the row is locked");
+    let err = MapperError::from(waited);
+    assert!(err.is_transient(), "{err:?}");
+    let bad = sqlx::query("UPDATE omoccurrences SET nosuchcolumn = 1")
+        .execute(&mut waiter)
+        .await
+        .expect_err("no such column");
+    let err = MapperError::from(bad);
+    assert!(!err.is_transient(), "{err:?}");
 }
 
 #[tokio::test]

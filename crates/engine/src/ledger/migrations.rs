@@ -188,6 +188,7 @@ fn step_3() -> Vec<String> {
                 finished      BIGINT,
                 PRIMARY KEY (collection, media_id),
                 KEY rebuild_jobs_state (collection, state),
+                KEY rebuild_jobs_finished (collection, finished),
                 KEY rebuild_jobs_run (run)
             ) {TABLE_OPTIONS}"
         ),

@@ -581,7 +581,17 @@ impl Ledger {
             }
             for (version, step) in (1..).zip(migrations::steps()).skip(usize::try_from(found).unwrap_or(0)) {
                 for statement in step {
-                    sqlx::raw_sql(&statement).execute(&mut *conn).await?;
+                    match sqlx::raw_sql(&statement).execute(&mut *conn).await {
+                        Ok(_) => {}
+                        // MySQL has no CREATE INDEX IF NOT EXISTS, and DDL
+                        // commits itself: a step cut short after its index
+                        // was made finds it there when run again
+                        // (1061: duplicate key name).
+                        Err(sqlx::Error::Database(e))
+                            if e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                                .is_some_and(|e| e.number() == 1061) => {}
+                        Err(e) => return Err(e.into()),
+                    }
                 }
                 sqlx::query("INSERT INTO schema_version (version, specdrop, applied) VALUES (?, ?, UNIX_TIMESTAMP())")
                     .bind(version)
