@@ -328,13 +328,20 @@ async fn two_rebuilds_one_killed(shared: bool) {
         line.contains(&format!("/{count} rows done")) && (line.contains("rows/s, about") || line.contains("finished")),
         "{line}"
     );
+    // Its session's id starts with its process id (claims::new_run).
+    let held_by_doomed = format!(
+        "SELECT COUNT(*) FROM rebuild_jobs WHERE state = 'waiting' AND run LIKE '{}-%'",
+        doomed.pid()
+    );
+    // Killed while it holds jobs (between two batches it holds none).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while in_ledger(&env, ledger_db.as_ref(), &held_by_doomed).await == 0 && std::time::Instant::now() < deadline {
+        doomed.lines_for(Duration::from_millis(5));
+    }
     let killed = doomed.kill_hard();
-    let held_when_killed = in_ledger(
-        &env,
-        ledger_db.as_ref(),
-        "SELECT COUNT(*) FROM rebuild_jobs WHERE state = 'waiting' AND run IS NOT NULL",
-    )
-    .await;
+    let held_when_killed = in_ledger(&env, ledger_db.as_ref(), &held_by_doomed).await;
+    // Killed mid-way means holding jobs: what the survivor must take over.
+    assert!(held_when_killed > 0, "the killed rebuild held no job when killed");
 
     let code = survivor.exit_code(Duration::from_secs(if full { 600 } else { 90 }));
     let mut lines = killed.clone();
@@ -397,3 +404,53 @@ async fn two_rebuilds_one_killed(shared: bool) {
 }
 
 on_every_backend!(rebuild_changes_every_rows_files_once_keeps_media_ids_and_sizes_only_touch_those);
+
+/// A row Symbiota's loader made (no archived original, no originalUrl):
+/// rebuilt from its `url`, which then stays as its originalUrl (the only
+/// full-size copy is never removed), and an old thumbnail that a row of
+/// another collection names too is kept.
+#[tokio::test]
+async fn a_row_rebuilt_from_its_url_keeps_that_file_as_its_original() {
+    let env = Env::new(Backend::Sqlite).await;
+    let config = rebuild_config(&env, None, "rebuild.toml");
+    let sheet = small_sheet();
+    env.write_file("var/www/imglib/legacy/a_med.jpg", &sheet);
+    env.write_file("var/www/imglib/legacy/a_tn.jpg", &sheet);
+    let (table, id) = env.table();
+    env.execute(&format!(
+        "INSERT INTO {table} ({id}, occid, url, thumbnailUrl, originalUrl) \
+         VALUES (9001, 201, '/imglib/legacy/a_med.jpg', '/imglib/legacy/a_tn.jpg', NULL)"
+    ))
+    .await;
+    // Occid 101 is in another collection (ASU), so not rebuilt here.
+    env.execute(&format!(
+        "INSERT INTO {table} ({id}, occid, url, thumbnailUrl, originalUrl) \
+         VALUES (9002, 101, 'https://elsewhere.example/x.jpg', '/imglib/legacy/a_tn.jpg', NULL)"
+    ))
+    .await;
+
+    let run = env.run(&["rebuild", "--collection", "MICH-V", "--config", &config]);
+    let said = format!("{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 0, "{said}");
+    assert!(run.stdout.contains("rebuild: 1 rebuilt"), "{said}");
+    let media = env.media_of(201).await;
+    assert_eq!(media.len(), 1, "{media:?}");
+    let (url, thumbnail, original) = &media[0];
+    assert_ne!(url, "/imglib/legacy/a_med.jpg", "a new web image\n{said}");
+    assert_ne!(thumbnail, "/imglib/legacy/a_tn.jpg", "a new thumbnail\n{said}");
+    assert_eq!(
+        original, "/imglib/legacy/a_med.jpg",
+        "the source stays as the original\n{said}"
+    );
+    assert_eq!(env.served_size(url).0, 200, "derive.web's width");
+    assert_eq!(env.served_size(thumbnail).0, 80, "derive.thumbnail's width");
+    assert_eq!(
+        std::fs::read(env.served("/imglib/legacy/a_med.jpg")).ok().as_deref(),
+        Some(&sheet[..]),
+        "the only full-size copy is untouched"
+    );
+    assert!(
+        env.served("/imglib/legacy/a_tn.jpg").exists(),
+        "another row names the old thumbnail: it stays\n{said}"
+    );
+}

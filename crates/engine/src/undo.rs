@@ -214,8 +214,10 @@ async fn remove_derivatives(
         if relative.split('/').any(|part| part == ".." || part.is_empty()) {
             continue;
         }
-        let url = collection.config.url_base.join(relative);
-        if !matches!(portal.refers_to(&url).await, Ok(false)) {
+        if !matches!(
+            portal.points_at_any(&collection.config.url_base.forms(relative)).await,
+            Ok(false)
+        ) {
             kept += 1;
             continue;
         }

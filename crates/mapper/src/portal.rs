@@ -197,6 +197,29 @@ impl Portal {
         Ok(row.try_get::<i64, _>(0)? > 0)
     }
 
+    /// Whether any image row points at one of `urls`, the forms one file
+    /// may be named by (its absolute and host-relative URL, say), as its
+    /// url, thumbnailUrl or originalUrl. Exact matches, so the portal's
+    /// indexes on those columns answer it (docs/admin.md).
+    pub async fn points_at_any(&self, urls: &[String]) -> Result<bool, MapperError> {
+        if urls.is_empty() {
+            return Ok(false);
+        }
+        let list = vec!["?"; urls.len()].join(", ");
+        let sql = format!(
+            "SELECT COUNT(*) FROM {} WHERE url IN ({list}) OR thumbnailUrl IN ({list}) OR originalUrl IN ({list})",
+            self.media.table
+        );
+        let mut query = sqlx::query(&sql);
+        for _ in 0..3 {
+            for url in urls {
+                query = query.bind(url.as_str());
+            }
+        }
+        let row = query.fetch_one(&self.pool).await?;
+        Ok(row.try_get::<i64, _>(0)? > 0)
+    }
+
     /// Call the portal's stored procedure `name` with the collection id, as
     /// Symbiota's processor can after each collection. `name` must be a
     /// plain (optionally schema-qualified) identifier: it cannot be bound

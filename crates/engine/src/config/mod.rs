@@ -497,6 +497,26 @@ impl UrlBase {
     pub fn join(&self, relative: &str) -> String {
         format!("{}/{}", self.0, relative.trim_start_matches('/'))
     }
+
+    /// Every form a row may name the file at `relative` by, asked before
+    /// the file is removed: the URL specdrop writes and, under an
+    /// absolute base, the same URL by the other scheme (http, https) and
+    /// host-relative (the path alone, as rows of a portal on that host
+    /// carry it). Under a host-relative base the portal's host is not
+    /// known, so only the path is (docs/admin.md).
+    pub fn forms(&self, relative: &str) -> Vec<String> {
+        let url = self.join(relative);
+        let mut forms = vec![url.clone()];
+        for (scheme, other) in [("https://", "http://"), ("http://", "https://")] {
+            if let Some(rest) = url.strip_prefix(scheme) {
+                forms.push(format!("{other}{rest}"));
+                if let Some(slash) = rest.find('/') {
+                    forms.push(rest[slash..].to_string());
+                }
+            }
+        }
+        forms
+    }
 }
 
 /// Everything wrong with a config file.
@@ -1178,6 +1198,21 @@ fn normalize(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_files_url_forms_are_the_written_one_the_other_scheme_and_the_path() {
+        let absolute = UrlBase::parse("https://portal.example/imglib/").expect("an absolute base");
+        assert_eq!(
+            absolute.forms("MICH/a_tn.jpg"),
+            [
+                "https://portal.example/imglib/MICH/a_tn.jpg",
+                "http://portal.example/imglib/MICH/a_tn.jpg",
+                "/imglib/MICH/a_tn.jpg"
+            ]
+        );
+        let path = UrlBase::parse("/imglib").expect("a host-relative base");
+        assert_eq!(path.forms("MICH/a_tn.jpg"), ["/imglib/MICH/a_tn.jpg"]);
+    }
 
     fn load(text: &str) -> Result<Config, ConfigError> {
         let dir = tempfile::tempdir().map_err(|e| ConfigError {

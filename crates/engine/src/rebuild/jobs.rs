@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS rebuild_jobs (
     PRIMARY KEY (collection, media_id)
 );
 CREATE INDEX IF NOT EXISTS rebuild_jobs_state ON rebuild_jobs (collection, state);
+CREATE INDEX IF NOT EXISTS rebuild_jobs_finished ON rebuild_jobs (collection, finished);
 CREATE INDEX IF NOT EXISTS rebuild_jobs_run ON rebuild_jobs (run);
 ";
 
@@ -165,7 +166,24 @@ impl Ledger {
                 .await?;
         }
         tx.commit().await?;
-        Ok(if took > 0 { Joined::Started } else { Joined::Joined })
+        if took > 0 {
+            return Ok(Joined::Started);
+        }
+        // Another participant reset the finished list first: for this
+        // request (join it) or another one (which is then under way).
+        let now: (String, String) = sqlx::query_as("SELECT sizes, since FROM rebuilds WHERE collection = ?")
+            .bind(collection)
+            .fetch_one(self.pool())
+            .await?;
+        let under_way = Request {
+            sizes: now.0,
+            since: now.1,
+        };
+        Ok(if under_way == *request {
+            Joined::Joined
+        } else {
+            Joined::Other(under_way)
+        })
     }
 
     /// Whether every row of the collection's list is in it; and the
@@ -301,7 +319,11 @@ impl Ledger {
     }
 
     /// `run` is about to switch the row of `media_id` from `old` to a set
-    /// whose URL `new_url` the row will carry.
+    /// whose URL `new_url` the row will carry: noted only while `run`
+    /// still holds the job with a lease that has not ended (and, on a
+    /// shared ledger, `run` was not settled as gone: its claimed files
+    /// would have been removed). False when it does not: the job is no
+    /// longer this session's to switch.
     pub async fn rebuild_switching(
         &self,
         run: &str,
@@ -309,21 +331,28 @@ impl Ledger {
         media_id: i64,
         new_url: &str,
         old: &Urls,
-    ) -> Result<(), LedgerError> {
-        sqlx::query(
+    ) -> Result<bool, LedgerError> {
+        let not_settled = match self.dialect() {
+            Dialect::MySql => " AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.run = ? AND i.settled IS NOT NULL)",
+            Dialect::Sqlite => "",
+        };
+        let sql = self.sql(&format!(
             "UPDATE rebuild_jobs SET new_url = ?, old_url = ?, old_thumbnail = ?, old_original = ? \
-             WHERE collection = ? AND media_id = ? AND run = ?",
-        )
-        .bind(new_url)
-        .bind(old[0].clone())
-        .bind(old[1].clone())
-        .bind(old[2].clone())
-        .bind(collection)
-        .bind(media_id)
-        .bind(run)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+             WHERE collection = ? AND media_id = ? AND run = ? AND state = 'waiting' \
+             AND until >= {{unix_now}}{not_settled}"
+        ));
+        let mut query = sqlx::query(&sql)
+            .bind(new_url)
+            .bind(old[0].clone())
+            .bind(old[1].clone())
+            .bind(old[2].clone())
+            .bind(collection)
+            .bind(media_id)
+            .bind(run);
+        if self.dialect() == Dialect::MySql {
+            query = query.bind(run);
+        }
+        Ok(query.execute(self.pool()).await?.rows_affected() == 1)
     }
 
     /// `run` lets go of the job of `media_id` undone (the database did not
@@ -340,30 +369,40 @@ impl Ledger {
         Ok(())
     }
 
-    /// The job of `media_id` ended (`done` or `failed`, with `reason`);
-    /// when done, the row's ledger entry learns its new derivatives
-    /// (`relative`: large, web, thumbnail under the storage root, each
-    /// only when made), in the same transaction.
+    /// `run`'s job of `media_id` ended (`done` or `failed`, with
+    /// `reason`); when done, the row's ledger entry learns its new
+    /// derivatives (`relative`: large, web, thumbnail under the storage
+    /// root, each only when made), in the same transaction. False (and
+    /// nothing written) when `run` no longer holds the job: its next
+    /// taker finds the row as it is and ends it.
     pub async fn rebuild_ended(
         &self,
+        run: &str,
         collection: &str,
         media_id: i64,
         state: &str,
         reason: &str,
         relative: &[Option<String>; 3],
-    ) -> Result<(), LedgerError> {
+    ) -> Result<bool, LedgerError> {
         let mut tx = self.pool().begin().await?;
         let sql = self.sql(
             "UPDATE rebuild_jobs SET state = ?, reason = ?, run = NULL, until = NULL, finished = {unix_now} \
-             WHERE collection = ? AND media_id = ?",
+             WHERE collection = ? AND media_id = ? AND run = ? AND state = 'waiting'",
         );
-        sqlx::query(&sql)
+        let held = sqlx::query(&sql)
             .bind(state)
             .bind(reason.chars().take(4000).collect::<String>())
             .bind(collection)
             .bind(media_id)
+            .bind(run)
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected()
+            == 1;
+        if !held {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         if relative.iter().any(Option::is_some) {
             sqlx::query(
                 "UPDATE files SET large = COALESCE(?, large), web = COALESCE(?, web), \
@@ -378,7 +417,7 @@ impl Ledger {
             .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     /// Mark the collection's list finished when every row is listed and
@@ -442,7 +481,7 @@ impl Ledger {
              (SELECT COUNT(*) FROM rebuild_jobs j WHERE j.collection = r.collection), \
              (SELECT COUNT(*) FROM rebuild_jobs j WHERE j.collection = r.collection AND j.state = 'done'), \
              (SELECT COUNT(*) FROM rebuild_jobs j WHERE j.collection = r.collection AND j.state = 'failed'), \
-             (SELECT COUNT(*) FROM rebuild_jobs j WHERE j.collection = r.collection AND j.state <> 'waiting' \
+             (SELECT COUNT(*) FROM rebuild_jobs j WHERE j.collection = r.collection \
               AND j.finished >= {unix_now} - ?) \
              FROM rebuilds r ORDER BY r.started DESC",
         );

@@ -137,6 +137,10 @@ impl std::fmt::Display for Tally {
 /// whole list, millions of rows in a large library.
 const COUNT_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Takes of one job before it is given up as failed: a job that kills or
+/// stalls whoever takes it must not hold the list for ever.
+const MAX_ATTEMPTS: i64 = 5;
+
 /// Rows read from the portal per listing query.
 const LIST_PAGE: i64 = 1000;
 
@@ -273,18 +277,19 @@ async fn work(ctx: &Arc<Context>, collection: &Arc<Prepared>, shape: &Shape) -> 
             .find(|l| l.collection == code)
             .map_or((0, 0), |l| (l.total, l.done + l.failed))
     };
-    let (total, done) = total_of(ctx.ledger.rebuild_lists().await?);
+    let (total, done) = total_of(patiently(ctx, "count the job list", || ctx.ledger.rebuild_lists()).await?);
     let mut progress = Progress::counting(usize::try_from(total).unwrap_or(0), true, "rows");
     progress.set_done(u64::try_from(done).unwrap_or(0));
     let mut tally = Tally::default();
     let mut counted = std::time::Instant::now();
     loop {
-        let taken = ctx
-            .ledger
-            .take_rebuild_jobs(&ctx.run, &code, shape.lease, shape.at_once)
-            .await?;
+        let taken = patiently(ctx, "take jobs", || {
+            ctx.ledger
+                .take_rebuild_jobs(&ctx.run, &code, shape.lease, shape.at_once)
+        })
+        .await?;
         if taken.is_empty() {
-            if ctx.ledger.rebuild_finish(&code).await? {
+            if patiently(ctx, "end the job list", || ctx.ledger.rebuild_finish(&code)).await? {
                 break;
             }
             // Jobs held by others (alive, or gone and not yet settled):
@@ -332,7 +337,7 @@ async fn work(ctx: &Arc<Context>, collection: &Arc<Prepared>, shape: &Shape) -> 
         // a long list for each batch would load the ledger.
         if counted.elapsed() >= COUNT_EVERY {
             counted = std::time::Instant::now();
-            let (_, done) = total_of(ctx.ledger.rebuild_lists().await?);
+            let (_, done) = total_of(patiently(ctx, "count the job list", || ctx.ledger.rebuild_lists()).await?);
             progress.set_done(u64::try_from(done).unwrap_or(0));
         }
         if idle {
@@ -342,6 +347,35 @@ async fn work(ctx: &Arc<Context>, collection: &Arc<Prepared>, shape: &Shape) -> 
     }
     progress.finish();
     Ok(tally)
+}
+
+/// A ledger call tried again with backoff while it fails, for as long as
+/// an outage of the portal database is waited out: a participant does not
+/// leave the list for a ledger that is away for a moment.
+async fn patiently<T, F, Fut>(ctx: &Context, what: &str, mut op: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, crate::ledger::LedgerError>>,
+{
+    let started = std::time::Instant::now();
+    let mut delay = std::time::Duration::from_secs(1);
+    loop {
+        match op().await {
+            Ok(value) => return Ok(value),
+            Err(e) => {
+                let left = ctx.outage.limit().saturating_sub(started.elapsed());
+                if left.is_zero() {
+                    return Err(e.into());
+                }
+                tracing::warn!(
+                    "rebuild: could not {what} in the ledger ({e}); trying again in {}s",
+                    delay.as_secs()
+                );
+                tokio::time::sleep(delay.min(left)).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(60));
+            }
+        }
+    }
 }
 
 /// How one job went.
@@ -357,12 +391,16 @@ enum Outcome {
 /// Note a job's end in the ledger (a warning when it cannot be: the job
 /// is then done again by its next taker, which finds the row switched).
 async fn end_job(ctx: &Context, code: &str, media_id: i64, state: &str, reason: String, relative: [Option<String>; 3]) {
-    if let Err(e) = ctx
+    match ctx
         .ledger
-        .rebuild_ended(code, media_id, state, &reason, &relative)
+        .rebuild_ended(&ctx.run, code, media_id, state, &reason, &relative)
         .await
     {
-        tracing::warn!("could not note media {media_id}'s rebuild as {state}: {e}");
+        Ok(true) => {}
+        Ok(false) => tracing::info!(
+            "media {media_id}'s rebuild job was taken over (this run's lease ended); its next taker ends it"
+        ),
+        Err(e) => tracing::warn!("could not note media {media_id}'s rebuild as {state}: {e}"),
     }
 }
 
@@ -416,6 +454,15 @@ async fn one(ctx: &Context, collection: &Prepared, sizes: Sizes, job: &Job) -> O
         )
         .await;
         return Outcome::Finished(format!("{removed} old file(s) removed"));
+    }
+    if job.attempts > MAX_ATTEMPTS {
+        let why = format!(
+            "taken {} times without an end (each attempt was stopped or lost its lease); \
+             left as it was, see the log for why",
+            job.attempts - 1
+        );
+        ended("failed", why.clone(), Default::default()).await;
+        return Outcome::Failed(why);
     }
     match remake(ctx, collection, sizes, &row).await {
         Ok(made) => switch(ctx, collection, job, &row, made).await,
@@ -476,10 +523,14 @@ async fn remake(ctx: &Context, collection: &Prepared, sizes: Sizes, row: &Waitin
             .as_ref()
             .map(url_of)
             .or_else(|| row.thumbnail_url.clone()),
-        original_url: large
-            .clone()
-            .filter(|_| original.archived)
-            .or_else(|| row.original_url.clone()),
+        // Derived from the row's own link (originalUrl, else url): that
+        // file is the full-size copy the row keeps, so it stays named
+        // (and is not removed with the replaced files).
+        original_url: if original.archived {
+            large.clone().or_else(|| row.original_url.clone())
+        } else {
+            Some(original.from.clone())
+        },
     };
     Ok(Remade {
         md5: (original.archived && files.large.is_some()).then_some(stored.md5),
@@ -508,13 +559,24 @@ async fn switch(ctx: &Context, collection: &Prepared, job: &Job, row: &Waiting, 
         crate::claims::undo_set(ctx, &made.files, &made.from).await;
         return Outcome::Failed("no new derivative was made; enable a size in [derive]".into());
     };
-    if let Err(e) = ctx
+    match ctx
         .ledger
         .rebuild_switching(&ctx.run, code, job.media_id, &probe, &old)
         .await
     {
-        crate::claims::undo_set(ctx, &made.files, &made.from).await;
-        return waits(ctx, code, job, format!("ledger: {e}")).await;
+        Ok(true) => {}
+        Ok(false) => {
+            // Its lease ended (or this run was taken for gone): the job
+            // may be another's now, and this run's claimed files removed.
+            crate::claims::undo_set(ctx, &made.files, &made.from).await;
+            return Outcome::Waits(
+                "this run no longer holds the job (its lease ended); the row is left to its next taker".into(),
+            );
+        }
+        Err(e) => {
+            crate::claims::undo_set(ctx, &made.files, &made.from).await;
+            return waits(ctx, code, job, format!("ledger: {e}")).await;
+        }
     }
     let switched = ctx.portal.switch_urls(row, &made.urls, made.md5.as_deref()).await;
     let ended = |state: &'static str, reason: String, relative: [Option<String>; 3]| {
@@ -539,11 +601,38 @@ async fn switch(ctx: &Context, collection: &Prepared, job: &Job, row: &Waiting, 
             ended("failed", why.clone(), Default::default()).await;
             Outcome::Failed(why)
         }
-        Err(e) => {
+        Err(e) if e.is_transient() => {
             // Whether the row took the files cannot be told now: the claims
             // are settled later, the job by its next taker.
             crate::claims::set_aside_set(ctx, &made.files).await;
             waits(ctx, code, job, format!("database: {e}")).await
+        }
+        Err(e) => {
+            // Refused for good (a URL too long for its column, no UPDATE
+            // grant, ...): trying again would only write more files. The
+            // row is read again to know whether it took them.
+            match ctx.portal.image_row(job.media_id).await {
+                Ok(now)
+                    if now
+                        .as_ref()
+                        .is_some_and(|r| urls_of(r).iter().any(|u| u.as_deref() == Some(&probe))) =>
+                {
+                    crate::claims::release_set(ctx, &made.files).await;
+                    let removed = remove_old(ctx, collection, &old, &new).await;
+                    ended("done", String::new(), relatives(collection, &new)).await;
+                    Outcome::Rebuilt(format!("{removed} old file(s) removed (the database reported {e})"))
+                }
+                Ok(_) => {
+                    crate::claims::undo_set(ctx, &made.files, &made.from).await;
+                    let why = format!("the portal refused the new URLs: {e}; the row is left as it was");
+                    ended("failed", why.clone(), Default::default()).await;
+                    Outcome::Failed(why)
+                }
+                Err(read) => {
+                    crate::claims::set_aside_set(ctx, &made.files).await;
+                    waits(ctx, code, job, format!("database: {e}; then {read}")).await
+                }
+            }
         }
     }
 }

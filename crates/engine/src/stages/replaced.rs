@@ -10,8 +10,8 @@ use crate::storage::{Removal, Storage};
 /// After a replace is committed, remove the files the row pointed to
 /// before, when they are specdrop's to remove: under this collection's URL
 /// base (hence in the storage), not one of the new files (`new`:
-/// locations), and pointed to by no other row (another specimen's row may
-/// share them; a portal that cannot say keeps them).
+/// locations), and pointed to by no other row in any URL form (another
+/// specimen's row may share them; a portal that cannot say keeps them).
 pub async fn remove_replaced(
     portal: &specdrop_mapper::Portal,
     storage: &Storage,
@@ -34,7 +34,7 @@ pub async fn remove_replaced(
             continue;
         }
         seen.push(location.clone());
-        if !matches!(portal.refers_to(url).await, Ok(false)) {
+        if !matches!(portal.points_at_any(&cfg.url_base.forms(relative)).await, Ok(false)) {
             tracing::info!("kept the replaced file {location}: another row points at it (or the portal could not say)");
             continue;
         }
