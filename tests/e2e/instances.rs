@@ -194,3 +194,110 @@ async fn three_daemons_on_one_shared_ledger_link_each_file_once_when_one_is_kill
          none lost, none doubled"
     );
 }
+
+/// Send `signal` (STOP, CONT) to process `pid`.
+fn signal(pid: u32, signal: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success(), "kill -{signal} {pid}");
+}
+
+/// An instance paused (SIGSTOP) past its lease while it holds files it has
+/// not linked is taken for gone and settled by the other, which links
+/// everything else (the paused one's files stay locked by it: flock, one
+/// host). Resumed, it links none of what it held, leaves no derivative
+/// behind and stops with status 75; started again (as systemd's
+/// Restart=on-failure does) it links those files, once.
+#[tokio::test]
+async fn a_paused_instance_taken_for_gone_links_nothing_twice_and_stops() {
+    let files: u32 = 4;
+    let env = Env::new(Backend::MariaDb).await;
+    env.quick_watch("");
+    let ledger_db = crate::mariadb::TestDb::empty().await;
+    let configs: Vec<String> = (1..=2).map(|i| instance_config(&env, i, &ledger_db.url)).collect();
+    // Full-size sheets: each takes a while to derive, so node-1 is caught
+    // holding one it has not linked.
+    env.drop_specimens(&sample(FULL_1390992), 7_200_000, 6100, files).await;
+    // 0 until node-1 has made the ledger's tables.
+    let count = |sql: &'static str| {
+        let ledger_db = &ledger_db;
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&mut ledger_db.connect().await)
+                .await
+                .unwrap_or(0)
+        }
+    };
+    let held = "SELECT COUNT(*) FROM taken t JOIN instances i ON i.run = t.run WHERE i.name = 'node-1'";
+    let settled = "SELECT COUNT(*) FROM instances WHERE name = 'node-1' AND settled IS NOT NULL";
+    let mut paused = env.start_daemon_with(&configs[0], &[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while count(held).await == 0 {
+        assert!(std::time::Instant::now() < deadline, "node-1 took no file");
+        paused.lines_for(Duration::from_millis(10));
+    }
+    signal(paused.pid(), "STOP");
+    let locked = usize::try_from(count(held).await).expect("a count");
+    let mut other = env.start_daemon_with(&configs[1], &[]);
+    let jpegs_left = || {
+        env.files_under("var/drop/mich")
+            .into_iter()
+            .filter(|f| f.ends_with(".jpg"))
+            .collect::<Vec<_>>()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while count(settled).await == 0 || jpegs_left().len() > locked {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node-2 did not settle node-1 and link the rest: {:?}\n{}",
+            jpegs_left(),
+            other.seen.join("\n")
+        );
+        other.lines_for(Duration::from_millis(200));
+    }
+
+    signal(paused.pid(), "CONT");
+    let code = paused.exit_code(Duration::from_secs(60));
+    let resumed = paused.seen.join("\n");
+    assert_eq!(code, 75, "node-1 stops to start again as a new session\n{resumed}");
+    assert!(resumed.contains("took this one (node-1) for gone"), "{resumed}");
+    assert!(!resumed.contains("panicked"), "{resumed}");
+
+    let mut again = env.start_daemon_with(&configs[0], &[]);
+    let left = poll(Duration::from_secs(120), jpegs_left, Vec::is_empty);
+    again.lines_for(Duration::from_millis(500));
+    other.lines_for(Duration::from_millis(500));
+    let said = format!(
+        "node-1:\n{resumed}\nnode-2:\n{}\nnode-1 again:\n{}",
+        other.seen.join("\n"),
+        again.seen.join("\n")
+    );
+    assert!(left.is_empty(), "still in the drop folder: {left:?}\n{said}");
+    again.stop_cleanly();
+    other.stop_cleanly();
+
+    let (table, _) = env.table();
+    let rows = env
+        .count(&format!(
+            "SELECT COUNT(*) FROM {table} WHERE occid BETWEEN 6100 AND {}",
+            6100 + files - 1
+        ))
+        .await;
+    assert_eq!(rows, i64::from(files), "one row per sheet\n{said}");
+    let mut referenced = BTreeSet::new();
+    for i in 0..files {
+        let media = env.media_of(i64::from(6100 + i)).await;
+        assert_eq!(media.len(), 1, "occid {}: {media:?}\n{said}", 6100 + i);
+        for u in [&media[0].0, &media[0].1, &media[0].2] {
+            let file = env.served(u);
+            assert!(file.is_file(), "{u} is in a row but not on disk\n{said}");
+            referenced.insert(file);
+        }
+    }
+    let orphans = env.orphans(&referenced);
+    assert!(orphans.is_empty(), "derivatives no row points to: {orphans:?}\n{said}");
+    assert_eq!(env.files_under("var/archive/mich").len(), files as usize, "{said}");
+    eprintln!("node-1 was paused holding {locked} file(s)\n{said}");
+}

@@ -175,6 +175,17 @@ pub async fn keep_alive(ctx: &Context) {
         tracing::warn!("could not renew this instance's leases in the shared ledger: {e}");
         return;
     }
+    if matches!(ctx.ledger.taken_for_gone(me).await, Ok(true)) && !ctx.stopping() {
+        tracing::error!(
+            "the other instances took this one ({}) for gone: it was silent for longer than daemon.lease_secs \
+             (paused, swapped out or cut off) and they settled its files; it links nothing more and stops, \
+             to start again as a new session",
+            me.name
+        );
+        ctx.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+        ctx.superseded.notify_one();
+        return;
+    }
     let gone = match ctx.ledger.gone().await {
         Ok(gone) => gone,
         Err(e) => {

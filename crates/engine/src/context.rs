@@ -58,6 +58,10 @@ pub struct Context {
     pub remote: crate::config::remote::RemoteConfig,
     /// Where a test may stop the process (checkpoint.rs).
     pub checkpoints: Arc<dyn Checkpoints>,
+    /// Told once when the other instances took this session for gone (it
+    /// stalled past its lease and they settled its claims): it may link
+    /// nothing more and ends, to start again as a new session.
+    pub superseded: tokio::sync::Notify,
 }
 
 impl Context {

@@ -147,9 +147,15 @@ pub async fn run(config_file: &Path, config: Config, metrics: Arc<Metrics>) -> R
     let mut recheck: HashSet<PathBuf> = HashSet::new();
     // Collection statistics after a burst of links (collection_stats.rs).
     let mut stats = Stats::default();
+    let mut superseded = false;
     loop {
         let room = tasks.len() < running.config.threads + 2;
+        let ctx = running.session.ctx.clone();
         tokio::select! {
+            () = ctx.superseded.notified() => {
+                superseded = true;
+                break;
+            }
             Some(arrival) = running.arrivals.recv(), if room => {
                 if let Some(collection) = running.session.collections.get(arrival.root) {
                     start(&mut tasks, &mut in_flight, &running, collection.clone(), arrival.path, &order);
@@ -264,6 +270,11 @@ pub async fn run(config_file: &Path, config: Config, metrics: Arc<Metrics>) -> R
     running.stop().await;
     status.stopped();
     tracing::info!("stopped; since start: {totals}");
+    if superseded {
+        // A failure, so that systemd (Restart=on-failure) starts it again
+        // as a new session.
+        return Ok(ExitCode::from(75));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

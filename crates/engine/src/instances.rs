@@ -220,6 +220,36 @@ impl Ledger {
         Ok(())
     }
 
+    /// Whether `me` still holds `path` of `collection`: its lease on the
+    /// file has not ended and no instance has begun to settle `me` as gone
+    /// (which removes its claimed files). Asked just before the link, so an
+    /// instance that stalled past its lease (paused, swapped out, cut off)
+    /// leaves the file to whoever took it over instead of linking it too.
+    pub async fn still_holds_file(&self, me: &Me, collection: &str, path: &Path) -> Result<bool, LedgerError> {
+        let held: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM taken t WHERE t.collection = ? AND t.path_key = ? AND t.run = ? \
+             AND t.until >= UNIX_TIMESTAMP() AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.run = t.run \
+             AND (i.settled IS NOT NULL OR i.settled_by IS NOT NULL))",
+        )
+        .bind(collection)
+        .bind(path_key(path))
+        .bind(&me.run)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(held > 0)
+    }
+
+    /// Whether another instance has begun to settle `me` as gone.
+    pub async fn taken_for_gone(&self, me: &Me) -> Result<bool, LedgerError> {
+        let found: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM instances WHERE run = ? AND (settled IS NOT NULL OR settled_by IS NOT NULL)",
+        )
+        .bind(&me.run)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(found > 0)
+    }
+
     /// Try once to take `collection`'s link turn `turn` (a number of this
     /// session's own, so that ending one turn never ends the next); true
     /// when this session has it.

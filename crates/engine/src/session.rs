@@ -143,6 +143,7 @@ impl Session {
             lock,
             remote: config.remote.clone(),
             checkpoints: options.checkpoints,
+            superseded: tokio::sync::Notify::new(),
         });
         // With a shared ledger, claims are settled by whose they were
         // (gone sessions only), never by being alone on this host.

@@ -249,6 +249,8 @@ async fn files_are_taken_once_and_a_silent_session_is_gone() -> Result {
     ledger.register(&b).await?;
     let x = Path::new("/drop/MICH-V-1.jpg");
     assert_eq!(ledger.take_file(&a, "C", x).await?, Taken::Ours);
+    assert!(ledger.still_holds_file(&a, "C", x).await?);
+    assert!(!ledger.still_holds_file(&b, "C", x).await?);
     assert_eq!(ledger.take_file(&b, "C", x).await?, Taken::Held("node-a".into()));
     assert_eq!(
         ledger.take_file(&a, "C", x).await?,
@@ -279,6 +281,11 @@ async fn files_are_taken_once_and_a_silent_session_is_gone() -> Result {
         ledger.heartbeat(&b).await?;
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+    assert!(
+        !ledger.still_holds_file(&a, "C", x).await?,
+        "a, stalled past its lease, may not link what b took over"
+    );
+    assert!(ledger.still_holds_file(&b, "C", x).await?);
     let gone: Vec<String> = ledger.gone().await?.into_iter().map(|g| g.run).collect();
     assert_eq!(gone, ["a"]);
     assert!(ledger.settle_gone(&b, "a").await?);

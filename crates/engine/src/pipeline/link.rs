@@ -73,6 +73,7 @@ pub async fn link(
     entry: &LedgerEntry,
 ) -> Step<Committed> {
     let cfg = &collection.config;
+    super::shared::still_ours(ctx, collection, what.path, &stored.files, &entry.hash).await?;
     let stem = specdrop_derive::layout::stem(what.stored_name);
     let requests: Vec<specdrop_mapper::LinkRequest<'_>> = what
         .targets

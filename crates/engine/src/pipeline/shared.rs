@@ -55,6 +55,31 @@ pub async fn take(ctx: &Context, collection: &Prepared, path: &Path) -> Step<()>
     }
 }
 
+/// Just before the link: `path` is still this session's (a shared ledger
+/// only). When it is not, or the ledger cannot say, the files made for it
+/// are removed and the file is left to whoever holds it now.
+pub async fn still_ours(
+    ctx: &Context,
+    collection: &Prepared,
+    path: &Path,
+    files: &specdrop_derive::store::StoredSet,
+    hash: &str,
+) -> Step<()> {
+    let Some(me) = &ctx.me else { return Ok(()) };
+    let why = match ctx.ledger.still_holds_file(me, &collection.config.code, path).await {
+        Ok(true) => return Ok(()),
+        Ok(false) => "this instance's lease on it ended before the link (was it paused?); left to the instance that \
+                      took it over"
+            .to_string(),
+        Err(e) => {
+            format!("the shared ledger could not say whether it is still this instance's ({e}); taken at the next try")
+        }
+    };
+    tracing::warn!("{}: not linked: {why}", path.display());
+    crate::claims::undo(ctx, files, hash, path).await;
+    Err(Verdict::new(Kind::Skipped, why, None))
+}
+
 /// This session is done with `path`.
 pub async fn let_go(ctx: &Context, collection: &Prepared, path: &Path) {
     if let Some(me) = &ctx.me
