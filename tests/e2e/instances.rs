@@ -301,3 +301,51 @@ async fn a_paused_instance_taken_for_gone_links_nothing_twice_and_stops() {
     assert_eq!(env.files_under("var/archive/mich").len(), files as usize, "{said}");
     eprintln!("node-1 was paused holding {locked} file(s)\n{said}");
 }
+
+/// Forward every connection to `listener` to MariaDB on 127.0.0.1:3306.
+fn forward_to_mariadb(listener: std::net::TcpListener) {
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let (Ok(client), Ok(server)) = (client, std::net::TcpStream::connect("127.0.0.1:3306")) else {
+                continue;
+            };
+            for (mut from, mut to) in [
+                (
+                    client.try_clone().expect("the client socket"),
+                    server.try_clone().expect("the server socket"),
+                ),
+                (server, client),
+            ] {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        }
+    });
+}
+
+/// A daemon started while its shared ledger's server does not answer
+/// waits for it, saying so, and links once it answers.
+#[tokio::test]
+async fn a_daemon_waits_for_a_ledger_that_does_not_answer_yet() {
+    let env = Env::new(Backend::MariaDb).await;
+    env.quick_watch("");
+    let ledger_db = crate::mariadb::TestDb::empty().await;
+    // A port nothing listens on yet; the ledger answers there later.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let url = ledger_db.url.replace("127.0.0.1:3306", &format!("127.0.0.1:{port}"));
+    assert_ne!(url, ledger_db.url, "the test ledger's URL names 127.0.0.1:3306");
+    let config = instance_config(&env, 1, &url);
+    env.drop_specimens(&sample(SMALL_7), 7_300_000, 6200, 1).await;
+    let mut daemon = env.start_daemon_with(&config, &[]);
+    // The pool tries for its acquire timeout (30 s) before it gives up.
+    daemon.wait_for("does not answer", Duration::from_secs(60));
+    forward_to_mariadb(std::net::TcpListener::bind(("127.0.0.1", port)).expect("listen on the ledger's port"));
+    daemon.wait_for("linked   MICH-V MICH-V-7300000.jpg", Duration::from_secs(90));
+    daemon.stop_cleanly();
+    assert_eq!(env.media_of(6200).await.len(), 1);
+}

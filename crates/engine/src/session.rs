@@ -67,6 +67,24 @@ pub async fn connect(config: &Config, outage: &Outage) -> Result<Portal, Error> 
     })
 }
 
+/// Open the ledger; a shared one that does not answer is waited for (as
+/// long as an outage of the portal database: a daemon for ever), so a
+/// daemon started before its ledger's server comes up when that does.
+async fn open_ledger(config: &Config, dry_run: bool, wait: Duration) -> Result<Ledger, Error> {
+    let started = std::time::Instant::now();
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match Ledger::open_at(&config.ledger, dry_run).await {
+            Err(e @ crate::ledger::LedgerError::Unreachable { .. }) if started.elapsed() < wait => {
+                tracing::warn!("{e}; waiting {}s and trying again", delay.as_secs());
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(60));
+            }
+            opened => return opened.map_err(Error::from),
+        }
+    }
+}
+
 impl Session {
     /// Connect (waiting out an outage for up to `options.wait`), read the
     /// collections, open the ledger and, when no other specdrop runs,
@@ -77,7 +95,7 @@ impl Session {
         let outage = Outage::new(options.wait);
         let portal = connect(config, &outage).await?;
         let collections = collection::prepare(config, &portal).await?;
-        let ledger = Ledger::open_at(&config.ledger, dry_run).await?;
+        let ledger = open_ledger(config, dry_run, options.wait).await?;
         let run = crate::claims::new_run();
         let me = (ledger.shared() && !dry_run).then(|| Me {
             run: run.clone(),

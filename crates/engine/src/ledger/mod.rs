@@ -194,6 +194,11 @@ pub enum LedgerError {
     )]
     Server { url: String, cause: String },
     #[error(
+        "the ledger database {url} does not answer: {cause}; check that its server runs and that this host may \
+         reach it (ledger.url)"
+    )]
+    Unreachable { url: String, cause: String },
+    #[error(
         "the ledger database is at schema version {found}, newer than this specdrop knows ({expected}); \
          upgrade specdrop on this host to the version the other instances run"
     )]
@@ -538,7 +543,14 @@ impl Ledger {
             .acquire_timeout(std::time::Duration::from_secs(30))
             .connect(&url)
             .await
-            .map_err(|e| fail(&e))?;
+            .map_err(|e| match e {
+                // Nothing answered: worth waiting for, unlike a refusal.
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => LedgerError::Unreachable {
+                    url: shown.clone(),
+                    cause: e.to_string(),
+                },
+                e => fail(&e),
+            })?;
         let ledger = Ledger {
             pool,
             dialect: Dialect::MySql,
