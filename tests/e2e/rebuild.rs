@@ -454,3 +454,62 @@ async fn a_row_rebuilt_from_its_url_keeps_that_file_as_its_original() {
         "another row names the old thumbnail: it stays\n{said}"
     );
 }
+
+/// A daemon sharing the ledger takes part in a rebuild under way: the
+/// `rebuild` that made the list is killed once it has listed the rows, and
+/// the daemon, with nothing in its drop folder, rebuilds every row once.
+#[tokio::test]
+async fn a_daemon_finishes_a_rebuild_whose_process_was_killed() {
+    let count: u32 = 12;
+    let env = Env::new(Backend::MariaDb).await;
+    env.quick_watch("");
+    let ledger_db = crate::mariadb::TestDb::empty().await;
+    let config = rebuild_config(&env, Some(&ledger_db.url), "rebuild.toml");
+    linked_collection(&env, &config, count).await;
+    let before = rows(&env).await;
+    let ledger = Some(&ledger_db);
+
+    let mut starter = env.start(&["rebuild", "--collection", "MICH-V", "--config", &config], &[]);
+    starter.wait_for("a new job list for MICH-V", Duration::from_secs(60));
+    let listed = "SELECT COUNT(*) FROM rebuilds WHERE listed = 1";
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while in_ledger(&env, ledger, listed).await == 0 {
+        assert!(std::time::Instant::now() < deadline, "the list was never made whole");
+        starter.lines_for(Duration::from_millis(5));
+    }
+    let killed = starter.kill_hard();
+    let by_starter = killed.iter().filter(|l| l.starts_with("rebuilt  media ")).count();
+
+    let mut daemon = env.start_daemon_with(&config, &[]);
+    let finished = "SELECT COUNT(*) FROM rebuilds WHERE finished IS NOT NULL";
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while in_ledger(&env, ledger, finished).await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon did not finish the list:\n{}",
+            daemon.seen.join("\n")
+        );
+        daemon.lines_for(Duration::from_millis(200));
+    }
+    daemon.lines_for(Duration::from_millis(300));
+    let said = format!("rebuild:\n{}\ndaemon:\n{}", killed.join("\n"), daemon.seen.join("\n"));
+    daemon.stop_cleanly();
+    let by_daemon = said.matches("rebuild MICH-V: rebuilt  media ").count();
+    assert!(by_daemon > 0, "the daemon rebuilt nothing\n{said}");
+    assert_eq!(by_daemon + by_starter, count as usize, "each row once\n{said}");
+
+    let after = rows(&env).await;
+    for (occid, (id, url, thumbnail, original)) in &before {
+        let (new_id, new_url, new_thumbnail, new_original) = &after[occid];
+        assert_eq!(id, new_id, "occid {occid} keeps its mediaID");
+        for (old, new) in [(url, new_url), (thumbnail, new_thumbnail), (original, new_original)] {
+            assert_ne!(old, new, "occid {occid}: every file is new\n{said}");
+        }
+    }
+    assert_eq!(
+        in_ledger(&env, ledger, "SELECT COUNT(*) FROM writing").await,
+        0,
+        "{said}"
+    );
+    assert_whole(&env, &after, &said);
+}

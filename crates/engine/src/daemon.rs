@@ -148,6 +148,11 @@ pub async fn run(config_file: &Path, config: Config, metrics: Arc<Metrics>) -> R
     // Collection statistics after a burst of links (collection_stats.rs).
     let mut stats = Stats::default();
     let mut superseded = false;
+    // The daemon's part in rebuilds under way: one batch at a time, only
+    // while it has no file in hand (rebuild/mod.rs, take_part).
+    let mut rebuild_tick = tokio::time::interval(REBUILD_LOOK);
+    rebuild_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut rebuild_batch: JoinSet<usize> = JoinSet::new();
     loop {
         let room = tasks.len() < running.config.threads + 2;
         let ctx = running.session.ctx.clone();
@@ -155,6 +160,15 @@ pub async fn run(config_file: &Path, config: Config, metrics: Arc<Metrics>) -> R
             () = ctx.superseded.notified() => {
                 superseded = true;
                 break;
+            }
+            _ = rebuild_tick.tick(), if tasks.is_empty() && retries.is_empty() && rebuild_batch.is_empty() => {
+                rebuild_batch.spawn(rebuild_part(&running));
+            }
+            Some(done) = rebuild_batch.join_next() => {
+                // Jobs were there: take the next batch at once while idle.
+                if done.unwrap_or(0) > 0 && tasks.is_empty() && retries.is_empty() && !ctx.stopping() {
+                    rebuild_batch.spawn(rebuild_part(&running));
+                }
             }
             Some(arrival) = running.arrivals.recv(), if room => {
                 if let Some(collection) = running.session.collections.get(arrival.root) {
@@ -258,6 +272,19 @@ pub async fn run(config_file: &Path, config: Config, metrics: Arc<Metrics>) -> R
             }
         }
     }
+    // A rebuild batch under way ends its jobs (a few seconds at most).
+    while !rebuild_batch.is_empty() {
+        if tokio::time::timeout_at(deadline, rebuild_batch.join_next())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "a rebuild batch did not end before daemon.shutdown_secs; its jobs wait for their next taker"
+            );
+            rebuild_batch.abort_all();
+            break;
+        }
+    }
     // What the last files linked is counted before the session closes.
     stats.refresh(&running, true);
     if let Some(refreshing) = stats.refreshing.take()
@@ -276,6 +303,25 @@ pub async fn run(config_file: &Path, config: Config, metrics: Arc<Metrics>) -> R
         return Ok(ExitCode::from(75));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How often an idle daemon looks for rebuild jobs of its collections.
+const REBUILD_LOOK: Duration = Duration::from_secs(5);
+
+/// One batch of rebuild jobs, as a task; how many were done.
+fn rebuild_part(running: &Running) -> impl std::future::Future<Output = usize> + Send + 'static {
+    let ctx = running.session.ctx.clone();
+    let collections = running.session.collections.clone();
+    let threads = running.config.threads;
+    async move {
+        match crate::rebuild::take_part(&ctx, &collections, threads).await {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::warn!("could not take part in a rebuild: {e}");
+                0
+            }
+        }
+    }
 }
 
 fn start(

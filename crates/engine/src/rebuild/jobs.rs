@@ -466,6 +466,27 @@ impl Ledger {
         Ok(Some((row.try_get(0)?, paths)))
     }
 
+    /// The lists under way (collection and request), without counting
+    /// their jobs: what an idle daemon asks every few seconds.
+    pub async fn open_rebuilds(&self) -> Result<Vec<(String, Request)>, LedgerError> {
+        if self.dialect() == Dialect::Sqlite {
+            let made: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'rebuilds'")
+                .fetch_one(self.pool())
+                .await?;
+            if made == 0 {
+                return Ok(Vec::new());
+            }
+        }
+        let rows: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT collection, sizes, since FROM rebuilds WHERE finished IS NULL ORDER BY started")
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(collection, sizes, since)| (collection, Request { sizes, since }))
+            .collect())
+    }
+
     /// Every job list, for `status`.
     pub async fn rebuild_lists(&self) -> Result<Vec<ListProgress>, LedgerError> {
         if self.dialect() == Dialect::Sqlite {

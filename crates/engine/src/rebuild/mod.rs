@@ -7,8 +7,8 @@
 //! The work is a job list in the ledger (jobs.rs), one job per image row;
 //! every `rebuild` of the collection (on any host sharing the ledger)
 //! takes jobs from it, and one started again after a kill goes on where
-//! the list stands. Daemons do not take part: rebuild runs are the
-//! participants (docs/admin.md).
+//! the list stands. Daemons take part while idle, one batch at a time
+//! (`take_part`, called from daemon.rs).
 //!
 //! One job, in order: the new files are stored beside the old ones
 //! (never over them; claimed in the ledger before they appear, as a
@@ -80,10 +80,14 @@ impl Sizes {
 
     /// Every size `[derive]` makes.
     pub fn enabled(config: &Config) -> Sizes {
+        Sizes::enabled_in(&config.derive)
+    }
+
+    fn enabled_in(derive: &specdrop_derive::DeriveConfig) -> Sizes {
         Sizes {
-            large: config.derive.large.enabled,
-            web: config.derive.web.enabled,
-            thumbnail: config.derive.thumbnail.enabled,
+            large: derive.large.enabled,
+            web: derive.web.enabled,
+            thumbnail: derive.thumbnail.enabled,
         }
     }
 
@@ -218,7 +222,7 @@ async fn run_in(ctx: &Arc<Context>, collection: &Arc<Prepared>, shape: &Shape, a
             return Ok(Tally::default());
         }
     }
-    list(ctx, collection, shape.since).await?;
+    list_rows(ctx, collection, shape.since).await?;
     let lease = shape.lease;
     // The SQLite ledger has no heartbeat: the rebuild renews its leases.
     let renewer = ctx.me.is_none().then(|| {
@@ -243,7 +247,7 @@ async fn run_in(ctx: &Arc<Context>, collection: &Arc<Prepared>, shape: &Shape, a
 /// Put every image row of the collection (added since `since`) in the job
 /// list, unless that was done: going on after the last row listed, so a
 /// listing cut short is finished by whoever comes next.
-async fn list(ctx: &Context, collection: &Prepared, since: Option<i64>) -> Result<(), Error> {
+async fn list_rows(ctx: &Context, collection: &Prepared, since: Option<i64>) -> Result<(), Error> {
     let code = &collection.config.code;
     let (listed, mut after) = ctx.ledger.rebuild_listed(code).await?;
     if listed {
@@ -298,41 +302,12 @@ async fn work(ctx: &Arc<Context>, collection: &Arc<Prepared>, shape: &Shape) -> 
             continue;
         }
         let mut idle = false;
-        let mut running = tokio::task::JoinSet::new();
-        for job in taken {
-            let (ctx, collection) = (ctx.clone(), collection.clone());
-            running.spawn(async move {
-                let outcome = one(&ctx, &collection, sizes, &job).await;
-                (job.media_id, outcome)
-            });
-        }
-        while let Some(joined) = running.join_next().await {
-            let (media_id, outcome) = joined.map_err(|e| Error::Run(format!("a rebuild task failed: {e}")))?;
-            let line = match outcome {
-                Outcome::Rebuilt(what) => {
-                    tally.rebuilt += 1;
-                    format!("rebuilt  media {media_id}: {what}")
-                }
-                Outcome::Finished(what) => {
-                    tally.finished += 1;
-                    format!("rebuilt  media {media_id}: {what} (switched by an interrupted attempt, cleaned up now)")
-                }
-                Outcome::Failed(why) => {
-                    tally.failed += 1;
-                    format!("failed   media {media_id}: {why}")
-                }
-                Outcome::Waits(why) => {
-                    idle = true;
-                    format!("waits    media {media_id}: {why}")
-                }
-                Outcome::Gone => {
-                    tally.gone += 1;
-                    format!("skipped  media {media_id}: the row is gone from the portal")
-                }
-            };
-            progress.println(&line);
+        do_jobs(ctx, collection, sizes, taken, |media_id, outcome| {
+            idle |= matches!(outcome, Outcome::Waits(_));
+            progress.println(&outcome.line(media_id, &mut tally));
             progress.inc();
-        }
+        })
+        .await?;
         // The list's counts (everyone's work) every few seconds: counting
         // a long list for each batch would load the ledger.
         if counted.elapsed() >= COUNT_EVERY {
@@ -378,6 +353,72 @@ where
     }
 }
 
+/// Do the jobs taken, at once on the derivative workers, telling
+/// `each_done` how each went as it ends (a line printed only when the
+/// whole batch is done would be lost with a kill mid-batch); how many.
+async fn do_jobs(
+    ctx: &Arc<Context>,
+    collection: &Arc<Prepared>,
+    sizes: Sizes,
+    taken: Vec<Job>,
+    mut each_done: impl FnMut(i64, &Outcome),
+) -> Result<usize, Error> {
+    let mut running = tokio::task::JoinSet::new();
+    for job in taken {
+        let (ctx, collection) = (ctx.clone(), collection.clone());
+        running.spawn(async move {
+            let outcome = one(&ctx, &collection, sizes, &job).await;
+            (job.media_id, outcome)
+        });
+    }
+    let mut done = 0;
+    while let Some(joined) = running.join_next().await {
+        let (media_id, outcome) = joined.map_err(|e| Error::Run(format!("a rebuild task failed: {e}")))?;
+        each_done(media_id, &outcome);
+        done += 1;
+    }
+    Ok(done)
+}
+
+/// A daemon's part in the rebuilds under way (docs/admin.md): when it has
+/// no file in hand, it takes one batch of jobs of the first unfinished
+/// list of its collections and does them, as a `rebuild` process would;
+/// how many it did. Called again while it stays idle, so drop-folder work
+/// waits at most for one batch.
+pub async fn take_part(ctx: &Arc<Context>, collections: &[Arc<Prepared>], threads: usize) -> Result<usize, Error> {
+    for (code, list) in ctx.ledger.open_rebuilds().await? {
+        let Some(collection) = collections.iter().find(|c| c.config.code == code) else {
+            continue;
+        };
+        let sizes = Sizes::parse(&list.sizes)?;
+        let enabled = Sizes::enabled_in(&ctx.derive);
+        if (sizes.large && !enabled.large) || (sizes.web && !enabled.web) || (sizes.thumbnail && !enabled.thumbnail) {
+            // This daemon's [derive] does not make a size the list asks
+            // for: left to the `rebuild` runs.
+            continue;
+        }
+        let since = (!list.since.is_empty()).then(|| unix_of(&list.since)).transpose()?;
+        list_rows(ctx, collection, since).await?;
+        let lease = ctx.me.as_ref().map_or(30, |me| me.lease_secs);
+        let at_once = i64::try_from(threads + 1).unwrap_or(2);
+        let taken = ctx
+            .ledger
+            .take_rebuild_jobs(&ctx.run, &collection.config.code, lease, at_once)
+            .await?;
+        if taken.is_empty() {
+            ctx.ledger.rebuild_finish(&collection.config.code).await?;
+            continue;
+        }
+        let mut tally = Tally::default();
+        let code = &collection.config.code;
+        return do_jobs(ctx, collection, sizes, taken, |media_id, outcome| {
+            tracing::info!("rebuild {code}: {}", outcome.line(media_id, &mut tally));
+        })
+        .await;
+    }
+    Ok(0)
+}
+
 /// How one job went.
 enum Outcome {
     Rebuilt(String),
@@ -386,6 +427,31 @@ enum Outcome {
     /// Left for a next try (the database did not answer).
     Waits(String),
     Gone,
+}
+
+impl Outcome {
+    /// The job's line for the terminal or the log, counted in `tally`.
+    fn line(&self, media_id: i64, tally: &mut Tally) -> String {
+        match self {
+            Outcome::Rebuilt(what) => {
+                tally.rebuilt += 1;
+                format!("rebuilt  media {media_id}: {what}")
+            }
+            Outcome::Finished(what) => {
+                tally.finished += 1;
+                format!("rebuilt  media {media_id}: {what} (switched by an interrupted attempt, cleaned up now)")
+            }
+            Outcome::Failed(why) => {
+                tally.failed += 1;
+                format!("failed   media {media_id}: {why}")
+            }
+            Outcome::Waits(why) => format!("waits    media {media_id}: {why}"),
+            Outcome::Gone => {
+                tally.gone += 1;
+                format!("skipped  media {media_id}: the row is gone from the portal")
+            }
+        }
+    }
 }
 
 /// Note a job's end in the ledger (a warning when it cannot be: the job
@@ -428,6 +494,10 @@ fn media_urls(urls: &jobs::Urls) -> MediaUrls {
 }
 
 async fn one(ctx: &Context, collection: &Prepared, sizes: Sizes, job: &Job) -> Outcome {
+    let mut derive = ctx.derive.clone();
+    derive.large.enabled &= sizes.large;
+    derive.web.enabled &= sizes.web;
+    derive.thumbnail.enabled &= sizes.thumbnail;
     let code = &collection.config.code;
     let ended = |state: &'static str, reason: String, relative: [Option<String>; 3]| {
         end_job(ctx, code, job.media_id, state, reason, relative)
@@ -464,7 +534,7 @@ async fn one(ctx: &Context, collection: &Prepared, sizes: Sizes, job: &Job) -> O
         ended("failed", why.clone(), Default::default()).await;
         return Outcome::Failed(why);
     }
-    match remake(ctx, collection, sizes, &row).await {
+    match remake(ctx, collection, sizes, &row, derive).await {
         Ok(made) => switch(ctx, collection, job, &row, made).await,
         Err(why) => {
             ended("failed", why.clone(), Default::default()).await;
@@ -483,7 +553,13 @@ struct Remade {
 }
 
 /// Find the row's original, derive the sizes asked for, store them.
-async fn remake(ctx: &Context, collection: &Prepared, sizes: Sizes, row: &Waiting) -> Result<Remade, String> {
+async fn remake(
+    ctx: &Context,
+    collection: &Prepared,
+    sizes: Sizes,
+    row: &Waiting,
+    derive: specdrop_derive::DeriveConfig,
+) -> Result<Remade, String> {
     let original = original(ctx, collection, row).await?;
     let number = row
         .catalog_number
@@ -495,7 +571,7 @@ async fn remake(ctx: &Context, collection: &Prepared, sizes: Sizes, row: &Waitin
         catalog_number: Some(number.clone()),
         number_from: None,
     };
-    let made = derive::make(ctx, Image::Bytes(original.bytes), &entry)
+    let made = derive::make_with(ctx, Image::Bytes(original.bytes), &entry, derive)
         .await
         .map_err(|v| v.detail)?;
     // Without the archived original, originalUrl is the original: no

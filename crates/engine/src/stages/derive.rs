@@ -4,7 +4,7 @@
 //! the collection asks (docs/performance.md: what reads, and what it
 //! costs).
 
-use specdrop_derive::{Derivatives, DeriveError};
+use specdrop_derive::{Derivatives, DeriveConfig, DeriveError};
 
 use super::verdict::{LedgerEntry, Step, Verdict};
 use crate::config::BarcodeRules;
@@ -29,10 +29,15 @@ pub struct Upright {
 /// The derivatives of `image`; a file that cannot be decoded or resized
 /// fails with the reason.
 pub async fn make(ctx: &Context, image: Image, entry: &LedgerEntry) -> Step<Upright> {
+    make_with(ctx, image, entry, ctx.derive.clone()).await
+}
+
+/// [`make`] with sizes other than the session's (a daemon's part in a
+/// rebuild of some sizes only).
+pub async fn make_with(ctx: &Context, image: Image, entry: &LedgerEntry, config: DeriveConfig) -> Step<Upright> {
     match image {
         Image::Derived(made) => Ok(made),
         Image::Bytes(bytes) => {
-            let config = ctx.derive.clone();
             let needs = needs_mb(ctx, &bytes, None);
             on_worker(ctx, needs, move || {
                 let decision = upright::decide(&bytes, &config);
