@@ -146,6 +146,12 @@ async fn a_new_skeletal_record_gets_its_label_text(backend: Backend) {
         assert!(text.contains(word), "{word:?} not in the OCR text:\n{text}");
     }
     assert_eq!(source, &format!("Tesseract: {}", today()));
+    let status = env.cli(&["status"]);
+    assert!(
+        status.stdout.contains("ocr:      0 queued, 1 read (0 with no text), 1 skipped, 0 failed"),
+        "{}",
+        status.stdout
+    );
     let scored = env
         .count("SELECT COUNT(*) FROM specprocessorrawlabels WHERE score BETWEEN 1 AND 100")
         .await;

@@ -178,6 +178,9 @@ pub struct Status {
     pub instances: Vec<crate::instances::Instance>,
     /// Every `rebuild` job list: rows done of the total, rate, time left.
     pub rebuilds: Vec<crate::rebuild::jobs::ListProgress>,
+    /// The OCR queue (`[ocr]`) by state: `queued` waits for Tesseract,
+    /// `done` and `empty` were read, `skipped` and `failed` were not.
+    pub ocr: std::collections::BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -225,6 +228,8 @@ pub async fn gather(config: &Config) -> Result<Status, Error> {
         Vec::new()
     };
     let rebuilds = ledger.rebuild_lists().await.unwrap_or_default();
+    // A ledger from before OCR has no queue.
+    let ocr = ledger.ocr_counts().await.unwrap_or_default().into_iter().collect();
     ledger.close().await;
     let daemon = read_daemon(&config.state_dir);
     let queue_depth = daemon
@@ -241,6 +246,7 @@ pub async fn gather(config: &Config) -> Result<Status, Error> {
         runs,
         instances,
         rebuilds,
+        ocr,
     })
 }
 
@@ -311,6 +317,17 @@ pub async fn command(config: &Config, json: bool) -> Result<ExitCode, Error> {
                 i.name, i.state, i.heartbeat_age, i.in_hand, i.version, i.host, i.pid
             );
         }
+    }
+    if !status.ocr.is_empty() {
+        let count = |state: &str| status.ocr.get(state).copied().unwrap_or(0);
+        println!(
+            "ocr:      {} queued, {} read ({} with no text), {} skipped, {} failed",
+            count("queued"),
+            count("done") + count("empty"),
+            count("empty"),
+            count("skipped"),
+            count("failed")
+        );
     }
     for r in &status.rebuilds {
         let since = if r.since.is_empty() {

@@ -1200,6 +1200,16 @@ impl Ledger {
         Ok(n.max(0) as u64)
     }
 
+    /// OCR jobs by state (`queued`, `done`, `empty`, `skipped`,
+    /// `failed`), for `status`.
+    pub async fn ocr_counts(&self) -> Result<Vec<(String, i64)>, LedgerError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, COUNT(*) FROM ocr_jobs GROUP BY state ORDER BY state")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows)
+    }
+
     /// The OCR job of `media_id` ended as `end`.
     pub async fn ocr_ended(&self, media_id: i64, end: OcrEnd, reason: &str) -> Result<(), LedgerError> {
         sqlx::query(&self.sql("UPDATE ocr_jobs SET state = ?, reason = ?, updated = {now} WHERE media_id = ?"))
