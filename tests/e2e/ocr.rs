@@ -148,7 +148,9 @@ async fn a_new_skeletal_record_gets_its_label_text(backend: Backend) {
     assert_eq!(source, &format!("Tesseract: {}", today()));
     let status = env.cli(&["status"]);
     assert!(
-        status.stdout.contains("ocr:      0 queued, 1 read (0 with no text), 1 skipped, 0 failed"),
+        status
+            .stdout
+            .contains("ocr:      0 queued, 1 read (0 with no text), 1 skipped, 0 failed"),
         "{}",
         status.stdout
     );
