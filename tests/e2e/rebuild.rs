@@ -63,6 +63,21 @@ async fn rows(env: &Env) -> BTreeMap<i64, (i64, String, String, String)> {
         .collect()
 }
 
+/// Every row keeps its mediaID and has three new files.
+fn assert_all_new(
+    before: &BTreeMap<i64, (i64, String, String, String)>,
+    after: &BTreeMap<i64, (i64, String, String, String)>,
+    said: &str,
+) {
+    for (occid, (id, url, thumbnail, original)) in before {
+        let (new_id, new_url, new_thumbnail, new_original) = &after[occid];
+        assert_eq!(id, new_id, "occid {occid} keeps its mediaID");
+        for (old, new) in [(url, new_url), (thumbnail, new_thumbnail), (original, new_original)] {
+            assert_ne!(old, new, "occid {occid}: every file is new\n{said}");
+        }
+    }
+}
+
 /// Every file a row points at is on disk, and no other file is in the
 /// image library.
 fn assert_whole(env: &Env, now: &BTreeMap<i64, (i64, String, String, String)>, said: &str) {
@@ -499,13 +514,7 @@ async fn a_daemon_finishes_a_rebuild_whose_process_was_killed() {
     assert_eq!(by_daemon + by_starter, count as usize, "each row once\n{said}");
 
     let after = rows(&env).await;
-    for (occid, (id, url, thumbnail, original)) in &before {
-        let (new_id, new_url, new_thumbnail, new_original) = &after[occid];
-        assert_eq!(id, new_id, "occid {occid} keeps its mediaID");
-        for (old, new) in [(url, new_url), (thumbnail, new_thumbnail), (original, new_original)] {
-            assert_ne!(old, new, "occid {occid}: every file is new\n{said}");
-        }
-    }
+    assert_all_new(&before, &after, &said);
     assert_eq!(
         in_ledger(&env, ledger, "SELECT COUNT(*) FROM writing").await,
         0,

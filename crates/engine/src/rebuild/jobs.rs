@@ -466,16 +466,23 @@ impl Ledger {
         Ok(Some((row.try_get(0)?, paths)))
     }
 
+    /// Whether a rebuild ever made the tables (the SQLite ledger makes
+    /// them when first needed; a shared one has them from step 3).
+    async fn has_rebuild_tables(&self) -> Result<bool, LedgerError> {
+        if self.dialect() == Dialect::MySql {
+            return Ok(true);
+        }
+        let made: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'rebuilds'")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(made > 0)
+    }
+
     /// The lists under way (collection and request), without counting
     /// their jobs: what an idle daemon asks every few seconds.
     pub async fn open_rebuilds(&self) -> Result<Vec<(String, Request)>, LedgerError> {
-        if self.dialect() == Dialect::Sqlite {
-            let made: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'rebuilds'")
-                .fetch_one(self.pool())
-                .await?;
-            if made == 0 {
-                return Ok(Vec::new());
-            }
+        if !self.has_rebuild_tables().await? {
+            return Ok(Vec::new());
         }
         let rows: Vec<(String, String, String)> =
             sqlx::query_as("SELECT collection, sizes, since FROM rebuilds WHERE finished IS NULL ORDER BY started")
@@ -489,13 +496,8 @@ impl Ledger {
 
     /// Every job list, for `status`.
     pub async fn rebuild_lists(&self) -> Result<Vec<ListProgress>, LedgerError> {
-        if self.dialect() == Dialect::Sqlite {
-            let made: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'rebuilds'")
-                .fetch_one(self.pool())
-                .await?;
-            if made == 0 {
-                return Ok(Vec::new());
-            }
+        if !self.has_rebuild_tables().await? {
+            return Ok(Vec::new());
         }
         let sql = self.sql(
             "SELECT r.collection, r.sizes, r.since, {unix_now} - r.started, r.finished, \
