@@ -66,6 +66,10 @@ fn main() {
         std::fs::write(&path, distinct(data, i)).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         files.push(path);
     }
+    // `-- --ocr`: only derivative throughput with OCR on against off.
+    if std::env::args().any(|a| a == "--ocr") {
+        return ocr_on_and_off(&files);
+    }
     println!(
         "{} sheets from {} ({} distinct sources), sizes {:?}, quality 80, {} cores",
         files.len(),
@@ -596,6 +600,108 @@ fn print_table(results: &[Measured]) {
 
 /// `specdrop scan` of the same sheets (hash, database, archive included)
 /// against vipsthumbnail's sheets per second.
+/// The daemon on the same sheets (each a new skeletal record, so
+/// "unprocessed": every one is OCR'd when `[ocr]` is on), with OCR off and
+/// on at `ocr.threads = 1`, in the same run. A `scan` reads the labels
+/// only after its last link; the daemon reads them beside the
+/// derivatives, so it is what shows OCR's cost: derivative throughput is
+/// sheets over the time to the last sheet's line, and with OCR on, the
+/// time until every sheet was read is given too.
+fn ocr_on_and_off(files: &[PathBuf]) {
+    if find_tool("tesseract").is_none() {
+        println!("tesseract not installed: OCR on/off skipped (Debian: apt-get install tesseract-ocr)");
+        return;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut off = 0.0;
+    for ocr in [false, true] {
+        let (derived, read) = timed_daemon(files, ocr);
+        let per_sec = files.len() as f64 / derived;
+        if ocr {
+            println!(
+                "OCR on (ocr.threads = 1): {per_sec:.2} sheets/s derived and linked, {:.0} % of OCR off, \
+                 on {cores} cores; every sheet read after {read:.1} s ({:.2} s a sheet)",
+                100.0 * per_sec / off,
+                read / files.len() as f64
+            );
+        } else {
+            off = per_sec;
+            println!(
+                "OCR off: {per_sec:.2} sheets/s derived and linked ({} sheets, 2 workers, {cores} cores)",
+                files.len()
+            );
+        }
+    }
+}
+
+/// One daemon run over the sheets: seconds to the last sheet's line, and
+/// (with OCR) until the ledger's OCR queue holds every sheet as read.
+fn timed_daemon(files: &[PathBuf], ocr: bool) -> (f64, f64) {
+    use std::io::BufRead as _;
+    let work = tempfile::tempdir().expect("tempdir");
+    let drop = work.path().join("drop");
+    std::fs::create_dir_all(&drop).expect("create the drop folder");
+    // Arrived long ago: taken at the start, not after settle_secs.
+    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    for f in files {
+        let to = drop.join(f.file_name().unwrap_or_default());
+        std::fs::copy(f, &to).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        std::fs::File::options()
+            .write(true)
+            .open(&to)
+            .and_then(|file| file.set_modified(old))
+            .unwrap_or_else(|e| panic!("{}: {e}", to.display()));
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let url = runtime.block_on(support::seeded_sqlite(work.path()));
+    let ocr_table = if ocr { "[ocr]\nenabled = true\nthreads = 1\n" } else { "" };
+    support::write_config(
+        work.path(),
+        &url,
+        &format!("[workers]\nthreads = 2\n{ocr_table}"),
+        "unmatched = \"skeletal\"\n",
+    );
+    let started = Instant::now();
+    let mut child = support::specdrop_command()
+        .args(["run", "--config", "specdrop.toml"])
+        .current_dir(work.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run specdrop run");
+    let stdout = child.stdout.take().expect("the daemon's stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines().map_while(Result::ok);
+    let (mut sheets, mut said) = (0, String::new());
+    while sheets < files.len() {
+        let line = lines.next().unwrap_or_else(|| panic!("the daemon ended early:\n{said}"));
+        sheets += usize::from(line.starts_with("skeletal") || line.starts_with("linked"));
+        said.push_str(&line);
+        said.push('\n');
+    }
+    let derived = started.elapsed().as_secs_f64();
+    let mut read = derived;
+    if ocr {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let status = support::specdrop_command()
+                .args(["status", "--json", "--config", "specdrop.toml"])
+                .current_dir(work.path())
+                .output()
+                .expect("run specdrop status");
+            let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap_or_default();
+            let count = |state: &str| json["ocr"][state].as_u64().unwrap_or(0);
+            if count("done") + count("empty") >= files.len() as u64 {
+                read = started.elapsed().as_secs_f64();
+                break;
+            }
+            assert!(Instant::now() < deadline, "OCR did not finish: {json}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+    (derived, read)
+}
+
 fn whole_scan(files: &[PathBuf], vips_per_sec: Option<f64>) {
     let work = tempfile::tempdir().expect("tempdir");
     let drop = work.path().join("drop");
