@@ -634,8 +634,10 @@ fn ocr_on_and_off(files: &[PathBuf]) {
     }
 }
 
-/// One daemon run over the sheets: seconds to the last sheet's line, and
-/// (with OCR) until the ledger's OCR queue holds every sheet as read.
+/// One daemon run over the sheets: seconds per sheet from the first
+/// sheet's line to the last (the daemon first waits `watch.settle_secs`
+/// for every file it finds), and (with OCR) the seconds from the first
+/// line until the ledger's OCR queue holds every sheet as read.
 fn timed_daemon(files: &[PathBuf], ocr: bool) -> (f64, f64) {
     use std::io::BufRead as _;
     let work = tempfile::tempdir().expect("tempdir");
@@ -654,7 +656,11 @@ fn timed_daemon(files: &[PathBuf], ocr: bool) -> (f64, f64) {
     }
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     let url = runtime.block_on(support::seeded_sqlite(work.path()));
-    let ocr_table = if ocr { "[ocr]\nenabled = true\nthreads = 1\n" } else { "" };
+    let ocr_table = if ocr {
+        "[ocr]\nenabled = true\nthreads = 1\n"
+    } else {
+        ""
+    };
     support::write_config(
         work.path(),
         &url,
@@ -670,14 +676,21 @@ fn timed_daemon(files: &[PathBuf], ocr: bool) -> (f64, f64) {
         .expect("run specdrop run");
     let stdout = child.stdout.take().expect("the daemon's stdout");
     let mut lines = std::io::BufReader::new(stdout).lines().map_while(Result::ok);
-    let (mut sheets, mut said) = (0, String::new());
+    let (mut sheets, mut said, mut first) = (0, String::new(), None);
     while sheets < files.len() {
-        let line = lines.next().unwrap_or_else(|| panic!("the daemon ended early:\n{said}"));
-        sheets += usize::from(line.starts_with("skeletal") || line.starts_with("linked"));
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("the daemon ended early:\n{said}"));
+        if line.starts_with("skeletal") || line.starts_with("linked") {
+            sheets += 1;
+            first.get_or_insert_with(Instant::now);
+        }
         said.push_str(&line);
         said.push('\n');
     }
-    let derived = started.elapsed().as_secs_f64();
+    let first = first.unwrap_or(started);
+    // n sheets' lines span n - 1 sheets' work.
+    let derived = first.elapsed().as_secs_f64() * files.len() as f64 / (files.len().max(2) - 1) as f64;
     let mut read = derived;
     if ocr {
         let deadline = Instant::now() + Duration::from_secs(600);
@@ -690,7 +703,7 @@ fn timed_daemon(files: &[PathBuf], ocr: bool) -> (f64, f64) {
             let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap_or_default();
             let count = |state: &str| json["ocr"][state].as_u64().unwrap_or(0);
             if count("done") + count("empty") >= files.len() as u64 {
-                read = started.elapsed().as_secs_f64();
+                read = first.elapsed().as_secs_f64();
                 break;
             }
             assert!(Instant::now() < deadline, "OCR did not finish: {json}");
