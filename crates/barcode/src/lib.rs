@@ -10,9 +10,11 @@
 //! kinds only when no bar code gave a value the caller wants.
 
 mod read;
+mod regions;
 mod symbology;
 
 pub use read::{Found, Pixels, read, shrink_grey, turn_grey};
+pub use regions::{Region, crop, label_regions};
 
 /// The fewest pixels across a sheet that the reader is given: the MICH
 /// labels read at 3200 px across a 3753 px sheet and no longer at 2000, so

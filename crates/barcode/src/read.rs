@@ -33,8 +33,10 @@ pub struct Found {
 /// Several passes, as a person would look again: the sheet as it is, then
 /// at half size (a label's bars photographed with much detail are found
 /// more surely on a smaller copy, as ZBar's reads of 0.75× and 0.5× copies
-/// showed), then at 0.8 and 0.65, then turned a quarter (at 0.75) for
-/// labels printed sideways. Each pass adds what it finds; the passes stop once a
+/// showed), then each region that looks like a bar code cut out at full
+/// size (regions.rs; turned when its bars run sideways), then at 0.8 and
+/// 0.65, then the whole sheet turned a quarter (at 0.75) for labels
+/// printed sideways. Each pass adds what it finds; the passes stop once a
 /// value `wanted` accepts (the collection's pattern) is among the finds
 /// and the half-size pass has run, so a second label on the sheet is
 /// still seen. A bar code upside down needs no pass of its own: each row
@@ -55,8 +57,12 @@ pub fn read(
     let mut found = Vec::new();
     if !linear.is_empty() {
         for (i, pass) in Pass::ALL.iter().enumerate() {
-            let image = pass.apply(&sheet);
-            found.extend(decode(&image.data, image.width, image.height, &linear));
+            if matches!(pass, Pass::Labels) {
+                found.extend(read_labels(&sheet, &linear));
+            } else {
+                let image = pass.apply(&sheet);
+                found.extend(decode(&image.data, image.width, image.height, &linear));
+            }
             // The full-size and half-size passes always run: a sheet may
             // carry two labels, and each of them is read by one of them.
             if i >= 1 && found.iter().any(|f| wanted(&f.text)) {
@@ -86,15 +92,19 @@ enum Pass {
     Scaled(f32),
     /// Turned a quarter clockwise, at three quarters of the size.
     Turned,
+    /// Each region that looks like a bar code (regions.rs), cut out at
+    /// full resolution (turned when its bars run sideways).
+    Labels,
 }
 
 impl Pass {
     /// In this order. Which scale reads a worn or compressed label is
     /// not predictable: on the corpus sheet saved at JPEG quality 60 only
     /// 0.8 read its label (1.0, 0.9, 0.85, 0.75 and below did not).
-    const ALL: [Pass; 5] = [
+    const ALL: [Pass; 6] = [
         Pass::Scaled(1.0),
         Pass::Scaled(0.5),
+        Pass::Labels,
         Pass::Scaled(0.8),
         Pass::Scaled(0.65),
         Pass::Turned,
@@ -109,8 +119,29 @@ impl Pass {
             },
             Pass::Scaled(f) => shrink(sheet, f),
             Pass::Turned => turn(&shrink(sheet, 0.75)),
+            // Read region by region (read_labels); as one image, the sheet.
+            Pass::Labels => Grey {
+                width: sheet.width,
+                height: sheet.height,
+                data: Cow::Borrowed(&sheet.data),
+            },
         }
     }
+}
+
+/// What the label regions of the sheet read, each cut out on its own.
+fn read_labels(sheet: &Grey<'_>, kinds: &[Symbology]) -> Vec<Found> {
+    let mut found = Vec::new();
+    for region in crate::regions::label_regions(sheet.width, sheet.height, &sheet.data) {
+        let part = Grey {
+            width: region.width,
+            height: region.height,
+            data: Cow::Owned(crate::regions::crop(sheet.width, &sheet.data, &region)),
+        };
+        let part = if region.sideways { turn(&part) } else { part };
+        found.extend(decode(&part.data, part.width, part.height, kinds));
+    }
+    found
 }
 
 /// A grey image (one byte per pixel) scaled down by `factor`, as the

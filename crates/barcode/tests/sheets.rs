@@ -147,3 +147,57 @@ fn a_second_label_is_read_even_when_the_first_is_wanted() {
     texts.sort();
     assert_eq!(texts, ["1390992", "1449838"]);
 }
+
+/// Each label on the real sheets lies in one of the regions the sheet's
+/// bars are found in: read from its crop alone (turned when sideways), it
+/// gives the sheet's number.
+#[test]
+fn each_label_is_in_a_region_found_on_the_sheet() {
+    use specdrop_barcode::{crop, label_regions, turn_grey};
+    for (name, number) in [
+        (
+            "herb00ic_1390992_MICH-V-1390992_MICH-V-1390992_3753x5634.jpg",
+            "1390992",
+        ),
+        (
+            "herb00ic_1449838_MICH-V-1449838_MICH-V-1449838_3753x5634.jpg",
+            "1449838",
+        ),
+        ("MICH_16205594_Poaceae_Jouvea_pilosa_full.jpg", "1122841"),
+    ] {
+        let (width, height, rgb) = rgb(name);
+        let grey: Vec<u8> = rgb
+            .chunks_exact(3)
+            .map(|p| ((u32::from(p[0]) * 299 + u32::from(p[1]) * 587 + u32::from(p[2]) * 114) / 1000) as u8)
+            .collect();
+        let regions = label_regions(width, height, &grey);
+        assert!(!regions.is_empty(), "{name}: no region");
+        let mut read_from = Vec::new();
+        for region in &regions {
+            let part = crop(width, &grey, region);
+            let (w, h, part) = if region.sideways {
+                turn_grey(region.width, region.height, &part)
+            } else {
+                (region.width, region.height, part)
+            };
+            let pixels = Pixels {
+                width: w,
+                height: h,
+                channels: 1,
+                data: &part,
+            };
+            let found = read(pixels, &[Symbology::Code39], &|_| true).expect("a crop is a grey image");
+            if found.iter().any(|f| f.text == number) {
+                read_from.push(*region);
+            }
+        }
+        assert!(!read_from.is_empty(), "{name}: {number} in none of {regions:?}");
+        let area = |r: &specdrop_barcode::Region| u64::from(r.width) * u64::from(r.height);
+        assert!(
+            read_from
+                .iter()
+                .all(|r| area(r) * 10 < u64::from(width) * u64::from(height)),
+            "{name}: a region is a tenth of the sheet or more: {read_from:?}"
+        );
+    }
+}
