@@ -208,6 +208,8 @@ pub async fn run(config_file: &Path, config: Config, metrics: Arc<Metrics>) -> R
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
+                // A rebuild batch ends on the session it began in.
+                while rebuild_batch.join_next().await.is_some() {}
                 running = reload(config_file, running, &metrics).await;
                 if running.config.notify != notices.config {
                     notices.restart(&running.config);
