@@ -468,6 +468,33 @@ async fn a_row_rebuilt_from_its_url_keeps_that_file_as_its_original() {
         env.served("/imglib/legacy/a_tn.jpg").exists(),
         "another row names the old thumbnail: it stays\n{said}"
     );
+
+    // Only thumbnails: a row with only a url keeps it as it was, and no
+    // originalUrl appears.
+    env.write_file("var/www/imglib/legacy/b_med.jpg", &sheet);
+    env.write_file("var/www/imglib/legacy/b_tn.jpg", &sheet);
+    env.execute(&format!(
+        "INSERT INTO {table} ({id}, occid, url, thumbnailUrl, originalUrl) \
+         VALUES (9003, 202, '/imglib/legacy/b_med.jpg', '/imglib/legacy/b_tn.jpg', NULL)"
+    ))
+    .await;
+    let thumbs = env.run(&[
+        "rebuild",
+        "--collection",
+        "MICH-V",
+        "--sizes",
+        "thumbnail",
+        "--config",
+        &config,
+    ]);
+    let said = format!("{}\n{}", thumbs.stdout, thumbs.stderr);
+    assert_eq!(thumbs.code, 0, "{said}");
+    let media = env.media_of(202).await;
+    let (url, thumbnail, original) = &media[0];
+    assert_eq!(url, "/imglib/legacy/b_med.jpg", "{said}");
+    assert_ne!(thumbnail, "/imglib/legacy/b_tn.jpg", "{said}");
+    assert_eq!(original, "", "originalUrl stays empty\n{said}");
+    assert!(env.served("/imglib/legacy/b_med.jpg").exists(), "{said}");
 }
 
 /// A daemon sharing the ledger takes part in a rebuild under way: the

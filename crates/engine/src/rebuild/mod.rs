@@ -592,21 +592,26 @@ async fn remake(
         .as_ref()
         .map(url_of)
         .or_else(|| large.clone().filter(|_| sizes.web));
+    let url = web.unwrap_or_else(|| row.url.clone().unwrap_or_default());
+    // Derived from the row's own link (originalUrl, else url): that file
+    // is the full-size copy the row keeps. A row with no originalUrl whose
+    // url is replaced keeps it named there, so it is not removed with the
+    // replaced files; otherwise originalUrl stays as it was.
+    let original_url = if original.archived {
+        large.clone().or_else(|| row.original_url.clone())
+    } else if row.original_url.is_none() && row.url.as_deref() != Some(url.as_str()) {
+        Some(original.from.clone())
+    } else {
+        row.original_url.clone()
+    };
     let urls = MediaUrls {
-        url: web.unwrap_or_else(|| row.url.clone().unwrap_or_default()),
+        url,
         thumbnail_url: files
             .thumbnail
             .as_ref()
             .map(url_of)
             .or_else(|| row.thumbnail_url.clone()),
-        // Derived from the row's own link (originalUrl, else url): that
-        // file is the full-size copy the row keeps, so it stays named
-        // (and is not removed with the replaced files).
-        original_url: if original.archived {
-            large.clone().or_else(|| row.original_url.clone())
-        } else {
-            Some(original.from.clone())
-        },
+        original_url,
     };
     Ok(Remade {
         md5: (original.archived && files.large.is_some()).then_some(stored.md5),
