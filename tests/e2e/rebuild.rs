@@ -63,6 +63,19 @@ async fn rows(env: &Env) -> BTreeMap<i64, (i64, String, String, String)> {
         .collect()
 }
 
+/// `specdrop rebuild --collection MICH-V --sizes thumbnail`.
+fn rebuild_thumbnails(env: &Env, config: &str) -> Run {
+    env.run(&[
+        "rebuild",
+        "--collection",
+        "MICH-V",
+        "--sizes",
+        "thumbnail",
+        "--config",
+        config,
+    ])
+}
+
 /// Every row keeps its mediaID and has three new files.
 fn assert_all_new(
     before: &BTreeMap<i64, (i64, String, String, String)>,
@@ -135,15 +148,7 @@ async fn rebuild_changes_every_rows_files_once_keeps_media_ids_and_sizes_only_to
     assert_whole(&env, &after, &said);
 
     // Only the thumbnails: url and originalUrl stay.
-    let thumbs = env.run(&[
-        "rebuild",
-        "--collection",
-        "MICH-V",
-        "--sizes",
-        "thumbnail",
-        "--config",
-        &config,
-    ]);
+    let thumbs = rebuild_thumbnails(&env, &config);
     let said = format!("{}\n{}", thumbs.stdout, thumbs.stderr);
     assert_eq!(thumbs.code, 0, "{said}");
     let last = rows(&env).await;
@@ -161,15 +166,7 @@ async fn rebuild_changes_every_rows_files_once_keeps_media_ids_and_sizes_only_to
     assert_whole(&env, &last, &said);
 
     // The same rebuild again: done already, nothing changes.
-    let again = env.run(&[
-        "rebuild",
-        "--collection",
-        "MICH-V",
-        "--sizes",
-        "thumbnail",
-        "--config",
-        &config,
-    ]);
+    let again = rebuild_thumbnails(&env, &config);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(again.stdout.contains("nothing to do"), "{}", again.stdout);
     assert_eq!(rows(&env).await, last);
@@ -202,15 +199,7 @@ async fn rebuild_changes_every_rows_files_once_keeps_media_ids_and_sizes_only_to
         }
         query.execute(&mut ledger).await.expect("the state a kill leaves");
     }
-    let resumed = env.run(&[
-        "rebuild",
-        "--collection",
-        "MICH-V",
-        "--sizes",
-        "thumbnail",
-        "--config",
-        &config,
-    ]);
+    let resumed = rebuild_thumbnails(&env, &config);
     let said = format!("{}\n{}", resumed.stdout, resumed.stderr);
     assert_eq!(resumed.code, 0, "{said}");
     assert!(resumed.stdout.contains("rebuild: 0 rebuilt, 1 finished"), "{said}");
@@ -478,15 +467,7 @@ async fn a_row_rebuilt_from_its_url_keeps_that_file_as_its_original() {
          VALUES (9003, 202, '/imglib/legacy/b_med.jpg', '/imglib/legacy/b_tn.jpg', NULL)"
     ))
     .await;
-    let thumbs = env.run(&[
-        "rebuild",
-        "--collection",
-        "MICH-V",
-        "--sizes",
-        "thumbnail",
-        "--config",
-        &config,
-    ]);
+    let thumbs = rebuild_thumbnails(&env, &config);
     let said = format!("{}\n{}", thumbs.stdout, thumbs.stderr);
     assert_eq!(thumbs.code, 0, "{said}");
     let media = env.media_of(202).await;
