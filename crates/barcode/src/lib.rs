@@ -9,11 +9,13 @@
 //! more than for bars. So bars are read first, on every row, and the 2-D
 //! kinds only when no bar code gave a value the caller wants.
 
+mod grey;
 mod read;
 mod regions;
 mod symbology;
 
-pub use read::{Found, Pixels, read, shrink_grey, turn_grey};
+pub use grey::{shrink_grey, turn_grey};
+pub use read::{Found, Pixels, read};
 pub use regions::{Region, crop, label_regions};
 
 /// The fewest pixels across a sheet that the reader is given: the MICH

@@ -8,6 +8,8 @@ use rxing::common::HybridBinarizer;
 use rxing::multi::{GenericMultipleBarcodeReader, MultipleBarcodeReader as _};
 use rxing::{BarcodeFormat, BinaryBitmap, DecodeHintValue, DecodeHints, Luma8Source, MultiUseMultiFormatReader};
 
+use crate::grey::{Grey, shrink, turn};
+use crate::regions::{crop, label_regions};
 use crate::{BarcodeError, Symbology};
 
 /// Decoded pixels: `channels` (1 grey, 3 RGB) interleaved bytes per pixel.
@@ -57,10 +59,7 @@ pub fn read(
     let mut found = Vec::new();
     if !linear.is_empty() {
         for (i, pass) in Pass::ALL.iter().enumerate() {
-            if matches!(pass, Pass::Labels) {
-                found.extend(read_labels(&sheet, &linear));
-            } else {
-                let image = pass.apply(&sheet);
+            for image in pass.images(&sheet) {
                 found.extend(decode(&image.data, image.width, image.height, &linear));
             }
             // The full-size and half-size passes always run: a sheet may
@@ -76,13 +75,6 @@ pub fn read(
     let mut seen = HashSet::new();
     found.retain(|f| seen.insert((f.text.clone(), f.symbology)));
     Ok(found)
-}
-
-/// A grey image, borrowed from the caller or made by a pass.
-struct Grey<'a> {
-    width: u32,
-    height: u32,
-    data: Cow<'a, [u8]>,
 }
 
 /// One look at the sheet.
@@ -110,115 +102,29 @@ impl Pass {
         Pass::Turned,
     ];
 
-    fn apply<'a>(self, sheet: &'a Grey<'a>) -> Grey<'a> {
+    /// The images this pass reads: the sheet itself, a copy of it, or
+    /// one crop per label region.
+    fn images<'a>(self, sheet: &'a Grey<'a>) -> Vec<Grey<'a>> {
         match self {
-            Pass::Scaled(f) if f >= 1.0 => Grey {
+            Pass::Scaled(f) if f >= 1.0 => vec![Grey {
                 width: sheet.width,
                 height: sheet.height,
                 data: Cow::Borrowed(&sheet.data),
-            },
-            Pass::Scaled(f) => shrink(sheet, f),
-            Pass::Turned => turn(&shrink(sheet, 0.75)),
-            // Read region by region (read_labels); as one image, the sheet.
-            Pass::Labels => Grey {
-                width: sheet.width,
-                height: sheet.height,
-                data: Cow::Borrowed(&sheet.data),
-            },
+            }],
+            Pass::Scaled(f) => vec![shrink(sheet, f)],
+            Pass::Turned => vec![turn(&shrink(sheet, 0.75))],
+            Pass::Labels => label_regions(sheet.width, sheet.height, &sheet.data)
+                .into_iter()
+                .map(|region| {
+                    let part = Grey {
+                        width: region.width,
+                        height: region.height,
+                        data: Cow::Owned(crop(sheet.width, &sheet.data, &region)),
+                    };
+                    if region.sideways { turn(&part) } else { part }
+                })
+                .collect(),
         }
-    }
-}
-
-/// What the label regions of the sheet read, each cut out on its own.
-fn read_labels(sheet: &Grey<'_>, kinds: &[Symbology]) -> Vec<Found> {
-    let mut found = Vec::new();
-    for region in crate::regions::label_regions(sheet.width, sheet.height, &sheet.data) {
-        let part = Grey {
-            width: region.width,
-            height: region.height,
-            data: Cow::Owned(crate::regions::crop(sheet.width, &sheet.data, &region)),
-        };
-        let part = if region.sideways { turn(&part) } else { part };
-        found.extend(decode(&part.data, part.width, part.height, kinds));
-    }
-    found
-}
-
-/// A grey image (one byte per pixel) scaled down by `factor`, as the
-/// reader's passes do: (width, height, pixels).
-pub fn shrink_grey(width: u32, height: u32, data: &[u8], factor: f32) -> (u32, u32, Vec<u8>) {
-    let sheet = Grey {
-        width,
-        height,
-        data: Cow::Borrowed(data),
-    };
-    let out = shrink(&sheet, factor);
-    (out.width, out.height, out.data.into_owned())
-}
-
-/// A grey image turned a quarter clockwise: (width, height, pixels).
-pub fn turn_grey(width: u32, height: u32, data: &[u8]) -> (u32, u32, Vec<u8>) {
-    let sheet = Grey {
-        width,
-        height,
-        data: Cow::Borrowed(data),
-    };
-    let out = turn(&sheet);
-    (out.width, out.height, out.data.into_owned())
-}
-
-/// `sheet` scaled down by `factor` (0 < factor < 1), each output pixel
-/// the mean of the source pixels it covers: bars keep their edges.
-fn shrink<'a>(sheet: &Grey<'_>, factor: f32) -> Grey<'a> {
-    let (w, h) = (sheet.width as usize, sheet.height as usize);
-    let out_w = ((w as f32 * factor) as usize).max(1);
-    let out_h = ((h as f32 * factor) as usize).max(1);
-    // Source range [start, end) of each output column and row.
-    let spans = |n: usize, out: usize| -> Vec<(usize, usize)> {
-        (0..out)
-            .map(|i| {
-                let start = i * n / out;
-                let end = ((i + 1) * n / out).max(start + 1).min(n);
-                (start, end)
-            })
-            .collect()
-    };
-    let (columns, rows) = (spans(w, out_w), spans(h, out_h));
-    let mut data = vec![0u8; out_w * out_h];
-    let mut sums = vec![0u32; out_w];
-    for (y, &(top, bottom)) in rows.iter().enumerate() {
-        sums.iter_mut().for_each(|s| *s = 0);
-        for row in sheet.data[top * w..bottom * w].chunks_exact(w) {
-            for (sum, &(left, right)) in sums.iter_mut().zip(&columns) {
-                *sum += row[left..right].iter().map(|&p| u32::from(p)).sum::<u32>();
-            }
-        }
-        let out = &mut data[y * out_w..(y + 1) * out_w];
-        for ((pixel, sum), &(left, right)) in out.iter_mut().zip(&sums).zip(&columns) {
-            let count = ((right - left) * (bottom - top)) as u32;
-            *pixel = (sum / count.max(1)) as u8;
-        }
-    }
-    Grey {
-        width: out_w as u32,
-        height: out_h as u32,
-        data: Cow::Owned(data),
-    }
-}
-
-/// A quarter turn clockwise.
-fn turn<'a>(sheet: &Grey<'_>) -> Grey<'a> {
-    let (w, h) = (sheet.width as usize, sheet.height as usize);
-    let mut data = vec![0u8; w * h];
-    for (y, row) in sheet.data.chunks_exact(w).enumerate() {
-        for (x, &p) in row.iter().enumerate() {
-            data[x * h + (h - 1 - y)] = p;
-        }
-    }
-    Grey {
-        width: h as u32,
-        height: w as u32,
-        data: Cow::Owned(data),
     }
 }
 

@@ -34,7 +34,7 @@ const MAX_REGIONS: usize = 8;
 /// byte a pixel), largest first.
 pub fn label_regions(width: u32, height: u32, grey: &[u8]) -> Vec<Region> {
     let factor = (LOOK_WIDTH / width.max(1) as f32).min(1.0);
-    let (w, h, small) = crate::read::shrink_grey(width, height, grey, factor);
+    let (w, h, small) = crate::grey::shrink_grey(width, height, grey, factor);
     let (w, h) = (w as usize, h as usize);
     let (cols, rows) = (w / CELL, h / CELL);
     if cols == 0 || rows == 0 {
