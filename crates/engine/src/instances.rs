@@ -40,6 +40,11 @@ pub enum Taken {
     Held(String),
 }
 
+/// An `instances` row `i` whose session another has begun to settle as
+/// gone (its claimed files are, or are being, removed): such a session may
+/// link or switch nothing more.
+pub(crate) const TAKEN_FOR_GONE: &str = "(i.settled IS NOT NULL OR i.settled_by IS NOT NULL)";
+
 /// A session that is gone, to be settled after.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gone {
@@ -226,11 +231,11 @@ impl Ledger {
     /// instance that stalled past its lease (paused, swapped out, cut off)
     /// leaves the file to whoever took it over instead of linking it too.
     pub async fn still_holds_file(&self, me: &Me, collection: &str, path: &Path) -> Result<bool, LedgerError> {
-        let held: i64 = sqlx::query_scalar(
+        let held: i64 = sqlx::query_scalar(&format!(
             "SELECT COUNT(*) FROM taken t WHERE t.collection = ? AND t.path_key = ? AND t.run = ? \
-             AND t.until >= UNIX_TIMESTAMP() AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.run = t.run \
-             AND (i.settled IS NOT NULL OR i.settled_by IS NOT NULL))",
-        )
+                 AND t.until >= UNIX_TIMESTAMP() AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.run = t.run \
+                 AND {TAKEN_FOR_GONE})"
+        ))
         .bind(collection)
         .bind(path_key(path))
         .bind(&me.run)
@@ -241,9 +246,9 @@ impl Ledger {
 
     /// Whether another instance has begun to settle `me` as gone.
     pub async fn taken_for_gone(&self, me: &Me) -> Result<bool, LedgerError> {
-        let found: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM instances WHERE run = ? AND (settled IS NOT NULL OR settled_by IS NOT NULL)",
-        )
+        let found: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM instances i WHERE i.run = ? AND {TAKEN_FOR_GONE}"
+        ))
         .bind(&me.run)
         .fetch_one(self.pool())
         .await?;

@@ -184,17 +184,7 @@ impl Portal {
     /// Whether any image row points at `url` (as its url, thumbnailUrl or
     /// originalUrl): files behind it are in use and must stay.
     pub async fn refers_to(&self, url: &str) -> Result<bool, MapperError> {
-        let sql = format!(
-            "SELECT COUNT(*) FROM {} WHERE url = ? OR thumbnailUrl = ? OR originalUrl = ?",
-            self.media.table
-        );
-        let row = sqlx::query(&sql)
-            .bind(url)
-            .bind(url)
-            .bind(url)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get::<i64, _>(0)? > 0)
+        self.points_at_any(&[url.to_string()]).await
     }
 
     /// Whether any image row points at one of `urls`, the forms one file

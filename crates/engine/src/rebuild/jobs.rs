@@ -321,8 +321,8 @@ impl Ledger {
     /// `run` is about to switch the row of `media_id` from `old` to a set
     /// whose URL `new_url` the row will carry: noted only while `run`
     /// still holds the job with a lease that has not ended (and, on a
-    /// shared ledger, `run` was not settled as gone: its claimed files
-    /// would have been removed). False when it does not: the job is no
+    /// shared ledger, no instance has begun to settle `run` as gone: its
+    /// claimed files would be removed). False when it does not: the job is no
     /// longer this session's to switch.
     pub async fn rebuild_switching(
         &self,
@@ -333,8 +333,11 @@ impl Ledger {
         old: &Urls,
     ) -> Result<bool, LedgerError> {
         let not_settled = match self.dialect() {
-            Dialect::MySql => " AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.run = ? AND i.settled IS NOT NULL)",
-            Dialect::Sqlite => "",
+            Dialect::MySql => format!(
+                " AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.run = ? AND {})",
+                crate::instances::TAKEN_FOR_GONE
+            ),
+            Dialect::Sqlite => String::new(),
         };
         let sql = self.sql(&format!(
             "UPDATE rebuild_jobs SET new_url = ?, old_url = ?, old_thumbnail = ?, old_original = ? \
