@@ -106,3 +106,37 @@ impl Outage {
         self.deferred.load(Ordering::Relaxed)
     }
 }
+
+/// Run `op` until it succeeds, fails in a way `worth_waiting` does not
+/// accept, or `limit` has passed since the first try; each failure is
+/// waited out with a doubling delay (1 s up to a minute) and a warning
+/// naming `what`. For the ledger, which has no outage clock of its own.
+pub async fn with_backoff<T, E, F, Fut>(
+    limit: Duration,
+    what: &str,
+    worth_waiting: impl Fn(&E) -> bool,
+    mut op: F,
+) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let started = Instant::now();
+    let mut delay = FIRST_DELAY;
+    loop {
+        match op().await {
+            Err(e) if worth_waiting(&e) => {
+                let left = limit.saturating_sub(started.elapsed());
+                if left.is_zero() {
+                    return Err(e);
+                }
+                let wait = delay.min(left);
+                tracing::warn!("{what}: {e}; trying again in {}s", wait.as_secs_f32().ceil());
+                tokio::time::sleep(wait).await;
+                delay = (delay * 2).min(MAX_DELAY);
+            }
+            done => return done,
+        }
+    }
+}

@@ -71,18 +71,12 @@ pub async fn connect(config: &Config, outage: &Outage) -> Result<Portal, Error> 
 /// long as an outage of the portal database: a daemon for ever), so a
 /// daemon started before its ledger's server comes up when that does.
 async fn open_ledger(config: &Config, dry_run: bool, wait: Duration) -> Result<Ledger, Error> {
-    let started = std::time::Instant::now();
-    let mut delay = Duration::from_secs(1);
-    loop {
-        match Ledger::open_at(&config.ledger, dry_run).await {
-            Err(e @ crate::ledger::LedgerError::Unreachable { .. }) if started.elapsed() < wait => {
-                tracing::warn!("{e}; waiting {}s and trying again", delay.as_secs());
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(60));
-            }
-            opened => return opened.map_err(Error::from),
-        }
-    }
+    let unreachable = |e: &crate::ledger::LedgerError| matches!(e, crate::ledger::LedgerError::Unreachable { .. });
+    crate::outage::with_backoff(wait, "opening the ledger", unreachable, || {
+        Ledger::open_at(&config.ledger, dry_run)
+    })
+    .await
+    .map_err(Error::from)
 }
 
 impl Session {

@@ -327,30 +327,15 @@ async fn work(ctx: &Arc<Context>, collection: &Arc<Prepared>, shape: &Shape) -> 
 /// A ledger call tried again with backoff while it fails, for as long as
 /// an outage of the portal database is waited out: a participant does not
 /// leave the list for a ledger that is away for a moment.
-async fn patiently<T, F, Fut>(ctx: &Context, what: &str, mut op: F) -> Result<T, Error>
+async fn patiently<T, F, Fut>(ctx: &Context, what: &str, op: F) -> Result<T, Error>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, crate::ledger::LedgerError>>,
 {
-    let started = std::time::Instant::now();
-    let mut delay = std::time::Duration::from_secs(1);
-    loop {
-        match op().await {
-            Ok(value) => return Ok(value),
-            Err(e) => {
-                let left = ctx.outage.limit().saturating_sub(started.elapsed());
-                if left.is_zero() {
-                    return Err(e.into());
-                }
-                tracing::warn!(
-                    "rebuild: could not {what} in the ledger ({e}); trying again in {}s",
-                    delay.as_secs()
-                );
-                tokio::time::sleep(delay.min(left)).await;
-                delay = (delay * 2).min(std::time::Duration::from_secs(60));
-            }
-        }
-    }
+    let what = format!("rebuild: could not {what} in the ledger");
+    crate::outage::with_backoff(ctx.outage.limit(), &what, |_| true, op)
+        .await
+        .map_err(Error::from)
 }
 
 /// Do the jobs taken, at once on the derivative workers, telling
