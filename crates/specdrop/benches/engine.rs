@@ -640,33 +640,12 @@ fn ocr_on_and_off(files: &[PathBuf]) {
 /// line until the ledger's OCR queue holds every sheet as read.
 fn timed_daemon(files: &[PathBuf], ocr: bool) -> (f64, f64) {
     use std::io::BufRead as _;
-    let work = tempfile::tempdir().expect("tempdir");
-    let drop = work.path().join("drop");
-    std::fs::create_dir_all(&drop).expect("create the drop folder");
-    // Arrived long ago: taken at the start, not after settle_secs.
-    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
-    for f in files {
-        let to = drop.join(f.file_name().unwrap_or_default());
-        std::fs::copy(f, &to).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        std::fs::File::options()
-            .write(true)
-            .open(&to)
-            .and_then(|file| file.set_modified(old))
-            .unwrap_or_else(|e| panic!("{}: {e}", to.display()));
-    }
-    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    let url = runtime.block_on(support::seeded_sqlite(work.path()));
     let ocr_table = if ocr {
         "[ocr]\nenabled = true\nthreads = 1\n"
     } else {
         ""
     };
-    support::write_config(
-        work.path(),
-        &url,
-        &format!("[workers]\nthreads = 2\n{ocr_table}"),
-        "unmatched = \"skeletal\"\n",
-    );
+    let work = skeletal_work(files, ocr_table);
     let started = Instant::now();
     let mut child = support::specdrop_command()
         .args(["run", "--config", "specdrop.toml"])
@@ -715,22 +694,37 @@ fn timed_daemon(files: &[PathBuf], ocr: bool) -> (f64, f64) {
     (derived, read)
 }
 
-fn whole_scan(files: &[PathBuf], vips_per_sec: Option<f64>) {
+/// A work folder: `files` in its drop folder (arrived an hour ago, so a
+/// daemon takes them at its start, not after `watch.settle_secs`), a
+/// seeded SQLite portal, and a config with 2 worker threads (and
+/// `tables`) that makes a skeletal record of each.
+fn skeletal_work(files: &[PathBuf], tables: &str) -> tempfile::TempDir {
     let work = tempfile::tempdir().expect("tempdir");
     let drop = work.path().join("drop");
     std::fs::create_dir_all(&drop).expect("create the drop folder");
+    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
     for f in files {
-        std::fs::copy(f, drop.join(f.file_name().unwrap_or_default()))
-            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let to = drop.join(f.file_name().unwrap_or_default());
+        std::fs::copy(f, &to).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        std::fs::File::options()
+            .write(true)
+            .open(&to)
+            .and_then(|file| file.set_modified(old))
+            .unwrap_or_else(|e| panic!("{}: {e}", to.display()));
     }
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     let url = runtime.block_on(support::seeded_sqlite(work.path()));
     support::write_config(
         work.path(),
         &url,
-        "[workers]\nthreads = 2\n",
+        &format!("[workers]\nthreads = 2\n{tables}"),
         "unmatched = \"skeletal\"\n",
     );
+    work
+}
+
+fn whole_scan(files: &[PathBuf], vips_per_sec: Option<f64>) {
+    let work = skeletal_work(files, "");
     let started = Instant::now();
     let mut child = support::specdrop_command()
         .args(["scan", "--config", "specdrop.toml"])
