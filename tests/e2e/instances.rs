@@ -13,6 +13,14 @@ use crate::support::*;
 /// The lease the instances keep (short, so the test sees a takeover soon).
 const LEASE_SECS: u64 = 3;
 
+/// The sheets still in the drop folder.
+fn jpegs_in_drop(env: &Env) -> Vec<String> {
+    env.files_under("var/drop/mich")
+        .into_iter()
+        .filter(|f| f.ends_with(".jpg"))
+        .collect()
+}
+
 /// specdrop.toml for instance `i`: its own state_dir and name, the shared
 /// ledger, one worker thread.
 fn instance_config(env: &Env, i: usize, ledger_url: &str) -> String {
@@ -73,12 +81,7 @@ async fn three_daemons_on_one_shared_ledger_link_each_file_once_when_one_is_kill
             .expect("count the killed instance's files");
     let by_killed = killed.iter().filter(|l| linked_line(l)).count();
 
-    let jpegs_left = || {
-        env.files_under("var/drop/mich")
-            .into_iter()
-            .filter(|f| f.ends_with(".jpg"))
-            .collect::<Vec<_>>()
-    };
+    let jpegs_left = || jpegs_in_drop(&env);
     let left = poll(
         Duration::from_secs(if full { 600 } else { 120 }),
         jpegs_left,
@@ -241,12 +244,7 @@ async fn a_paused_instance_taken_for_gone_links_nothing_twice_and_stops() {
     signal(paused.pid(), "STOP");
     let locked = usize::try_from(count(held).await).expect("a count");
     let mut other = env.start_daemon_with(&configs[1], &[]);
-    let jpegs_left = || {
-        env.files_under("var/drop/mich")
-            .into_iter()
-            .filter(|f| f.ends_with(".jpg"))
-            .collect::<Vec<_>>()
-    };
+    let jpegs_left = || jpegs_in_drop(&env);
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while count(settled).await == 0 || jpegs_left().len() > locked {
         assert!(
