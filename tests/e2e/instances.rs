@@ -13,6 +13,32 @@ use crate::support::*;
 /// The lease the instances keep (short, so the test sees a takeover soon).
 const LEASE_SECS: u64 = 3;
 
+/// One image row for each of the `files` records from occid `first`, every
+/// file they point at on disk, and no other derivative there.
+async fn assert_each_linked_once(env: &Env, first: u32, files: u32, said: &str) {
+    let (table, _) = env.table();
+    let rows = env
+        .count(&format!(
+            "SELECT COUNT(*) FROM {table} WHERE occid BETWEEN {first} AND {}",
+            first + files - 1
+        ))
+        .await;
+    assert_eq!(rows, i64::from(files), "one row per sheet:\n{said}");
+    let mut referenced = BTreeSet::new();
+    for i in 0..files {
+        let media = env.media_of(i64::from(first + i)).await;
+        assert_eq!(media.len(), 1, "occid {}: {media:?}\n{said}", first + i);
+        let (url, thumbnail, original) = &media[0];
+        for u in [url, thumbnail, original] {
+            let file = env.served(u);
+            assert!(file.is_file(), "{u} is in a row but not on disk\n{said}");
+            referenced.insert(file);
+        }
+    }
+    let orphans = env.orphans(&referenced);
+    assert!(orphans.is_empty(), "derivatives no row points to: {orphans:?}\n{said}");
+}
+
 /// The sheets still in the drop folder.
 fn jpegs_in_drop(env: &Env) -> Vec<String> {
     env.files_under("var/drop/mich")
@@ -136,27 +162,7 @@ async fn three_daemons_on_one_shared_ledger_link_each_file_once_when_one_is_kill
 
     // Every file linked exactly once, each row's files on disk, no other
     // derivative there.
-    let (table, _) = env.table();
-    let rows = env
-        .count(&format!(
-            "SELECT COUNT(*) FROM {table} WHERE occid BETWEEN 6000 AND {}",
-            6000 + files - 1
-        ))
-        .await;
-    assert_eq!(rows, i64::from(files), "one row per sheet:\n{all}");
-    let mut referenced = BTreeSet::new();
-    for i in 0..files {
-        let media = env.media_of(i64::from(6000 + i)).await;
-        assert_eq!(media.len(), 1, "occid {}: {media:?}", 6000 + i);
-        let (url, thumbnail, original) = &media[0];
-        for u in [url, thumbnail, original] {
-            let file = env.served(u);
-            assert!(file.is_file(), "{u} is in a row but not on disk");
-            referenced.insert(file);
-        }
-    }
-    let orphans = env.orphans(&referenced);
-    assert!(orphans.is_empty(), "derivatives no row points to: {orphans:?}\n{all}");
+    assert_each_linked_once(&env, 6000, files, &all).await;
 
     // Nothing lost: every original archived, byte for byte.
     let archived: BTreeSet<String> = env.files_under("var/archive/mich").into_iter().collect();
@@ -276,26 +282,7 @@ async fn a_paused_instance_taken_for_gone_links_nothing_twice_and_stops() {
     again.stop_cleanly();
     other.stop_cleanly();
 
-    let (table, _) = env.table();
-    let rows = env
-        .count(&format!(
-            "SELECT COUNT(*) FROM {table} WHERE occid BETWEEN 6100 AND {}",
-            6100 + files - 1
-        ))
-        .await;
-    assert_eq!(rows, i64::from(files), "one row per sheet\n{said}");
-    let mut referenced = BTreeSet::new();
-    for i in 0..files {
-        let media = env.media_of(i64::from(6100 + i)).await;
-        assert_eq!(media.len(), 1, "occid {}: {media:?}\n{said}", 6100 + i);
-        for u in [&media[0].0, &media[0].1, &media[0].2] {
-            let file = env.served(u);
-            assert!(file.is_file(), "{u} is in a row but not on disk\n{said}");
-            referenced.insert(file);
-        }
-    }
-    let orphans = env.orphans(&referenced);
-    assert!(orphans.is_empty(), "derivatives no row points to: {orphans:?}\n{said}");
+    assert_each_linked_once(&env, 6100, files, &said).await;
     assert_eq!(env.files_under("var/archive/mich").len(), files as usize, "{said}");
     eprintln!("node-1 was paused holding {locked} file(s)\n{said}");
 }
